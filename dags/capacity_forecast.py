@@ -1,0 +1,56 @@
+"""
+### capacity_forecast
+
+Daily. For every service (mapped in batches), backtests the configured models
+(seasonal naive, Holt-Winters) on the last days of history, keeps the best,
+and forecasts the configured horizon. From the forecast: time to saturation
+(median and upper bound) against the service's capacity, replicas needed at
+the tier's CPU target, and cost now vs forecast. Services with stale or
+invalid data are skipped with the reason recorded.
+
+Emits **headroom_capacity**.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from headroom_provider.assets import FORECASTS
+from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
+
+
+@dag(
+    schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
+    start_date=START_DATE,
+    catchup=False,  # a forecast for a past day is made on demand, by backfill
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["headroom", "forecast"],
+    doc_md=__doc__,
+    params={"batch_size": Param(4, type="integer", minimum=1, description="Services per mapped task")},
+)
+def capacity_forecast():
+    @task
+    def list_service_batches(**context) -> list[list[str]]:
+        from headroom_provider.defaults import service_batches
+
+        return service_batches(int(context["params"]["batch_size"]))
+
+    @task(map_index_template="{{ task.op_kwargs['services'][0] }}+")
+    def forecast_services(services: list[str], **context) -> list[dict]:
+        from headroom_provider.defaults import config, run_window, store
+        from include.headroom.pipeline import run_forecasts
+
+        _, as_of = run_window(context)
+        return run_forecasts(store(), config(), services, as_of)
+
+    @task(outlets=[FORECASTS])
+    def publish(results: list[list[dict]]) -> dict:
+        rows = [r for batch in results for r in batch]
+        saturating = sorted({r["service"] for r in rows if r.get("saturation_at")})
+        return {"series": len(rows), "ok": sum(r["status"] == "ok" for r in rows), "saturating": saturating}
+
+    publish(forecast_services.expand(services=list_service_batches()))
+
+
+capacity_forecast()

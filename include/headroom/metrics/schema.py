@@ -1,0 +1,179 @@
+"""Table definitions of the store: the canonical long metrics schema and the tables built on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Mapping
+
+from include.headroom.exceptions import SchemaError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+# Column kinds, mapped to Arrow types lazily so this module stays cheap to import.
+TS, STR, F64, I64, BOOL = "timestamp", "string", "float64", "int64", "bool"
+
+CANONICAL_COLUMNS: dict[str, str] = {
+    "ts": TS,
+    "service": STR,
+    "tier": STR,
+    "metric": STR,
+    "value": F64,
+    "unit": STR,
+    "source": STR,
+    "labels": STR,
+}
+METRIC_KEY = ("service", "metric", "ts", "labels")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """A store table: its columns, its unique key and how it is partitioned.
+
+    :param partition_by: ``"date:<column>"`` partitions by the UTC date of a time column,
+        ``"<column>"`` by the column's value, ``None`` keeps one file.
+    """
+
+    name: str
+    columns: Mapping[str, str]
+    key: tuple[str, ...]
+    partition_by: str | None = None
+    sort_by: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        missing = [k for k in self.key if k not in self.columns]
+        if missing:
+            raise SchemaError(f"table {self.name!r}: key columns {missing} are not columns")
+
+    def arrow_schema(self) -> pa.Schema:
+        import pyarrow as pa
+
+        types = {TS: pa.timestamp("us", tz="UTC"), STR: pa.string(), F64: pa.float64(), I64: pa.int64(), BOOL: pa.bool_()}
+        return pa.schema([(name, types[kind]) for name, kind in self.columns.items()])
+
+    def conform(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Return ``df`` with exactly this table's columns and dtypes; raise naming what is missing or unconvertible."""
+        import pandas as pd
+
+        missing = [c for c in self.columns if c not in df.columns]
+        if missing:
+            raise SchemaError(f"table {self.name!r}: rows lack required columns {missing} (got {list(df.columns)})")
+        out = pd.DataFrame(index=range(len(df)))
+        for name, kind in self.columns.items():
+            col = df[name].reset_index(drop=True)
+            try:
+                if kind == TS:
+                    out[name] = pd.to_datetime(col, utc=True).astype("datetime64[us, UTC]")
+                elif kind == F64:
+                    out[name] = pd.to_numeric(col, errors="raise").astype("float64")
+                elif kind == I64:
+                    out[name] = pd.to_numeric(col, errors="raise").astype("int64")
+                elif kind == BOOL:
+                    out[name] = col.astype("bool")
+                else:
+                    out[name] = col.astype("string").fillna("").astype(object)
+            except (ValueError, TypeError) as exc:
+                raise SchemaError(f"table {self.name!r}: column {name!r} cannot be read as {kind}: {exc}") from exc
+        return out
+
+
+def _table(name: str, columns: Mapping[str, str], key: tuple[str, ...], partition_by: str | None = None) -> TableSpec:
+    return TableSpec(name=name, columns=dict(columns), key=key, partition_by=partition_by, sort_by=key)
+
+
+TABLES: dict[str, TableSpec] = {
+    spec.name: spec
+    for spec in (
+        # Raw batches as ingested, before validation.
+        _table("staging", {**CANONICAL_COLUMNS, "batch_id": STR}, ("batch_id", *METRIC_KEY), "batch_id"),
+        # Validated canonical metrics: the store every decision reads.
+        _table("metrics", {**CANONICAL_COLUMNS, "batch_id": STR}, METRIC_KEY, "date:ts"),
+        # Rows that failed validation, with why: nothing is dropped.
+        _table(
+            "quarantine",
+            {**CANONICAL_COLUMNS, "batch_id": STR, "row": I64, "raw_value": STR, "failed_expectations": STR, "quarantined_at": TS},
+            ("batch_id", "row"),
+            "batch_id",
+        ),
+        _table(
+            "batches",
+            {
+                "batch_id": STR, "source": STR, "interval_start": TS, "interval_end": TS, "status": STR,
+                "rows_in": I64, "rows_valid": I64, "rows_quarantined": I64, "ingested_at": TS,
+                "validated_at": TS, "failed_expectations": STR, "newest_ts": TS,
+            },
+            ("batch_id",),
+        ),
+        _table("watermarks", {"source": STR, "watermark": TS, "updated_at": TS}, ("source",)),
+        _table(
+            "forecasts",
+            {"run_date": STR, "service": STR, "metric": STR, "model": STR, "ds": TS, "yhat": F64, "yhat_lower": F64, "yhat_upper": F64},
+            ("run_date", "service", "metric", "ds"),
+            "run_date",
+        ),
+        _table(
+            "capacity",
+            {
+                "run_date": STR, "service": STR, "tier": STR, "metric": STR, "model": STR, "scores": STR, "mape": F64,
+                "trusted": BOOL, "data_points": I64, "capacity_limit": F64, "last_value": F64,
+                "saturation_at": TS, "saturation_at_upper": TS, "saturation_probability": F64,
+                "replicas_needed_peak": I64, "max_replicas_enough": BOOL,
+                "cost_now_month": F64, "cost_forecast_month": F64, "status": STR, "reason": STR,
+            },
+            ("run_date", "service", "metric"),
+            "run_date",
+        ),
+        _table(
+            "findings",
+            {
+                "window_end": TS, "service": STR, "tier": STR, "type": STR, "confidence": F64, "start": TS, "end": TS,
+                "kind": STR, "root_causes": STR, "evidence": STR, "remedy": STR, "severity": STR,
+            },
+            ("window_end", "service", "type", "start"),
+            "date:window_end",
+        ),
+        _table(
+            "slo_status",
+            {
+                "window_end": TS, "service": STR, "tier": STR, "latency_percentile": I64, "latency_slo_ms": F64,
+                "latency_observed_ms": F64, "latency_compliance": F64, "uptime_slo": F64, "availability": F64,
+                "error_budget_remaining": F64, "status": STR,
+            },
+            ("window_end", "service"),
+            "date:window_end",
+        ),
+        # Every decision and action: applied, dry-run, skipped, failed.
+        _table(
+            "audit",
+            {
+                "audit_id": STR, "created_at": TS, "kind": STR, "service": STR, "action": STR, "status": STR,
+                "dry_run": BOOL, "executor": STR, "before": STR, "after": STR, "reason": STR, "detail": STR,
+                "dag_id": STR, "run_id": STR, "task_id": STR,
+            },
+            ("audit_id",),
+            "kind",  # the key (audit_id) hashes the kind, so a record never moves partition
+        ),
+        # Records landed by connector syncs, idempotent by (connector, object, record id, version).
+        _table(
+            "connector_records",
+            {"connector": STR, "object": STR, "record_id": STR, "version": STR, "payload": STR, "landed_at": TS},
+            ("connector", "object", "record_id", "version"),
+            "connector",
+        ),
+    )
+}
+
+
+def table(name: str) -> TableSpec:
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise SchemaError(f"unknown table {name!r}; tables are {sorted(TABLES)}") from None
+
+
+def format_labels(labels: Mapping[str, str] | None) -> str:
+    """Canonical label string: ``k=v`` pairs sorted by key, comma separated; empty for none."""
+    if not labels:
+        return ""
+    return ",".join(f"{k}={labels[k]}" for k in sorted(labels))

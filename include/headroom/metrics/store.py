@@ -1,0 +1,258 @@
+"""The embedded store: partitioned Parquet files, idempotent upserts by key, queried through DuckDB."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
+
+from include.headroom.exceptions import StoreError
+from include.headroom.metrics.schema import TABLES, TableSpec, table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+DATA_FILE = "data.parquet"
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What an upsert did: rows whose key was new, rows that replaced an existing key."""
+
+    table: str
+    inserted: int
+    updated: int
+    partitions: int
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+
+def _partition_dir_name(value: str) -> str:
+    return _SAFE.sub("_", value) or "_"
+
+
+class ParquetStore:
+    """Tables of Parquet files under ``root/<table>/<partition>/data.parquet``.
+
+    Writes are read-merge-replace per partition under an exclusive file lock, and
+    the new file replaces the old atomically, so a reader sees either state and a
+    re-run of the same rows replaces them instead of adding copies.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"ParquetStore(root={str(self.root)!r})"
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _partitions(self, spec: TableSpec, df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+        if spec.partition_by is None:
+            yield "all", df
+            return
+        if spec.partition_by.startswith("date:"):
+            values = df[spec.partition_by[5:]].dt.strftime("date=%Y-%m-%d")
+        else:
+            values = spec.partition_by + "=" + df[spec.partition_by].astype(str)
+        for value, part in df.groupby(values, sort=True):
+            yield _partition_dir_name(str(value)), part
+
+    @contextmanager
+    def _locked(self, directory: Path) -> Iterator[None]:
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def upsert(self, name: str, rows: pd.DataFrame) -> UpsertResult:
+        """Insert ``rows`` into table ``name``, replacing rows with the same key.
+
+        :raises SchemaError: when rows lack a column or hold a value of the wrong type.
+        :raises StoreError: when rows repeat a key among themselves.
+        """
+        import pandas as pd
+
+        spec = table(name)
+        df = spec.conform(rows)
+        dupes = df.duplicated(list(spec.key), keep=False)
+        if dupes.any():
+            sample = df.loc[dupes, list(spec.key)].head(3).to_dict("records")
+            raise StoreError(f"table {name!r}: {int(dupes.sum())} rows repeat a key {spec.key}, e.g. {sample}")
+        inserted = updated = partitions = 0
+        for part_name, part in self._partitions(spec, df):
+            directory = self.root / name / part_name
+            with self._locked(directory):
+                path = directory / DATA_FILE
+                if path.exists():
+                    existing = self._read_file(spec, path)
+                    new_keys = pd.MultiIndex.from_frame(part[list(spec.key)])
+                    old_keys = pd.MultiIndex.from_frame(existing[list(spec.key)])
+                    replaced = old_keys.isin(new_keys)
+                    updated += int(replaced.sum())
+                    inserted += len(part) - int(replaced.sum())
+                    merged = pd.concat([existing.loc[~replaced], part], ignore_index=True)
+                else:
+                    inserted += len(part)
+                    merged = part
+                self._write_file(spec, merged, path)
+                partitions += 1
+        return UpsertResult(table=name, inserted=inserted, updated=updated, partitions=partitions)
+
+    def replace_partition(self, name: str, partition_value: str, rows: pd.DataFrame) -> UpsertResult:
+        """Replace one whole partition (e.g. a staging batch) with ``rows``; an empty frame removes it."""
+        spec = table(name)
+        if spec.partition_by is None or spec.partition_by.startswith("date:"):
+            raise StoreError(f"table {name!r} is not partitioned by a column value")
+        directory = self.root / name / _partition_dir_name(f"{spec.partition_by}={partition_value}")
+        df = spec.conform(rows)
+        with self._locked(directory):
+            path = directory / DATA_FILE
+            before = len(self._read_file(spec, path)) if path.exists() else 0
+            if len(df):
+                self._write_file(spec, df, path)
+            elif path.exists():
+                path.unlink()
+        return UpsertResult(table=name, inserted=len(df), updated=0, partitions=1 if before or len(df) else 0)
+
+    def delete(self, name: str, keys: pd.DataFrame) -> int:
+        """Delete the rows of ``name`` whose key is in ``keys``; return how many were removed."""
+        import pandas as pd
+
+        spec = table(name)
+        if keys.empty:
+            return 0
+        wanted = pd.MultiIndex.from_frame(spec.conform(_fill_columns(spec, keys))[list(spec.key)])
+        removed = 0
+        for path in sorted((self.root / name).glob(f"**/{DATA_FILE}")):
+            with self._locked(path.parent):
+                existing = self._read_file(spec, path)
+                hit = pd.MultiIndex.from_frame(existing[list(spec.key)]).isin(wanted)
+                if hit.any():
+                    removed += int(hit.sum())
+                    remaining = existing.loc[~hit]
+                    if len(remaining):
+                        self._write_file(spec, remaining, path)
+                    else:
+                        path.unlink()
+        return removed
+
+    def _write_file(self, spec: TableSpec, df: pd.DataFrame, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if spec.sort_by:
+            df = df.sort_values(list(spec.sort_by), kind="stable")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            pq.write_table(pa.Table.from_pandas(df, schema=spec.arrow_schema(), preserve_index=False), tmp, compression="zstd")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _read_file(self, spec: TableSpec, path: Path) -> pd.DataFrame:
+        import pyarrow.parquet as pq
+
+        try:
+            return spec.conform(pq.read_table(path).to_pandas())
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def files(self, name: str) -> list[Path]:
+        table(name)
+        return sorted((self.root / name).glob(f"**/{DATA_FILE}"))
+
+    def _relation_sql(self, spec: TableSpec) -> str:
+        files = self.files(spec.name)
+        if files:
+            listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+            columns = ", ".join(f'"{c}"' for c in spec.columns)
+            return f"SELECT {columns} FROM read_parquet([{listing}], union_by_name = true)"
+        duck = {"timestamp": "TIMESTAMPTZ", "string": "VARCHAR", "float64": "DOUBLE", "int64": "BIGINT", "bool": "BOOLEAN"}
+        cols = ", ".join(f'CAST(NULL AS {duck[kind]}) AS "{col}"' for col, kind in spec.columns.items())
+        return f"SELECT {cols} WHERE false"
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Run DuckDB SQL in which every store table is a view by its name; timestamps come back in UTC."""
+        import duckdb
+
+        con = duckdb.connect(database=":memory:")
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            for spec in TABLES.values():
+                con.execute(f"CREATE VIEW {spec.name} AS {self._relation_sql(spec)}")
+            return con.execute(sql, params or []).df()
+        except duckdb.Error as exc:
+            raise StoreError(f"query failed: {exc}\n{sql}") from exc
+        finally:
+            con.close()
+
+    def read(self, name: str, **equals: Any) -> pd.DataFrame:
+        """All rows of ``name`` whose columns equal the given values (``None`` values are ignored)."""
+        spec = table(name)
+        filters = {k: v for k, v in equals.items() if v is not None}
+        unknown = [k for k in filters if k not in spec.columns]
+        if unknown:
+            raise StoreError(f"table {name!r} has no columns {unknown}")
+        where = " AND ".join(f"{col} = ?" for col in filters) or "true"
+        order = ", ".join(spec.sort_by) or "1"
+        return self.query(f"SELECT * FROM {name} WHERE {where} ORDER BY {order}", list(filters.values()))
+
+    def read_metrics(
+        self,
+        services: Sequence[str] | None = None,
+        metrics: Sequence[str] | None = None,
+        start: Any = None,
+        end: Any = None,
+    ) -> pd.DataFrame:
+        """Validated metrics in ``[start, end)``, optionally for some services and metrics, ordered by key."""
+        import pandas as pd
+
+        clauses, params = ["true"], []
+        if services is not None:
+            clauses.append(f"service IN ({', '.join('?' * len(services))})" if services else "false")
+            params += list(services)
+        if metrics is not None:
+            clauses.append(f"metric IN ({', '.join('?' * len(metrics))})" if metrics else "false")
+            params += list(metrics)
+        if start is not None:
+            clauses.append("ts >= ?")
+            params.append(pd.Timestamp(start).to_pydatetime())
+        if end is not None:
+            clauses.append("ts < ?")
+            params.append(pd.Timestamp(end).to_pydatetime())
+        return self.query(f"SELECT * FROM metrics WHERE {' AND '.join(clauses)} ORDER BY service, metric, labels, ts", params)
+
+    def count(self, name: str) -> int:
+        return int(self.query(f"SELECT count(*) AS n FROM {table(name).name}")["n"].iloc[0])
+
+
+def _fill_columns(spec: TableSpec, keys: pd.DataFrame) -> pd.DataFrame:
+    """Give a key-only frame the table's other columns (empty) so it can be conformed."""
+    out = keys.copy()
+    for col, kind in spec.columns.items():
+        if col not in out.columns:
+            out[col] = {"timestamp": None, "string": "", "float64": 0.0, "int64": 0, "bool": False}[kind]
+    return out
+
+
+def open_store(root: str | Path | None = None) -> ParquetStore:
+    """The embedded store at ``root`` (default: ``$HEADROOM_DATA_DIR/store``)."""
+    from include.headroom.config import data_dir
+
+    return ParquetStore(Path(root) if root else data_dir() / "store")

@@ -1,0 +1,1 @@
+"""headroom's Airflow layer, shaped like a provider: hooks own connections, operators call ``include.headroom``."""

@@ -1,0 +1,58 @@
+"""Shared DAG defaults and the run-time helpers every headroom task uses."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from include.headroom.config import HeadroomConfig
+    from include.headroom.metrics.store import ParquetStore
+
+START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "headroom",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=5),
+    "retry_exponential_backoff": True,
+}
+# Tags come from this set only, so the UI's tag filter stays useful.
+TAGS = {"headroom", "ingest", "validate", "forecast", "analyse", "act", "report", "connectors"}
+
+
+def run_window(context: Any) -> tuple[datetime, datetime]:
+    """The run's data interval; runs without one (asset-triggered, manual) get a zero-length window at their run time."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None:
+        end = context.get("logical_date") or context["dag_run"].run_after
+        start = end
+    return start, end
+
+
+def store() -> ParquetStore:
+    from headroom_provider.hooks.store import HeadroomStoreHook
+
+    return HeadroomStoreHook().get_store()
+
+
+def config() -> HeadroomConfig:
+    from include.headroom.config import get_config
+
+    return get_config()
+
+
+def service_batches(size: int) -> list[list[str]]:
+    """The catalog's services in batches of ``size``, for dynamic task mapping."""
+    names = [s.name for s in config().services]
+    return [names[i : i + size] for i in range(0, len(names), size)]
+
+
+def as_of(context: Any) -> datetime:
+    """The time a decision is made for: the analysis window that triggered this run, else the run's own time."""
+    from include.headroom.timeutil import utc
+
+    events = context.get("triggering_asset_events") or {}
+    ends = [e.extra["window_end"] for asset_events in events.values() for e in asset_events if (e.extra or {}).get("window_end")]
+    if ends:
+        return utc(max(ends)).to_pydatetime()
+    return run_window(context)[1]
