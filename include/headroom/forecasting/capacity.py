@@ -12,6 +12,7 @@ from include.headroom.config import HeadroomConfig, Service
 from include.headroom.exceptions import ForecastError
 from include.headroom.forecasting.evaluation import holdout_scores
 from include.headroom.forecasting.models import get_model
+from include.headroom.forecasting.preprocess import replace_outliers
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,6 +79,8 @@ def forecast_metric(
     holdout = fc_cfg.backtest_holdout_days * per_day
     # A weekly season needs two whole weeks left for training after the holdout.
     season = 7 * per_day if len(series) - holdout >= 2 * 7 * per_day else per_day
+    cleaned, replaced = replace_outliers(series["y"].to_numpy(), season)
+    series = series.assign(y=cleaned)
     scores: dict[str, dict[str, float]] = {}
     for name in fc_cfg.models:
         try:
@@ -105,7 +108,10 @@ def forecast_metric(
     capacity: dict[str, Any] = {
         **base,
         "model": chosen,
-        "scores": json.dumps({n: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in s.items()} for n, s in scores.items()}),
+        "scores": json.dumps({
+            "outliers_replaced": replaced,
+            **{n: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in s.items()} for n, s in scores.items()},
+        }),
         "mape": mape_chosen,
         "trusted": bool(mape_chosen <= fc_cfg.accuracy_gate_mape),
         "saturation_at": first_crossing("yhat"),

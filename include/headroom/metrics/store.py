@@ -182,7 +182,7 @@ class ParquetStore:
         if files:
             listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
             columns = ", ".join(f'"{c}"' for c in spec.columns)
-            return f"SELECT {columns} FROM read_parquet([{listing}], union_by_name = true)"
+            return f"SELECT {columns} FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
         duck = {"timestamp": "TIMESTAMPTZ", "string": "VARCHAR", "float64": "DOUBLE", "int64": "BIGINT", "bool": "BOOLEAN"}
         cols = ", ".join(f'CAST(NULL AS {duck[kind]}) AS "{col}"' for col, kind in spec.columns.items())
         return f"SELECT {cols} WHERE false"

@@ -146,7 +146,7 @@ img {{ max-width: 100%; border-radius: 4px; }} section {{ margin-top: 2em; }} sm
 {''.join(sections)}
 </body></html>"""
     twin = {
-        "as_of": now.isoformat(), "overview": json.loads(json.dumps(overview, default=str)),
+        "as_of": now.isoformat(), "overview": json.loads(json.dumps(urgent, default=str)),
         "capacity": _records(capacity.drop(columns=["scores"], errors="ignore")), "findings": _records(findings), "slo": _records(slo),
     }
     out = Path(out_dir)

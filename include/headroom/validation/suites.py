@@ -102,6 +102,8 @@ def _run(df: pd.DataFrame, expectations: list[Any]) -> list[Any]:
 
 
 def _suite_for(config: HeadroomConfig, unit: str, start_epoch: float, end_epoch: float) -> list[Any]:
+    import numpy as np
+
     cls = _expectation_classes()
     services = [s.name for s in config.services]
     tiers = [t.value for t in config.tiers]
@@ -115,8 +117,8 @@ def _suite_for(config: HeadroomConfig, unit: str, start_epoch: float, end_epoch:
     if unit in pipe.unit_ranges:
         low, high = pipe.unit_ranges[unit]
         suite.append(cls[IN_UNIT_RANGE](min_value=low, max_value=high))
-    else:
-        suite.append(cls[IN_UNIT_RANGE](min_value=0.0, max_value=1e18))
+    elif unit in pipe.non_negative_units:
+        suite.append(cls[IN_UNIT_RANGE](min_value=0.0, max_value=float(np.finfo(float).max)))
     return suite
 
 

@@ -1,0 +1,87 @@
+"""Scaling decisions: the HPA rule, the error-rate alarm, bounds, and the predictive floor."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from include.headroom.scaling.decide import hpa_desired, plan_scaling
+
+AS_OF = pd.Timestamp("2026-11-01T12:00Z")
+
+
+def _recent(cpu, memory=40.0, error_rate=0.001, replicas=4):
+    ts = pd.date_range(AS_OF - pd.Timedelta(minutes=15), periods=3, freq="5min")
+    rows = []
+    for metric, value in (("cpu_utilization", cpu), ("memory_utilization", memory), ("error_rate", error_rate), ("replicas", replicas)):
+        rows += [{"ts": t, "service": "orders-api", "metric": metric, "value": value} for t in ts]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(("current", "metric", "target", "expected"), [
+    (4, 70.0, 70.0, 4),     # on target
+    (4, 76.0, 70.0, 4),     # inside the 10 % tolerance
+    (4, 84.0, 70.0, 5),     # ceil(4 * 1.2) = 5
+    (4, 35.0, 70.0, 2),     # half the load, half the pods
+    (3, 99.0, 50.0, 6),     # ceil(3 * 1.98)
+])
+def test_hpa_formula(current, metric, target, expected):
+    assert hpa_desired(current, metric, target, tolerance=0.1) == expected
+
+
+def test_high_cpu_scales_out_within_rate_limit_and_bounds(config):
+    svc = config.service("orders-api")  # general profile: at most +100 % per period, max 12
+    decision = plan_scaling(config, svc, _recent(cpu=95.0, replicas=4), AS_OF)
+    assert (decision.action, decision.rule) == ("scale", "hpa_cpu")
+    assert decision.desired_replicas == 6  # ceil(4 * 95 / 70) = 6
+    assert decision.cost_change_month == pytest.approx(2 * 0.10 * 730)
+    huge = plan_scaling(config, svc, _recent(cpu=100.0, replicas=10), AS_OF)
+    assert huge.desired_replicas == svc.max_replicas == 12
+
+
+def test_scale_in_is_rate_limited(config):
+    svc = config.service("orders-api")  # at most -50 % per period
+    decision = plan_scaling(config, svc, _recent(cpu=10.0, replicas=10), AS_OF)
+    assert decision.desired_replicas == 5
+
+
+def test_error_rate_above_five_percent_alarms_instead_of_scaling(config):
+    decision = plan_scaling(config, config.service("orders-api"), _recent(cpu=95.0, error_rate=0.12), AS_OF)
+    assert (decision.action, decision.rule) == ("alarm", "error_rate_alarm")
+    assert decision.desired_replicas == decision.current_replicas
+    assert "failing dependency" in decision.reason
+
+
+def test_forecast_raises_the_floor_but_never_lowers(config):
+    svc = config.service("orders-api")
+    capacity = pd.DataFrame([{"service": "orders-api", "metric": "throughput", "trusted": True}])
+    ds = pd.date_range(AS_OF, periods=4, freq="1h")
+    busy = pd.DataFrame({"service": "orders-api", "metric": "throughput", "ds": ds, "yhat": 1200.0})
+    decision = plan_scaling(config, svc, _recent(cpu=70.0, replicas=4), AS_OF, capacity=capacity, forecast=busy)
+    assert decision.rule == "predictive_floor"
+    assert decision.desired_replicas == 8  # ceil(1200 / (180 * 0.7)) = 10, capped by +100 % per period
+    quiet = busy.assign(yhat=10.0)
+    steady = plan_scaling(config, svc, _recent(cpu=70.0, replicas=4), AS_OF, capacity=capacity, forecast=quiet)
+    assert (steady.action, steady.desired_replicas) == ("none", 4)
+
+
+def test_untrusted_forecast_is_ignored(config):
+    svc = config.service("orders-api")
+    capacity = pd.DataFrame([{"service": "orders-api", "metric": "throughput", "trusted": False}])
+    busy = pd.DataFrame({"service": "orders-api", "metric": "throughput", "ds": pd.date_range(AS_OF, periods=4, freq="1h"), "yhat": 1200.0})
+    assert plan_scaling(config, svc, _recent(cpu=70.0), AS_OF, capacity=capacity, forecast=busy).action == "none"
+
+
+def test_same_inputs_same_decision(config):
+    svc = config.service("checkout-api")
+    a = plan_scaling(config, svc, _recent(cpu=90.0), AS_OF)
+    b = plan_scaling(config, svc, _recent(cpu=90.0), AS_OF)
+    assert a == b and a.decision_id == b.decision_id
+
+
+def test_big_jumps_need_approval(config):
+    decision = plan_scaling(config, config.service("orders-api"), _recent(cpu=99.0, replicas=4), AS_OF)
+    assert (decision.current_replicas, decision.desired_replicas) == (4, 6)
+    assert decision.impact == "high" and decision.requires_approval
+    small = plan_scaling(config, config.service("orders-api"), _recent(cpu=84.0, replicas=4), AS_OF)
+    assert (small.desired_replicas, small.impact, small.requires_approval) == (5, "medium", False)

@@ -1,0 +1,113 @@
+"""The pipeline steps over a real store: ingest, validate, gates, forecast, analyse, act, report."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from include.headroom import pipeline
+from include.headroom.exceptions import DataError
+from include.headroom.metrics.sources import SampleFleetSource
+from include.headroom.report.html import build_report
+
+AS_OF = pd.Timestamp("2026-11-01T02:00Z")
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory, config):
+    from include.headroom.metrics.store import ParquetStore
+
+    store = ParquetStore(tmp_path_factory.mktemp("pipeline") / "store")
+    source = SampleFleetSource(config, anchor="2026-11-01")
+    first = pipeline.ingest(store, config, source, AS_OF - pd.Timedelta(minutes=15), AS_OF, history_days=21)
+    validated = pipeline.validate_pending(store, config)
+    return store, source, first, validated
+
+
+def test_first_ingest_loads_history_and_validation_moves_it(config, loaded):
+    store, _, first, validated = loaded
+    rows = 21 * 288 * len(config.services) * 9
+    assert first["rows"] == rows
+    assert validated == [{"batch_id": first["batch_id"], "status": "validated", "rows_in": rows, "rows_valid": rows, "rows_quarantined": 0}]
+    assert store.count("metrics") == rows and store.count("staging") == 0
+
+
+def test_next_interval_reads_only_the_interval_plus_lookback(config, loaded):
+    store, source, _, _ = loaded
+    before = store.count("metrics")
+    nxt = pipeline.ingest(store, config, source, AS_OF, AS_OF + pd.Timedelta(minutes=15))
+    assert nxt["read_start"] == (AS_OF - pd.Timedelta(minutes=15)).isoformat()  # lookback of 900 s
+    assert nxt["rows"] == 6 * len(config.services) * 9
+    pipeline.validate_pending(store, config)
+    assert store.count("metrics") == before + 3 * len(config.services) * 9  # three new points per series, three replaced
+
+
+def test_bad_rows_are_quarantined_and_counted(config, loaded, tmp_path):
+    from include.headroom.metrics.store import ParquetStore
+
+    class Corrupting:
+        name = "corrupting"
+
+        def __init__(self, metrics):
+            self.metrics = metrics
+
+        def read(self, start, end):
+            rows = SampleFleetSource(config, anchor="2026-11-01").read(start, end)
+            rows.loc[rows["metric"].isin(self.metrics), "value"] = 250.0
+            rows.loc[rows.index[:3], "value"] = -1.0  # three throughput points
+            return rows
+
+    store = ParquetStore(tmp_path / "store")
+    # one metric in nine bad: under the 20 % threshold, so the batch passes with its bad rows quarantined
+    pipeline.ingest(store, config, Corrupting(["cpu_utilization"]), AS_OF - pd.Timedelta(hours=2), AS_OF - pd.Timedelta(hours=1),
+                    history_days=1 / 24)
+    (summary,) = pipeline.validate_pending(store, config)
+    assert summary["status"] == "validated"
+    assert summary["rows_quarantined"] == 12 * len(config.services) + 3
+    assert summary["rows_in"] == summary["rows_valid"] + summary["rows_quarantined"] == store.count("metrics") + store.count("quarantine")
+    # three metrics in nine bad: the task fails, naming series and expectation, after keeping every row
+    pipeline.ingest(store, config, Corrupting(["cpu_utilization", "error_rate", "cache_hit_ratio"]), AS_OF - pd.Timedelta(hours=1), AS_OF,
+                    history_days=1 / 24)
+    with pytest.raises(DataError, match=r"series catalog-api/error_rate: expect_value_in_unit_range on 12 rows"):
+        pipeline.validate_pending(store, config)
+    batches = store.read("batches").set_index("batch_id")
+    assert sorted(batches["status"]) == ["failed", "validated"]
+    assert batches["rows_in"].sum() == store.count("metrics") + store.count("quarantine")
+    quarantined = store.read("quarantine")
+    assert set(quarantined.loc[quarantined["metric"] == "throughput", "raw_value"]) == {"-1.0"}
+    assert set(pipeline.freshness(store, config, AS_OF).values()) == {"the latest batch failed validation"}
+
+
+def test_freshness_gate(config, loaded):
+    store = loaded[0]
+    assert set(pipeline.freshness(store, config, AS_OF).values()) == {None}
+    later = pipeline.freshness(store, config, AS_OF + pd.Timedelta(hours=5))
+    assert all(reason and reason.startswith("stale: newest validated point") for reason in later.values())
+    decisions = pipeline.plan_all_scaling(store, config, AS_OF + pd.Timedelta(hours=5))
+    assert {d["action"] for d in decisions} == {"skip"}
+
+
+def test_forecast_analyse_act_report(config, loaded, tmp_path):
+    store = loaded[0]
+    names = [s.name for s in config.services]
+    rows = pipeline.run_forecasts(store, config, names, AS_OF)
+    assert len(rows) == len(names) * len(config.forecasting.metrics)
+    assert {r["status"] for r in rows} == {"ok"}
+    analysed = pipeline.run_analysis(store, config, names, AS_OF - pd.Timedelta(days=14), AS_OF)
+    by_service = {r["service"]: r for r in analysed}
+    assert [f["type"] for f in by_service["catalog-api"]["findings"]] == ["cache_bound"]
+    assert [(f["type"], f["kind"]) for f in by_service["search-api"]["findings"]] == [("cpu_bound", "predicted")]
+    plans = {p["service"]: p for p in pipeline.plan_all_warming(store, config, AS_OF)}
+    assert plans["catalog-api"]["trigger"] == "cache_bound" and plans["catalog-api"]["keys"] > 0
+    assert plans["orders-api"]["trigger"] is None
+    decisions = pipeline.plan_all_scaling(store, config, AS_OF)
+    assert len(decisions) == len(names) and all(d["service"] in names for d in decisions)
+    paths = build_report(store, config, AS_OF, tmp_path / "reports")
+    html = paths["html"].read_text()
+    assert html.count("<img ") == len(names)
+    twin = json.loads(paths["json"].read_text())
+    search = next(o for o in twin["overview"] if o["service"] == "search-api")
+    assert search["saturation_at"] is not None and search["findings"] == 1
+    assert twin["overview"][0]["service"] == "search-api"  # most urgent saturation first
