@@ -23,6 +23,7 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["HEADROOM_DATA_DIR"] = str(_tmp / "data")
 os.environ["HEADROOM_REPORTS_DIR"] = str(_tmp / "reports")
 os.environ["GX_ANALYTICS_ENABLED"] = "False"
+os.environ["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), os.environ.get("PATH", "")))
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")) if p)
 for path in (str(PROJECT_ROOT), str(PROJECT_ROOT / "plugins")):
     if path not in sys.path:
