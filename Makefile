@@ -26,7 +26,7 @@ help:
 	@echo "make demo      set up, generate the sample fleet, run every DAG end to end, print a summary"
 	@echo "make test      set up and run the test suite"
 	@echo "make airflow   start Airflow (api-server, scheduler, dag-processor, triggerer) on http://127.0.0.1:8080"
-	@echo "make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [DAG=ingest_metrics]   backfill through the running scheduler"
+	@echo "make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [DAG=ingest_metrics]   create a backfill (with Airflow stopped: SQLite); make airflow runs it"
 	@echo "make clean     remove .venv, .airflow, data and reports"
 
 $(STAMP): requirements.txt constraints.txt
@@ -60,7 +60,9 @@ airflow: install airflow-db
 
 backfill: install airflow-db
 	@test -n "$(FROM)" -a -n "$(TO)" || (echo "usage: make backfill FROM=2026-11-20 TO=2026-11-22 [DAG=ingest_metrics]"; exit 2)
+	airflow dags reserialize > /dev/null 2>&1
 	airflow dags unpause $(or $(DAG),ingest_metrics)
+	airflow dags unpause validate_metrics
 	airflow backfill create --dag-id $(or $(DAG),ingest_metrics) --from-date $(FROM) --to-date $(TO) --reprocess-behavior completed
 
 clean:

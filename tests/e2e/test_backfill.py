@@ -192,6 +192,7 @@ def test_two_day_backfill_leaves_no_duplicates(airflow_server):
 
     # backfill an hour of the range again, re-running completed runs: rows are replaced, not added
     before = store.read_metrics(start="2026-10-31T12:00Z", end="2026-10-31T13:00Z")
+    before_validated = store.read("batches")["validated_at"].max()
     airflow_server["while_scheduler_stopped"](lambda: _cli(
         env, "backfill", "create", "--dag-id", "ingest_metrics", "--from-date", "2026-10-31T12:00:00+00:00",
         "--to-date", "2026-10-31T12:45:00+00:00", "--reprocess-behavior", "completed"))
@@ -203,7 +204,6 @@ def test_two_day_backfill_leaves_no_duplicates(airflow_server):
                 "FROM backfill b ORDER BY b.id DESC LIMIT 1").fetchone()
         return completed is not None and pending == 0 and all_validated() and store.read("batches")["validated_at"].max() > before_validated
 
-    before_validated = store.read("batches")["validated_at"].max()
     _wait(rerun_done, 600, "the re-run hour", airflow_server["proc"], airflow_server["log"])
     assert len(store.read_metrics(**window)) == per_series * series
     after = store.read_metrics(start="2026-10-31T12:00Z", end="2026-10-31T13:00Z")
