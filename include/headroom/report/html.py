@@ -125,13 +125,16 @@ def build_report(store: ParquetStore, config: HeadroomConfig, as_of: Any, out_di
     header = ["service", "tier", "SLO", "error budget left", "latency compliance", "saturation", "model", "cost now / month", "cost forecast / month", "findings"]
     keys = ["service", "tier", "slo_status", "error_budget_remaining", "latency_compliance", "saturation_at", "model", "cost_now_month", "cost_forecast_month", "findings"]
     urgent = sorted(overview, key=lambda o: (o["saturation_at"] is None or o["saturation_at"] != o["saturation_at"], str(o["saturation_at"])))
-    table_rows = "".join(
-        "<tr>" + "".join(
-            f"<td style='color:{STATUS_COLORS.get(o['slo_status'], '#000')}'><b>{_cell(o[k])}</b></td>" if k == "slo_status" else f"<td>{_cell(o[k])}</td>"
-            for k in keys
-        ) + "</tr>"
-        for o in urgent
-    )
+    percent = {"error_budget_remaining", "latency_compliance"}
+
+    def td(o: dict[str, Any], k: str) -> str:
+        if k == "slo_status":
+            return f"<td style='color:{STATUS_COLORS.get(o[k], '#000')}'><b>{_cell(o[k])}</b></td>"
+        if k in percent and o[k] is not None and o[k] == o[k]:
+            return f"<td>{o[k]:.1%}</td>"
+        return f"<td>{_cell(o[k])}</td>"
+
+    table_rows = "".join("<tr>" + "".join(td(o, k) for k in keys) + "</tr>" for o in urgent)
     page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>headroom capacity report {now:%Y-%m-%d}</title>
 <style>
 :root {{ color-scheme: light dark; }}
