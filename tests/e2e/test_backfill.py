@@ -190,7 +190,13 @@ def test_two_day_backfill_leaves_no_duplicates(airflow_server):
     batches = store.read("batches")
     assert (batches["rows_in"] == batches["rows_valid"]).all()
 
-    # backfill an hour of the range again, re-running completed runs: rows are replaced, not added
+    # backfill an hour of the range again, re-running completed runs: rows are replaced, not added.
+    # Only one backfill per DAG may be open: wait until the scheduler has closed the first.
+    def backfill_closed() -> bool:
+        with sqlite3.connect(db) as con:
+            return con.execute("SELECT completed_at FROM backfill ORDER BY id DESC LIMIT 1").fetchone()[0] is not None
+
+    _wait(backfill_closed, 300, "the scheduler to close the backfill", airflow_server["proc"], airflow_server["log"])
     before = store.read_metrics(start="2026-10-31T12:00Z", end="2026-10-31T13:00Z")
     before_validated = store.read("batches")["validated_at"].max()
     airflow_server["while_scheduler_stopped"](lambda: _cli(
