@@ -40,6 +40,8 @@ def ingest_metrics():
 
         start, end = run_window(context)
         cfg = config()
+        if cfg.pipeline.source != "sample_fleet":
+            raise ValueError(f"pipeline.ingest.source={cfg.pipeline.source!r} has no hook in this release; sources: ['sample_fleet']")
         result = ingest(store(), cfg, SampleFleetHook().get_source(cfg), start, end, history_days=context["params"].get("history_days"))
         context["outlet_events"][METRICS_STAGED].extra = {"batch_id": result["batch_id"], "rows": result["rows"]}
         return result

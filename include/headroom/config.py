@@ -17,6 +17,7 @@ CONFIG_DIR = Path(__file__).parent / "config"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 DEFAULT_REPORTS_DIR = PROJECT_ROOT / "reports"
+HOURS_PER_MONTH = 730.0  # for monthly cost figures: 365 * 24 / 12
 
 
 class Tier(str, Enum):

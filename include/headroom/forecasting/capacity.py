@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
-from include.headroom.config import HeadroomConfig, Service
+from include.headroom.config import HOURS_PER_MONTH, HeadroomConfig, Service
 from include.headroom.exceptions import ForecastError
 from include.headroom.forecasting.evaluation import holdout_scores
 from include.headroom.forecasting.models import get_model
@@ -17,7 +17,6 @@ from include.headroom.forecasting.preprocess import replace_outliers
 if TYPE_CHECKING:
     import pandas as pd
 
-HOURS_PER_MONTH = 730.0
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from include.headroom.config import HeadroomConfig
-from include.headroom.exceptions import SourceError
 from include.headroom.metrics.sample_fleet import SampleFleet, load_anchor
 from include.headroom.timeutil import utc
 
@@ -36,13 +35,3 @@ class SampleFleetSource:
 
         now = utc(self._now) if self._now is not None else pd.Timestamp.now(tz="UTC")
         return self.fleet.generate(utc(start), min(utc(end), now))
-
-
-SOURCES = {"sample_fleet": SampleFleetSource}
-
-
-def get_source(name: str, config: HeadroomConfig, **options: Any) -> MetricsSource:
-    try:
-        return SOURCES[name](config, **options)
-    except KeyError:
-        raise SourceError(f"unknown metrics source {name!r}; sources are {sorted(SOURCES)}") from None

@@ -9,13 +9,12 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from include.headroom.config import HeadroomConfig, Service
+from include.headroom.config import HOURS_PER_MONTH, HeadroomConfig, Service
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
     import pandas as pd
 
-HOURS_PER_MONTH = 730.0
 
 
 class Action(str, Enum):
