@@ -36,12 +36,13 @@ def ingest_metrics():
     def stage_batch(**context) -> dict:
         from headroom_provider.defaults import config, run_window, store
         from headroom_provider.hooks.sample_fleet import SampleFleetHook
+        from include.headroom.metrics.sources import SampleFleetSource
         from include.headroom.pipeline import ingest
 
         start, end = run_window(context)
         cfg = config()
-        if cfg.pipeline.source != "sample_fleet":
-            raise ValueError(f"pipeline.ingest.source={cfg.pipeline.source!r} has no hook in this release; sources: ['sample_fleet']")
+        if cfg.pipeline.source != SampleFleetSource.name:
+            raise ValueError(f"pipeline.ingest.source={cfg.pipeline.source!r} has no hook in this release; sources: [{SampleFleetSource.name!r}]")
         result = ingest(store(), cfg, SampleFleetHook().get_source(cfg), start, end, history_days=context["params"].get("history_days"))
         context["outlet_events"][METRICS_STAGED].extra = {"batch_id": result["batch_id"], "rows": result["rows"]}
         return result

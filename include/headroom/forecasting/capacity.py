@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-
 @dataclass(frozen=True)
 class CapacityForecast:
     """The forecast frame and the capacity row for one (service, metric)."""

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-
 class Action(str, Enum):
     SCALE = "scale"
     ALARM = "alarm"
