@@ -40,6 +40,7 @@ install: $(STAMP)
 $(AIRFLOW_HOME)/airflow.db: $(STAMP)
 	mkdir -p $(AIRFLOW_HOME)
 	airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
+	airflow pools set headroom_forecasting 2 "capacity_forecast mapped tasks" > /dev/null
 
 airflow-db: $(AIRFLOW_HOME)/airflow.db
 

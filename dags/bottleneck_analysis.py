@@ -1,30 +1,41 @@
 """
 ### bottleneck_analysis
 
-Hourly. For each service (mapped in batches): the tier's SLOs over the window
-(latency percentile, availability, error budget left), and bottleneck episodes:
-each signal against its own seasonal baseline, rules for cpu_bound,
-cache_bound, database_bound, memory_leak and dependency_failure, a causal
-ranking of root causes (signals that deviate with no deviating upstream signal
-in the dependency prior come first) and the remedy. Predicted bottlenecks come
-from the latest capacity forecast.
+Hourly, and whenever validated metrics land (**headroom_metrics**). For each
+service (mapped in batches):
+
+- the tier's SLOs: latency percentile and availability over the window, the
+  error budget over a rolling 30 days, multi-window burn-rate alerts (page at
+  14.4x over 1 h confirmed by 5 min or 6x over 6 h confirmed by 30 min; ticket
+  at 1x over 3 days confirmed by 6 h) and when the budget runs out at the
+  current burn; the USE figures (utilization, saturation, errors) per resource
+  against the performance budgets;
+- bottleneck episodes: each signal against its own seasonal baseline, rules per
+  type (cpu_bound, cache_bound, database_bound, memory_leak,
+  dependency_failure, and io/network/memory/concurrency through the resource
+  mapping), a causal ranking of root causes with evidence (onset, lag,
+  lagged correlation, prior weight) and the remedy the action DAGs understand;
+- predicted bottlenecks from the latest forecasts, raised above probability 0.7.
+
+A readable summary per service is written to the task log.
 
 Params: `window_hours` analyses that many hours up to the interval end instead
-of the data interval (use it to review a longer period).
+of the data interval (use it to review a longer period). Runs triggered by new
+metrics, which have no data interval, analyse the last hour.
 
 Emits **headroom_findings**, which triggers the action DAGs.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 
-from headroom_provider.assets import FINDINGS
+from headroom_provider.assets import FINDINGS, METRICS_VALIDATED
 from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
 
 
 @dag(
-    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    schedule=AssetOrTimeSchedule(timetable=CronDataIntervalTimetable("0 * * * *", timezone="UTC"), assets=[METRICS_VALIDATED]),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -48,16 +59,25 @@ def bottleneck_analysis():
         from datetime import timedelta
 
         from headroom_provider.defaults import config, run_window, store
+        from headroom_provider.gates import skip_unless_fresh
         from include.headroom.pipeline import run_analysis
 
         start, end = run_window(context)
         hours = context["params"].get("window_hours")
         if hours:
             start = end - timedelta(hours=float(hours))
+        elif end - start < timedelta(hours=1):  # triggered by new metrics: no (or a short) data interval
+            start = end - timedelta(hours=1)
+        skip_unless_fresh("analysis", end, services)  # no fresh, valid service in the batch: the task is skipped
         results = run_analysis(store(), config(), services, start, end)
+        print(f"Bottleneck analysis of {len(services)} services over [{start.isoformat()}, {end.isoformat()})")
         for r in results:
+            budget = r.get("budget_remaining")
+            budget_text = f"{budget:.0%}" if isinstance(budget, float) and budget == budget else "-"
+            print(f"  {r['service']}: SLO {r['status']}, alert {r.get('alert', '-')}, error budget left {budget_text}"
+                  + (f" ({r['reason']})" if r["reason"] else ""))
             for f in r["findings"]:
-                print(f"{r['service']}: {f['type']} ({f['kind']}) from {f['start']}, cause {f['cause']} -> {f['remedy']}")
+                print(f"    {f['summary']}")
         return results
 
     @task(outlets=[FINDINGS])
@@ -67,8 +87,12 @@ def bottleneck_analysis():
         rows = [r for batch in results for r in batch]
         _, end = run_window(context)
         context["outlet_events"][FINDINGS].extra = {"window_end": end.isoformat()}
-        return {"services": len(rows), "findings": sum(len(r["findings"]) for r in rows),
-                "breaches": sorted(r["service"] for r in rows if r["status"] == "breach")}
+        summary = {"services": len(rows), "findings": sum(len(r["findings"]) for r in rows),
+                   "breaches": sorted(r["service"] for r in rows if r["status"] == "breach"),
+                   "pages": sorted(r["service"] for r in rows if r.get("alert") == "page")}
+        print(f"{summary['findings']} findings on {summary['services']} services; SLO breaches: {summary['breaches'] or 'none'}; "
+              f"paging burn alerts: {summary['pages'] or 'none'}")
+        return summary
 
     publish(analyse_services.expand(services=list_service_batches()))
 

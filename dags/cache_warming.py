@@ -32,8 +32,10 @@ def cache_warming():
     @task
     def plan_warming(**context) -> list[dict]:
         from headroom_provider.defaults import as_of, config, store
+        from headroom_provider.gates import skip_unless_fresh
         from include.headroom.pipeline import plan_all_warming
 
+        skip_unless_fresh("warming", as_of(context))  # no service with fresh, valid data: the task is skipped
         return plan_all_warming(store(), config(), as_of(context))
 
     WarmCacheOperator.partial(task_id="warm_cache", outlets=[ACTIONS], map_index_template="{{ task.plan['service'] }}").expand(plan=plan_warming())

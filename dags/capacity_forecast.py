@@ -1,12 +1,18 @@
 """
 ### capacity_forecast
 
-Daily. For every service (mapped in batches), backtests the configured models
-(seasonal naive, Holt-Winters) on the last days of history, keeps the best,
-and forecasts the configured horizon. From the forecast: time to saturation
-(median and upper bound) against the service's capacity, replicas needed at
-the tier's CPU target, and cost now vs forecast. Services with stale or
-invalid data are skipped with the reason recorded.
+Daily. Fans out over batches of services (dynamic task mapping, `batch_size`
+services per task) in the **headroom_forecasting** pool, so forecasting never
+takes more than the pool's slots. For every series, rolling-origin backtests
+of the candidate models (seasonal naive as the baseline, trend + Fourier
+seasons, optionally Holt-Winters, SARIMAX, Prophet) pick the model with the
+best MASE (`auto`, never worse than seasonal naive); forecasts whose backtest
+MAPE is above the accuracy gate are marked untrusted. From the forecast: time
+to saturation (median and upper bound) against the service's capacity,
+replicas needed per hour at the tier's CPU target, cost now / forecast /
+recommended, and each configured scenario. Forecasts of earlier runs are
+scored against the actuals that arrived since (`forecast_accuracy`).
+Services with stale or invalid data are skipped with the reason recorded.
 
 Emits **headroom_capacity**.
 """
@@ -17,6 +23,9 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from headroom_provider.assets import FORECASTS
 from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
+
+# Created by `make airflow-db` / the test fixtures (`airflow pools set`); listed in airflow_settings.yaml.
+FORECAST_POOL = "headroom_forecasting"
 
 
 @dag(
@@ -36,19 +45,22 @@ def capacity_forecast():
 
         return service_batches(int(context["params"]["batch_size"]))
 
-    @task(map_index_template="{{ task.op_kwargs['services'][0] }}+")
+    @task(pool=FORECAST_POOL, map_index_template="{{ task.op_kwargs['services'][0] }}+")
     def forecast_services(services: list[str], **context) -> list[dict]:
         from headroom_provider.defaults import config, run_window, store
+        from headroom_provider.gates import skip_unless_fresh
         from include.headroom.pipeline import run_forecasts
 
         _, as_of = run_window(context)
+        skip_unless_fresh("forecast", as_of, services)  # no fresh, valid service in the batch: the task is skipped
         return run_forecasts(store(), config(), services, as_of)
 
     @task(outlets=[FORECASTS])
     def publish(results: list[list[dict]]) -> dict:
         rows = [r for batch in results for r in batch]
         saturating = sorted({r["service"] for r in rows if r.get("saturation_at")})
-        return {"series": len(rows), "ok": sum(r["status"] == "ok" for r in rows), "saturating": saturating}
+        return {"series": len(rows), "ok": sum(r["status"] == "ok" for r in rows),
+                "untrusted": sum(r["status"] == "ok" and not r.get("trusted") for r in rows), "saturating": saturating}
 
     publish(forecast_services.expand(services=list_service_batches()))
 

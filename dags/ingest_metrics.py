@@ -1,8 +1,10 @@
 """
 ### ingest_metrics
 
-Reads the active metrics source (the embedded sample fleet by default) for the
-run's data interval and stages it as one batch in the store. A source seen for
+Reads the active metrics source (`pipeline.yaml` `ingest.source`: the embedded
+sample fleet by default, or `prometheus`, `cloudwatch`, `files`) for the run's
+data interval, converts units to each metric's canonical unit, and stages it as
+one batch in the store (Parquet, or PostgreSQL per `store.yaml`). A source seen for
 the first time loads `initial_history_days` of history; afterwards each run
 reads its interval plus the late-data lookback. Re-running or backfilling an
 interval stages the same batch again: nothing is duplicated.
@@ -35,15 +37,12 @@ def ingest_metrics():
     @task(outlets=[METRICS_STAGED])
     def stage_batch(**context) -> dict:
         from headroom_provider.defaults import config, run_window, store
-        from headroom_provider.hooks.sample_fleet import SampleFleetHook
-        from include.headroom.metrics.sources import SampleFleetSource
+        from headroom_provider.hooks.sources import metrics_source
         from include.headroom.pipeline import ingest
 
         start, end = run_window(context)
         cfg = config()
-        if cfg.pipeline.source != SampleFleetSource.name:
-            raise ValueError(f"pipeline.ingest.source={cfg.pipeline.source!r} has no hook in this release; sources: [{SampleFleetSource.name!r}]")
-        result = ingest(store(), cfg, SampleFleetHook().get_source(cfg), start, end, history_days=context["params"].get("history_days"))
+        result = ingest(store(), cfg, metrics_source(cfg), start, end, history_days=context["params"].get("history_days"))
         context["outlet_events"][METRICS_STAGED].extra = {"batch_id": result["batch_id"], "rows": result["rows"]}
         return result
 

@@ -37,8 +37,10 @@ def scaling_actions():
     @task
     def plan_decisions(**context) -> list[dict]:
         from headroom_provider.defaults import as_of, config, store
+        from headroom_provider.gates import skip_unless_fresh
         from include.headroom.pipeline import plan_all_scaling
 
+        skip_unless_fresh("scaling", as_of(context))  # no service with fresh, valid data: the task is skipped
         return plan_all_scaling(store(), config(), as_of(context))
 
     decisions = plan_decisions()

@@ -65,7 +65,8 @@ def fleet_history(fleet):
 
 @pytest.fixture(scope="session")
 def airflow_db():
-    """A migrated metadata database in the temporary Airflow home."""
+    """A migrated metadata database in the temporary Airflow home, with the pools the DAGs use."""
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True)
+    subprocess.run([AIRFLOW, "pools", "set", "headroom_forecasting", "2", "capacity_forecast mapped tasks"], check=True, capture_output=True)
     return Path(os.environ["AIRFLOW_HOME"])

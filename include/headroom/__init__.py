@@ -15,6 +15,7 @@ from include.headroom.exceptions import (
     StaleDataError,
     StoreError,
 )
+from include.headroom.metrics.pg_store import PostgresStore
 from include.headroom.metrics.store import ParquetStore, UpsertResult, open_store
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "HeadroomError",
     "Metric",
     "ParquetStore",
+    "PostgresStore",
     "SchemaError",
     "Service",
     "SourceError",

@@ -48,6 +48,61 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _forecast(args: argparse.Namespace) -> int:
+    from include.headroom.config import get_config
+    from include.headroom.forecasting.single import forecast_series, read_series_csv, write_forecast_csv
+
+    frame, naive = read_series_csv(args.input)
+    result = forecast_series(frame, args.horizon, get_config().forecasting, model=args.model, alpha=args.alpha)
+    path = write_forecast_csv(result.forecast, args.output, naive)
+    print(json.dumps({**result.summary(), "input": str(args.input), "output": str(path)}, indent=2))
+    return 0
+
+
+def _anomalies(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from include.headroom.anomalies import default_params, score_file
+
+    params = default_params()
+    if args.step_s is not None:
+        params = replace(params, step_s=args.step_s)
+    print(json.dumps(score_file(args.input, args.output, params), indent=2))
+    return 0
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    from include.headroom.config import get_config
+    from include.headroom.exceptions import DataError
+    from include.headroom.metrics.store import open_store
+    from include.headroom.validation import quarantine
+
+    if args.action == "fixes":
+        for fix in quarantine.FIXES.values():
+            print(f"{fix.name:22s} {fix.description}")
+        return 0
+    store = open_store()
+    if args.action == "readmit":
+        if not args.batch:
+            raise DataError("quarantine readmit needs --batch (see `quarantine list`)")
+        result = quarantine.readmit(store, get_config(), args.batch, fix=args.fix, service=args.service,
+                                    expectation=args.expectation, rows=args.rows, dry_run=args.dry_run)
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    if args.action == "list":
+        frame = quarantine.list_quarantine(store, batch_id=args.batch, service=args.service)
+    else:
+        frame = quarantine.show_quarantine(store, batch_id=args.batch, service=args.service, expectation=args.expectation,
+                                           rows=args.rows, limit=args.limit)
+    if args.json:
+        print(frame.to_json(orient="records", date_format="iso", indent=2))
+    elif frame.empty:
+        print("quarantine is empty" + (" for that selection" if args.batch or args.service or args.expectation else ""))
+    else:
+        print(frame.to_string(index=False, max_colwidth=80))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.headroom", description="headroom: capacity and performance operations")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,10 +118,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     summ.add_argument("--json", action="store_true", help="print JSON instead of a table")
     summ.set_defaults(func=_summary)
 
-    aud = commands.add_parser("audit", help="the newest audit records of one kind (scaling, cache, connector)")
-    aud.add_argument("--kind", required=True, choices=["scaling", "cache", "connector"])
+    aud = commands.add_parser("audit", help="the newest audit records of one kind (scaling, cache, connector, gate, quarantine)")
+    aud.add_argument("--kind", required=True, choices=["scaling", "cache", "connector", "gate", "quarantine"])
     aud.add_argument("--limit", type=int, default=5)
     aud.set_defaults(func=_audit)
+
+    fc = commands.add_parser("forecast", help="forecast one series from a CSV file (timestamp,value) to a CSV file")
+    fc.add_argument("--input", required=True, help="CSV with columns timestamp,value at any regular frequency")
+    fc.add_argument("--horizon", required=True, help="how far ahead, e.g. 7D, 12h, 90min")
+    fc.add_argument("--output", required=True, help="CSV to write: timestamp,yhat,yhat_lower,yhat_upper per future step")
+    fc.add_argument("--model", default="auto", help="auto (best backtest MASE, never worse than seasonal naive) or a model name")
+    fc.add_argument("--alpha", type=float, default=None, help="1 - interval width (default from forecasting.yaml: 0.2, an 80 %% interval)")
+    fc.set_defaults(func=_forecast)
+
+    anom = commands.add_parser("anomalies", help="score one series from a CSV file (timestamp,value) for anomalies, causally")
+    anom.add_argument("--input", required=True, help="CSV with columns timestamp,value")
+    anom.add_argument("--output", required=True, help="CSV to write: timestamp,value,anomaly_score (0..1) per input row")
+    anom.add_argument("--step-s", type=int, default=None, help="the series' resolution in seconds (default from bottlenecks.yaml: 300)")
+    anom.set_defaults(func=_anomalies)
+
+    quar = commands.add_parser("quarantine", help="list, show or re-admit (after a fix) rows that failed validation")
+    quar.add_argument("action", choices=["list", "show", "readmit", "fixes"])
+    quar.add_argument("--batch", help="the batch id (required by readmit)")
+    quar.add_argument("--service", help="only this service's rows")
+    quar.add_argument("--expectation", help="only rows that failed this expectation (show, readmit)")
+    quar.add_argument("--rows", type=int, nargs="+", help="only these row numbers of the batch (show, readmit)")
+    quar.add_argument("--fix", default="none", help="readmit: the fix to apply first (see `quarantine fixes`)")
+    quar.add_argument("--dry-run", action="store_true", help="readmit: report what would pass, change nothing")
+    quar.add_argument("--limit", type=int, default=50, help="show: at most this many rows")
+    quar.add_argument("--json", action="store_true", help="print JSON")
+    quar.set_defaults(func=_quarantine)
 
     args = parser.parse_args(argv)
     try:

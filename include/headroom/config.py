@@ -157,6 +157,69 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
+class BacktestConfig:
+    """Rolling-origin cross-validation: train on ``initial_days``, forecast ``horizon_days``, move the cutoff by ``period_days``."""
+
+    initial_days: float
+    period_days: float
+    horizon_days: float
+    max_cutoffs: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("initial_days", "period_days", "horizon_days", "max_cutoffs"):
+            _require(getattr(self, name) > 0, f"forecasting.capacity.backtest.{name}={getattr(self, name)!r} must be > 0")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A what-if applied to the load forecast: ``multiplier`` from a start (date or days ahead) and ``growth`` reached by a date.
+
+    ``{name: launch, multiplier: 2, start: 2026-12-01}`` doubles traffic from that day;
+    ``{name: organic, growth: 0.3, over_days: 90}`` ramps linearly to +30 % in 90 days and holds.
+    """
+
+    name: str
+    description: str = ""
+    multiplier: float = 1.0
+    start: str | None = None
+    start_in_days: float | None = None
+    growth: float = 0.0
+    by: str | None = None
+    over_days: float | None = None
+    metrics: tuple[str, ...] = ("throughput",)
+
+    def __post_init__(self) -> None:
+        where = f"forecasting.scenarios {self.name!r}"
+        _require(self.multiplier > 0, f"{where}: multiplier={self.multiplier!r} must be > 0")
+        _require(self.growth > -1, f"{where}: growth={self.growth!r} must be > -1")
+        _require(self.multiplier == 1.0 or (self.start is None) != (self.start_in_days is None),
+                 f"{where}: a multiplier needs exactly one of start (a date) or start_in_days")
+        _require(self.growth == 0.0 or (self.by is None) != (self.over_days is None),
+                 f"{where}: growth needs exactly one of by (a date) or over_days")
+        _require(self.multiplier != 1.0 or self.growth != 0.0, f"{where}: set a multiplier other than 1 or a growth other than 0")
+
+    def starts_at(self, run_start: Any) -> Any:
+        """When the multiplier applies (a UTC timestamp), or ``None`` without a multiplier."""
+        import pandas as pd
+
+        if self.multiplier == 1.0:
+            return None
+        if self.start is not None:
+            return pd.Timestamp(self.start, tz="UTC")
+        return pd.Timestamp(run_start) + pd.Timedelta(days=self.start_in_days)
+
+    def growth_by(self, run_start: Any) -> Any:
+        """When the growth ramp reaches ``growth`` (a UTC timestamp), or ``None`` without growth."""
+        import pandas as pd
+
+        if self.growth == 0.0:
+            return None
+        if self.by is not None:
+            return pd.Timestamp(self.by, tz="UTC")
+        return pd.Timestamp(run_start) + pd.Timedelta(days=self.over_days)
+
+
+@dataclass(frozen=True)
 class ForecastConfig:
     metrics: tuple[str, ...]
     resample: str
@@ -165,16 +228,25 @@ class ForecastConfig:
     min_history_days: int
     alpha: float
     models: tuple[str, ...]
-    backtest_holdout_days: int
+    backtest: BacktestConfig
     accuracy_gate_mape: float
     utilization_limit_pct: float
     horizons: Mapping[str, Any]
+    replicas_days: int = 7
+    scenarios: tuple[Scenario, ...] = ()
 
     def __post_init__(self) -> None:
         _require(0 < self.alpha < 1, f"forecasting.capacity.alpha={self.alpha!r} must be in (0, 1)")
-        _require(self.min_history_days > self.backtest_holdout_days, "forecasting.capacity.min_history_days must exceed backtest_holdout_days")
+        needed = self.backtest.initial_days + self.backtest.horizon_days
+        _require(self.min_history_days >= needed,
+                 f"forecasting.capacity.min_history_days={self.min_history_days!r} must be at least backtest initial_days + horizon_days ({needed})")
         unknown = set(self.metrics) - {m.value for m in Metric}
         _require(not unknown, f"forecasting.capacity.metrics has unknown metrics {sorted(unknown)}")
+        names = [s.name for s in self.scenarios]
+        _require(len(names) == len(set(names)), f"forecasting.scenarios: duplicate names {sorted(names)}")
+        for horizon, spec in self.horizons.items():
+            lo, hi = spec["expected_accuracy"]
+            _require(0 < lo <= hi <= 1, f"forecasting.horizons.{horizon}.expected_accuracy={[lo, hi]!r} must be 0 < low <= high <= 1")
 
 
 @dataclass(frozen=True)
@@ -184,11 +256,41 @@ class BottleneckConfig:
     dependency_prior: tuple[tuple[str, str, float], ...]
     remedies: Mapping[str, str]
     signals: Mapping[str, str]
+    slo: Mapping[str, Any] = field(default_factory=dict)
+    resources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    budgets: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    resource_rule_level: str = "warning"
+    resource_rule_resources: tuple[str, ...] = ()
+    anomaly: Mapping[str, Any] = field(default_factory=dict)
+    prediction: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         nodes = {n for edge in self.dependency_prior for n in edge[:2]}
         unknown = sorted(set(self.signals.values()) - nodes)
         _require(not unknown, f"bottlenecks.signals names nodes {unknown} that no dependency_prior edge uses")
+        metrics = {m.value for m in Metric}
+        for name, res in self.resources.items():
+            _require(res.get("utilization") in metrics, f"bottlenecks.resources.{name}.utilization={res.get('utilization')!r} is not a canonical metric")
+            _require(res.get("type") in self.remedies, f"bottlenecks.resources.{name}.type={res.get('type')!r} has no remedy in bottlenecks.remedies")
+            _require(res.get("direction") in ("high", "low"), f"bottlenecks.resources.{name}.direction={res.get('direction')!r} must be 'high' or 'low'")
+        for metric, budget in self.budgets.items():
+            levels = [budget.get(k) for k in ("target", "warning", "critical")]
+            _require(None not in levels, f"bottlenecks.budgets.{metric} needs target, warning and critical (got {dict(budget)})")
+            _require(levels == sorted(levels) or levels == sorted(levels, reverse=True),
+                     f"bottlenecks.budgets.{metric}: target/warning/critical={levels} must be monotonic")
+        _require(self.resource_rule_level in ("target", "warning", "critical"), f"bottlenecks.resource_rule_level={self.resource_rule_level!r} must be target, warning or critical")
+        unknown_res = sorted(set(self.resource_rule_resources) - set(self.resources))
+        _require(not unknown_res, f"bottlenecks.resource_rule_resources names unknown resources {unknown_res}")
+        for alert in self.slo.get("burn_alerts", ()):
+            _require(alert["burn_rate"] > 0 and 0 < alert["short_window_h"] < alert["long_window_h"],
+                     f"bottlenecks.slo.burn_alerts {alert.get('name')!r}: need burn_rate > 0 and 0 < short_window_h < long_window_h")
+        threshold = self.prediction.get("probability_threshold", 0.7)
+        _require(0 < threshold < 1, f"bottlenecks.prediction.probability_threshold={threshold!r} must be in (0, 1)")
+        bad_types = {m: t for m, t in self.prediction.get("types", {}).items() if m not in metrics or t not in self.remedies}
+        _require(not bad_types, f"bottlenecks.prediction.types {bad_types} need a canonical metric and a type with a remedy")
+        if self.anomaly:
+            _require(int(self.anomaly["step_s"]) > 0, f"bottlenecks.anomaly.step_s={self.anomaly['step_s']!r} must be > 0")
+            _require(float(self.anomaly["z_width"]) > 0, f"bottlenecks.anomaly.z_width={self.anomaly['z_width']!r} must be > 0")
 
 
 @dataclass(frozen=True)
@@ -256,21 +358,110 @@ class ConnectorConfig:
 
 
 @dataclass(frozen=True)
+class PerTier:
+    """A threshold with a default and optional per-tier overrides (``{default: X, tiers: {critical: Y}}`` in YAML)."""
+
+    default: float
+    tiers: Mapping[Tier, float] = field(default_factory=dict)
+
+    def for_tier(self, tier: Tier | str | None) -> float:
+        try:
+            return self.tiers.get(Tier(tier), self.default) if tier is not None else self.default
+        except ValueError:  # an unknown tier string: the default applies
+            return self.default
+
+
+@dataclass(frozen=True)
+class MetricFamily:
+    """One validation suite: the canonical metrics it covers, the units they may come in and the checks that apply.
+
+    :param units: unit -> (low, high) allowed values; ``high=None`` means unbounded above.
+    :param spike_factor: a point above this many times its series' median is a spike.
+    :param flatline_points: this many identical consecutive points mean a stuck exporter.
+    :param plausible_ratio: (low, high) bounds of a series' median over the service's catalog base latency.
+    :param catalog_margin: replicas may leave the catalog's [min, max] by this share before they are implausible.
+    :param monotonic: the metric is a cumulative counter: a drop between consecutive points is a reset.
+    """
+
+    name: str
+    metrics: tuple[str, ...]
+    units: Mapping[str, tuple[float, float | None]]
+    integer: bool = False
+    spike_factor: float | None = None
+    flatline_points: int | None = None
+    plausible_ratio: tuple[float, float] | None = None
+    catalog_margin: float | None = None
+    monotonic: bool = False
+
+    def __post_init__(self) -> None:
+        where = f"validation.yaml family {self.name!r}"
+        _require(bool(self.metrics), f"{where}: metrics must not be empty")
+        _require(bool(self.units), f"{where}: units must not be empty")
+        for unit, (low, high) in self.units.items():
+            _require(high is None or low <= high, f"{where}: unit {unit!r} range [{low}, {high}] is empty")
+        _require(self.spike_factor is None or self.spike_factor > 1, f"{where}: spike_factor={self.spike_factor!r} must be > 1")
+        _require(self.flatline_points is None or self.flatline_points >= 3, f"{where}: flatline_points={self.flatline_points!r} must be >= 3")
+        _require(self.catalog_margin is None or self.catalog_margin >= 0, f"{where}: catalog_margin={self.catalog_margin!r} must be >= 0")
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """How batches are validated and when decisions refuse their data (``validation.yaml``).
+
+    :param step_s: the sources' sampling step; timestamps must be aligned to it.
+    :param future_tolerance_s: clock skew accepted before a point counts as in the future.
+    :param max_failure_ratio: share of a service's rows quarantined above which its validation fails.
+    :param batch_max_age_steps: a batch whose newest point is this many steps older than its interval end is stale.
+    :param max_gap_s: the longest hole allowed inside a series.
+    :param max_gap_ratio: the share of missing steps allowed in a series over its span.
+    :param max_age_s: decisions refuse a service whose newest validated point is older than this.
+    :param sample_rows: offending rows named per series in a failure message.
+    """
+
+    step_s: int
+    future_tolerance_s: int
+    max_failure_ratio: PerTier
+    batch_max_age_steps: int
+    max_gap_s: PerTier
+    max_gap_ratio: PerTier
+    max_age_s: PerTier
+    families: Mapping[str, MetricFamily]
+    sample_rows: int = 3
+    data_docs: bool = True
+
+    def __post_init__(self) -> None:
+        _require(self.step_s > 0 and 86400 % self.step_s == 0, f"validation.yaml step_s={self.step_s!r} must divide a day")
+        _require(self.future_tolerance_s >= 0, f"validation.yaml future_tolerance_s={self.future_tolerance_s!r} must be >= 0")
+        _require(self.batch_max_age_steps > 0, f"validation.yaml batch_max_age_steps={self.batch_max_age_steps!r} must be > 0")
+        for name, per_tier, low, high in (
+            ("max_failure_ratio", self.max_failure_ratio, 0.0, 1.0), ("max_gap_ratio", self.max_gap_ratio, 0.0, 1.0),
+            ("max_gap_s", self.max_gap_s, float(self.step_s), float("inf")), ("max_age_s", self.max_age_s, 1.0, float("inf")),
+        ):
+            for tier, value in {"default": per_tier.default, **{t.value: v for t, v in per_tier.tiers.items()}}.items():
+                _require(low <= value <= high, f"validation.yaml {name} ({tier})={value!r} must be in [{low}, {high}]")
+        seen: dict[str, str] = {}
+        for family in self.families.values():
+            for metric in family.metrics:
+                _require(metric not in seen, f"validation.yaml: metric {metric!r} is in families {seen.get(metric)!r} and {family.name!r}")
+                seen[metric] = family.name
+
+    def family_of(self, metric: str) -> MetricFamily | None:
+        """The suite that validates ``metric``; ``None`` for a metric no suite knows."""
+        for family in self.families.values():
+            if metric in family.metrics:
+                return family
+        return None
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     source: str
     initial_history_days: int
     lookback_s: int
-    max_failure_ratio: float
-    latency_ceiling_ms: float
-    future_tolerance_s: int
-    unit_ranges: Mapping[str, tuple[float, float]]
-    non_negative_units: tuple[str, ...]
-    max_age_s: int
+    validation: ValidationConfig
 
     def __post_init__(self) -> None:
         _require(self.initial_history_days >= 0, f"pipeline.ingest.initial_history_days={self.initial_history_days!r} must be >= 0")
-        _require(0 <= self.max_failure_ratio <= 1, f"pipeline.validation.max_failure_ratio={self.max_failure_ratio!r} must be in [0, 1]")
-        _require(self.max_age_s > 0, f"pipeline.freshness.max_age_s={self.max_age_s!r} must be > 0")
 
 
 @dataclass(frozen=True)
@@ -366,6 +557,46 @@ def _parse_service(raw: Mapping[str, Any]) -> Service:
     return _build(Service, {**raw, "tier": tier, "target": target}, f"catalog service {name!r}")
 
 
+def _per_tier(raw: Any, where: str) -> PerTier:
+    """``X`` or ``{default: X, tiers: {tier: Y}}`` as a :class:`PerTier`."""
+    if not isinstance(raw, Mapping):
+        return PerTier(default=float(raw))
+    try:
+        tiers = {Tier(t): float(v) for t, v in (raw.get("tiers") or {}).items()}
+        return PerTier(default=float(raw["default"]), tiers=tiers)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ConfigError(f"validation.yaml {where}: expected a number or {{default: X, tiers: {{tier: Y}}}}: {exc!r}") from exc
+
+
+def _parse_validation(raw: Mapping[str, Any]) -> ValidationConfig:
+    families = {}
+    for name, fam in (raw.get("families") or {}).items():
+        fam = dict(fam)
+        units = {str(u): (float(lo), None if hi is None else float(hi)) for u, (lo, hi) in fam.pop("units", {}).items()}
+        ratio = fam.pop("plausible_ratio", None)
+        families[name] = _build(
+            MetricFamily,
+            {**fam, "name": name, "metrics": tuple(fam.get("metrics", ())), "units": units,
+             "plausible_ratio": tuple(float(x) for x in ratio) if ratio else None},
+            f"validation.yaml family {name!r}",
+        )
+    try:
+        return ValidationConfig(
+            step_s=int(raw["step_s"]),
+            future_tolerance_s=int(raw["future_tolerance_s"]),
+            max_failure_ratio=_per_tier(raw["max_failure_ratio"], "max_failure_ratio"),
+            batch_max_age_steps=int(raw["batch_max_age_steps"]),
+            max_gap_s=_per_tier(raw["gaps"]["max_gap_s"], "gaps.max_gap_s"),
+            max_gap_ratio=_per_tier(raw["gaps"]["max_gap_ratio"], "gaps.max_gap_ratio"),
+            max_age_s=_per_tier(raw["freshness"]["max_age_s"], "freshness.max_age_s"),
+            families=families,
+            sample_rows=int(raw.get("sample_rows", 3)),
+            data_docs=bool(raw.get("data_docs", True)),
+        )
+    except KeyError as exc:
+        raise ConfigError(f"validation.yaml: required field {exc.args[0]!r} is missing") from exc
+
+
 def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
     """Load and validate the configuration in ``config_dir`` (default: the shipped one, or ``$HEADROOM_CONFIG_DIR``).
 
@@ -397,7 +628,10 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
     cap = fc_raw["capacity"]
     forecasting = _build(
         ForecastConfig,
-        {**cap, "metrics": tuple(cap["metrics"]), "models": tuple(cap["models"]), "horizons": fc_raw["horizons"]},
+        {**cap, "metrics": tuple(cap["metrics"]), "models": tuple(cap["models"]), "horizons": fc_raw["horizons"],
+         "backtest": _build(BacktestConfig, cap["backtest"], "forecasting.yaml capacity.backtest"),
+         "scenarios": tuple(_build(Scenario, {**s, "metrics": tuple(s.get("metrics", ("throughput",)))}, "forecasting.yaml scenarios")
+                            for s in fc_raw.get("scenarios", []))},
         "forecasting.yaml capacity",
     )
     bn_raw = _read_yaml(directory, "bottlenecks.yaml")
@@ -407,6 +641,13 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
         dependency_prior=tuple((d["from"], d["to"], float(d["weight"])) for d in bn_raw["dependency_prior"]),
         remedies=bn_raw["remedies"],
         signals=bn_raw["signals"],
+        slo=bn_raw.get("slo", {}),
+        resources=bn_raw.get("resources", {}),
+        budgets=bn_raw.get("budgets", {}),
+        resource_rule_level=str(bn_raw.get("resource_rule_level", "warning")),
+        resource_rule_resources=tuple(bn_raw.get("resource_rule_resources", ())),
+        anomaly=bn_raw.get("anomaly", {}),
+        prediction=bn_raw.get("prediction", {}),
     )
     fleet_raw = _read_yaml(directory, "sample_fleet.yaml")
     fleet = _build(
@@ -416,17 +657,12 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
     )
     conn_raw = _read_yaml(directory, "connectors.yaml")
     pipe_raw = _read_yaml(directory, "pipeline.yaml")
-    ingest, validation = pipe_raw["ingest"], pipe_raw["validation"]
+    ingest = pipe_raw["ingest"]
     pipeline = PipelineConfig(
         source=str(ingest["source"]),
         initial_history_days=int(ingest["initial_history_days"]),
         lookback_s=int(ingest["lookback_s"]),
-        max_failure_ratio=float(validation["max_failure_ratio"]),
-        latency_ceiling_ms=float(validation["latency_ceiling_ms"]),
-        future_tolerance_s=int(validation["future_tolerance_s"]),
-        unit_ranges={unit: (float(lo), float(hi)) for unit, (lo, hi) in validation["unit_ranges"].items()},
-        non_negative_units=tuple(validation["non_negative_units"]),
-        max_age_s=int(pipe_raw["freshness"]["max_age_s"]),
+        validation=_parse_validation(_read_yaml(directory, "validation.yaml")),
     )
     return HeadroomConfig(
         tiers=tiers,

@@ -7,18 +7,22 @@ re-run or a backfill of the same interval does the same thing.
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING, Any, Sequence
 
 from include.headroom.config import HeadroomConfig, Service
 from include.headroom.connectors.base import read_watermark, write_watermark
 from include.headroom.exceptions import DataError
 from include.headroom.timeutil import utc
+from include.headroom.validation.gates import Step, gate_services, service_freshness
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from include.headroom.metrics.sources import MetricsSource
     from include.headroom.metrics.store import ParquetStore
+
+log = logging.getLogger(__name__)
 
 
 def batch_id_for(source: str, start: pd.Timestamp, end: pd.Timestamp) -> str:
@@ -33,9 +37,21 @@ def ingest(
     interval_end: Any,
     history_days: int | None = None,
 ) -> dict[str, Any]:
-    """Stage one batch from ``source`` for the interval (plus late-data lookback, or the initial history on first run)."""
+    """Stage one batch from ``source`` for the interval (plus late-data lookback, or the initial history on first run).
+
+    Values are converted to each metric's canonical unit (``sources.yaml`` units); the source's
+    own unit, per series, is kept in the ``source_units`` table with the factor applied. Nothing is
+    written, and the watermark stays, when the source or the unit conversion fails. ``new_rows``
+    counts staged rows whose key is not yet in ``metrics``: re-running an interval reports 0.
+    """
+    import time
+
     import pandas as pd
 
+    from include.headroom.metrics.source_config import load_source_settings
+    from include.headroom.metrics.units import normalize_units, source_units
+
+    started = time.monotonic()
     start, end = utc(interval_start), utc(interval_end)
     if end <= start and history_days is None:
         raise DataError(f"empty data interval [{start}, {end}): schedule ingest_metrics with an interval timetable")
@@ -48,10 +64,21 @@ def ingest(
         read_start = min(start, end - pd.Timedelta(days=pipe.initial_history_days))
     else:
         read_start = min(start, watermark - pd.Timedelta(seconds=pipe.lookback_s))
-    rows = source.read(read_start, end)
+    units = load_source_settings().units
+    rows = normalize_units(source.read(read_start, end), units, source.name)
     batch_id = batch_id_for(source.name, read_start, end)
     rows = rows.assign(batch_id=batch_id)
     store.replace_partition("staging", batch_id, rows)
+    if len(rows):
+        store.upsert("source_units", source_units(rows, source.name, units))
+    new_rows = int(store.query(
+        "SELECT count(*) AS n FROM (SELECT service, metric, labels, ts FROM staging WHERE batch_id = ?) s "
+        "LEFT JOIN (SELECT service, metric, labels, ts FROM metrics WHERE ts >= ? AND ts < ?) m "
+        "ON m.service = s.service AND m.metric = s.metric AND m.labels = s.labels AND m.ts = s.ts WHERE m.ts IS NULL",
+        [batch_id, read_start.to_pydatetime(), end.to_pydatetime()])["n"].iloc[0])
+    elapsed = time.monotonic() - started
+    log.info("Staged batch %s from %s: %d rows (%d new) in %d series, %.1f s, %.0f rows/s", batch_id, source.name, len(rows), new_rows,
+             rows.groupby(["service", "metric", "labels"]).ngroups if len(rows) else 0, elapsed, len(rows) / max(elapsed, 1e-9))
     newest = utc(rows["ts"].max()) if len(rows) else None
     store.upsert("batches", pd.DataFrame([{
         "batch_id": batch_id, "source": source.name, "interval_start": read_start, "interval_end": end, "status": "staged",
@@ -60,67 +87,45 @@ def ingest(
     }]))
     if newest is not None and (watermark is None or end > watermark):
         write_watermark(store, watermark_key, end)
-    return {"batch_id": batch_id, "source": source.name, "rows": len(rows), "read_start": read_start.isoformat(),
-            "interval_end": end.isoformat(), "series": int(rows.groupby(["service", "metric"]).ngroups) if len(rows) else 0}
+    return {"batch_id": batch_id, "source": source.name, "rows": len(rows), "new_rows": new_rows, "read_start": read_start.isoformat(),
+            "interval_end": end.isoformat(), "series": int(rows.groupby(["service", "metric"]).ngroups) if len(rows) else 0,
+            "seconds": round(elapsed, 3), **{k: v for k, v in (getattr(source, "stats", None) or {}).items() if k in ("empty", "non_finite")}}
 
 
-def validate_pending(store: ParquetStore, config: HeadroomConfig, now: Any = None) -> list[dict[str, Any]]:
+def validate_pending(store: ParquetStore, config: HeadroomConfig, now: Any = None, reports_dir: Any = None) -> list[dict[str, Any]]:
     """Validate every staged batch: valid rows to ``metrics``, failing rows to ``quarantine``; nothing is dropped.
 
-    :raises DataError: after writing, when a batch's failure ratio passes the configured threshold.
-    """
-    import pandas as pd
+    Each batch's results are stored per service (``validation_results``, read by the gates) and
+    rendered as Data Docs under ``reports_dir`` (default ``$HEADROOM_REPORTS_DIR``).
 
-    from include.headroom.validation.suites import describe_failures, validate_batch
+    :returns: one summary per batch; ``message`` names series, expectations and rows when rows were quarantined.
+    :raises DataError: after every batch is written, when a batch failed (a batch-level failure, or a
+        service's share of quarantined rows past its tier's ``max_failure_ratio``).
+    """
+    from include.headroom.validation.docs import write_docs_index
+    from include.headroom.validation.results import store_outcome
+    from include.headroom.validation.suites import validate_batch
 
     batches = store.query("SELECT * FROM batches WHERE status = 'staged' ORDER BY interval_end")
-    summaries, failures = [], []
-    for batch in batches.itertuples():
-        rows = store.query("SELECT * FROM staging WHERE batch_id = ? ORDER BY service, metric, ts", [batch.batch_id])
-        outcome = validate_batch(config, rows, batch.batch_id, batch.interval_start, batch.interval_end, now=now)
-        if len(outcome.valid):
-            store.upsert("metrics", outcome.valid)
-        if len(outcome.quarantined):
-            store.upsert("quarantine", outcome.quarantined)
-        failed = outcome.batch_failure is not None or outcome.failure_ratio > config.pipeline.max_failure_ratio
-        status = "failed" if failed else "validated"
-        store.upsert("batches", pd.DataFrame([{
-            **{k: getattr(batch, k) for k in ("batch_id", "source", "interval_start", "interval_end", "rows_in", "ingested_at", "newest_ts")},
-            "status": status, "rows_valid": len(outcome.valid), "rows_quarantined": len(outcome.quarantined),
-            "validated_at": pd.Timestamp.now(tz="UTC"), "failed_expectations": outcome.summary(),
-        }]))
-        store.replace_partition("staging", batch.batch_id, rows.iloc[0:0])
-        summaries.append({"batch_id": batch.batch_id, "status": status, "rows_in": outcome.rows_in,
-                          "rows_valid": len(outcome.valid), "rows_quarantined": len(outcome.quarantined)})
-        if failed:
-            failures.append(describe_failures(outcome))
+    summaries = []
+    for batch in batches.to_dict("records"):
+        rows = store.query("SELECT * FROM staging WHERE batch_id = ? ORDER BY service, metric, ts", [batch["batch_id"]])
+        outcome = validate_batch(config, rows, batch["batch_id"], batch["interval_start"], batch["interval_end"], now=now)
+        summaries.append(store_outcome(store, config, outcome, batch, reports_dir))
+    if summaries and config.pipeline.validation.data_docs:
+        write_docs_index(store.read("batches"), reports_dir)
+    failures = [s["message"] for s in summaries if s["status"] == "failed"]
     if failures:
         raise DataError("validation failed:\n" + "\n".join(failures))
     return summaries
 
 
 def freshness(store: ParquetStore, config: HeadroomConfig, as_of: Any) -> dict[str, str | None]:
-    """Per catalog service, ``None`` when its validated data is fresh at ``as_of``, else the reason to refuse acting on it."""
-    import pandas as pd
+    """Per catalog service, ``None`` when it may be acted on at ``as_of``, else the reason to refuse (failed validation, stale data).
 
-    now = utc(as_of)
-    max_age = pd.Timedelta(seconds=config.pipeline.max_age_s)
-    newest = store.query("SELECT service, max(ts) AS newest FROM metrics WHERE ts <= ? GROUP BY service", [now.to_pydatetime()])
-    newest_by = {r.service: utc(r.newest) for r in newest.itertuples()}
-    last_batch = store.query("SELECT status, failed_expectations FROM batches ORDER BY interval_end DESC LIMIT 1")
-    batch_failed = len(last_batch) and last_batch["status"].iloc[0] == "failed"
-    out: dict[str, str | None] = {}
-    for svc in config.services:
-        seen = newest_by.get(svc.name)
-        if batch_failed:
-            out[svc.name] = "the latest batch failed validation"
-        elif seen is None:
-            out[svc.name] = "no validated data"
-        elif seen < now - max_age:
-            out[svc.name] = f"stale: newest validated point {seen.isoformat()} is older than {max_age} at {now.isoformat()}"
-        else:
-            out[svc.name] = None
-    return out
+    Read-only (nothing audited); the decision steps call :func:`~include.headroom.validation.gates.gate_services`.
+    """
+    return service_freshness(store, config, as_of)
 
 
 def _services(config: HeadroomConfig, names: Sequence[str] | None) -> list[Service]:
@@ -128,16 +133,20 @@ def _services(config: HeadroomConfig, names: Sequence[str] | None) -> list[Servi
 
 
 def run_forecasts(store: ParquetStore, config: HeadroomConfig, names: Sequence[str], as_of: Any) -> list[dict[str, Any]]:
-    """Forecast capacity metrics of ``names`` from history before ``as_of``; stale services get a row that says why."""
+    """Forecast capacity metrics of ``names`` from history before ``as_of``; stale services get a row that says why.
+
+    Writes ``forecasts``, ``capacity`` and ``scenarios`` for the run's date, and scores the
+    forecasts of earlier runs against the actuals that arrived since (``forecast_accuracy``).
+    """
     import pandas as pd
 
     from include.headroom.forecasting.capacity import forecast_service
 
     now = utc(as_of)
     run_date = f"{now:%Y-%m-%d}"
-    gate = freshness(store, config, now)
+    gate = gate_services(store, config, now, Step.FORECAST, names)
     history = store.read_metrics(services=list(names), start=now - pd.Timedelta(days=config.forecasting.history_days), end=now)
-    forecasts, rows = [], []
+    forecasts, rows, scenarios = [], [], []
     for svc in _services(config, names):
         if gate[svc.name]:
             rows += [{"run_date": run_date, "service": svc.name, "tier": svc.tier.value, "metric": m, "model": "",
@@ -145,13 +154,45 @@ def run_forecasts(store: ParquetStore, config: HeadroomConfig, names: Sequence[s
             continue
         for result in forecast_service(config, svc, history[history["service"] == svc.name], run_date):
             rows.append(result.capacity)
+            scenarios += result.scenarios
             if len(result.forecast):
                 forecasts.append(result.forecast)
     if forecasts:
         store.upsert("forecasts", pd.concat(forecasts, ignore_index=True))
+    if scenarios:
+        store.upsert("scenarios", _complete(pd.DataFrame(scenarios), "scenarios"))
     capacity = pd.DataFrame(rows)
     store.upsert("capacity", _complete(capacity, "capacity"))
+    _score_earlier_forecasts(store, config, [s.name for s in _services(config, names)], history, now, run_date)
     return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "scores"} for r in rows]
+
+
+def _score_earlier_forecasts(store: ParquetStore, config: HeadroomConfig, names: list[str], history: pd.DataFrame, now: Any,
+                             run_date: str) -> int:
+    """Score forecasts made by earlier runs (within the history window) against the actuals in ``history``."""
+    import pandas as pd
+
+    from include.headroom.forecasting.accuracy import score_past_forecasts
+    from include.headroom.forecasting.capacity import to_series
+
+    if not names or not store.files("forecasts"):
+        return 0
+    oldest = f"{now - pd.Timedelta(days=config.forecasting.history_days):%Y-%m-%d}"
+    marks = ", ".join("?" for _ in names)
+    earlier = store.query(
+        f"SELECT * FROM forecasts WHERE run_date < ? AND run_date >= ? AND ds <= ? AND service IN ({marks})",
+        [run_date, oldest, now.to_pydatetime(), *names],
+    )
+    if earlier.empty or history.empty:
+        return 0
+    actuals = [
+        to_series(history[history["service"] == service], metric, config.forecasting.resample).assign(service=service, metric=metric)
+        for service, metric in earlier[["service", "metric"]].drop_duplicates().itertuples(index=False)
+    ]
+    scored = score_past_forecasts(earlier, pd.concat(actuals, ignore_index=True), now)
+    if len(scored):
+        store.upsert("forecast_accuracy", scored)
+    return len(scored)
 
 
 def _complete(frame: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -185,10 +226,12 @@ def run_analysis(store: ParquetStore, config: HeadroomConfig, names: Sequence[st
     from include.headroom.bottlenecks.analysis import analyze_service, predicted_findings, slo_status
 
     start, end = utc(window_start), utc(window_end)
-    baseline_days = int(config.bottlenecks.detection["baseline_days"])
-    metrics = store.read_metrics(services=list(names), start=start - pd.Timedelta(days=baseline_days), end=end)
-    capacity, _ = latest_capacity(store, end)
-    gate = freshness(store, config, end)
+    detection = config.bottlenecks.detection
+    history = pd.Timedelta(days=float(detection["baseline_days"])) + pd.Timedelta(hours=float(detection.get("context_hours", 0)))
+    budget_window = pd.Timedelta(days=float(config.bottlenecks.slo.get("budget_window_days", 30)))
+    metrics = store.read_metrics(services=list(names), start=min(start - history, end - budget_window), end=end)
+    capacity, forecasts = latest_capacity(store, end)
+    gate = gate_services(store, config, end, Step.ANALYSIS, names)
     findings, slos, out = [], [], []
     for svc in _services(config, names):
         rows = metrics[metrics["service"] == svc.name]
@@ -196,10 +239,12 @@ def run_analysis(store: ParquetStore, config: HeadroomConfig, names: Sequence[st
         if gate[svc.name]:
             out.append({"service": svc.name, "status": "skipped", "reason": gate[svc.name], "findings": []})
             continue
-        found = analyze_service(config, svc, rows, start, end) + predicted_findings(config, svc, capacity, end)
-        findings += [f.to_row(end) for f in found]
-        out.append({"service": svc.name, "status": slos[-1]["status"], "reason": "",
-                    "findings": [{"type": f.type, "kind": f.kind, "start": f.start.isoformat(), "cause": f.top_cause, "remedy": f.remedy} for f in found]})
+        found = analyze_service(config, svc, rows, start, end) + predicted_findings(config, svc, capacity, end, forecasts)
+        findings += [f.to_row(end, start) for f in found]
+        out.append({"service": svc.name, "status": slos[-1]["status"], "reason": "", "alert": slos[-1]["alert"],
+                    "budget_remaining": slos[-1]["error_budget_remaining"],
+                    "findings": [{"type": f.type, "kind": f.kind, "start": f.start.isoformat(), "cause": f.top_cause, "remedy": f.remedy,
+                                  "confidence": f.confidence, "summary": f.describe()} for f in found]})
     store.upsert("slo_status", pd.DataFrame(slos))
     if findings:
         store.upsert("findings", pd.DataFrame(findings))
@@ -227,7 +272,7 @@ def plan_all_scaling(store: ParquetStore, config: HeadroomConfig, as_of: Any) ->
     from include.headroom.scaling.decide import plan_scaling
 
     now = utc(as_of)
-    gate = freshness(store, config, now)
+    gate = gate_services(store, config, now, Step.SCALING)
     recent = store.read_metrics(start=now - pd.Timedelta(minutes=30), end=now + pd.Timedelta(seconds=1))
     findings = recent_findings(store, now, hours=1)
     capacity, forecast = latest_capacity(store, now)
@@ -250,7 +295,7 @@ def plan_all_warming(store: ParquetStore, config: HeadroomConfig, as_of: Any, lo
     now = utc(as_of)
     findings = recent_findings(store, now, hours=lookback_hours)
     cache_bound = set(findings.loc[findings["type"] == "cache_bound", "service"]) if len(findings) else set()
-    gate = freshness(store, config, now)
+    gate = gate_services(store, config, now, Step.WARMING)
     hits = store.read_metrics(metrics=["cache_hit_ratio"], start=now - pd.Timedelta(hours=24), end=now)
     out = []
     for svc in config.services:

@@ -128,3 +128,16 @@ def test_report_has_a_plot_per_service(config, pipeline):
     assert "search-api" in page and "saturation" in page
     twin = json.loads((reports / "latest.json").read_text())
     assert len(twin["overview"]) == len(config.services)
+
+
+def test_validation_results_data_docs_and_gates(config, pipeline):
+    store = pipeline["store"]
+    results = store.read("validation_results")
+    assert set(results["service"]) == {s.name for s in config.services} and results["success"].all()
+    reports = Path(os.environ["HEADROOM_REPORTS_DIR"])
+    index = (reports / "data_docs" / "index.html").read_text()
+    for batch_id in store.read("batches")["batch_id"]:
+        assert batch_id in index and (reports / "data_docs" / batch_id / "index.html").exists()
+    validate = next(r for r in pipeline["results"] if r.dag_id == "validate_metrics")
+    assert f"Data Docs: {reports / 'data_docs'}" in validate.log.read_text()
+    assert store.read("audit", kind="gate").empty  # every service was fresh and valid: nothing refused

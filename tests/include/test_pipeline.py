@@ -30,7 +30,13 @@ def test_first_ingest_loads_history_and_validation_moves_it(config, loaded):
     store, _, first, validated = loaded
     rows = 21 * 288 * len(config.services) * 9
     assert first["rows"] == rows
-    assert validated == [{"batch_id": first["batch_id"], "status": "validated", "rows_in": rows, "rows_valid": rows, "rows_quarantined": 0}]
+    (summary,) = validated
+    assert {k: summary[k] for k in ("batch_id", "status", "rows_in", "rows_valid", "rows_quarantined", "failed_services", "message")} == {
+        "batch_id": first["batch_id"], "status": "validated", "rows_in": rows, "rows_valid": rows, "rows_quarantined": 0,
+        "failed_services": [], "message": ""}
+    assert summary["data_docs"].endswith(f"data_docs/{first['batch_id']}/index.html") and "<html" in open(summary["data_docs"]).read().lower()
+    results = store.read("validation_results")
+    assert sorted(results["service"]) == sorted(s.name for s in config.services) and results["success"].all()
     assert store.count("metrics") == rows and store.count("staging") == 0
 
 
@@ -50,22 +56,24 @@ def test_bad_rows_are_quarantined_and_counted(config, loaded, tmp_path):
     class Corrupting:
         name = "corrupting"
 
-        def __init__(self, metrics):
-            self.metrics = metrics
+        def __init__(self, metrics, tiers=("basic", "standard", "professional", "enterprise", "critical")):
+            self.metrics, self.tiers = metrics, tiers
 
         def read(self, start, end):
             rows = SampleFleetSource(config, anchor="2026-11-01").read(start, end)
-            rows.loc[rows["metric"].isin(self.metrics), "value"] = 250.0
+            rows.loc[rows["metric"].isin(self.metrics) & rows["tier"].isin(self.tiers), "value"] = 250.0
             rows.loc[rows.index[:3], "value"] = -1.0  # three throughput points
             return rows
 
     store = ParquetStore(tmp_path / "store")
-    # one metric in nine bad: under the 20 % threshold, so the batch passes with its bad rows quarantined
-    pipeline.ingest(store, config, Corrupting(["cpu_utilization"]), AS_OF - pd.Timedelta(hours=2), AS_OF - pd.Timedelta(hours=1),
+    # one metric in nine bad (11 %) in the lower tiers: under their 20 % threshold, so the batch passes with its
+    # bad rows quarantined (enterprise and critical, with 10 % and 5 % thresholds, are left clean)
+    lower = ("basic", "standard", "professional")
+    pipeline.ingest(store, config, Corrupting(["cpu_utilization"], lower), AS_OF - pd.Timedelta(hours=2), AS_OF - pd.Timedelta(hours=1),
                     history_days=1 / 24)
     (summary,) = pipeline.validate_pending(store, config)
-    assert summary["status"] == "validated"
-    assert summary["rows_quarantined"] == 12 * len(config.services) + 3
+    assert summary["status"] == "validated" and summary["failed_services"] == []
+    assert summary["rows_quarantined"] == 12 * sum(s.tier.value in lower for s in config.services) + 3
     assert summary["rows_in"] == summary["rows_valid"] + summary["rows_quarantined"] == store.count("metrics") + store.count("quarantine")
     # three metrics in nine bad: the task fails, naming series and expectation, after keeping every row
     pipeline.ingest(store, config, Corrupting(["cpu_utilization", "error_rate", "cache_hit_ratio"]), AS_OF - pd.Timedelta(hours=1), AS_OF,
@@ -77,7 +85,12 @@ def test_bad_rows_are_quarantined_and_counted(config, loaded, tmp_path):
     assert batches["rows_in"].sum() == store.count("metrics") + store.count("quarantine")
     quarantined = store.read("quarantine")
     assert set(quarantined.loc[quarantined["metric"] == "throughput", "raw_value"]) == {"-1.0"}
-    assert set(pipeline.freshness(store, config, AS_OF).values()) == {"the latest batch failed validation"}
+    # Per service: the three bad metrics fail every service of the second batch; each names its batch and share.
+    gate = pipeline.freshness(store, config, AS_OF)
+    failed_id = batches.index[batches["status"] == "failed"][0]
+    assert all(reason.startswith(f"latest validation failed (batch {failed_id}): ") for reason in gate.values())
+    # one service also lost its three throughput points
+    assert sum(reason.endswith(": 36 of 108 rows quarantined (33.3%)") for reason in gate.values()) == len(config.services) - 1
 
 
 def test_freshness_gate(config, loaded):

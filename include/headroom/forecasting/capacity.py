@@ -1,29 +1,34 @@
-"""Capacity forecasts: pick the best model by backtest, then time-to-saturation, replicas needed and cost."""
+"""Capacity forecasts: pick the best model by backtest, then time-to-saturation, replicas needed, cost and scenarios."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
-from include.headroom.config import HOURS_PER_MONTH, HeadroomConfig, Service
+from include.headroom.config import HOURS_PER_MONTH, HeadroomConfig, Scenario, Service
 from include.headroom.exceptions import ForecastError
-from include.headroom.forecasting.evaluation import holdout_scores
+from include.headroom.forecasting.evaluation import BacktestSpec, select_model
 from include.headroom.forecasting.models import get_model
 from include.headroom.forecasting.preprocess import replace_outliers
+from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
+
+LOAD_METRIC = "throughput"
 
 
 @dataclass(frozen=True)
 class CapacityForecast:
-    """The forecast frame and the capacity row for one (service, metric)."""
+    """The forecast frame, the capacity row and the scenario rows for one (service, metric)."""
 
     forecast: pd.DataFrame
     capacity: dict[str, Any]
+    scenarios: list[dict[str, Any]] = field(default_factory=list)
 
 
 def to_series(metrics: pd.DataFrame, metric: str, resample: str) -> pd.DataFrame:
@@ -40,22 +45,119 @@ def to_series(metrics: pd.DataFrame, metric: str, resample: str) -> pd.DataFrame
 
 def capacity_limit(config: HeadroomConfig, service: Service, metric: str) -> float:
     """The level at which ``metric`` means the service is out of headroom."""
-    if metric == "throughput":
+    if metric == LOAD_METRIC:
         return service.max_capacity_rps * config.hpa_profile(service).cpu_target / 100.0
     return config.forecasting.utilization_limit_pct
 
 
-def _replicas_for(load: Any, config: HeadroomConfig, service: Service) -> Any:
+def replicas_needed(load: Any, config: HeadroomConfig, service: Service) -> np.ndarray:
+    """``ceil(load / (capacity per replica x target utilization))``, unclipped."""
     import numpy as np
 
     per_replica = service.capacity_per_replica_rps * config.hpa_profile(service).cpu_target / 100.0
     return np.ceil(np.asarray(load, dtype=float) / per_replica)
 
 
+def first_crossing(ds: pd.Series, values: np.ndarray, limit: float) -> pd.Timestamp | None:
+    """The first ``ds`` where ``values >= limit``, or ``None``."""
+    import numpy as np
+
+    hit = np.flatnonzero(np.asarray(values) >= limit)
+    return ds.iloc[hit[0]] if len(hit) else None
+
+
+def saturation_probability(forecast: pd.DataFrame, limit: float, alpha: float) -> float:
+    """Highest probability over the horizon that the load is at or above ``limit``, from the interval read as normal."""
+    import numpy as np
+
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    sd = np.maximum((forecast["yhat_upper"] - forecast["yhat_lower"]).to_numpy(float) / (2 * z), 1e-9)
+    gap = (limit - forecast["yhat"].to_numpy(float)) / sd
+    return float(np.max(1.0 - np.vectorize(NormalDist().cdf)(gap))) if len(gap) else 0.0
+
+
+def monthly_cost(replicas: Any, service: Service) -> float:
+    """Mean replicas x cost per replica-hour x hours per month."""
+    import numpy as np
+
+    return round(float(np.mean(replicas)) * service.cost_per_replica_hour * HOURS_PER_MONTH, 2)
+
+
+def scenario_factor(scenario: Scenario, ds: pd.Series, run_start: pd.Timestamp) -> np.ndarray:
+    """The multiplier ``scenario`` applies to the load at each ``ds``: a step from its start, times a linear growth ramp."""
+    import numpy as np
+    import pandas as pd
+
+    times = pd.DatetimeIndex(pd.to_datetime(ds, utc=True))
+    factor = np.ones(len(times))
+    start = scenario.starts_at(run_start)
+    if start is not None:
+        factor = np.where(times >= start, scenario.multiplier, 1.0)
+    by = scenario.growth_by(run_start)
+    if by is not None:
+        span = max((by - run_start).total_seconds(), 1.0)
+        share = np.clip((times - run_start).total_seconds().to_numpy() / span, 0.0, 1.0)
+        factor = factor * (1.0 + scenario.growth * share)
+    return factor
+
+
+def load_plan(config: HeadroomConfig, service: Service, forecast: pd.DataFrame, current_replicas: float) -> dict[str, Any]:
+    """Saturation, replicas per hour and costs for a load forecast (``ds``, ``yhat``, ``yhat_lower``, ``yhat_upper``)."""
+    import numpy as np
+
+    fc_cfg = config.forecasting
+    limit = capacity_limit(config, service, LOAD_METRIC)
+    needed = replicas_needed(forecast["yhat"], config, service)
+    planned = np.clip(needed, service.min_replicas, service.max_replicas)
+    safe = np.clip(replicas_needed(forecast["yhat_upper"], config, service), service.min_replicas, service.max_replicas)
+    step_h = (forecast["ds"].iloc[1] - forecast["ds"].iloc[0]).total_seconds() / 3600 if len(forecast) > 1 else 1.0
+    window = needed[: max(1, int(round(fc_cfg.replicas_days * 24 / step_h)))]
+    peak = int(np.max(window)) if len(window) else 0
+    return {
+        "saturation_at": first_crossing(forecast["ds"], forecast["yhat"].to_numpy(), limit),
+        "saturation_at_upper": first_crossing(forecast["ds"], forecast["yhat_upper"].to_numpy(), limit),
+        "saturation_probability": round(saturation_probability(forecast, limit, fc_cfg.alpha), 4),
+        "replicas_needed_peak": peak,
+        "max_replicas_enough": bool(peak <= service.max_replicas),
+        "hours_over_max": round(float(np.sum(window > service.max_replicas) * step_h), 2),
+        "cost_now_month": monthly_cost(current_replicas, service),
+        "cost_forecast_month": monthly_cost(planned, service),
+        "cost_recommended_month": monthly_cost(safe, service),
+        "_planned": planned,
+    }
+
+
+def backtest_spec(config: HeadroomConfig, per_day: int) -> BacktestSpec:
+    bt = config.forecasting.backtest
+    return BacktestSpec(
+        initial=int(bt.initial_days * per_day), period=int(bt.period_days * per_day), horizon=int(bt.horizon_days * per_day),
+        max_cutoffs=bt.max_cutoffs,
+    )
+
+
+def _current_replicas(metrics: pd.DataFrame, service: Service) -> float:
+    import pandas as pd
+
+    rows = metrics[metrics["metric"] == "replicas"]
+    if rows.empty:
+        return float(service.min_replicas)
+    newest = pd.Timestamp(rows["ts"].max())
+    return float(rows.loc[rows["ts"] > newest - pd.Timedelta(hours=24), "value"].mean())
+
+
+def _rounded(scores: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {n: {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in s.items()} for n, s in scores.items()}
+
+
 def forecast_metric(
-    config: HeadroomConfig, service: Service, metrics: pd.DataFrame, metric: str, run_date: str
+    config: HeadroomConfig, service: Service, metrics: pd.DataFrame, metric: str, run_date: str, model: str = "auto",
 ) -> CapacityForecast:
-    """Backtest every configured model on one series, keep the best, and derive the capacity figures."""
+    """Backtest the configured candidates on one series (``model="auto"``) or use ``model``, then derive the capacity figures.
+
+    :returns: the forecast frame (with ``replicas`` per step for the load metric), the
+        capacity row (choice, every candidate's scores, data length, saturation, replicas,
+        costs, trust) and one row per configured scenario.
+    """
     import numpy as np
     import pandas as pd
 
@@ -74,65 +176,59 @@ def forecast_metric(
         reason = f"{len(series)} {fc_cfg.resample} points of {metric}, {needed} needed ({fc_cfg.min_history_days} days)"
         return CapacityForecast(pd.DataFrame(), {**base, "status": "insufficient_history", "reason": reason, "trusted": False, "model": ""})
 
-    holdout = fc_cfg.backtest_holdout_days * per_day
-    # A weekly season needs two whole weeks left for training after the holdout.
-    season = 7 * per_day if len(series) - holdout >= 2 * 7 * per_day else per_day
+    # A weekly slot needs two whole weeks to tell incidents from the season.
+    season = 7 * per_day if len(series) >= 2 * 7 * per_day else per_day
     cleaned, replaced = replace_outliers(series["y"].to_numpy(), season)
     series = series.assign(y=cleaned)
-    scores: dict[str, dict[str, float]] = {}
-    for name in fc_cfg.models:
-        try:
-            scores[name] = holdout_scores(get_model(name, season), series, holdout)
-        except ForecastError as exc:
-            scores[name] = {"error": str(exc)}  # type: ignore[dict-item]
-    usable = {n: s for n, s in scores.items() if "mae" in s and math.isfinite(s["mae"])}
-    if not usable:
-        raise ForecastError(f"{service.name}/{metric}: no model could be backtested: {scores}")
-    # The baseline is a candidate, so the choice is never worse than seasonal naive.
-    chosen = min(usable, key=lambda n: usable[n]["mae"])
+    candidates = fc_cfg.models if model == "auto" else (model,)
+    selection = select_model(series, candidates, per_day, backtest_spec(config, per_day), fc_cfg.alpha)
+    chosen = selection.chosen if model == "auto" else model
+    if chosen not in selection.scores or "mase" not in selection.scores[chosen]:
+        raise ForecastError(f"{service.name}/{metric}: model {chosen!r} could not be backtested: {selection.scores.get(chosen)}")
     horizon = fc_cfg.horizon_days * per_day
-    forecast = get_model(chosen, season).fit(series).forecast(horizon, fc_cfg.alpha)
-    if metric != "throughput":
+    forecast = get_model(chosen, per_day).fit(series).forecast(horizon, fc_cfg.alpha)
+    if metric != LOAD_METRIC:
         forecast[["yhat", "yhat_lower", "yhat_upper"]] = forecast[["yhat", "yhat_lower", "yhat_upper"]].clip(lower=0.0)
-
-    def first_crossing(column: str) -> pd.Timestamp | None:
-        hit = np.flatnonzero(forecast[column].to_numpy() >= limit)
-        return forecast["ds"].iloc[hit[0]] if len(hit) else None
-
-    z = NormalDist().inv_cdf(1 - fc_cfg.alpha / 2)
-    sd = np.maximum((forecast["yhat_upper"] - forecast["yhat_lower"]).to_numpy() / (2 * z), 1e-9)
-    probability = float(np.max(1.0 - np.vectorize(NormalDist().cdf)((limit - forecast["yhat"].to_numpy()) / sd)))
-    mape_chosen = usable[chosen]["mape"]
+    chosen_scores = selection.scores[chosen]
+    mape_chosen = chosen_scores["mape"]
     capacity: dict[str, Any] = {
         **base,
         "model": chosen,
-        "scores": json.dumps({
-            "outliers_replaced": replaced,
-            **{n: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in s.items()} for n, s in scores.items()},
-        }),
+        "scores": json.dumps({"outliers_replaced": replaced, "data_points": selection.data_points,
+                              "candidates": list(selection.scores), **_rounded(selection.scores)}),
         "mape": mape_chosen,
-        "trusted": bool(mape_chosen <= fc_cfg.accuracy_gate_mape),
-        "saturation_at": first_crossing("yhat"),
-        "saturation_at_upper": first_crossing("yhat_upper"),
-        "saturation_probability": round(probability, 4),
+        "mase": chosen_scores["mase"],
+        "coverage": chosen_scores["coverage"],
+        "trusted": bool(math.isfinite(mape_chosen) and mape_chosen <= fc_cfg.accuracy_gate_mape),
+        "saturation_at": first_crossing(forecast["ds"], forecast["yhat"].to_numpy(), limit),
+        "saturation_at_upper": first_crossing(forecast["ds"], forecast["yhat_upper"].to_numpy(), limit),
+        "saturation_probability": round(saturation_probability(forecast, limit, fc_cfg.alpha), 4),
         "status": "ok",
         "reason": "",
     }
-    if metric == "throughput":
-        week = forecast["yhat"].iloc[: 7 * per_day]
-        peak = int(_replicas_for(week.max(), config, service))
-        capacity["replicas_needed_peak"] = peak
-        capacity["max_replicas_enough"] = peak <= service.max_replicas
-        recent = metrics[(metrics["metric"] == "replicas")]
-        current = float(recent["value"].tail(7 * 24 * 12).mean()) if len(recent) else float(service.min_replicas)
-        planned = np.clip(_replicas_for(forecast["yhat"], config, service), service.min_replicas, service.max_replicas)
-        capacity["cost_now_month"] = round(current * service.cost_per_replica_hour * HOURS_PER_MONTH, 2)
-        capacity["cost_forecast_month"] = round(float(planned.mean()) * service.cost_per_replica_hour * HOURS_PER_MONTH, 2)
+    capacity["reason"] = "" if capacity["trusted"] else f"backtest MAPE {mape_chosen:.3f} above the gate {fc_cfg.accuracy_gate_mape}"
+    forecast["replicas"] = np.nan
+    scenario_rows: list[dict[str, Any]] = []
+    if metric == LOAD_METRIC:
+        current = _current_replicas(metrics, service)
+        plan = load_plan(config, service, forecast, current)
+        forecast["replicas"] = plan.pop("_planned")
+        capacity.update({k: v for k, v in plan.items() if not k.startswith("saturation")})
+        run_start = utc(forecast["ds"].iloc[0]) - (forecast["ds"].iloc[1] - forecast["ds"].iloc[0])
+        for scenario in fc_cfg.scenarios:
+            if metric not in scenario.metrics:
+                continue
+            factor = scenario_factor(scenario, forecast["ds"], run_start)
+            shaped = forecast.assign(**{c: forecast[c] * factor for c in ("yhat", "yhat_lower", "yhat_upper")})
+            splan = load_plan(config, service, shaped, current)
+            splan.pop("_planned")
+            scenario_rows.append({"run_date": run_date, "service": service.name, "metric": metric, "scenario": scenario.name,
+                                  "description": scenario.description, "model": chosen, "trusted": capacity["trusted"], **splan})
     forecast.insert(0, "model", chosen)
     forecast.insert(0, "metric", metric)
     forecast.insert(0, "service", service.name)
     forecast.insert(0, "run_date", run_date)
-    return CapacityForecast(forecast, capacity)
+    return CapacityForecast(forecast, capacity, scenario_rows)
 
 
 def forecast_service(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, run_date: str) -> list[CapacityForecast]:

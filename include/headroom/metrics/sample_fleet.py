@@ -256,6 +256,30 @@ class SampleFleet:
             return pd.DataFrame(columns=["ts", "service", "tier", "metric", "value", "unit", "source", "labels"])
         return pd.concat(frames, ignore_index=True)
 
+    def daily_history(self, days: int = 730, services: list[str] | None = None) -> pd.DataFrame:
+        """Daily mean throughput (``ds``, ``service``, ``metric``, ``y``) for ``days`` before the anchor: medium and long horizons.
+
+        The same load model as :meth:`generate` (daily and weekly seasons, growth, the
+        saturation incident) averaged over each day, with day-level noise seeded per
+        (service, day) so any span is reproducible on its own.
+        """
+        import numpy as np
+        import pandas as pd
+
+        hours = pd.date_range(self.anchor - pd.Timedelta(days=days), self.anchor, freq="1h", inclusive="left")
+        day_index = pd.DatetimeIndex(hours.floor("D").unique())
+        offsets = ((day_index - self.anchor) / pd.Timedelta(days=1)).to_numpy().astype(np.int64)
+        frames = []
+        for name in services or list(self._services):
+            if name not in self._services:
+                raise DataError(f"sample fleet has no service {name!r}")
+            index, svc = self._services[name]
+            daily = self.expected_load(svc, hours).reshape(len(day_index), 24).mean(axis=1)
+            noise = np.array([np.random.default_rng([self.fleet.seed, index, int(d) + (1 << 21)]).standard_normal() for d in offsets])
+            y = daily * (1.0 + 0.5 * self.fleet.noise * noise)
+            frames.append(pd.DataFrame({"ds": day_index, "service": name, "metric": "throughput", "y": np.round(y, 6)}))
+        return pd.concat(frames, ignore_index=True)
+
     def ground_truth(self, horizon_days: int = 90) -> list[GroundTruth]:
         """The injected incidents in absolute time; saturation incidents carry their exact saturation time."""
         import numpy as np

@@ -85,14 +85,17 @@ def _table(name: str, columns: Mapping[str, str], key: tuple[str, ...], partitio
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
-        # Raw batches as ingested, before validation.
+        # Raw batches as ingested (values already in canonical units), before validation.
         _table("staging", {**CANONICAL_COLUMNS, "batch_id": STR}, ("batch_id", *METRIC_KEY), "batch_id"),
         # Validated canonical metrics: the store every decision reads.
         _table("metrics", {**CANONICAL_COLUMNS, "batch_id": STR}, METRIC_KEY, "date:ts"),
         # Rows that failed validation, with why: nothing is dropped.
         _table(
             "quarantine",
-            {**CANONICAL_COLUMNS, "batch_id": STR, "row": I64, "raw_value": STR, "failed_expectations": STR, "quarantined_at": TS},
+            {
+                **CANONICAL_COLUMNS, "batch_id": STR, "row": I64, "raw_value": STR, "raw_record": STR,
+                "failed_expectations": STR, "quarantined_at": TS,
+            },
             ("batch_id", "row"),
             "batch_id",
         ),
@@ -105,10 +108,30 @@ TABLES: dict[str, TableSpec] = {
             },
             ("batch_id",),
         ),
+        # One validation outcome per (batch, service): what the gates read. Service "*" stands for the whole
+        # batch when its rows cannot be attributed (empty batch, no service column).
+        _table(
+            "validation_results",
+            {
+                "batch_id": STR, "service": STR, "tier": STR, "interval_start": TS, "interval_end": TS, "validated_at": TS,
+                "success": BOOL, "rows_in": I64, "rows_valid": I64, "rows_quarantined": I64, "failure_ratio": F64,
+                "max_failure_ratio": F64, "newest_ts": TS, "batch_failure": STR, "failed_expectations": STR,
+                "statistics": STR, "data_docs": STR,
+            },
+            ("batch_id", "service"),
+            "date:interval_end",
+        ),
         _table("watermarks", {"source": STR, "watermark": TS, "updated_at": TS}, ("source",)),
+        # The unit each source delivers a series in, and the factor that converted it to the stored unit.
+        _table(
+            "source_units",
+            {"source": STR, "service": STR, "metric": STR, "labels": STR, "original_unit": STR, "unit": STR, "factor": F64, "updated_at": TS},
+            ("source", "service", "metric", "labels"),
+        ),
         _table(
             "forecasts",
-            {"run_date": STR, "service": STR, "metric": STR, "model": STR, "ds": TS, "yhat": F64, "yhat_lower": F64, "yhat_upper": F64},
+            {"run_date": STR, "service": STR, "metric": STR, "model": STR, "ds": TS, "yhat": F64, "yhat_lower": F64, "yhat_upper": F64,
+             "replicas": F64},  # replicas needed at the tier's target, clipped to [min, max]; load metric only
             ("run_date", "service", "metric", "ds"),
             "run_date",
         ),
@@ -120,25 +143,50 @@ TABLES: dict[str, TableSpec] = {
                 "saturation_at": TS, "saturation_at_upper": TS, "saturation_probability": F64,
                 "replicas_needed_peak": I64, "max_replicas_enough": BOOL,
                 "cost_now_month": F64, "cost_forecast_month": F64, "status": STR, "reason": STR,
+                "mase": F64, "coverage": F64, "hours_over_max": F64, "cost_recommended_month": F64,
             },
             ("run_date", "service", "metric"),
+            "run_date",
+        ),
+        # The load forecast reshaped by each configured what-if scenario.
+        _table(
+            "scenarios",
+            {
+                "run_date": STR, "service": STR, "metric": STR, "scenario": STR, "description": STR, "model": STR, "trusted": BOOL,
+                "saturation_at": TS, "saturation_at_upper": TS, "saturation_probability": F64,
+                "replicas_needed_peak": I64, "max_replicas_enough": BOOL, "hours_over_max": F64,
+                "cost_now_month": F64, "cost_forecast_month": F64, "cost_recommended_month": F64,
+            },
+            ("run_date", "service", "metric", "scenario"),
+            "run_date",
+        ),
+        # Forecasts of earlier runs scored against the actuals that have arrived since, by days ahead.
+        _table(
+            "forecast_accuracy",
+            {
+                "run_date": STR, "service": STR, "metric": STR, "model": STR, "horizon_days": I64, "points": I64,
+                "mae": F64, "mape": F64, "coverage": F64, "scored_at": TS,
+            },
+            ("run_date", "service", "metric", "horizon_days"),
             "run_date",
         ),
         _table(
             "findings",
             {
-                "window_end": TS, "service": STR, "tier": STR, "type": STR, "confidence": F64, "start": TS, "end": TS,
-                "kind": STR, "root_causes": STR, "evidence": STR, "remedy": STR, "severity": STR,
+                "window_start": TS, "window_end": TS, "service": STR, "tier": STR, "type": STR, "confidence": F64, "start": TS, "end": TS,
+                "kind": STR, "root_causes": STR, "evidence": STR, "remedy": STR, "severity": STR, "summary": STR,
             },
-            ("window_end", "service", "type", "start"),
+            ("window_end", "service", "kind", "type", "start"),
             "date:window_end",
         ),
+        # Per analysis: the tier's SLOs, the rolling error budget, burn-rate alerts (JSON) and USE figures (JSON).
         _table(
             "slo_status",
             {
                 "window_end": TS, "service": STR, "tier": STR, "latency_percentile": I64, "latency_slo_ms": F64,
                 "latency_observed_ms": F64, "latency_compliance": F64, "uptime_slo": F64, "availability": F64,
-                "error_budget_remaining": F64, "status": STR,
+                "error_budget_remaining": F64, "budget_consumed": F64, "burn_rate": F64, "budget_exhausted_at": TS,
+                "alert": STR, "burn_alerts": STR, "use": STR, "status": STR,
             },
             ("window_end", "service"),
             "date:window_end",

@@ -251,8 +251,33 @@ def _fill_columns(spec: TableSpec, keys: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def open_store(root: str | Path | None = None) -> ParquetStore:
-    """The embedded store at ``root`` (default: ``$HEADROOM_DATA_DIR/store``)."""
-    from include.headroom.config import data_dir
+def open_store(root: str | Path | None = None, backend: str | None = None) -> ParquetStore:
+    """The configured store: the embedded one at ``root`` (default: ``$HEADROOM_DATA_DIR/store``), or PostgreSQL.
 
+    The backend comes from ``store.yaml`` (``$HEADROOM_STORE_BACKEND`` overrides it). Outside
+    Airflow, PostgreSQL is reached through ``$HEADROOM_POSTGRES_DSN`` (a libpq connection string);
+    Airflow tasks use the ``postgres_headroom`` connection through ``HeadroomStoreHook``.
+
+    :raises ConfigError: when PostgreSQL is selected and no DSN is set.
+    """
+    from include.headroom.config import data_dir
+    from include.headroom.metrics.source_config import load_store_settings
+
+    settings = load_store_settings()
+    if (backend or settings.backend) == "postgres":
+        import os
+
+        from include.headroom.exceptions import ConfigError
+        from include.headroom.metrics.pg_store import PostgresStore
+
+        dsn = os.environ.get("HEADROOM_POSTGRES_DSN")
+        if not dsn:
+            raise ConfigError("store backend 'postgres' needs HEADROOM_POSTGRES_DSN outside Airflow (in Airflow: the postgres_headroom connection)")
+
+        def connect() -> Any:
+            import psycopg
+
+            return psycopg.connect(dsn)
+
+        return PostgresStore(connect, schema=settings.postgres_schema)  # type: ignore[return-value]
     return ParquetStore(Path(root) if root else data_dir() / "store")

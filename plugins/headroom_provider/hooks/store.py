@@ -1,4 +1,4 @@
-"""HeadroomStoreHook: owns the connection to the embedded metrics store."""
+"""HeadroomStoreHook: owns the connection to the metrics store (embedded Parquet, or PostgreSQL by configuration)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ if TYPE_CHECKING:
 
 
 class HeadroomStoreHook(BaseHook):
-    """The embedded Parquet + DuckDB store.
+    """The metrics store.
 
-    The connection's extra ``{"path": "..."}`` names the store's folder. Without the
-    connection, the store lives in ``$HEADROOM_DATA_DIR/store`` (default
-    ``<project>/data/store``).
+    With the default backend (``store.yaml`` ``backend: parquet``), the embedded Parquet +
+    DuckDB store: the connection's extra ``{"path": "..."}`` names the store's folder; without
+    the connection it lives in ``$HEADROOM_DATA_DIR/store`` (default ``<project>/data/store``).
+    With ``backend: postgres``, the tables live in PostgreSQL, reached through the
+    ``postgres_headroom`` connection (``PostgresHook``).
     """
 
     conn_name_attr = "headroom_conn_id"
@@ -44,12 +46,38 @@ class HeadroomStoreHook(BaseHook):
     def get_conn(self) -> ParquetStore:
         return self.get_store()
 
+    def backend(self) -> str:
+        """``parquet`` or ``postgres``, from ``store.yaml`` (``$HEADROOM_STORE_BACKEND`` overrides it)."""
+        from include.headroom.metrics.source_config import load_store_settings
+
+        return load_store_settings().backend
+
     def get_store(self) -> ParquetStore:
+        """The configured backend: the Parquet folder of this connection, or PostgreSQL through ``postgres_headroom``."""
+        from include.headroom.metrics.source_config import load_store_settings
         from include.headroom.metrics.store import ParquetStore
 
+        settings = load_store_settings()
+        if settings.backend == "postgres":
+            from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+            from include.headroom.metrics.pg_store import PostgresStore
+
+            pg = PostgresHook(postgres_conn_id=settings.postgres_conn_id)
+            self.log.info("Store: PostgreSQL through connection '%s', schema %s", settings.postgres_conn_id, settings.postgres_schema)
+            return PostgresStore(pg.get_conn, schema=settings.postgres_schema)  # type: ignore[return-value]
         return ParquetStore(self.store_path())
 
     def test_connection(self) -> tuple[bool, str]:
+        if self.backend() == "postgres":
+            from include.headroom.exceptions import StoreError
+
+            store = self.get_store()
+            try:
+                rows = store.count("metrics")
+            except StoreError as exc:
+                return False, str(exc)
+            return True, f"PostgreSQL store schema {store.schema!r} is reachable ({rows} metric rows)"
         path = self.store_path()
         try:
             path.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,11 @@ if TYPE_CHECKING:
 
 
 class MetricsFreshnessSensor(BaseSensorOperator):
-    """Succeeds once at least ``min_fresh_share`` of the catalog's services have fresh validated data at the run's time.
+    """Succeeds once at least ``min_fresh_share`` of the catalog's services have fresh, valid data at the run's time.
+
+    A service counts when its latest validation passed and its newest validated point is recent
+    (``validation.yaml``). On timeout the sensor is skipped, not failed (``soft_fail`` defaults to
+    True): stale data is a reason to refuse acting, and the downstream actions are skipped with it.
 
     :param min_fresh_share: the share of services that must be fresh, in (0, 1].
     """
@@ -19,6 +23,7 @@ class MetricsFreshnessSensor(BaseSensorOperator):
     template_fields = ("min_fresh_share",)
 
     def __init__(self, *, min_fresh_share: float = 0.5, **kwargs: Any) -> None:
+        kwargs.setdefault("soft_fail", True)
         super().__init__(**kwargs)
         self.min_fresh_share = min_fresh_share
 

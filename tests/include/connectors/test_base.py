@@ -41,6 +41,7 @@ def _capacity(store, run_date, services=("a", "b", "c")):
         "mape": 0.1, "trusted": True, "data_points": 1, "capacity_limit": 1.0, "last_value": 1.0, "saturation_at": None,
         "saturation_at_upper": None, "saturation_probability": 0.0, "replicas_needed_peak": 1, "max_replicas_enough": True,
         "cost_now_month": 10.0, "cost_forecast_month": 12.0, "status": "ok", "reason": "",
+        "mase": 0.8, "coverage": 0.8, "hours_over_max": 0, "cost_recommended_month": 11.0,
     } for s in services]))
 
 

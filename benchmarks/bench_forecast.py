@@ -1,0 +1,227 @@
+"""Forecasting throughput and accuracy on the sample fleet, on demand: ``python benchmarks/bench_forecast.py``.
+
+1,000 series x 30 days of hourly data (the sample fleet's services and metrics,
+over several seeds and months). Every method trains on the first 27 days and
+forecasts the last 3; MASE is scaled by the daily seasonal naive error of the
+training data. Methods: seasonal naive; each statsmodels model; Prophet alone
+(on a random subset, stated in the output); and ``auto`` with its rolling-origin
+backtests (3 cutoffs, 3 candidates), both the batched engine and series by
+series. Work is spread over ``--workers`` processes. Prints series/minute and
+the median MASE per method, and the planning-horizon accuracy bands on two
+years of daily history. Nothing here asserts: it measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+# One BLAS thread per process: the workers are the parallelism (set before numpy loads).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+_DATA: dict = {}  # filled before the worker pool forks
+
+
+def build_series(n: int, days: int):
+    """``n`` hourly series of ``days`` from the sample fleet: every service and metric, over several seeds and months."""
+    import numpy as np
+    import pandas as pd
+
+    from include.headroom.config import get_config
+    from include.headroom.metrics.sample_fleet import METRIC_UNITS, SampleFleet
+
+    config = get_config()
+    metrics = [m for m in METRIC_UNITS if m != "replicas"]  # replicas are step functions at min for small services
+    rows, labels, window = [], [], 0
+    while len(rows) < n:
+        fleet_cfg = dataclasses.replace(config.sample_fleet, seed=config.sample_fleet.seed + window)
+        fleet = SampleFleet(dataclasses.replace(config, sample_fleet=fleet_cfg), anchor=pd.Timestamp("2026-11-01", tz="UTC") - pd.Timedelta(days=days * window))
+        frame = fleet.generate(fleet.anchor - pd.Timedelta(days=days), fleet.anchor)
+        frame = frame[frame["metric"].isin(metrics)]
+        hourly = frame.set_index("ts").groupby(["service", "metric"])["value"].resample("1h").mean()
+        for (service, metric), values in hourly.groupby(level=[0, 1]):
+            rows.append(values.to_numpy(float))
+            labels.append(f"w{window}/{service}/{metric}")
+        window += 1
+    return np.vstack(rows[:n]), labels[:n]
+
+
+def _naive_scale(train, season=24):
+    import numpy as np
+
+    return np.mean(np.abs(train[:, season:] - train[:, :-season]), axis=1)
+
+
+def _one(args):
+    """Fit one model on one training row and forecast the test span (runs in a worker)."""
+    import numpy as np
+    import pandas as pd
+
+    from include.headroom.exceptions import ForecastError
+    from include.headroom.forecasting.models import get_model
+
+    name, i = args
+    train, horizon = _DATA["train"][i], _DATA["horizon"]
+    df = pd.DataFrame({"ds": pd.date_range("2026-01-01", periods=len(train), freq="1h", tz="UTC"), "y": train})
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return get_model(name, 24).fit(df).forecast(horizon)["yhat"].to_numpy(float)
+    except (ForecastError, ValueError, np.linalg.LinAlgError):
+        return np.full(horizon, np.nan)
+
+
+def _auto_one(i):
+    """``auto`` series by series: backtest the candidates, choose, fit, forecast."""
+    import pandas as pd
+
+    from include.headroom.forecasting.evaluation import select_model
+    from include.headroom.forecasting.models import get_model
+
+    train, horizon, spec = _DATA["train"][i], _DATA["horizon"], _DATA["spec"]
+    df = pd.DataFrame({"ds": pd.date_range("2026-01-01", periods=len(train), freq="1h", tz="UTC"), "y": train})
+    chosen = select_model(df, _DATA["candidates"], 24, spec).chosen
+    return get_model(chosen, 24).fit(df).forecast(horizon)["yhat"].to_numpy(float), chosen
+
+
+def _auto_chunk(rows):
+    import pandas as pd
+
+    from include.headroom.forecasting.batch import auto_forecast_many
+
+    result = auto_forecast_many(_DATA["train"][rows], pd.Timedelta(hours=1), _DATA["horizon"], _DATA["spec"], _DATA["candidates"])
+    return result.yhat, result.chosen_names()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--series", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--test-days", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--prophet-subset", type=int, default=100, help="series Prophet runs on (random, seeded); 0 = all")
+    parser.add_argument("--statsmodels-subset", type=int, default=0, help="series each statsmodels model runs on; 0 = all")
+    parser.add_argument("--skip", default="", help="comma-separated methods to skip (e.g. sarimax)")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+
+    import numpy as np
+
+    from include.headroom.config import get_config
+    from include.headroom.forecasting.batch import VECTORIZED
+    from include.headroom.forecasting.evaluation import BacktestSpec
+
+    config = get_config()
+    started = time.perf_counter()
+    values, labels = build_series(args.series, args.days)
+    print(f"built {values.shape[0]} series x {values.shape[1]} hourly points in {time.perf_counter() - started:.1f} s; "
+          f"{args.workers} workers on {os.cpu_count()} cores", flush=True)
+    horizon = args.test_days * 24
+    train, test = values[:, :-horizon], values[:, -horizon:]
+    scale = _naive_scale(train)
+    bt = config.forecasting.backtest
+    spec = BacktestSpec(initial=int(bt.initial_days * 24), period=int(bt.period_days * 24), horizon=int(bt.horizon_days * 24),
+                        max_cutoffs=bt.max_cutoffs)
+    _DATA.update(train=train, horizon=horizon, spec=spec, candidates=list(VECTORIZED))
+    rng = np.random.default_rng(7)
+    everything = np.arange(len(train))
+
+    def subset(k):
+        return np.sort(rng.choice(everything, size=k, replace=False)) if 0 < k < len(train) else everything
+
+    def mase_of(rows, forecasts):
+        errors = np.mean(np.abs(test[rows] - np.vstack(forecasts)), axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(scale[rows] > 0, errors / scale[rows], np.nan)
+
+    results = []
+    skip = set(filter(None, args.skip.split(",")))
+    ctx = mp.get_context("fork")
+    with ctx.Pool(args.workers) as pool:
+        plan = [("seasonal_naive", everything), ("holt_winters", subset(args.statsmodels_subset)),
+                ("sarimax", subset(args.statsmodels_subset)), ("prophet", subset(args.prophet_subset))]
+        for name, rows in plan:
+            if name in skip:
+                continue
+            t0 = time.perf_counter()
+            out = pool.map(_one, [(name, int(i)) for i in rows], chunksize=4)
+            seconds = time.perf_counter() - t0
+            mase = mase_of(rows, out)
+            results.append({"method": name, "series": len(rows), "seconds": round(seconds, 2),
+                            "series_per_min": round(len(rows) / seconds * 60, 1), "median_mase": round(float(np.nanmedian(mase)), 4),
+                            "failed": int(np.isnan(mase).sum())})
+            print(json.dumps(results[-1]), flush=True)
+        # auto, batched: each worker backtests and forecasts a block of series with shared matrices.
+        t0 = time.perf_counter()
+        blocks = np.array_split(everything, args.workers * 4)
+        out = pool.map(_auto_chunk, blocks, chunksize=1)
+        seconds = time.perf_counter() - t0
+        forecasts = [row for block, _ in out for row in block]
+        chosen = [c for _, names in out for c in names]
+        mase = mase_of(everything, forecasts)
+        prophet_rows = next((rows for name, rows in plan if name == "prophet" and name not in skip), None)
+        results.append({"method": "auto (batched, with backtests)", "series": len(everything), "seconds": round(seconds, 2),
+                        "series_per_min": round(len(everything) / seconds * 60, 1), "median_mase": round(float(np.nanmedian(mase)), 4),
+                        "failed": int(np.isnan(mase).sum()), "chosen": {c: chosen.count(c) for c in sorted(set(chosen))},
+                        "median_mase_on_prophet_series": None if prophet_rows is None else round(float(np.nanmedian(mase[prophet_rows])), 4)})
+        print(json.dumps(results[-1]), flush=True)
+        if "auto_per_series" not in skip:
+            t0 = time.perf_counter()
+            out = pool.map(_auto_one, [int(i) for i in everything], chunksize=8)
+            seconds = time.perf_counter() - t0
+            mase = mase_of(everything, [f for f, _ in out])
+            results.append({"method": "auto (series by series, with backtests)", "series": len(everything), "seconds": round(seconds, 2),
+                            "series_per_min": round(len(everything) / seconds * 60, 1),
+                            "median_mase": round(float(np.nanmedian(mase)), 4), "failed": int(np.isnan(mase).sum())})
+            print(json.dumps(results[-1]), flush=True)
+
+    prophet = next((r for r in results if r["method"] == "prophet"), None)
+    auto = next(r for r in results if r["method"].startswith("auto (batched"))
+    print("\nmethod                                     series   series/min   median MASE")
+    for r in results:
+        print(f"{r['method']:<42} {r['series']:>6} {r['series_per_min']:>12.1f} {r['median_mase']:>13.4f}")
+    if prophet:
+        print(f"\nauto (batched) vs Prophet alone: {auto['series_per_min'] / prophet['series_per_min']:.1f}x the throughput "
+              f"(goal >= 10x); median MASE {auto['median_mase']:.4f} on all series, {auto['median_mase_on_prophet_series']:.4f} on "
+              f"Prophet's series, vs {prophet['median_mase']:.4f} for Prophet (goal: no worse). "
+              f"Prophet measured on {prophet['series']} random series of {len(everything)}.")
+
+    bands = horizon_bands(config)
+    print("\nplanning horizons on two years of daily throughput (fourier_trend), share of services within each band:")
+    for name, row in bands.items():
+        print(f"  {name:<7} {row['days']:>4} days at {row['resample']}: median accuracy {row['median_accuracy']:.3f}, "
+              f"band {row['band']}, meets the band on {row['meets']}/{row['services']} services")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"methods": results, "horizons": bands}, indent=2))
+    return 0
+
+
+def horizon_bands(config):
+    """Per planning horizon: median accuracy (1 - MAPE) over the fleet's services and how many meet the band's low end."""
+    import numpy as np
+
+    from include.headroom.forecasting.accuracy import horizon_accuracy
+    from include.headroom.metrics.sample_fleet import SampleFleet
+
+    daily = SampleFleet(config, anchor="2026-11-01").daily_history(730)
+    per: dict[str, list] = {}
+    for _, frame in daily.groupby("service"):
+        for h in horizon_accuracy(frame[["ds", "y"]], config.forecasting.horizons):
+            per.setdefault(h.horizon, []).append(h)
+    return {name: {"days": hs[0].days, "resample": hs[0].resample, "band": list(hs[0].band),
+                   "median_accuracy": round(float(np.median([h.accuracy for h in hs])), 4),
+                   "meets": sum(h.meets_band for h in hs), "services": len(hs)} for name, hs in per.items()}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,256 @@
+"""The quarantine: list and show rows that failed validation, and re-admit them after a fix, without duplicates.
+
+Re-admission rebuilds each row as it arrived (``raw_record``), applies a named fix, and
+re-validates it with the current configuration *together with the batch's rows already in
+``metrics``*, so context rules (duplicates, spikes, stuck series) still apply. Rows that now
+pass move to ``metrics`` (upsert by key: never a second copy) and leave the quarantine;
+the batch's counts, its per-service results (which the gates read) and the audit trail are
+updated. Rows that still fail stay as they are; the result names what they fail now.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from include.headroom.exceptions import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from include.headroom.config import HeadroomConfig
+    from include.headroom.metrics.store import ParquetStore
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A named repair applied to quarantined rows (as they arrived) before they are validated again."""
+
+    name: str
+    description: str
+    apply: Callable[[HeadroomConfig, pd.DataFrame], pd.DataFrame]
+
+
+def _no_change(config: HeadroomConfig, rows: pd.DataFrame) -> pd.DataFrame:
+    return rows
+
+
+def _seconds_to_ms(config: HeadroomConfig, rows: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    out = rows.copy()
+    latency = {m for fam in config.pipeline.validation.families.values() if fam.plausible_ratio for m in fam.metrics}
+    mask = out["metric"].isin(latency) & out["unit"].eq("ms")
+    out.loc[mask, "value"] = pd.to_numeric(out.loc[mask, "value"], errors="coerce") * 1000.0
+    return out
+
+
+def _assume_utc(config: HeadroomConfig, rows: pd.DataFrame) -> pd.DataFrame:
+    import pandas as pd
+
+    out = rows.copy()
+
+    def zoned(value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                ts = pd.Timestamp(value)
+            except (ValueError, TypeError):
+                return value
+            return ts.tz_localize("UTC").isoformat() if ts.tzinfo is None else value
+        return value
+
+    out["ts"] = out["ts"].map(zoned)
+    return out
+
+
+def _drop_unknown_columns(config: HeadroomConfig, rows: pd.DataFrame) -> pd.DataFrame:
+    from include.headroom.metrics.schema import CANONICAL_COLUMNS
+
+    return rows[[c for c in rows.columns if c in CANONICAL_COLUMNS]]
+
+
+FIXES: dict[str, Fix] = {
+    fix.name: fix
+    for fix in (
+        Fix("none", "validate again as they are (after a configuration fix: catalog, units, thresholds)", _no_change),
+        Fix("seconds_to_ms", "latency values sent in seconds under unit 'ms': multiply by 1000", _seconds_to_ms),
+        Fix("assume_utc", "timestamps written without a zone are taken as UTC", _assume_utc),
+        Fix("drop_unknown_columns", "drop columns outside the canonical schema (schema drift by an added column)", _drop_unknown_columns),
+    )
+}
+
+
+def list_quarantine(store: ParquetStore, batch_id: str | None = None, service: str | None = None) -> pd.DataFrame:
+    """Quarantined rows counted per batch, series and failed expectations."""
+    where, params = _filters(batch_id=batch_id, service=service)
+    return store.query(
+        f"""SELECT batch_id, service, metric, failed_expectations, count(*) AS rows, min(ts) AS first_ts, max(ts) AS last_ts
+            FROM quarantine {where} GROUP BY batch_id, service, metric, failed_expectations
+            ORDER BY batch_id, service, metric, failed_expectations""",
+        params,
+    )
+
+
+def show_quarantine(store: ParquetStore, batch_id: str | None = None, service: str | None = None, expectation: str | None = None,
+                    rows: Sequence[int] | None = None, limit: int | None = 50) -> pd.DataFrame:
+    """The quarantined rows themselves, with the observed value, the raw record and why."""
+    where, params = _filters(batch_id=batch_id, service=service, rows=rows)
+    found = _with_expectation(store.query(f'SELECT * FROM quarantine {where} ORDER BY batch_id, "row"', params), expectation)
+    return found.head(limit).reset_index(drop=True) if limit else found.reset_index(drop=True)
+
+
+def _with_expectation(frame: pd.DataFrame, expectation: str | None) -> pd.DataFrame:
+    if not expectation or frame.empty:
+        return frame
+    return frame[frame["failed_expectations"].map(lambda names: expectation in str(names).split(";"))]
+
+
+def _filters(batch_id: str | None = None, service: str | None = None, rows: Sequence[int] | None = None) -> tuple[str, list[Any]]:
+    """A WHERE clause (portable SQL: the store may be embedded DuckDB or PostgreSQL) and its parameters."""
+    clauses, params = [], []
+    if batch_id:
+        clauses.append("batch_id = ?")
+        params.append(batch_id)
+    if service:
+        clauses.append("service = ?")
+        params.append(service)
+    if rows:
+        clauses.append(f'"row" IN ({", ".join("?" for _ in rows)})')
+        params.extend(int(r) for r in rows)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _as_arrived(q: pd.DataFrame) -> pd.DataFrame:
+    """Rebuild quarantined rows from their raw records; a line that never split into fields cannot be rebuilt."""
+    import pandas as pd
+
+    records = []
+    for raw in q["raw_record"]:
+        record = json.loads(raw) if raw else {}
+        records.append(None if "line" in record and "error" in record else record)
+    usable = [r for r in records if r is not None]
+    frame = pd.DataFrame(usable, index=[i for i, r in zip(q.index, records) if r is not None])
+    if "labels" in frame.columns:
+        frame["labels"] = frame["labels"].fillna("")
+    return frame
+
+
+def readmit(
+    store: ParquetStore,
+    config: HeadroomConfig,
+    batch_id: str,
+    fix: str = "none",
+    service: str | None = None,
+    expectation: str | None = None,
+    rows: Sequence[int] | None = None,
+    now: Any = None,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """Re-admit the quarantined rows of ``batch_id`` (optionally only a service's, an expectation's or some rows) after ``fix``.
+
+    :returns: counts (``candidates``, ``readmitted``, ``still_quarantined``) and, per remaining row, why it still fails.
+    :raises DataError: for an unknown batch or fix.
+    """
+    import pandas as pd
+
+    from include.headroom.audit import AuditRecord, Status, record
+    from include.headroom.validation.suites import validate_batch
+
+    if fix not in FIXES:
+        raise DataError(f"unknown fix {fix!r}; fixes: {', '.join(f'{f.name} ({f.description})' for f in FIXES.values())}")
+    batch = store.read("batches", batch_id=batch_id)
+    if batch.empty:
+        raise DataError(f"unknown batch {batch_id!r}: see `quarantine list`")
+    meta = batch.iloc[0].to_dict()
+    where, params = _filters(batch_id=batch_id, service=service, rows=rows)
+    candidates = _with_expectation(store.query(f'SELECT * FROM quarantine {where} ORDER BY "row"', params), expectation)
+    candidates = candidates.reset_index(drop=True)
+    if candidates.empty:
+        return {"batch_id": batch_id, "fix": fix, "candidates": 0, "readmitted": 0, "still_quarantined": 0, "reasons": {}}
+
+    arrived = FIXES[fix].apply(config, _as_arrived(candidates))
+    context = store.query("SELECT * FROM metrics WHERE batch_id = ? ORDER BY service, metric, ts", [batch_id])
+    context_rows = context.drop(columns=["batch_id"]).astype(object)
+    combined = pd.concat([context_rows, arrived.astype(object)], ignore_index=True, sort=False)
+    outcome = validate_batch(config, combined, batch_id, meta["interval_start"], meta["interval_end"], now=now)
+    n_context = len(context_rows)
+    still = {int(r.row) - n_context: r.failed_expectations for r in outcome.quarantined.itertuples() if r.row >= n_context}
+    positions = list(range(len(arrived)))
+    passed = [p for p in positions if p not in still]
+    readmitted_rows = [int(candidates.loc[arrived.index[p], "row"]) for p in passed]
+    result = {
+        "batch_id": batch_id, "fix": fix, "candidates": len(candidates), "readmitted": len(passed),
+        "still_quarantined": len(candidates) - len(passed),
+        "reasons": {int(candidates.loc[arrived.index[p], "row"]): still[p] for p in positions if p in still},
+        "rows_readmitted": readmitted_rows,
+    }
+    unrebuildable = len(candidates) - len(arrived)
+    if unrebuildable:
+        result["reasons"].update({int(r): "raw line cannot be rebuilt into fields" for r in candidates.loc[~candidates.index.isin(arrived.index), "row"]})
+    if dry_run or not passed:
+        return result
+
+    valid = _rows_of(outcome, n_context, passed)
+    store.upsert("metrics", valid.assign(batch_id=batch_id))
+    store.delete("quarantine", pd.DataFrame({"batch_id": [batch_id] * len(readmitted_rows), "row": readmitted_rows}))
+    _refresh_counts(store, config, batch_id, meta)
+    per_service = valid.groupby("service").size().to_dict()
+    record(store, *[
+        AuditRecord(kind="quarantine", service=str(svc), action="readmit", status=Status.APPLIED, dry_run=False, executor="quarantine",
+                    reason=f"{n} rows of batch {batch_id} re-admitted after fix {fix!r}",
+                    detail={"batch_id": batch_id, "fix": fix, "rows": [r for r, p in zip(readmitted_rows, passed) if valid.loc[p, "service"] == svc]},
+                    run_id=f"readmit {batch_id} {fix} {pd.Timestamp.now(tz='UTC').isoformat()}")
+        for svc, n in per_service.items()
+    ])
+    return result
+
+
+def _rows_of(outcome: Any, offset: int, positions: Sequence[int]) -> pd.DataFrame:
+    """The validated, typed rows for the candidates at ``positions`` (indexed by position)."""
+    import pandas as pd
+
+    from include.headroom.metrics.schema import CANONICAL_COLUMNS
+
+    valid = outcome.valid
+    # ``valid`` keeps the combined frame's index: candidates sit after the context rows.
+    picked = valid.loc[[offset + p for p in positions if offset + p in valid.index]]
+    picked = picked[list(CANONICAL_COLUMNS)].copy()
+    picked.index = [i - offset for i in picked.index]
+    picked["ts"] = pd.to_datetime(picked["ts"], utc=True)
+    picked["value"] = pd.to_numeric(picked["value"]).astype(float)
+    return picked
+
+
+def _refresh_counts(store: ParquetStore, config: HeadroomConfig, batch_id: str, meta: Mapping[str, Any]) -> None:
+    """After re-admission: the batch's counts, its status and its per-service results follow the quarantine."""
+    import pandas as pd
+
+    left = store.query("SELECT service, count(*) AS n FROM quarantine WHERE batch_id = ? GROUP BY service", [batch_id])
+    left_by = dict(zip(left["service"], left["n"]))
+    quarantined = int(sum(left_by.values()))
+    rows_in = int(meta["rows_in"])
+    results = store.read("validation_results", batch_id=batch_id)
+    if len(results):
+        results = results.copy()
+        for i, r in results.iterrows():
+            if r["service"] == "*":
+                q = quarantined
+                results.loc[i, "rows_valid"] = rows_in - q
+            else:
+                q = int(left_by.get(r["service"], 0))
+                results.loc[i, "rows_valid"] = int(r["rows_in"]) - q
+            results.loc[i, "rows_quarantined"] = q
+            total = int(r["rows_in"]) if r["service"] != "*" else rows_in
+            ratio = q / total if total else 0.0
+            results.loc[i, "failure_ratio"] = ratio
+            batch_level = bool(r["batch_failure"]) and q > 0
+            results.loc[i, "success"] = bool(not batch_level and ratio <= float(r["max_failure_ratio"]))
+            if not batch_level:
+                results.loc[i, "batch_failure"] = ""
+        store.upsert("validation_results", results)
+    failed = len(results) and not results["success"].all()
+    store.upsert("batches", pd.DataFrame([{
+        **meta, "rows_valid": rows_in - quarantined, "rows_quarantined": quarantined,
+        "status": "failed" if failed else "validated",
+    }]))

@@ -1,0 +1,166 @@
+"""Validation results as data: one row per (batch, service) with success, statistics and failed expectations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from include.headroom.timeutil import utc
+from include.headroom.validation.gates import ALL_SERVICES
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from include.headroom.config import HeadroomConfig
+    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.validation.suites import ValidationOutcome
+
+
+def service_results(
+    config: HeadroomConfig,
+    outcome: ValidationOutcome,
+    interval_start: Any,
+    interval_end: Any,
+    validated_at: Any,
+    data_docs: str = "",
+) -> pd.DataFrame:
+    """Rows for the ``validation_results`` table: per service in the batch, whether its validation passed.
+
+    A service fails when the batch failed as a whole or when the share of its rows quarantined passes
+    its tier's ``max_failure_ratio``. A batch whose rows name no known service (empty, no service
+    column) gets one row for service ``*``, which the gates apply to every service.
+    """
+    import pandas as pd
+
+    rules = config.pipeline.validation
+    known = {s.name: s for s in config.services}
+    rows_all = outcome.all_rows()
+    base = {
+        "batch_id": outcome.batch_id, "interval_start": utc(interval_start), "interval_end": utc(interval_end),
+        "validated_at": utc(validated_at), "batch_failure": outcome.batch_failure or "", "data_docs": data_docs,
+    }
+    records: list[dict[str, Any]] = []
+    services = sorted(s for s in rows_all["service"].dropna().astype(str).unique() if s in known) if "service" in rows_all else []
+    if outcome.batch_failure or not services:
+        records.append(_record(base, ALL_SERVICES, "", outcome, None, rules.max_failure_ratio.default))
+    for name in services:
+        tier = known[name].tier.value
+        records.append(_record(base, name, tier, outcome, name, rules.max_failure_ratio.for_tier(tier)))
+    return pd.DataFrame(records)
+
+
+def _record(base: dict[str, Any], service: str, tier: str, outcome: ValidationOutcome, only: str | None,
+             max_ratio: float) -> dict[str, Any]:
+    """One service's (or, with ``only=None``, the whole batch's) result row."""
+    import pandas as pd
+
+    def part(frame: pd.DataFrame) -> pd.DataFrame:
+        if only is None or "service" not in frame or frame.empty:
+            return frame
+        return frame[frame["service"].astype(str) == only]
+
+    valid, quarantined = part(outcome.valid), part(outcome.quarantined)
+    rows_in = len(valid) + len(quarantined)
+    ratio = len(quarantined) / rows_in if rows_in else 0.0
+    failed_counts: dict[str, int] = {}
+    if len(quarantined):
+        for names in quarantined["failed_expectations"]:
+            for name in str(names).split(";"):
+                failed_counts[name] = failed_counts.get(name, 0) + 1
+    warnings = sorted({w["expectation"] for w in outcome.warnings if only is None or w.get("service") == only})
+    newest = pd.to_datetime(valid["ts"], utc=True).max() if len(valid) else None
+    success = not outcome.batch_failure and ratio <= max_ratio
+    stats = {"expectations": outcome.results,  # GX runs whole suites over the batch: their statistics are batch-wide
+             "warnings": [w for w in outcome.warnings if only is None or w.get("service") == only]}
+    return {
+        **base, "service": service, "tier": tier, "success": bool(success), "rows_in": rows_in, "rows_valid": len(valid),
+        "rows_quarantined": len(quarantined), "failure_ratio": ratio, "max_failure_ratio": max_ratio,
+        "newest_ts": newest if newest is not None and newest == newest else None,
+        "failed_expectations": json.dumps({"quarantined": failed_counts, "warnings": warnings}, sort_keys=True),
+        "statistics": json.dumps(stats, default=str),
+    }
+
+
+def store_outcome(
+    store: ParquetStore,
+    config: HeadroomConfig,
+    outcome: ValidationOutcome,
+    batch: Mapping[str, Any],
+    reports_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Write one validated batch: valid rows to ``metrics``, failing rows to ``quarantine``, per-service results,
+    the batch's status, and its Data Docs; the batch leaves ``staging``.
+
+    :param batch: the batch's ``batches`` row (batch_id, source, interval_start, interval_end, ingested_at, ...).
+    :returns: the batch summary (status, counts, failed services, Data Docs path, and a message naming
+        series, expectations and rows when anything was quarantined).
+    """
+    import pandas as pd
+
+    validated_at = pd.Timestamp.now(tz="UTC")
+    docs = ""
+    if config.pipeline.validation.data_docs:
+        from include.headroom.validation.docs import render_batch_docs
+
+        docs = str(render_batch_docs(outcome, validated_at, reports_dir))
+    if len(outcome.valid):
+        store.upsert("metrics", outcome.valid)
+    # A re-validated batch replaces its quarantine rows instead of adding to them.
+    store.replace_partition("quarantine", outcome.batch_id, outcome.quarantined)
+    per_service = service_results(config, outcome, batch["interval_start"], batch["interval_end"], validated_at, docs)
+    store.upsert("validation_results", per_service)
+    failed_services = sorted(per_service.loc[~per_service["success"], "service"])
+    status = "failed" if failed_services else "validated"
+    newest = pd.to_datetime(outcome.valid["ts"], utc=True).max() if len(outcome.valid) else batch.get("newest_ts")
+    store.upsert("batches", pd.DataFrame([{
+        **{k: batch.get(k) for k in ("batch_id", "source", "interval_start", "interval_end", "ingested_at")},
+        "newest_ts": newest if newest is not None and newest == newest else None,
+        "status": status, "rows_in": outcome.rows_in, "rows_valid": len(outcome.valid), "rows_quarantined": len(outcome.quarantined),
+        "validated_at": validated_at, "failed_expectations": outcome.summary(),
+    }]))
+    store.replace_partition("staging", outcome.batch_id, store.query("SELECT * FROM staging WHERE false"))
+    return {
+        "batch_id": outcome.batch_id, "status": status, "rows_in": outcome.rows_in, "rows_valid": len(outcome.valid),
+        "rows_quarantined": len(outcome.quarantined), "failed_services": failed_services, "data_docs": docs,
+        "message": _message(outcome, per_service, docs, config.pipeline.validation.sample_rows),
+    }
+
+
+def _message(outcome: ValidationOutcome, per_service: pd.DataFrame, docs: str, sample_rows: int) -> str:
+    """Empty for a clean batch; else which services failed (share vs their tier's threshold), the series, rows and Data Docs."""
+    from include.headroom.validation.suites import describe_failures
+
+    if not len(outcome.quarantined) and not outcome.batch_failure:
+        return ""
+    failed = per_service[~per_service["success"] & per_service["service"].ne(ALL_SERVICES)]
+    head = ["  failed services: " + ", ".join(
+        f"{r.service} {r.failure_ratio:.1%} > {r.max_failure_ratio:.0%} ({r.tier})" for r in failed.itertuples())] if len(failed) and not outcome.batch_failure else []
+    text = describe_failures(outcome, sample_rows).split("\n")
+    return "\n".join([text[0], *head, *text[1:]] + ([f"  Data Docs: {docs}"] if docs else []))
+
+
+def validate_rows(
+    store: ParquetStore,
+    config: HeadroomConfig,
+    rows: pd.DataFrame,
+    batch_id: str,
+    source: str,
+    interval_start: Any,
+    interval_end: Any,
+    now: Any = None,
+    reports_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Validate and store a batch held in memory (e.g. from :func:`~include.headroom.validation.csv_batch.read_csv_batch`).
+
+    The batch is registered in ``batches`` like a staged one, so its rows, results and quarantine
+    are handled exactly as :func:`include.headroom.pipeline.validate_pending` handles staged batches.
+    """
+    import pandas as pd
+
+    from include.headroom.validation.suites import validate_batch
+
+    batch = {"batch_id": batch_id, "source": source, "interval_start": utc(interval_start), "interval_end": utc(interval_end),
+             "ingested_at": pd.Timestamp.now(tz="UTC"), "newest_ts": None}
+    outcome = validate_batch(config, rows, batch_id, interval_start, interval_end, now=now)
+    return store_outcome(store, config, outcome, batch, reports_dir)

@@ -1,0 +1,160 @@
+"""Both store backends, the embedded Parquet store and PostgreSQL (a real temporary cluster), keep the same promises."""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import pytest
+
+from include.headroom.exceptions import ConfigError, SchemaError, StoreError
+from include.headroom.metrics.pg_store import PostgresStore, translate_placeholders
+from include.headroom.metrics.sources import SampleFleetSource
+from include.headroom.metrics.store import ParquetStore, open_store
+from include.headroom.pipeline import ingest
+from tests.conftest import ANCHOR
+from tests.servers import postgres_server  # noqa: F401 (fixture)
+
+
+def _pg(dsn: str, schema: str) -> PostgresStore:
+    import psycopg
+
+    return PostgresStore(lambda: psycopg.connect(dsn), schema=schema)
+
+
+@pytest.fixture(params=["parquet", "postgres"])
+def any_store(request, tmp_path):
+    if request.param == "parquet":
+        yield ParquetStore(tmp_path / "store")
+        return
+    server = request.getfixturevalue("postgres_server")
+    store = _pg(server.dsn, f"t_{uuid.uuid4().hex[:10]}")
+    yield store
+    store.drop_schema()
+
+
+def _rows(start="2026-11-01T00:00Z", periods=6, value=1.0, service="catalog-api"):
+    ts = pd.date_range(start, periods=periods, freq="5min")
+    return pd.DataFrame({"ts": ts, "service": service, "tier": "standard", "metric": "cpu_utilization", "value": value,
+                         "unit": "percent", "source": "test", "labels": "", "batch_id": "b1"})
+
+
+def test_upsert_twice_replaces_instead_of_duplicating(any_store):
+    first = any_store.upsert("metrics", _rows())
+    assert (first.inserted, first.updated, first.partitions) == (6, 0, 1)
+    second = any_store.upsert("metrics", _rows(value=2.0))
+    assert (second.inserted, second.updated) == (0, 6)
+    stored = any_store.read_metrics()
+    assert len(stored) == 6 and stored["value"].tolist() == [2.0] * 6
+    assert str(stored["ts"].dtype) == "datetime64[us, UTC]" and stored["ts"].iloc[0] == pd.Timestamp("2026-11-01T00:00Z")
+
+
+def test_special_values_round_trip(any_store):
+    odd = _rows(periods=4).assign(value=[float("inf"), float("-inf"), float("nan"), 1.5],
+                                  labels=["", 'a=1,b="x, y"', "", ""], service=["s1", "s1", "s,2", "s'3"])
+    any_store.upsert("metrics", odd)
+    back = any_store.read_metrics().sort_values("value", na_position="last").reset_index(drop=True)
+    assert back["value"].tolist()[:3] == [float("-inf"), 1.5, float("inf")] and back["value"].isna().tolist() == [False] * 3 + [True]
+    assert sorted(back["labels"]) == ["", "", "", 'a=1,b="x, y"'] and sorted(back["service"]) == ["s'3", "s,2", "s1", "s1"]
+
+
+def test_overlapping_upsert_counts_new_and_replaced_rows(any_store):
+    any_store.upsert("metrics", _rows(start="2026-11-01T23:45Z", periods=6))
+    overlap = any_store.upsert("metrics", _rows(start="2026-11-02T00:00Z", periods=4, value=5.0))
+    assert (overlap.inserted, overlap.updated) == (1, 3)
+    assert any_store.count("metrics") == 7
+
+
+def test_labels_are_part_of_the_key(any_store):
+    any_store.upsert("metrics", _rows())
+    any_store.upsert("metrics", _rows().assign(labels="quantile=p99"))
+    assert any_store.count("metrics") == 12
+
+
+def test_rows_repeating_a_key_are_refused(any_store):
+    with pytest.raises(StoreError, match=r"2 rows repeat a key"):
+        any_store.upsert("metrics", pd.concat([_rows(periods=2), _rows(periods=1)]))
+    assert any_store.count("metrics") == 0
+
+
+def test_missing_column_is_named(any_store):
+    with pytest.raises(SchemaError, match=r"lack required columns \['unit'\]"):
+        any_store.upsert("metrics", _rows().drop(columns=["unit"]))
+
+
+def test_replace_partition_and_delete(any_store):
+    staged = _rows()
+    any_store.replace_partition("staging", "b1", staged)
+    any_store.replace_partition("staging", "b2", staged.assign(batch_id="b2"))
+    any_store.replace_partition("staging", "b1", staged.head(2))
+    assert any_store.count("staging") == 8
+    any_store.replace_partition("staging", "b1", staged.head(0))
+    assert any_store.read("staging")["batch_id"].unique().tolist() == ["b2"]
+    any_store.upsert("metrics", _rows())
+    assert any_store.delete("metrics", _rows(periods=2)[["service", "metric", "ts", "labels"]]) == 2
+    assert any_store.count("metrics") == 4
+
+
+def test_empty_tables_are_queryable_with_their_columns(any_store):
+    assert any_store.count("findings") == 0
+    empty = any_store.read("audit")
+    assert list(empty.columns)[:3] == ["audit_id", "created_at", "kind"] and empty.empty
+    assert any_store.files("metrics") == []
+
+
+def test_queries_take_qmark_placeholders_and_percent_literals(any_store):
+    any_store.upsert("metrics", pd.concat([_rows(), _rows(service="orders-api", value=3.0)]))
+    got = any_store.query("SELECT service, count(*) AS n, max(value) AS top FROM metrics WHERE service LIKE 'ord%' AND ts >= ? "
+                          "AND labels = '' GROUP BY service", [pd.Timestamp("2026-11-01T00:10Z")])
+    assert got.to_dict("records") == [{"service": "orders-api", "n": 4, "top": 3.0}]
+    assert translate_placeholders("SELECT '?', \"a?\" FROM t WHERE x = ? AND y LIKE '5%'") == \
+        "SELECT '?', \"a?\" FROM t WHERE x = %s AND y LIKE '5%%'"
+
+
+def test_ingest_twice_gives_the_same_store_content(any_store, config):
+    source = SampleFleetSource(config, anchor=ANCHOR, now=ANCHOR)
+    start, end = pd.Timestamp(ANCHOR) - pd.Timedelta(hours=1), pd.Timestamp(ANCHOR)
+    mark = start + pd.Timedelta(seconds=config.pipeline.lookback_s)
+    any_store.upsert("watermarks", pd.DataFrame([{"source": "source:sample_fleet", "watermark": mark, "updated_at": mark}]))
+    first = ingest(any_store, config, source, start.tz_localize("UTC"), end.tz_localize("UTC"))
+    staged = any_store.query("SELECT * FROM staging ORDER BY service, metric, ts")
+    second = ingest(any_store, config, source, start.tz_localize("UTC"), end.tz_localize("UTC"))
+    assert first["batch_id"] == second["batch_id"] and first["rows"] == second["rows"] == 12 * 9 * 12
+    pd.testing.assert_frame_equal(staged, any_store.query("SELECT * FROM staging ORDER BY service, metric, ts"))
+    assert first["new_rows"] == len(staged)
+    any_store.upsert("metrics", staged)
+    assert ingest(any_store, config, source, start.tz_localize("UTC"), end.tz_localize("UTC"))["new_rows"] == 0
+    assert any_store.count("metrics") == len(staged)
+
+
+def test_postgres_tables_carry_a_unique_constraint_on_the_key(postgres_server):
+    store = _pg(postgres_server.dsn, f"t_{uuid.uuid4().hex[:10]}")
+    try:
+        store.count("metrics")
+        got = store.query("SELECT pg_get_constraintdef(c.oid) AS def FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+                          "JOIN pg_namespace n ON n.oid = t.relnamespace WHERE n.nspname = ? AND t.relname = 'metrics'", [store.schema])
+        assert got["def"].tolist() == ["UNIQUE NULLS NOT DISTINCT (service, metric, ts, labels)"]
+    finally:
+        store.drop_schema()
+
+
+def test_open_store_selects_the_backend(monkeypatch, postgres_server, tmp_path):
+    monkeypatch.setenv("HEADROOM_STORE_BACKEND", "parquet")
+    assert isinstance(open_store(tmp_path), ParquetStore)
+    monkeypatch.setenv("HEADROOM_STORE_BACKEND", "postgres")
+    monkeypatch.delenv("HEADROOM_POSTGRES_DSN", raising=False)
+    with pytest.raises(ConfigError, match="needs HEADROOM_POSTGRES_DSN"):
+        open_store()
+    monkeypatch.setenv("HEADROOM_POSTGRES_DSN", postgres_server.dsn)
+    store = open_store()
+    assert isinstance(store, PostgresStore) and store.schema == "headroom" and store.count("metrics") == 0
+    store.drop_schema()
+    monkeypatch.setenv("HEADROOM_STORE_BACKEND", "mysql")
+    with pytest.raises(ConfigError, match=r"store.yaml backend='mysql' must be one of \['parquet', 'postgres'\]"):
+        open_store()
+
+
+def test_an_unreachable_postgres_is_a_store_error():
+    store = _pg("host=127.0.0.1 port=1 user=x dbname=x connect_timeout=2", "t_x")
+    with pytest.raises(StoreError, match="cannot connect to the PostgreSQL store"):
+        store.count("metrics")

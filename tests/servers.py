@@ -1,0 +1,200 @@
+"""Real servers for tests, started on 127.0.0.1 with temporary data and stopped afterwards.
+
+Prometheus (Debian package ``prometheus``), PostgreSQL (``initdb``/``pg_ctl``) and
+moto in server mode. A fixture skips only when the server's binary is absent, and
+says which; ``.ci/run`` installs them, so CI runs every test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+POSTGRES_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _binary(name: str, dirs: tuple[str, ...] = ()) -> str | None:
+    for d in dirs:
+        if (Path(d) / name).is_file():
+            return str(Path(d) / name)
+    found = shutil.which(name)
+    if found is None and dirs:  # any other packaged PostgreSQL version
+        candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+        found = str(candidates[-1]) if candidates else None
+    return found
+
+
+def require_binary(name: str, dirs: tuple[str, ...] = (), package: str = "") -> str:
+    path = _binary(name, dirs)
+    if path is None:
+        pytest.skip(f"{name} is not installed (Debian package {package or name}; .ci/run installs it)")
+    return path
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout} s:\n{log.read_text()[-2000:]}")
+
+
+class PrometheusServer:
+    """A Prometheus process on a free loopback port with its own TSDB folder."""
+
+    def __init__(self, workdir: Path, scrape_targets: list[str] | None = None, scrape_interval: str = "1s") -> None:
+        self.binary = require_binary("prometheus")
+        self.workdir = workdir
+        self.data = workdir / "tsdb"
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {"global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval}, "scrape_configs": []}
+        if scrape_targets:
+            config["scrape_configs"].append({"job_name": "fleet", "static_configs": [{"targets": scrape_targets}]})
+        (workdir / "prometheus.yml").write_text(json.dumps(config))
+        self.proc: subprocess.Popen | None = None
+        self.log = workdir / "prometheus.log"
+
+    def backfill(self, openmetrics_chunks: Iterator[str]) -> None:
+        """Write history through ``promtool tsdb create-blocks-from openmetrics`` (before start)."""
+        promtool = require_binary("promtool", package="prometheus")
+        source = self.workdir / "history.om"
+        with source.open("w") as fh:
+            for chunk in openmetrics_chunks:
+                fh.write(chunk)
+        subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(self.data)],
+                       check=True, capture_output=True, text=True)
+        source.unlink()
+
+    def start(self) -> PrometheusServer:
+        with self.log.open("w") as fh:
+            self.proc = subprocess.Popen(
+                [self.binary, f"--config.file={self.workdir / 'prometheus.yml'}", f"--storage.tsdb.path={self.data}",
+                 f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=100y", "--log.level=warn"],
+                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        _wait_http(f"{self.url}/-/ready", 60, self.proc, self.log)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster (``initdb`` in a temp folder) on a free loopback port."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.initdb = require_binary("initdb", POSTGRES_BIN_DIRS, "postgresql")
+        self.pg_ctl = require_binary("pg_ctl", POSTGRES_BIN_DIRS, "postgresql")
+        # Its own folder directly under /tmp: as root, the server runs as "nobody", who must reach it.
+        self.workdir = Path(tempfile.mkdtemp(prefix="headroom-pg-"))
+        self.data = self.workdir / "pgdata"
+        self.port = free_port()
+        self.user = "headroom"
+        self.dbname = "postgres"
+
+    @property
+    def dsn(self) -> str:
+        return f"host=127.0.0.1 port={self.port} user={self.user} dbname={self.dbname}"
+
+    def conn_uri(self) -> str:
+        return f"postgres://{self.user}@127.0.0.1:{self.port}/{self.dbname}"
+
+    def _run(self, *args: str) -> None:
+        kwargs = {}
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            import pwd
+
+            nobody = pwd.getpwnam("nobody")
+            os.chown(self.workdir, nobody.pw_uid, nobody.pw_gid)
+            kwargs = {"user": nobody.pw_uid, "group": nobody.pw_gid}
+        subprocess.run(list(args), check=True, capture_output=True, text=True, **kwargs)
+
+    def start(self) -> PostgresServer:
+        self._run(self.initdb, "-D", str(self.data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync")
+        self._run(self.pg_ctl, "-D", str(self.data), "-l", str(self.workdir / "pg.log"), "-w", "-t", "60",
+                  "-o", f"-h 127.0.0.1 -p {self.port} -k {self.workdir} -F", "start")
+        return self
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            try:
+                self._run(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
+            except subprocess.CalledProcessError:
+                pass
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+class MotoServer:
+    """moto in server mode on a free loopback port."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+
+    def start(self) -> MotoServer:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def aws_conn(self) -> str:
+        """An ``AIRFLOW_CONN_*`` value for the amazon provider pointing at this server."""
+        return json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
+                           "extra": {"region_name": "us-east-1", "endpoint_url": self.url}})
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    server = MotoServer().start()
+    yield server
+    server.stop()
