@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable, Param, dag, task
 
-from headroom_provider.assets import FINDINGS, METRICS_VALIDATED
+from headroom_provider.assets import FINDINGS, METRICS_VALIDATED, SLO_STATUS
 from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
 
 
@@ -80,7 +80,7 @@ def bottleneck_analysis():
                 print(f"    {f['summary']}")
         return results
 
-    @task(outlets=[FINDINGS])
+    @task(outlets=[FINDINGS, SLO_STATUS])
     def publish(results: list[list[dict]], **context) -> dict:
         from headroom_provider.defaults import run_window
 

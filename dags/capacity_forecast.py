@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from headroom_provider.assets import FORECASTS
+from headroom_provider.assets import FORECASTS, FORECAST_ACCURACY, FORECAST_SERIES, SCENARIOS
 from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
 
 # Created by `make airflow-db` / the test fixtures (`airflow pools set`); listed in airflow_settings.yaml.
@@ -55,7 +55,7 @@ def capacity_forecast():
         skip_unless_fresh("forecast", as_of, services)  # no fresh, valid service in the batch: the task is skipped
         return run_forecasts(store(), config(), services, as_of)
 
-    @task(outlets=[FORECASTS])
+    @task(outlets=[FORECASTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS])
     def publish(results: list[list[dict]]) -> dict:
         rows = [r for batch in results for r in batch]
         saturating = sorted({r["service"] for r in rows if r.get("saturation_at")})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag
 
-from headroom_provider.assets import ACTIONS, FORECASTS
+from headroom_provider.assets import ACTIONS, CONNECTOR_RECORDS, FORECASTS
 from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
 from headroom_provider.operators.connectors import SyncConnectorOperator
 
@@ -29,7 +29,7 @@ from headroom_provider.operators.connectors import SyncConnectorOperator
     doc_md=__doc__,
 )
 def connector_sync():
-    SyncConnectorOperator(task_id="sync_capacity_export", connector="capacity_export", obj="capacity", outlets=[ACTIONS])
+    SyncConnectorOperator(task_id="sync_capacity_export", connector="capacity_export", obj="capacity", outlets=[ACTIONS, CONNECTOR_RECORDS])
 
 
 connector_sync()

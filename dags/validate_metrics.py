@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from headroom_provider.assets import METRICS_STAGED, METRICS_VALIDATED
+from headroom_provider.assets import BATCHES, METRICS_STAGED, METRICS_VALIDATED, QUARANTINE, VALIDATION_RESULTS
 from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
 
 
@@ -40,7 +40,7 @@ from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
     doc_md=__doc__,
 )
 def validate_metrics():
-    @task(outlets=[METRICS_VALIDATED])
+    @task(outlets=[METRICS_VALIDATED, QUARANTINE, VALIDATION_RESULTS, BATCHES])
     def validate_staged_batches(**context) -> list[dict]:
         import logging
 

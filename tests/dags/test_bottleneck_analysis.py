@@ -17,11 +17,11 @@ def dag():
 
 
 def test_hourly_or_on_validated_metrics(dag):
-    from headroom_provider.assets import FINDINGS, METRICS_VALIDATED
+    from headroom_provider.assets import FINDINGS, METRICS_VALIDATED, SLO_STATUS
 
     assert {a.uri for a in dag.timetable.asset_condition.objects} == {METRICS_VALIDATED.uri}
     assert type(dag.timetable.timetable).__name__ == "CronDataIntervalTimetable" and dag.timetable.timetable.expression == "0 * * * *"
-    assert {a.uri for t in dag.tasks for a in t.outlets} == {FINDINGS.uri}
+    assert {a.uri for t in dag.tasks for a in t.outlets} == {FINDINGS.uri, SLO_STATUS.uri}
 
 
 def test_mapped_over_service_batches(dag):

@@ -73,3 +73,13 @@ def test_assets_link_the_chain(dagbag):
     assert triggers("validate_metrics") == {METRICS_STAGED.uri}
     assert triggers("scaling_actions") == triggers("cache_warming") == {FINDINGS.uri}
     assert triggers("capacity_report") == {FORECASTS.uri, FINDINGS.uri}
+
+
+def test_every_store_table_has_an_asset_that_a_dag_writes(dagbag):
+    from headroom_provider.assets import TABLE_ASSETS
+    from include.headroom.metrics.schema import TABLES
+
+    assert set(TABLE_ASSETS) == set(TABLES)
+    written = {a.uri for dag in dagbag.dags.values() for t in dag.tasks for a in t.outlets}
+    assert {a.uri for a in TABLE_ASSETS.values()} <= written, sorted({a.uri for a in TABLE_ASSETS.values()} - written)
+    assert TABLE_ASSETS["metrics"].uri == "headroom://store/metrics"

@@ -168,11 +168,7 @@ class PostgresStore:
         :raises StoreError: when rows repeat a key among themselves.
         """
         spec = table(name)
-        df = spec.conform(rows)
-        dupes = df.duplicated(list(spec.key), keep=False)
-        if dupes.any():
-            sample = df.loc[dupes, list(spec.key)].head(3).to_dict("records")
-            raise StoreError(f"table {name!r}: {int(dupes.sum())} rows repeat a key {spec.key}, e.g. {sample}")
+        df = spec.conform_keyed(rows)
         if df.empty:
             return UpsertResult(table=name, inserted=0, updated=0, partitions=0)
         cols = ", ".join(_q(c) for c in spec.columns)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping
 
-from include.headroom.exceptions import SchemaError
+from include.headroom.exceptions import SchemaError, StoreError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,6 +75,18 @@ class TableSpec:
                     out[name] = col.astype("string").fillna("").astype(object)
             except (ValueError, TypeError) as exc:
                 raise SchemaError(f"table {self.name!r}: column {name!r} cannot be read as {kind}: {exc}") from exc
+        return out
+
+    def conform_keyed(self, df: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`conform`, and refuse rows that repeat a key among themselves (an upsert could not tell which wins).
+
+        :raises StoreError: naming the key and a few repeated values.
+        """
+        out = self.conform(df)
+        dupes = out.duplicated(list(self.key), keep=False)
+        if dupes.any():
+            sample = out.loc[dupes, list(self.key)].head(3).to_dict("records")
+            raise StoreError(f"table {self.name!r}: {int(dupes.sum())} rows repeat a key {self.key}, e.g. {sample}")
         return out
 
 

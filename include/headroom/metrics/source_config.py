@@ -7,18 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
+from include.headroom.config import CONFIG_DIR, _build, _read_yaml, _require
 from include.headroom.exceptions import ConfigError
 
 SOURCES_FILE = "sources.yaml"
 STORE_FILE = "store.yaml"
 STORE_BACKENDS = ("parquet", "postgres")
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
 
 
 @dataclass(frozen=True)
@@ -148,27 +142,13 @@ class StoreSettings:
 
 def _config_file(name: str, config_dir: str | Path | None) -> Path:
     """``name`` in the active config folder; the shipped file when that folder does not override it."""
-    from include.headroom.config import CONFIG_DIR
-
     directory = Path(config_dir or os.environ.get("HEADROOM_CONFIG_DIR") or CONFIG_DIR)
     path = directory / name
     return path if path.exists() else CONFIG_DIR / name
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"configuration file {path} cannot be read: {exc}") from exc
-    _require(isinstance(data, dict), f"configuration file {path} must hold a mapping at top level")
-    return data
-
-
-def _build(kind: type, raw: Mapping[str, Any], where: str) -> Any:
-    try:
-        return kind(**raw)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+    return _read_yaml(path.parent, path.name)
 
 
 def load_source_settings(config_dir: str | Path | None = None) -> SourceSettings:

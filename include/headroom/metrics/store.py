@@ -85,11 +85,7 @@ class ParquetStore:
         import pandas as pd
 
         spec = table(name)
-        df = spec.conform(rows)
-        dupes = df.duplicated(list(spec.key), keep=False)
-        if dupes.any():
-            sample = df.loc[dupes, list(spec.key)].head(3).to_dict("records")
-            raise StoreError(f"table {name!r}: {int(dupes.sum())} rows repeat a key {spec.key}, e.g. {sample}")
+        df = spec.conform_keyed(rows)
         inserted = updated = partitions = 0
         for part_name, part in self._partitions(spec, df):
             directory = self.root / name / part_name
