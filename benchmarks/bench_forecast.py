@@ -200,27 +200,18 @@ def main() -> int:
     print("\nplanning horizons on two years of daily throughput (fourier_trend), share of services within each band:")
     for name, row in bands.items():
         print(f"  {name:<7} {row['days']:>4} days at {row['resample']}: median accuracy {row['median_accuracy']:.3f}, "
-              f"band {row['band']}, meets the band on {row['meets']}/{row['services']} services")
+              f"band {row['band']}, meets the band on {row['meets']}/{row['series']} services")
     if args.json:
         Path(args.json).write_text(json.dumps({"methods": results, "horizons": bands}, indent=2))
     return 0
 
 
 def horizon_bands(config):
-    """Per planning horizon: median accuracy (1 - MAPE) over the fleet's services and how many meet the band's low end."""
-    import numpy as np
-
-    from include.headroom.forecasting.accuracy import horizon_accuracy
+    """Per planning horizon on two years of the fleet's daily throughput: median accuracy and how many services meet the band."""
+    from include.headroom.forecasting.accuracy import fleet_horizon_bands
     from include.headroom.metrics.sample_fleet import SampleFleet
 
-    daily = SampleFleet(config, anchor="2026-11-01").daily_history(730)
-    per: dict[str, list] = {}
-    for _, frame in daily.groupby("service"):
-        for h in horizon_accuracy(frame[["ds", "y"]], config.forecasting.horizons):
-            per.setdefault(h.horizon, []).append(h)
-    return {name: {"days": hs[0].days, "resample": hs[0].resample, "band": list(hs[0].band),
-                   "median_accuracy": round(float(np.median([h.accuracy for h in hs])), 4),
-                   "meets": sum(h.meets_band for h in hs), "services": len(hs)} for name, hs in per.items()}
+    return fleet_horizon_bands(SampleFleet(config, anchor="2026-11-01").daily_history(730), config.forecasting.horizons)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,31 @@ def _forecast(args: argparse.Namespace) -> int:
     return 0
 
 
+def _horizons(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from include.headroom.config import get_config
+    from include.headroom.forecasting.accuracy import fleet_horizon_bands
+    from include.headroom.forecasting.single import read_series_csv
+    from include.headroom.metrics.sample_fleet import SampleFleet
+
+    config = get_config()
+    if args.input:
+        frame, _ = read_series_csv(args.input)
+        daily = pd.DataFrame({"ds": frame["ds"], "service": str(args.input), "y": frame["y"]})
+    else:
+        daily = SampleFleet(config, anchor=args.anchor).daily_history(args.days)
+    bands = fleet_horizon_bands(daily, config.forecasting.horizons, args.model)
+    if args.json:
+        print(json.dumps(bands, indent=2))
+        return 0
+    for name, row in bands.items():
+        lo, hi = row["band"]
+        print(f"{name:<7} {row['days']:>5} days ahead at {row['resample']:<3} median accuracy {row['median_accuracy']:.3f}  "
+              f"band [{lo:.2f}, {hi:.2f}]  {'meets' if row['meets_band'] else 'MISSES'} it ({row['meets']}/{row['series']} series)")
+    return 0
+
+
 def _anomalies(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -130,6 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     fc.add_argument("--model", default="auto", help="auto (best backtest MASE, never worse than seasonal naive) or a model name")
     fc.add_argument("--alpha", type=float, default=None, help="1 - interval width (default from forecasting.yaml: 0.2, an 80 %% interval)")
     fc.set_defaults(func=_forecast)
+
+    hor = commands.add_parser("horizons", help="accuracy of the short, medium and long planning horizons against their expected bands")
+    hor.add_argument("--input", help="CSV timestamp,value of daily (or coarser) history; default: the sample fleet's daily history")
+    hor.add_argument("--anchor", help="the sample fleet's 'now' (default today, or $HEADROOM_SAMPLE_ANCHOR)")
+    hor.add_argument("--days", type=int, default=730, help="days of sample-fleet history (default 730)")
+    hor.add_argument("--model", default="fourier_trend", help="the model to score (default fourier_trend)")
+    hor.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    hor.set_defaults(func=_horizons)
 
     anom = commands.add_parser("anomalies", help="score one series from a CSV file (timestamp,value) for anomalies, causally")
     anom.add_argument("--input", required=True, help="CSV with columns timestamp,value")

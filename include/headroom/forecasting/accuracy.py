@@ -95,3 +95,17 @@ def horizon_accuracy(daily: pd.DataFrame, horizons: Mapping[str, Mapping[str, An
         lo, hi = spec["expected_accuracy"]
         out.append(HorizonAccuracy(name, days, rule, model, float(accuracy), (float(lo), float(hi))))
     return out
+
+
+def fleet_horizon_bands(daily: pd.DataFrame, horizons: Mapping[str, Mapping[str, Any]], model: str = "fourier_trend") -> dict[str, dict[str, Any]]:
+    """Per planning horizon over many series (``ds``, ``service``, ``y``): median accuracy and how many series meet the band."""
+    import numpy as np
+
+    per: dict[str, list[HorizonAccuracy]] = {}
+    for _, frame in daily.groupby("service"):
+        for h in horizon_accuracy(frame[["ds", "y"]], horizons, model):
+            per.setdefault(h.horizon, []).append(h)
+    return {name: {"days": hs[0].days, "resample": hs[0].resample, "band": list(hs[0].band), "model": model,
+                   "median_accuracy": round(float(np.median([h.accuracy for h in hs])), 4),
+                   "meets": sum(h.meets_band for h in hs), "series": len(hs),
+                   "meets_band": bool(np.median([h.accuracy for h in hs]) >= hs[0].band[0])} for name, hs in per.items()}

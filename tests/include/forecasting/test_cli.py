@@ -98,3 +98,20 @@ def test_bad_horizon_model_and_alpha(tmp_path, capsys):
     assert "unknown model 'magic'; models are ['auto'," in capsys.readouterr().err
     assert main([*args, "--horizon", "1D", "--alpha", "0"]) == 2
     assert "alpha=0.0 must be in (0, 1)" in capsys.readouterr().err
+
+
+def test_horizons_on_the_sample_fleet_meet_their_bands(capsys):
+    assert main(["horizons", "--anchor", "2026-11-01", "--json"]) == 0
+    bands = json.loads(capsys.readouterr().out)
+    assert set(bands) == {"short", "medium", "long"}
+    assert [bands[h]["days"] for h in ("short", "medium", "long")] == [30, 90, 365]
+    assert bands["long"]["resample"] == "7D" and bands["short"]["band"] == [0.9, 0.95]
+    for row in bands.values():
+        assert row["series"] == 12 and row["meets_band"] and row["median_accuracy"] >= row["band"][0]
+
+
+def test_horizons_of_a_csv_too_short_for_the_long_horizon(tmp_path, capsys):
+    _write(tmp_path / "daily.csv", days=200, freq="1D")
+    assert main(["horizons", "--input", str(tmp_path / "daily.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "horizon 'long'" in err and "29 7D points cannot hold out 52" in err and "give a longer history" in err
