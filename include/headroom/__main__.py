@@ -85,13 +85,9 @@ def _horizons(args: argparse.Namespace) -> int:
 
 
 def _anomalies(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from include.headroom.anomalies import default_params, score_file
 
-    params = default_params()
-    if args.step_s is not None:
-        params = replace(params, step_s=args.step_s)
+    params = default_params().for_step(args.step_s) if args.step_s is not None else None  # None: inferred from the series
     print(json.dumps(score_file(args.input, args.output, params), indent=2))
     return 0
 
@@ -167,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     anom = commands.add_parser("anomalies", help="score one series from a CSV file (timestamp,value) for anomalies, causally")
     anom.add_argument("--input", required=True, help="CSV with columns timestamp,value")
     anom.add_argument("--output", required=True, help="CSV to write: timestamp,value,anomaly_score (0..1) per input row")
-    anom.add_argument("--step-s", type=int, default=None, help="the series' resolution in seconds (default from bottlenecks.yaml: 300)")
+    anom.add_argument("--step-s", type=int, default=None, help="the series' resolution in seconds (default: inferred from its first points)")
     anom.set_defaults(func=_anomalies)
 
     quar = commands.add_parser("quarantine", help="list, show or re-admit (after a fix) rows that failed validation")

@@ -54,6 +54,22 @@ class AnomalyParams:
         if self.step_s <= 0 or self.z_width <= 0 or self.spike_factor < 1 or self.min_history_points < 1:
             raise DataError(f"anomaly settings {self!r}: need step_s > 0, z_width > 0, spike_factor >= 1, min_history_points >= 1")
 
+    def for_step(self, step_s: int) -> AnomalyParams:
+        """The same settings for a series at another resolution: windows keep their durations, not their point counts."""
+        from dataclasses import replace
+
+        if step_s <= 0:
+            raise DataError(f"anomaly scoring needs a positive step, got {step_s!r} s")
+        if step_s == self.step_s:
+            return self
+        factor = self.step_s / step_s
+        return replace(
+            self, step_s=int(step_s),
+            neighbours=int(round(self.neighbours * factor)),
+            level_window_points=max(self.min_history_points, int(round(self.level_window_points * factor))),
+            scale_window_points=max(2 * self.min_history_points, int(round(self.scale_window_points * factor))),
+        )
+
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> AnomalyParams:
         seasons = tuple((int(s["period_s"]), int(s["lags"])) for s in raw.get("seasons", ())) or cls.seasons
@@ -197,11 +213,28 @@ def _parse(df: pd.DataFrame, where: str) -> tuple[pd.Series, pd.Series]:
     return ts, values.astype(float)
 
 
+def infer_step(seconds: np.ndarray, first: int = 32) -> int:
+    """The series' resolution: the median gap between its first ``first`` + 1 distinct points (sorted epoch seconds).
+
+    Only the first points count, so appending later points never changes it (the scorer stays causal).
+
+    :raises DataError: when fewer than two distinct timestamps are given.
+    """
+    import numpy as np
+
+    gaps = np.diff(np.unique(np.asarray(seconds, dtype=float))[: first + 1])
+    if len(gaps) == 0:
+        raise DataError("cannot infer the series' step from fewer than two distinct timestamps; give the step explicitly")
+    return max(1, int(round(float(np.median(gaps)))))
+
+
 def score(df: pd.DataFrame, params: AnomalyParams | None = None, where: str = "input") -> pd.DataFrame:
     """The rows of ``df`` (columns ``timestamp``, ``value``) with ``anomaly_score`` in [0, 1] added.
 
     Causal: appending later points never changes the score of an earlier one. Rows keep
-    their order; empty values score 0. The caller's frame is not modified.
+    their order; empty values score 0. The caller's frame is not modified. Without ``params``
+    the shipped settings are used at the series' own resolution (inferred from its first points,
+    see :func:`infer_step`), so 1-minute, hourly and daily series are scored as well as 5-minute ones.
 
     :param where: names the input in error messages (a file path, a series).
     :raises DataError: naming the row with a bad timestamp or value, or duplicate timestamps.
@@ -212,6 +245,10 @@ def score(df: pd.DataFrame, params: AnomalyParams | None = None, where: str = "i
     ts, values = _parse(df, where)
     seconds = ((ts - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(float)
     order = np.argsort(seconds, kind="stable")
+    if params is None:
+        params = default_params()
+        if len(df) >= 2:
+            params = params.for_step(infer_step(seconds))
     sorted_scores = score_values(seconds[order], values.to_numpy(float)[order], params)
     scores = np.empty(len(df))
     scores[order] = sorted_scores

@@ -434,7 +434,9 @@ def predicted_findings(
     types = dict(pred.get("types", {}))
     now = utc(as_of)
     out = []
-    rows = capacity[(capacity["service"] == service.name) & (capacity["status"] == "ok")] if len(capacity) else capacity
+    # Only trusted forecasts (backtest MAPE within the accuracy gate) may predict a bottleneck.
+    rows = capacity[(capacity["service"] == service.name) & (capacity["status"] == "ok") & capacity["trusted"].astype(bool)] if len(capacity) else capacity
+    trusted_metrics = set(rows["metric"]) if len(rows) else set()
     horizon_days = float(pred.get("saturation_days", 1e9))
     for row in rows.itertuples():
         when = row.saturation_at if pd.notna(row.saturation_at) else row.saturation_at_upper
@@ -457,7 +459,7 @@ def predicted_findings(
     z_interval = float(_normal_isf(config.forecasting.alpha / 2.0))
     own = forecasts[forecasts["service"] == service.name]
     for metric, series in own.groupby("metric"):
-        if metric not in types:
+        if metric not in types or metric not in trusted_metrics:
             continue
         if metric == "response_time":
             limit = config.tier(service.tier).latency_slo.threshold_ms

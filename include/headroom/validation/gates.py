@@ -34,7 +34,7 @@ def latest_validations(store: ParquetStore, as_of: Any) -> pd.DataFrame:
         SELECT * FROM (
             SELECT *, row_number() OVER (PARTITION BY service ORDER BY interval_end DESC, validated_at DESC) AS n
             FROM validation_results WHERE interval_end <= ?
-        ) WHERE n = 1
+        ) AS latest WHERE n = 1
         """,
         [utc(as_of).to_pydatetime()],
     )

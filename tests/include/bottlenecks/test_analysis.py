@@ -71,10 +71,11 @@ def test_slo_status_against_tier(config, fleet, fleet_history):
 def test_predicted_finding_needs_probability_above_threshold(config):
     svc = config.service("search-api")
     capacity = pd.DataFrame([{"service": "search-api", "status": "ok", "metric": "throughput", "run_date": "2026-11-01",
-                              "model": "holt_winters", "capacity_limit": 1680.0, "saturation_probability": p,
+                              "model": "holt_winters", "capacity_limit": 1680.0, "saturation_probability": p, "trusted": trusted,
                               "saturation_at": pd.Timestamp("2026-11-13T13:00Z"), "saturation_at_upper": pd.Timestamp("2026-11-12T13:00Z")}
-                             for p in (0.65, 0.95)])
+                             for p, trusted in ((0.65, True), (0.95, True), (0.99, False))])
     found = predicted_findings(config, svc, capacity, "2026-11-01T02:00Z")
+    # 0.65 is under the 0.7 threshold; the 0.99 forecast failed the accuracy gate, so it predicts nothing
     assert [(f.type, f.kind, f.confidence) for f in found] == [("cpu_bound", "predicted", 0.95)]
 
 
@@ -147,7 +148,10 @@ def test_predicted_from_forecast_interval_probability(config):
         return pd.DataFrame({"run_date": "2026-11-01", "service": svc.name, "metric": "throughput", "model": "holt_winters", "ds": ds,
                              "yhat": yhat, "yhat_lower": [y - half_width for y in yhat], "yhat_upper": [y + half_width for y in yhat]})
 
-    empty = pd.DataFrame(columns=["service", "status"])
+    trusted = pd.DataFrame([{"service": svc.name, "status": "ok", "metric": "throughput", "trusted": True,
+                             "saturation_at": None, "saturation_at_upper": None, "saturation_probability": 0.0}])
+    untrusted = trusted.assign(trusted=False)
+    empty = trusted
     # yhat rises to the centre at 02:30, the end of the 30-minute horizon: at the limit, P = 0.5
     assert predicted_findings(config, svc, empty, now, forecast(limit, 100.0)) == []
     # 100 above the limit with sigma = 100 / z80: P = Phi(z80) = 0.9
@@ -160,6 +164,8 @@ def test_predicted_from_forecast_interval_probability(config):
     # far beyond the 30-minute horizon it does not count
     later = forecast(limit + 100, 100.0).assign(ds=lambda d: d["ds"] + pd.Timedelta(hours=3))
     assert predicted_findings(config, svc, empty, now, later) == []
+    # the same forecast over the limit, but its backtest failed the accuracy gate: no prediction
+    assert predicted_findings(config, svc, untrusted, now, forecast(limit + 100, 100.0)) == []
 
 
 @pytest.mark.parametrize("anchor", ["2026-11-04", "2026-11-27"])

@@ -154,3 +154,38 @@ def test_cli_writes_the_contract_columns(tmp_path):
                           capture_output=True, text=True, cwd=PROJECT_ROOT, check=False)
     assert proc.returncode == 2 and f"{bad}: row 1: value 'oops' is not a number" in proc.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+def _series_at(freq: str, days: int, seed: int = 11) -> pd.DataFrame:
+    """A daily sine with 2 % noise at resolution ``freq``."""
+    ts = pd.date_range("2026-09-01", periods=int(pd.Timedelta(days=days) / pd.Timedelta(freq)), freq=freq, tz="UTC")
+    hour = ts.hour + ts.minute / 60
+    value = 100 * (1 + 0.5 * np.sin(2 * np.pi * (hour - 8) / 24)) * (1 + 0.02 * np.random.default_rng(seed).standard_normal(len(ts)))
+    return pd.DataFrame({"timestamp": ts, "value": value})
+
+
+@pytest.mark.parametrize("freq, days, incident", [("1min", 9, slice(11000, 11020)), ("1h", 30, slice(600, 604)), ("1D", 120, slice(100, 102))])
+def test_other_resolutions_are_inferred_causal_and_find_a_shift(freq, days, incident):
+    from include.headroom.anomalies import default_params, infer_step
+
+    df = _series_at(freq, days)
+    step = int(pd.Timedelta(freq).total_seconds())
+    seconds = (df["timestamp"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
+    assert infer_step(seconds) == step
+    params = default_params().for_step(step)
+    assert params.step_s == step and params.level_window_points == max(12, round(86400 / step))
+    clean = score(df)["anomaly_score"]
+    assert (clean.iloc[len(df) // 2:] > 0.5).sum() == 0  # quiet once history is known
+    df.loc[incident, "value"] *= 2.0
+    full = score(df)["anomaly_score"].to_numpy()
+    assert (full[incident] > 0.5).mean() >= 0.5
+    for cut in (incident.start - 1, incident.start + 1, len(df) - 5):
+        np.testing.assert_array_equal(score(df.iloc[:cut])["anomaly_score"].to_numpy(), full[:cut])
+
+
+def test_explicit_params_are_used_as_given():
+    from include.headroom.anomalies import default_params
+
+    df = _series_at("1h", 20)
+    # hourly points read on the 5-minute grid: every slot between them is empty, no run is ever confirmed
+    assert not np.array_equal(score(df, default_params())["anomaly_score"], score(df)["anomaly_score"])

@@ -34,8 +34,12 @@ def test_saturation_found_within_six_hours_with_eight_weeks_of_history(config, s
     scores = json.loads(cap["scores"])
     assert scores[cap["model"]]["mase"] <= scores["seasonal_naive"]["mase"]
     assert scores["data_points"] == 56 * 24 and set(scores["candidates"]) == {"seasonal_naive", *config.forecasting.models}
-    # The load outgrows max replicas within the horizon: flagged, and the hourly plan is clipped to [min, max].
-    assert not cap["max_replicas_enough"] or cap["replicas_needed_peak"] <= svc.max_replicas
+    # Saturation is ~12.5 days out: the next 7 days (replicas_days) fit within max replicas, the 30-day plan does not
+    # and is clipped to [min, max].
+    assert cap["max_replicas_enough"] and cap["hours_over_max"] == 0
+    assert svc.min_replicas <= cap["replicas_needed_peak"] <= svc.max_replicas
+    late = load_plan(config, svc, result.forecast.iloc[7 * 24:].reset_index(drop=True), svc.max_replicas)
+    assert late["max_replicas_enough"] is False and late["hours_over_max"] > 0 and late["replicas_needed_peak"] > svc.max_replicas
     replicas = result.forecast["replicas"]
     assert replicas.min() >= svc.min_replicas and replicas.max() == svc.max_replicas
     assert cap["cost_forecast_month"] > cap["cost_now_month"]  # growing load needs more replica-hours

@@ -158,3 +158,21 @@ def test_an_unreachable_postgres_is_a_store_error():
     store = _pg("host=127.0.0.1 port=1 user=x dbname=x connect_timeout=2", "t_x")
     with pytest.raises(StoreError, match="cannot connect to the PostgreSQL store"):
         store.count("metrics")
+
+
+def test_validation_results_and_gates_on_both_backends(any_store, config, fleet, tmp_path):
+    """A batch validated into either backend: rows are conserved, and the gate refuses only the broken service."""
+    from include.headroom.validation.gates import service_freshness
+    from include.headroom.validation.results import validate_rows
+
+    start, end, now = "2026-10-31T23:00Z", "2026-11-01T00:00Z", "2026-11-01T00:05Z"
+    rows = fleet.generate(start, end).reset_index(drop=True)
+    broken = (rows["service"] == "orders-api") & rows["metric"].isin(["cpu_utilization", "error_rate", "cache_hit_ratio"])
+    rows.loc[broken, "value"] = 250.0
+    summary = validate_rows(any_store, config, rows, "hour-1", "test", start, end, now=now, reports_dir=tmp_path)
+    assert (summary["status"], summary["failed_services"]) == ("failed", ["orders-api"])
+    assert any_store.count("metrics") + any_store.count("quarantine") == len(rows)
+    assert any_store.count("quarantine") == int(broken.sum())
+    gate = service_freshness(any_store, config, now)
+    assert gate["orders-api"] and "validation" in gate["orders-api"]
+    assert {name for name, reason in gate.items() if reason} == {"orders-api"}
