@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import re
+import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -183,20 +184,33 @@ class ParquetStore:
         cols = ", ".join(f'CAST(NULL AS {duck[kind]}) AS "{col}"' for col, kind in spec.columns.items())
         return f"SELECT {cols} WHERE false"
 
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-        """Run DuckDB SQL in which every store table is a view by its name; timestamps come back in UTC."""
+    def query(self, sql: str, params: Sequence[Any] | None = None, attempts: int = 5) -> pd.DataFrame:
+        """Run DuckDB SQL in which every store table is a view by its name; timestamps come back in UTC.
+
+        The views list each table's files when the query starts. A writer in another task may
+        replace or remove a partition before DuckDB opens it (writes are atomic, but the listing
+        is then stale): such a query is run again on a fresh listing, up to ``attempts`` times.
+        """
         import duckdb
 
-        con = duckdb.connect(database=":memory:")
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            for spec in TABLES.values():
-                con.execute(f"CREATE VIEW {spec.name} AS {self._relation_sql(spec)}")
-            return con.execute(sql, params or []).df()
-        except duckdb.Error as exc:
-            raise StoreError(f"query failed: {exc}\n{sql}") from exc
-        finally:
-            con.close()
+        attempt = 0
+        while True:
+            attempt += 1
+            con = duckdb.connect(database=":memory:")
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                for spec in TABLES.values():
+                    con.execute(f"CREATE VIEW {spec.name} AS {self._relation_sql(spec)}")
+                return con.execute(sql, params or []).df()
+            except duckdb.IOException as exc:
+                vanished = "No such file or directory" in str(exc) or "No files found that match" in str(exc)
+                if not vanished or attempt >= attempts:
+                    raise StoreError(f"query failed: {exc}\n{sql}") from exc
+                time.sleep(0.05 * attempt)
+            except duckdb.Error as exc:
+                raise StoreError(f"query failed: {exc}\n{sql}") from exc
+            finally:
+                con.close()
 
     def read(self, name: str, **equals: Any) -> pd.DataFrame:
         """All rows of ``name`` whose columns equal the given values (``None`` values are ignored)."""

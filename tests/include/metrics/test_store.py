@@ -84,3 +84,30 @@ def test_empty_tables_are_queryable(store):
 def test_unknown_table_is_named(store):
     with pytest.raises(SchemaError, match="unknown table 'nope'"):
         store.read("nope")
+
+
+def test_query_survives_a_partition_removed_after_listing(store, monkeypatch):
+    """A concurrent task empties a staging batch between the query's file listing and DuckDB opening it."""
+    a, b = _rows().assign(batch_id="a"), _rows(service="orders-api").assign(batch_id="b")
+    store.replace_partition("staging", "a", a)
+    store.replace_partition("staging", "b", b)
+    listed = store._relation_sql
+    removed = []
+
+    def list_then_remove(spec):
+        sql = listed(spec)
+        if spec.name == "staging" and not removed:
+            store.replace_partition("staging", "a", a.iloc[0:0])  # the other writer, after the listing
+            removed.append(True)
+        return sql
+
+    monkeypatch.setattr(store, "_relation_sql", list_then_remove)
+    assert store.query("SELECT batch_id, count(*) AS n FROM staging GROUP BY batch_id").to_dict("records") == [{"batch_id": "b", "n": 6}]
+    assert removed == [True]
+
+
+def test_query_gives_up_on_a_file_that_keeps_vanishing(store, monkeypatch):
+    store.replace_partition("staging", "a", _rows().assign(batch_id="a"))
+    monkeypatch.setattr(store, "_relation_sql", lambda spec: "SELECT * FROM read_parquet('/nonexistent/headroom/data.parquet')")
+    with pytest.raises(StoreError, match="No files found|No such file"):
+        store.query("SELECT count(*) FROM staging", attempts=2)
