@@ -201,6 +201,49 @@ def test_cloudwatch_throttled_beyond_retries_fails_naming_the_call(cloudwatch_da
         source.read(start, end)
 
 
+@pytest.fixture
+def paging_cloudwatch(monkeypatch):
+    """The moto server pages GetMetricData as CloudWatch does past its datapoint limit: a page, a NextToken, the rest.
+
+    moto answers every GetMetricData in one page; this wraps its handler (the server runs in this
+    process) so the real client and our source go through NextToken over HTTP.
+    """
+    from moto.cloudwatch.responses import CloudWatchResponse
+    from moto.core.responses import ActionResult
+
+    original = CloudWatchResponse.get_metric_data
+    seen: list[str | None] = []
+
+    def paged(self, page: int = 10):
+        token = self._get_param("NextToken")
+        seen.append(token)
+        offset = int(token) if token else 0
+        results, more = [], False
+        for r in original(self).result["MetricDataResults"]:
+            rest = len(r["values"]) > offset + page
+            more |= rest
+            results.append({**r, "values": r["values"][offset : offset + page], "timestamps": r["timestamps"][offset : offset + page],
+                            "status_code": "PartialData" if rest else "Complete"})
+        return ActionResult({"MetricDataResults": results, **({"NextToken": str(offset + page)} if more else {})})
+
+    monkeypatch.setattr(CloudWatchResponse, "get_metric_data", paged)
+    return seen
+
+
+def test_cloudwatch_follows_next_token_pages(cloudwatch_data, paging_cloudwatch, config):
+    fleet, rows, start, end = cloudwatch_data
+    hook = CloudWatchMetricsHook()
+    source = hook.get_source(config, _cw_settings())
+    source.services = [config.service(n) for n in SERVICES]
+    read = normalize_units(source.read(start, end), load_source_settings().units, "cloudwatch")
+    assert paging_cloudwatch == [None, "10", "20"]  # 24 five-minute points per series, 10 a page
+    assert source.stats["calls"] == 3
+    for metric in ("cpu_utilization", "response_time"):
+        got = read[read["metric"] == metric].set_index(["service", "ts"])["value"].sort_index()
+        want = rows[rows["metric"] == metric].set_index(["service", "ts"])["value"].sort_index()
+        pd.testing.assert_series_equal(got, want, check_names=False, rtol=1e-9)
+
+
 def test_cloudwatch_metric_math_plans_hidden_inputs(config):
     from include.headroom.metrics.cloudwatch import CloudWatchSource
 

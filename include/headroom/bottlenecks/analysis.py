@@ -221,7 +221,6 @@ def rank_causes(config: HeadroomConfig, z: pd.DataFrame, start: int, end: int, p
     Roots (no deviating signal upstream in the dependency prior) come first, then
     the stronger deviation weighted by how closely the signal moves with the symptom.
     """
-    import numpy as np
 
     det = config.bottlenecks.detection
     prior = prior or _Prior(config)

@@ -377,7 +377,6 @@ class ProphetModel(ForecastModel):
     uncertainty_samples = 100
 
     def fit(self, df: pd.DataFrame) -> FittedForecast:
-        import numpy as np
         import pandas as pd
 
         _quiet_prophet_logs()

@@ -134,3 +134,36 @@ def test_ingest_from_files_normalizes_units_and_keeps_the_original(tmp_path, con
     assert units[["source", "service", "metric", "original_unit", "unit", "factor"]].values.tolist() == [
         ["files", "orders-api", "response_time", "s", "ms", 1000.0]]
     assert store.read("watermarks")["watermark"].tolist() == [END]
+
+
+def test_late_data_inside_the_lookback_is_reread_and_stored(tmp_path, config, store, fleet):
+    """A point that reaches the files after its interval was ingested lands with the next run (lookback), once."""
+    from include.headroom.pipeline import validate_pending
+
+    nxt = END + pd.Timedelta(hours=1)
+    rows = fleet.generate(START, nxt, services=["orders-api"])
+    rows = rows[rows["metric"].isin(["cpu_utilization", "response_time"])].reset_index(drop=True)
+    late_ts = END - pd.Timedelta(minutes=5)
+    late = (rows["ts"] == late_ts) & (rows["metric"] == "cpu_utilization")
+    first_hour = rows["ts"] < END
+    path = tmp_path / "m.csv"
+    _csv(path, _lines(rows[first_hour & ~late]))
+    mark = START + pd.Timedelta(seconds=config.pipeline.lookback_s)
+    store.upsert("watermarks", pd.DataFrame([{"source": "source:files", "watermark": mark, "updated_at": mark}]))
+    source = FileSource(_settings([path]), config)
+
+    ingest(store, config, source, START, END)
+    validate_pending(store, config, now=END + pd.Timedelta(minutes=1), reports_dir=tmp_path / "reports")
+    assert store.count("metrics") == int((first_hour & ~late).sum())
+    assert store.query("SELECT count(*) AS n FROM metrics WHERE ts = ? AND metric = 'cpu_utilization'",
+                       [late_ts.to_pydatetime()])["n"].iloc[0] == 0
+
+    _csv(path, _lines(rows[first_hour]) + _lines(rows[~first_hour]))  # the late point arrived, and the next hour
+    result = ingest(store, config, source, END, nxt)
+    assert result["read_start"] == (END - pd.Timedelta(seconds=config.pipeline.lookback_s)).isoformat()
+    assert result["new_rows"] == 1 + int((~first_hour).sum())  # the late point and the new hour; the rest is re-read
+    validate_pending(store, config, now=nxt + pd.Timedelta(minutes=1), reports_dir=tmp_path / "reports")
+    stored = store.read_metrics(start=START, end=nxt)
+    assert len(stored) == len(rows)  # every point once
+    got = stored[(stored["ts"] == late_ts) & (stored["metric"] == "cpu_utilization")]["value"].tolist()
+    assert got == pytest.approx(rows.loc[late, "value"].tolist())

@@ -188,3 +188,56 @@ def test_ingest_twice_stages_the_same_batch_and_records_units(prometheus, fleet,
     # Once validated into metrics, re-staging the interval finds nothing new.
     store.upsert("metrics", staged)
     assert ingest(store, config, source, start, end)["new_rows"] == 0
+
+
+@pytest.fixture
+def flaky_proxy(prometheus):
+    """An HTTP proxy in front of the real Prometheus that answers the first requests 503 and 429, as an overloaded
+    server or a rate-limiting gateway does, then forwards."""
+    import http.server
+    import threading
+    import urllib.request
+
+    failures = [(503, b"service unavailable"), (429, b"too many requests")]
+    seen: list[int] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if failures:
+                status, body = failures.pop(0)
+                seen.append(status)
+                self.send_response(status)
+                self.send_header("Retry-After", "0")
+            else:
+                with urllib.request.urlopen(prometheus.url + self.path, timeout=10) as upstream:
+                    body, status = upstream.read(), upstream.status
+                seen.append(status)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.url, server.seen = f"http://127.0.0.1:{server.server_port}", seen
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_5xx_and_429_are_retried_with_backoff_then_read(flaky_proxy, prometheus, fleet, config, settings):
+    start, end = _window(fleet)
+    slept = []
+    source = PrometheusSource(flaky_proxy.url, dataclasses.replace(settings, retries=3, backoff_s=0.5), config,
+                              services=SERVICES[:1], sleep=slept.append)
+    read = source.read(start, end)
+    direct = _source(prometheus, config, settings).read(start, end)
+    want = direct[direct["service"] == SERVICES[0]]
+    assert flaky_proxy.seen[:3] == [503, 429, 200]
+    assert slept == [0.5, 1.0]  # exponential backoff: 0.5 s, then 1 s
+    pd.testing.assert_frame_equal(read.sort_values(["metric", "ts"]).reset_index(drop=True)[list(want.columns)],
+                                  want.sort_values(["metric", "ts"]).reset_index(drop=True))
