@@ -597,13 +597,18 @@ def _parse_validation(raw: Mapping[str, Any]) -> ValidationConfig:
         raise ConfigError(f"validation.yaml: required field {exc.args[0]!r} is missing") from exc
 
 
+def config_directory(config_dir: str | Path | None = None) -> Path:
+    """The configuration folder in use: ``config_dir``, else ``$HEADROOM_CONFIG_DIR``, else the shipped one."""
+    return Path(config_dir or os.environ.get("HEADROOM_CONFIG_DIR") or CONFIG_DIR)
+
+
 def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
     """Load and validate the configuration in ``config_dir`` (default: the shipped one, or ``$HEADROOM_CONFIG_DIR``).
 
     :param config_dir: a folder with the YAML files named like the shipped ones.
     :raises ConfigError: naming the file and field at fault.
     """
-    directory = Path(config_dir or os.environ.get("HEADROOM_CONFIG_DIR") or CONFIG_DIR)
+    directory = config_directory(config_dir)
     tiers_raw = _read_yaml(directory, "tiers.yaml")["tiers"]
     tiers = {}
     for name, t in tiers_raw.items():
@@ -684,7 +689,7 @@ def _cached(directory: str) -> HeadroomConfig:
 
 def get_config() -> HeadroomConfig:
     """The active configuration, loaded once per process."""
-    return _cached(str(os.environ.get("HEADROOM_CONFIG_DIR") or CONFIG_DIR))
+    return _cached(str(config_directory()))
 
 
 def data_dir() -> Path:

@@ -175,7 +175,7 @@ def _score_earlier_forecasts(store: ParquetStore, config: HeadroomConfig, names:
     from include.headroom.forecasting.accuracy import score_past_forecasts
     from include.headroom.forecasting.capacity import to_series
 
-    if not names or not store.files("forecasts"):
+    if not names:
         return 0
     oldest = f"{now - pd.Timedelta(days=config.forecasting.history_days):%Y-%m-%d}"
     marks = ", ".join("?" for _ in names)

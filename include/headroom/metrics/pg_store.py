@@ -259,7 +259,7 @@ class PostgresStore:
     count = ParquetStore.count
 
     def files(self, name: str) -> list[Path]:
-        """Compatibility with the embedded store's ``files``: one pseudo path when the table has rows, else none."""
+        """The embedded store's ``files`` for tools that list storage: one pseudo path when the table has rows, else none."""
         return [Path(f"postgresql:{self.schema}.{name}")] if self.count(name) else []
 
     def drop_schema(self) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from include.headroom.config import CONFIG_DIR, _build, _read_yaml, _require
+from include.headroom.config import CONFIG_DIR, _build, _read_yaml, _require, config_directory
 from include.headroom.exceptions import ConfigError
 
 SOURCES_FILE = "sources.yaml"
@@ -142,8 +142,7 @@ class StoreSettings:
 
 def _config_file(name: str, config_dir: str | Path | None) -> Path:
     """``name`` in the active config folder; the shipped file when that folder does not override it."""
-    directory = Path(config_dir or os.environ.get("HEADROOM_CONFIG_DIR") or CONFIG_DIR)
-    path = directory / name
+    path = config_directory(config_dir) / name
     return path if path.exists() else CONFIG_DIR / name
 
 
