@@ -28,6 +28,9 @@ help:
 	@echo "make airflow   start Airflow (api-server, scheduler, dag-processor, triggerer) on http://127.0.0.1:8080"
 	@echo "make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [DAG=ingest_metrics]   create a backfill (with Airflow stopped: SQLite); make airflow runs it"
 	@echo "make clean     remove .venv, .airflow, data and reports"
+	@echo "make cluster   start a CeleryExecutor cluster (PostgreSQL, Redis, 2 Celery workers) on 127.0.0.1; make cluster-down stops it"
+	@echo "make bench-fleet [SERVICES=1000]   the daily pipeline on a large fleet through that cluster, timed per stage"
+	@echo "make drills [DRILL=name]   fault drills against the cluster (worker kill, scheduler/PostgreSQL/Redis restart)"
 
 $(STAMP): requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +44,8 @@ $(AIRFLOW_HOME)/airflow.db: $(STAMP)
 	mkdir -p $(AIRFLOW_HOME)
 	airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
 	airflow pools set headroom_forecasting 2 "capacity_forecast mapped tasks" > /dev/null
+	python -m include.headroom connectors pools > $(AIRFLOW_HOME)/connector_pools.json && airflow pools import $(AIRFLOW_HOME)/connector_pools.json > /dev/null
+	airflow pools set headroom_scaling 1 "scaling_actions applies" > /dev/null
 
 airflow-db: $(AIRFLOW_HOME)/airflow.db
 
@@ -68,3 +73,23 @@ backfill: install airflow-db
 
 clean:
 	rm -rf $(VENV) $(AIRFLOW_HOME) $(HEADROOM_DATA_DIR) $(HEADROOM_REPORTS_DIR)
+
+# Running at scale: a local CeleryExecutor cluster (PostgreSQL, Redis, two Celery workers) on 127.0.0.1.
+CLUSTER_DIR ?= /tmp/headroom-cluster
+SERVICES ?= 1000
+.PHONY: cluster cluster-down cluster-status bench-fleet drills
+
+cluster: install
+	python scripts/cluster.py --dir $(CLUSTER_DIR) up $(if $(CONFIG_DIR),--config-dir $(CONFIG_DIR)) $(CLUSTER_ARGS)
+
+cluster-down:
+	python scripts/cluster.py --dir $(CLUSTER_DIR) down
+
+cluster-status:
+	python scripts/cluster.py --dir $(CLUSTER_DIR) status
+
+bench-fleet: install
+	python benchmarks/bench_fleet.py --services $(SERVICES) $(BENCH_ARGS)
+
+drills: install
+	python scripts/drills.py $(or $(DRILL),all)

@@ -58,7 +58,7 @@ def bottleneck_analysis():
     def analyse_services(services: list[str], **context) -> list[dict]:
         from datetime import timedelta
 
-        from headroom_provider.defaults import config, run_window, store
+        from headroom_provider.defaults import config, json_safe, run_window, store
         from headroom_provider.gates import skip_unless_fresh
         from include.headroom.pipeline import run_analysis
 
@@ -78,7 +78,7 @@ def bottleneck_analysis():
                   + (f" ({r['reason']})" if r["reason"] else ""))
             for f in r["findings"]:
                 print(f"    {f['summary']}")
-        return results
+        return json_safe(results)
 
     @task(outlets=[FINDINGS, SLO_STATUS])
     def publish(results: list[list[dict]], **context) -> dict:

@@ -47,13 +47,13 @@ def capacity_forecast():
 
     @task(pool=FORECAST_POOL, map_index_template="{{ task.op_kwargs['services'][0] }}+")
     def forecast_services(services: list[str], **context) -> list[dict]:
-        from headroom_provider.defaults import config, run_window, store
+        from headroom_provider.defaults import config, json_safe, run_window, store
         from headroom_provider.gates import skip_unless_fresh
         from include.headroom.pipeline import run_forecasts
 
         _, as_of = run_window(context)
         skip_unless_fresh("forecast", as_of, services)  # no fresh, valid service in the batch: the task is skipped
-        return run_forecasts(store(), config(), services, as_of)
+        return json_safe(run_forecasts(store(), config(), services, as_of))
 
     @task(outlets=[FORECASTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS])
     def publish(results: list[list[dict]]) -> dict:

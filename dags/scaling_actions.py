@@ -1,13 +1,26 @@
 """
 ### scaling_actions
 
-Plans one scaling decision per service and applies each through
-`ScaleWorkloadOperator`: the HPA rule on CPU and memory (rate-limited, within
-[min, max]), error rate above 5 % -> alarm instead of scaling, an observed
-cpu_bound finding -> scale out, and a trusted forecast as a floor (never a
-scale-in). Every service is dry-run until enabled in the catalog; every
-outcome lands in the audit trail. Services with stale or invalid data are
-skipped with the reason recorded.
+Plans one scaling decision per service and applies it to its target
+(Kubernetes Deployment/StatefulSet scale or HPA floor, ECS service, EC2 Auto
+Scaling group, Application Auto Scaling target):
+
+- **reactive**: the Kubernetes HPA algorithm on CPU and memory with the tier's
+  stabilization windows and rate policies; error rate above 5 % -> alarm
+  instead of scaling;
+- **predictive**: a trusted forecast `lead_time` ahead raises the floor, never
+  scales in by itself; **scheduled**: time rules with time zones (scaling.yaml).
+
+Safety: every service is dry-run until `enabled: true` in the catalog; a run
+for an interval that is not current (backfill, catch-up, re-run of an old
+interval) records what it would have done and applies nothing; bounds, step
+limit and target names are checked before any call; applying twice is a
+no-op; applies run one at a time in the **headroom_scaling** pool (one slot)
+and `max_active_runs=1`. High impact or cost above 1000 USD/month waits for a
+human in `approve_scaling` (HITL ApprovalOperator); unanswered after 5 minutes
+-> recorded as expired, nothing applied. `verify_scaling` compares the
+symptom before and after and rolls back when worse or not converged.
+Every outcome lands in the audit trail.
 
 Runs when **headroom_findings** is updated; emits **headroom_audit**.
 """
@@ -18,8 +31,10 @@ from airflow.sdk import dag, task
 
 from headroom_provider.assets import ACTIONS, FINDINGS
 from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
-from headroom_provider.operators.scaling import ScaleWorkloadOperator
+from headroom_provider.operators.scaling import SCALING_POOL, ApproveScalingOperator, ScaleWorkloadOperator, VerifyScalingSensor
 from headroom_provider.sensors.freshness import MetricsFreshnessSensor
+
+LABEL = "{{ task.decision['service'] }}"
 
 
 @dag(
@@ -36,16 +51,41 @@ def scaling_actions():
 
     @task
     def plan_decisions(**context) -> list[dict]:
+        from datetime import datetime, timezone
+
         from headroom_provider.defaults import as_of, config, store
         from headroom_provider.gates import skip_unless_fresh
         from include.headroom.pipeline import plan_all_scaling
+        from include.headroom.scaling.policy import policy_settings
+        from include.headroom.scaling.routing import route_decisions
 
         skip_unless_fresh("scaling", as_of(context))  # no service with fresh, valid data: the task is skipped
-        return plan_all_scaling(store(), config(), as_of(context))
+        decisions = plan_all_scaling(store(), config(), as_of(context))
+        return route_decisions(decisions, datetime.now(timezone.utc), policy_settings())
+
+    @task
+    def without_approval(decisions: list[dict]) -> list[dict]:
+        return [d for d in decisions if not (d.get("live") and d.get("requires_approval"))]
+
+    @task
+    def needing_approval(decisions: list[dict]) -> list[dict]:
+        return [d for d in decisions if d.get("live") and d.get("requires_approval")]
 
     decisions = plan_decisions()
     fresh >> decisions
-    ScaleWorkloadOperator.partial(task_id="apply_scaling", outlets=[ACTIONS], map_index_template="{{ task.decision['service'] }}").expand(decision=decisions)
+    direct, pending = without_approval(decisions), needing_approval(decisions)
+
+    applied = ScaleWorkloadOperator.partial(
+        task_id="apply_scaling", pool=SCALING_POOL, outlets=[ACTIONS], map_index_template=LABEL,
+    ).expand(decision=direct)
+    approval = ApproveScalingOperator.partial(task_id="approve_scaling", map_index_template=LABEL).expand(decision=pending)
+    approved = ScaleWorkloadOperator.partial(
+        task_id="apply_approved", approval_task_id="approve_scaling", trigger_rule="all_done", pool=SCALING_POOL,
+        outlets=[ACTIONS], map_index_template=LABEL,
+    ).expand(decision=pending)
+    approval >> approved
+    for name, outcomes in (("verify_scaling", applied.output), ("verify_approved", approved.output)):
+        VerifyScalingSensor.partial(task_id=name, mode="reschedule", poke_interval=60, timeout=1200).expand(outcome=outcomes)
 
 
 scaling_actions()

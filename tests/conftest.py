@@ -69,4 +69,11 @@ def airflow_db():
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True)
     subprocess.run([AIRFLOW, "pools", "set", "headroom_forecasting", "2", "capacity_forecast mapped tasks"], check=True, capture_output=True)
+    import json
+
+    from include.headroom.connectors.settings import connector_pools  # one pool per connector, imported in one call
+
+    pools = Path(os.environ["AIRFLOW_HOME"]) / "connector_pools.json"
+    pools.write_text(json.dumps(connector_pools()))
+    subprocess.run([AIRFLOW, "pools", "import", str(pools)], check=True, capture_output=True)
     return Path(os.environ["AIRFLOW_HOME"])

@@ -198,3 +198,146 @@ def moto_server() -> Iterator[MotoServer]:
     server = MotoServer().start()
     yield server
     server.stop()
+
+
+class RedisServer:
+    """A ``redis-server`` (Debian package ``redis-server``) on a free loopback port: temp dir, no persistence, a ``maxmemory`` limit."""
+
+    def __init__(self, maxmemory: str = "16mb", policy: str = "allkeys-lru", password: str | None = None) -> None:
+        import tempfile
+
+        self.binary = require_binary("redis-server")
+        self.workdir = Path(tempfile.mkdtemp(prefix="headroom-redis-"))
+        self.port = free_port()
+        self.maxmemory, self.policy, self.password = maxmemory, policy, password
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir), "--save", "",
+                "--appendonly", "no", "--maxmemory", self.maxmemory, "--maxmemory-policy", self.policy]
+        if self.password:
+            args += ["--requirepass", self.password]
+        with (self.workdir / "redis.log").open("w") as fh:
+            self.proc = subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}:\n{(self.workdir / 'redis.log').read_text()[-2000:]}")
+            try:
+                if self.client().ping():
+                    return self
+            except Exception:
+                time.sleep(0.1)
+        raise RuntimeError(f"redis-server on port {self.port} not ready after 20 s")
+
+    def client(self, **kwargs: object):
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=5, **kwargs)
+
+    def conn_uri(self) -> str:
+        """An ``AIRFLOW_CONN_*`` value for the redis provider's ``RedisHook``."""
+        return json.dumps({"conn_type": "redis", "host": "127.0.0.1", "port": self.port, "password": self.password,
+                           "extra": {"db": 0}})
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+class OriginStandIn:
+    """An HTTP origin / CDN edge stand-in on 127.0.0.1: ``GET /<key>`` returns ``size`` deterministic bytes.
+
+    Counts requests per path, answers ``X-Cache: Miss`` the first time a path is served and ``Hit``
+    afterwards, and fails (``fail_next`` answers with ``fail_status``) or slows down (``delay_s``) on demand.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        import threading
+        from collections import Counter
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        stand_in = self
+        self.size, self.delay_s, self.fail_next, self.fail_status = size, 0.0, 0, 503
+        self.fail_paths: set[str] = set()
+        self.requests: Counter[str] = Counter()
+        self.served: set[str] = set()
+        self._lock = threading.Lock()
+        self.in_flight = self.max_in_flight = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+                path = self.path.split("?", 1)[0]
+                with stand_in._lock:
+                    stand_in.requests[path] += 1
+                    failing = stand_in.fail_next > 0 or path in stand_in.fail_paths
+                    if stand_in.fail_next > 0:
+                        stand_in.fail_next -= 1
+                    hit = path in stand_in.served
+                    if not failing:
+                        stand_in.served.add(path)
+                    stand_in.in_flight += 1
+                    stand_in.max_in_flight = max(stand_in.max_in_flight, stand_in.in_flight)
+                try:
+                    self._answer(path, failing, hit)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client timed out and went away: what a slow origin is for
+                finally:
+                    with stand_in._lock:
+                        stand_in.in_flight -= 1
+
+            def _answer(self, path: str, failing: bool, hit: bool) -> None:
+                from include.headroom.cache.access_log import sample_value
+
+                time.sleep(stand_in.delay_s)
+                if failing:
+                    self.send_response(stand_in.fail_status)
+                    self.end_headers()
+                    return
+                body = sample_value(path.lstrip("/"), stand_in.size)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("X-Cache", "Hit from stand-in" if hit else "Miss from stand-in")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> OriginStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def origin_stand_in() -> Iterator[OriginStandIn]:
+    server = OriginStandIn().start()
+    yield server
+    server.stop()

@@ -124,6 +124,92 @@ def _quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _connectors(args: argparse.Namespace) -> int:
+    from include.headroom.connectors.settings import connector_pools, read_connectors_file
+
+    connectors = read_connectors_file()
+    if args.action == "pools":
+        print(json.dumps(connector_pools(connectors), indent=2))
+        return 0
+    from include.headroom.config import data_dir
+    from include.headroom.connectors.base import read_watermark
+    from include.headroom.connectors.engine import watermark_source
+    from include.headroom.connectors.registry import state_dir
+    from include.headroom.connectors.resilience import StateFile
+    from include.headroom.metrics.store import open_store
+
+    db = open_store()
+    rows = []
+    for c in connectors.values():
+        state = StateFile(state_dir(data_dir()) / f"{c.name}.json").read()
+        for obj in c.objects:
+            mark = read_watermark(db, watermark_source(c.name, obj))
+            rows.append({"connector": c.name, "object": obj, "enabled": c.enabled, "pool": c.pool,
+                         "watermark": mark.isoformat() if mark is not None else None,
+                         "breaker": state.get("breaker", {}).get("state", "closed"), "calls_today": state.get("daily", {}).get("calls", 0)})
+    print(json.dumps(rows, indent=2))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from include.headroom.config import get_config
+    from include.headroom.scaling.replay import SEASON_S, replay
+    from include.headroom.timeutil import utc
+
+    config = get_config()
+    start, end = utc(args.start), utc(args.end)
+    names = args.services.split(",") if args.services else None
+    since = start - pd.Timedelta(seconds=SEASON_S)
+    if args.sample_fleet:
+        from include.headroom.metrics.sample_fleet import SampleFleet
+
+        history = SampleFleet(config, anchor=args.sample_fleet).generate(since, end, services=names)
+    else:
+        from include.headroom.metrics.store import open_store
+
+        history = open_store().read_metrics(services=names, metrics=["throughput", "replicas"], start=since, end=end)
+    rows = replay(config, history, start, end, names)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"policy replay {start.isoformat()} .. {end.isoformat()} ({len(rows) // 2 - 1} services)")
+    print(f"{'service':<18} {'policy':<9} {'SLO-violation min':>17} {'replica-hours':>13} {'cost USD':>9} {'actions':>7}")
+    for r in rows:
+        print(f"{r['service']:<18} {r['policy']:<9} {r['slo_violation_minutes']:>17.0f} {r['replica_hours']:>13.1f} "
+              f"{r['cost_usd']:>9.2f} {r['scale_actions']:>7}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from include.headroom.config import get_config, reports_dir
+    from include.headroom.metrics.store import open_store
+    from include.headroom.report.html import build_report
+
+    paths = build_report(open_store(), get_config(), args.as_of, args.out or reports_dir())
+    print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
+    return 0
+
+
+def _access_log(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from include.headroom.cache.access_log import sample_access_log
+    from include.headroom.cache.settings import load_cache_settings
+    from include.headroom.config import get_config
+    from include.headroom.metrics.sample_fleet import SampleFleet
+
+    log = sample_access_log(SampleFleet(get_config(), anchor=args.anchor), load_cache_settings().access_log, args.service,
+                            args.start, args.end)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log.assign(ts=log["ts"].map(lambda t: t.isoformat()), hit=log["hit"].map({True: "hit", False: "miss"})).to_csv(out, index=False)
+    print(json.dumps({"service": args.service, "requests": len(log), "keys": int(log["key"].nunique()),
+                      "hit_ratio": round(float(log["hit"].mean()), 4) if len(log) else None, "file": str(out)}))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.headroom", description="headroom: capacity and performance operations")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -177,6 +263,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     quar.add_argument("--limit", type=int, default=50, help="show: at most this many rows")
     quar.add_argument("--json", action="store_true", help="print JSON")
     quar.set_defaults(func=_quarantine)
+
+    conn = commands.add_parser("connectors", help="connector pools (for `airflow pools import`) or each object's watermark and breaker state")
+    conn.add_argument("action", choices=["pools", "status"])
+    conn.set_defaults(func=_connectors)
+
+    rep = commands.add_parser("replay", help="replay stored load through the reactive and the combined scaling policy")
+    rep.add_argument("--from", dest="start", required=True, help="window start (UTC timestamp)")
+    rep.add_argument("--to", dest="end", required=True, help="window end (UTC timestamp, exclusive)")
+    rep.add_argument("--services", help="comma-separated services (default: the catalog)")
+    rep.add_argument("--sample-fleet", metavar="ANCHOR", help="replay the sample fleet anchored at ANCHOR instead of the store")
+    rep.add_argument("--json", action="store_true", help="print JSON")
+    rep.set_defaults(func=_replay)
+
+    alog = commands.add_parser("access-log", help="write a service's sample access log (key, timestamp, size, hit) as CSV")
+    alog.add_argument("--service", required=True)
+    alog.add_argument("--from", dest="start", required=True, help="window start (UTC timestamp)")
+    alog.add_argument("--to", dest="end", required=True, help="window end (UTC timestamp, exclusive)")
+    alog.add_argument("--anchor", help="the sample fleet's 'now' (default today, or $HEADROOM_SAMPLE_ANCHOR)")
+    alog.add_argument("--out", required=True, help="CSV file to write (readable by access_log.source: file)")
+    alog.set_defaults(func=_access_log)
+
+    rpt = commands.add_parser("report", help="write the capacity and SLO report (HTML, JSON twin, drill-down pages) from the store")
+    rpt.add_argument("--as-of", required=True, help="the time to report at (UTC)")
+    rpt.add_argument("--out", help="folder to write (default $HEADROOM_REPORTS_DIR)")
+    rpt.set_defaults(func=_report)
 
     args = parser.parse_args(argv)
     try:

@@ -53,6 +53,7 @@ class TargetKind(str, Enum):
     KUBERNETES_STATEFULSET = "kubernetes_statefulset"
     AWS_ECS_SERVICE = "aws_ecs_service"
     AWS_AUTOSCALING_GROUP = "aws_autoscaling_group"
+    AWS_APPLICATION_AUTOSCALING = "aws_application_autoscaling"  # ECS services, DynamoDB, Lambda provisioned concurrency
 
 
 def _require(condition: bool, message: str) -> None:
@@ -345,9 +346,11 @@ class SampleFleetConfig:
     daily_growth: float
     noise: float
     incidents: tuple[Incident, ...]
+    metrics: tuple[str, ...] = ()  # the metrics to generate; empty: every metric the simulation knows
 
     def __post_init__(self) -> None:
         _require(self.step_s > 0 and 86400 % self.step_s == 0, f"sample_fleet.step_s={self.step_s!r} must divide a day")
+        object.__setattr__(self, "metrics", tuple(self.metrics))
 
 
 @dataclass(frozen=True)
@@ -355,6 +358,7 @@ class ConnectorConfig:
     connectors: Mapping[str, Mapping[str, Any]]
     retry: Mapping[str, Any]
     circuit_breaker: Mapping[str, Any]
+    landing: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

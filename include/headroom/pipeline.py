@@ -270,51 +270,89 @@ def plan_all_scaling(store: ParquetStore, config: HeadroomConfig, as_of: Any) ->
     import pandas as pd
 
     from include.headroom.scaling.decide import plan_scaling
+    from include.headroom.scaling.policy import policy_settings
+    from include.headroom.scaling.routing import scaling_memory
 
     now = utc(as_of)
     gate = gate_services(store, config, now, Step.SCALING)
     recent = store.read_metrics(start=now - pd.Timedelta(minutes=30), end=now + pd.Timedelta(seconds=1))
     findings = recent_findings(store, now, hours=1)
     capacity, forecast = latest_capacity(store, now)
+    settings = policy_settings()
+    window = max(max(b.scale_up.stabilization_s, b.scale_down.stabilization_s) for b in settings.behaviors.values())
+    memory = scaling_memory(store, now, max(window, settings.scale_in_cooldown_s))
     out = []
     for svc in config.services:
-        decision = plan_scaling(config, svc, recent[recent["service"] == svc.name], now, findings, capacity, forecast).to_dict()
+        history, events = memory.get(svc.name, ([], []))
+        decision = plan_scaling(config, svc, recent[recent["service"] == svc.name], now, findings, capacity, forecast,
+                                history=history, events=events, settings=settings).to_dict()
         if gate[svc.name]:
             decision.update(action="skip", rule="freshness_gate", reason=gate[svc.name], desired_replicas=decision["current_replicas"])
         out.append(decision)
     return out
 
 
-def plan_all_warming(store: ParquetStore, config: HeadroomConfig, as_of: Any, lookback_hours: float = 24.0 * 14) -> list[dict[str, Any]]:
-    """A warming plan for each service with a cache_bound finding in the lookback; the others are listed with no trigger."""
+def plan_all_warming(store: ParquetStore, config: HeadroomConfig, as_of: Any, lookback_hours: float = 24.0 * 14,
+                     trigger: str | None = None, services: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """A warming plan per service that has a trigger; the others are listed with no trigger and the reason.
+
+    Triggers: a cache_bound finding in the lookback (``cache_loss`` too when the hit ratio caused it), a
+    forecast load peak within the configured lead time, or ``trigger`` given by the run (``schedule``,
+    ``manual``) for every service. Keys come from the access log, ranked by recency-weighted frequency
+    x the forecast peak load, within the configured byte budget and key count.
+    """
     import numpy as np
     import pandas as pd
 
-    from include.headroom.cache.warming import plan_warming
+    from include.headroom.cache.access_log import load_access_log
+    from include.headroom.cache.settings import load_cache_settings
+    from include.headroom.cache.warming import Trigger, finding_triggers, forecast_peak, plan_warming, rank_hot_keys
 
+    settings = load_cache_settings()
+    warm = settings.warming
     now = utc(as_of)
     findings = recent_findings(store, now, hours=lookback_hours)
-    cache_bound = set(findings.loc[findings["type"] == "cache_bound", "service"]) if len(findings) else set()
-    gate = gate_services(store, config, now, Step.WARMING)
+    gate = gate_services(store, config, now, Step.WARMING, services)
     hits = store.read_metrics(metrics=["cache_hit_ratio"], start=now - pd.Timedelta(hours=24), end=now)
+    load = store.read_metrics(metrics=["throughput"], start=now - pd.Timedelta(hours=1), end=now + pd.Timedelta(seconds=1))
+    _, forecasts = latest_capacity(store, now)
+    fleet = None
+    if settings.access_log.source == "sample_fleet":
+        from include.headroom.metrics.sample_fleet import SampleFleet
+
+        fleet = SampleFleet(config)
     out = []
-    for svc in config.services:
+    for svc in _services(config, services):
         series = hits.loc[hits["service"] == svc.name, "value"].to_numpy(float)
         hit_rate = float(np.mean(series)) if len(series) else 0.0
         volatility = float(np.std(series) / hit_rate) if len(series) and hit_rate else 1.0
-        trigger = "cache_bound" if svc.name in cache_bound else None
+        triggers = [t.value for t in finding_triggers(findings, svc.name)]
+        peak = forecast_peak(forecasts, load, svc.name, now, warm.lead_time_s, warm.peak_ratio)
+        if peak is not None:
+            triggers.append(Trigger.FORECAST_PEAK.value)
+        if trigger:
+            triggers.append(Trigger(trigger).value)
         if gate[svc.name]:
             out.append({"service": svc.name, "trigger": None, "skip_reason": gate[svc.name]})
-        elif trigger is None:
-            out.append({"service": svc.name, "trigger": None, "skip_reason": "no cache_bound finding and no forecast peak ahead"})
-        else:
-            plan = plan_warming(config, svc, trigger, hit_rate, volatility, memory_budget_bytes=256 * 1024 * 1024)
-            out.append({**plan.to_dict(), "hit_rate": round(hit_rate, 4), "volatility": round(volatility, 4), "skip_reason": None})
+            continue
+        if not triggers:
+            out.append({"service": svc.name, "trigger": None, "skip_reason": "no cache_bound finding, no cache loss and no forecast peak ahead"})
+            continue
+        observed = load.loc[load["service"] == svc.name, "value"]
+        peak_rps = peak if peak is not None else (float(observed.mean()) if len(observed) else None)
+        log_rows = load_access_log(settings.access_log, svc.name, now - pd.Timedelta(seconds=warm.lookback_s), now, fleet)
+        keys = rank_hot_keys(log_rows, now, warm.half_life_s, peak_rps)
+        plan = plan_warming(config, svc, triggers[0], hit_rate, volatility, memory_budget_bytes=warm.budget_bytes,
+                            keys=keys, settings=settings, peak_rps=peak_rps)
+        out.append({**plan.to_dict(), "triggers": triggers, "hit_rate": round(hit_rate, 4), "volatility": round(volatility, 4),
+                    "as_of": now.isoformat(), "skip_reason": None})
     return out
 
 
 def summary(store: ParquetStore, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
     """Per service: saturation date, top finding, scaling decision, and what the cache and connector tasks did."""
+    from include.headroom.cache.warming import describe_cache_action
+
     now = utc(as_of)
     capacity, _ = latest_capacity(store, now)
     findings = recent_findings(store, now)
@@ -334,6 +372,7 @@ def summary(store: ParquetStore, config: HeadroomConfig, as_of: Any) -> list[dic
             "model": cap["model"].iloc[0] if len(cap) else "",
             "bottleneck": f"{top['type']} ({top['kind']}, cause {json.loads(top['root_causes'])[0]['signal'] if json.loads(top['root_causes']) else '?'}) -> {top['remedy']}" if top is not None else "none",
             "scaling": f"{scaling['action'].iloc[0]} {json.loads(scaling['before'].iloc[0]).get('replicas')}->{json.loads(scaling['after'].iloc[0]).get('replicas')} [{scaling['status'].iloc[0]}]" if len(scaling) else "-",
-            "cache": f"{cache['action'].iloc[0]} [{cache['status'].iloc[0]}]" if len(cache) else "-",
+            "cache": describe_cache_action(cache["action"].iloc[0], cache["status"].iloc[0], cache["before"].iloc[0],
+                                           cache["after"].iloc[0]) if len(cache) else "-",
         })
     return rows

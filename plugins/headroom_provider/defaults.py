@@ -47,6 +47,22 @@ def service_batches(size: int) -> list[list[str]]:
     return [names[i : i + size] for i in range(0, len(names), size)]
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf) replaced by None, so it can be an XCom on any metadata database.
+
+    PostgreSQL's JSON type rejects NaN, which SQLite stores; a task's return value must pass both.
+    """
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def as_of(context: Any) -> datetime:
     """The time a decision is made for: the analysis window that triggered this run, else the run's own time."""
     from include.headroom.timeutil import utc

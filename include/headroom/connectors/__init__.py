@@ -1,0 +1,15 @@
+"""Enterprise connectors (SPEC section 7): the sync engine, quota and resilience, and the concrete connectors."""
+
+__all__ = [
+    "base",
+    "engine",
+    "files",
+    "http",
+    "hubspot",
+    "odata",
+    "registry",
+    "resilience",
+    "salesforce",
+    "servicenow",
+    "settings",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
 
@@ -42,9 +43,12 @@ class TokenBucket:
 
 @dataclass(frozen=True)
 class Record:
+    """A canonical record: the remote's id, its version (change stamp unless the object names a version field),
+    when it last changed (an aware UTC timestamp or datetime), and its mapped fields."""
+
     record_id: str
     version: str
-    modified: pd.Timestamp
+    modified: pd.Timestamp | datetime
     payload: dict[str, Any]
 
 
@@ -72,6 +76,13 @@ class SyncReport:
     watermark_before: str | None = None
     watermark_after: str | None = None
     errors: list[str] = field(default_factory=list)
+    direction: str = "push"
+    landed: int = 0
+    throttles: int = 0
+    retries: int = 0
+    breaker_trips: int = 0
+    backoff_s: float = 0.0
+    failures: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -84,6 +84,10 @@ class SampleFleet:
         self.step = self.fleet.step_s
         self.per_day = 86400 // self.step
         self._services = {svc.name: (i, svc) for i, svc in enumerate(self.config.services)}
+        unknown = sorted(set(self.fleet.metrics) - set(METRIC_UNITS))
+        if unknown:
+            raise DataError(f"sample_fleet.yaml metrics: unknown {unknown}; the simulation knows {list(METRIC_UNITS)}")
+        self.metrics = tuple(m for m in METRIC_UNITS if not self.fleet.metrics or m in self.fleet.metrics)
 
     # -- the load model ------------------------------------------------------------------------
 
@@ -246,7 +250,9 @@ class SampleFleet:
             if len(ts) == 0:
                 continue
             tier_slo = self.config.tier(svc.tier).latency_slo
-            for metric, values in self.simulate(name, ts).items():
+            simulated = self.simulate(name, ts)
+            for metric in self.metrics:
+                values = simulated[metric]
                 labels = format_labels({"quantile": f"p{tier_slo.percentile}"}) if metric == "response_time" else ""
                 frames.append(pd.DataFrame({
                     "ts": ts, "service": name, "tier": svc.tier.value, "metric": metric,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 _SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 DATA_FILE = "data.parquet"
+ROW_GROUP_ROWS = 32_768  # rows per Parquet row group
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,9 @@ class ParquetStore:
             df = df.sort_values(list(spec.sort_by), kind="stable")
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            pq.write_table(pa.Table.from_pandas(df, schema=spec.arrow_schema(), preserve_index=False), tmp, compression="zstd")
+            # Small row groups over key-sorted rows: a query for a few services skips the rest by row-group statistics.
+            pq.write_table(pa.Table.from_pandas(df, schema=spec.arrow_schema(), preserve_index=False), tmp, compression="zstd",
+                           row_group_size=ROW_GROUP_ROWS)
             os.replace(tmp, path)
         except OSError as exc:
             raise StoreError(f"cannot write {path}: {exc}") from exc
@@ -196,6 +199,7 @@ class ParquetStore:
         attempt = 0
         while True:
             attempt += 1
+            before = self._fingerprint()
             con = duckdb.connect(database=":memory:")
             try:
                 con.execute("SET TimeZone = 'UTC'")
@@ -208,9 +212,22 @@ class ParquetStore:
                     raise StoreError(f"query failed: {exc}\n{sql}") from exc
                 time.sleep(0.05 * attempt)
             except duckdb.Error as exc:
-                raise StoreError(f"query failed: {exc}\n{sql}") from exc
+                # A file replaced by a writer while DuckDB read it reads as garbage: run again on the new files.
+                if attempt >= attempts or self._fingerprint() == before:
+                    raise StoreError(f"query failed: {exc}\n{sql}") from exc
+                time.sleep(0.05 * attempt)
             finally:
                 con.close()
+
+    def _fingerprint(self) -> frozenset[tuple[str, int]]:
+        """Every data file of the store with its modification time: changes when any writer replaces a file."""
+        out = set()
+        for path in self.root.glob(f"*/**/{DATA_FILE}"):
+            try:
+                out.add((str(path), path.stat().st_mtime_ns))
+            except FileNotFoundError:
+                continue
+        return frozenset(out)
 
     def read(self, name: str, **equals: Any) -> pd.DataFrame:
         """All rows of ``name`` whose columns equal the given values (``None`` values are ignored)."""

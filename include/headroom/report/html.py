@@ -1,165 +1,339 @@
-"""The capacity and SLO report: a self-contained HTML page with one forecast plot per service, and its JSON twin.
+"""The capacity and SLO report: a self-contained HTML page (plots embedded), a drill-down page per service, and the JSON twin.
 
-Plots are matplotlib PNGs embedded as data URIs, so the file opens anywhere,
-offline, with no scripts.
+:func:`build_report` collects the figures (:mod:`include.headroom.report.figures`), draws one PNG
+per service (:mod:`include.headroom.report.plots`), renders the pages from those same figures and
+writes ``capacity_report_<date>.html|json``, ``latest.html|json`` and ``services/<service>.html``.
+Every overview cell carries its raw JSON value in ``data-value``, so a tool (or a test) can read the
+page's figures back and compare them with the twin.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import json
-import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
-from include.headroom.config import HeadroomConfig, Service
+from include.headroom.report.figures import collect_figures
+from include.headroom.report.settings import ReportSettings, load_report_settings
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
-    import pandas as pd
-
+    from include.headroom.config import HeadroomConfig
     from include.headroom.metrics.store import ParquetStore
 
-HISTORY_DAYS = 14
-STATUS_COLORS = {"ok": "#1a7f37", "at_risk": "#bf8700", "breach": "#cf222e", "no_data": "#6e7781"}
+STATUS_CLASS = {"ok": "ok", "at_risk": "warn", "breach": "bad", "no_data": "muted", "meets": "ok", "misses": "bad",
+                "insufficient_history": "muted"}
+OVERVIEW_COLUMNS = (  # (field, header, format)
+    ("service", "service", "link"), ("tier", "tier", "text"), ("slo_status", "SLO", "status"),
+    ("error_budget_remaining", "error budget left", "pct"), ("latency_compliance", "latency compliance", "pct"),
+    ("saturation_at", "saturation (median)", "time"), ("saturation_at_upper", "saturation (interval)", "time"),
+    ("saturation_probability", "P(saturation)", "pct"), ("model", "model", "text"), ("trusted", "trusted", "bool"),
+    ("cost_now_month", "cost now / month", "usd"), ("cost_forecast_month", "projected / month", "usd"),
+    ("cost_recommended_month", "recommended / month", "usd"), ("findings", "findings", "int"),
+)
+CSS = """
+:root { color-scheme: light dark; --fg: #1f2328; --bg: #ffffff; --muted: #656d76; --line: #d0d7de; --card: #f6f8fa;
+        --ok: #1a7f37; --warn: #9a6700; --bad: #cf222e; --link: #0969da; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e6edf3; --bg: #0d1117; --muted: #8d96a0; --line: #30363d; --card: #161b22;
+          --ok: #3fb950; --warn: #d29922; --bad: #f85149; --link: #4493f8; } }
+body { font-family: system-ui, sans-serif; margin: 1.5em; max-width: 1200px; color: var(--fg); background: var(--bg); }
+a { color: var(--link); } h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid var(--line); padding-bottom: 0.2em; }
+table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0 1em; }
+td, th { border: 1px solid var(--line); padding: 3px 7px; text-align: left; vertical-align: top; }
+th { background: var(--card); } .num { text-align: right; font-variant-numeric: tabular-nums; }
+.ok { color: var(--ok); font-weight: 600; } .warn { color: var(--warn); font-weight: 600; } .bad { color: var(--bad); font-weight: 600; }
+.muted, small { color: var(--muted); font-weight: normal; }
+.cards { display: flex; flex-wrap: wrap; gap: 0.8em; } .card { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 0.6em 1em; }
+.card b { font-size: 1.3em; } img { max-width: 100%; } section.service { margin-top: 2.5em; }
+.scroll { overflow-x: auto; } nav { font-size: 0.85em; margin: 0.5em 0 1em; } nav a { margin-right: 0.6em; } code { font-size: 0.9em; }
+"""
 
 
-def _plot(service: Service, history: pd.DataFrame, forecast: pd.DataFrame, capacity: dict[str, Any] | None) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=90)
-    try:
-        if len(history):
-            ax.plot(history["ts"], history["value"], color="#0969da", lw=0.8, label="history (req/s)")
-        if len(forecast):
-            ax.plot(forecast["ds"], forecast["yhat"], color="#8250df", lw=1.2, label=f"forecast ({forecast['model'].iloc[0]})")
-            ax.fill_between(forecast["ds"], forecast["yhat_lower"], forecast["yhat_upper"], color="#8250df", alpha=0.2, label="80 % interval")
-        if capacity and capacity.get("capacity_limit") and math.isfinite(capacity["capacity_limit"]):
-            ax.axhline(capacity["capacity_limit"], color="#cf222e", ls="--", lw=1, label="capacity at CPU target")
-            sat = capacity.get("saturation_at")
-            if sat is not None and sat == sat:
-                ax.axvline(sat, color="#cf222e", lw=1.5)
-                ax.annotate(f"saturation {utc(sat):%b %d}", (sat, capacity["capacity_limit"]), textcoords="offset points",
-                            xytext=(4, 6), color="#cf222e", fontsize=8)
-        ax.set_title(f"{service.name} ({service.tier.value}): throughput and capacity", fontsize=10)
-        ax.set_ylabel("requests / s")
-        ax.set_xlabel("time (UTC)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
-        fig.autofmt_xdate()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white")
-    finally:
-        plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+def esc(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
 
 
-def _cell(value: Any) -> str:
-    import pandas as pd
-
-    if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
+def fmt(value: Any, kind: str = "text") -> str:
+    """One figure as the page shows it (escaped); ``-`` when missing."""
+    if value is None:
         return "-"
-    if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d %H:%M")
+    if kind == "time":
+        return f"{utc(value):%Y-%m-%d %H:%M}"
+    if kind == "pct":
+        return f"{float(value):.1%}"
+    if kind == "usd":
+        return f"${float(value):,.0f}"
+    if kind == "int":
+        return f"{int(value):d}"
+    if kind == "bool":
+        return "yes" if value else "NO"
     if isinstance(value, float):
         return f"{value:,.4g}"
-    return html.escape(str(value))
+    return esc(value)
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return json.loads(frame.to_json(orient="records", date_format="iso")) if len(frame) else []
+def _cell(value: Any, kind: str, field: str, service_href: str = "") -> str:
+    raw = esc(json.dumps(value))
+    text = fmt(value, kind if kind not in ("link", "status") else "text")
+    cls = " class='num'" if kind in ("pct", "usd", "int") else ""
+    if kind == "status":
+        cls = f" class='{STATUS_CLASS.get(str(value), '')}'"
+    if kind == "bool" and value is False:
+        cls = " class='bad'"
+    if kind == "link" and service_href:
+        text = f"<a href='{esc(service_href)}'>{text}</a>"
+    return f"<td data-field='{esc(field)}' data-value='{raw}'{cls}>{text}</td>"
 
 
-def build_report(store: ParquetStore, config: HeadroomConfig, as_of: Any, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``capacity_report_<date>.html`` and ``.json`` plus ``latest.html`` / ``latest.json`` under ``out_dir``."""
+def _table(headers: list[str], rows: list[list[str]], table_id: str = "") -> str:
+    ident = f" id='{esc(table_id)}'" if table_id else ""
+    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(r) + "</tr>" for r in rows)
+    return f"<div class='scroll'><table{ident}><tr>{head}</tr>{body}</table></div>"
+
+
+def _td(value: Any, kind: str = "text") -> str:
+    cls = " class='num'" if kind in ("pct", "usd", "int") or isinstance(value, float) else ""
+    if kind == "status":
+        cls = f" class='{STATUS_CLASS.get(str(value), '')}'"
+    return f"<td{cls}>{fmt(value, kind if kind != 'status' else 'text')}</td>"
+
+
+def _mapping(value: Any) -> str:
+    """A JSON value of an audit or finding record, as compact readable text."""
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return "<br>".join(f"{esc(k)}: <code>{esc(json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)}</code>"
+                           for k, v in value.items()) or "-"
+    return f"<code>{esc(json.dumps(value, default=str) if isinstance(value, list) else value)}</code>"
+
+
+def _change(before: Any, after: Any) -> str:
+    """Before -> after, key by key when both are mappings: what an action changed."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = list(dict.fromkeys([*before, *after]))
+        parts = [f"{esc(k)}: {esc(before.get(k))} &rarr; <b>{esc(after.get(k))}</b>" if before.get(k) != after.get(k)
+                 else f"{esc(k)}: {esc(after.get(k))}" for k in keys]
+        return "<br>".join(parts) or "-"
+    return f"{_mapping(before)} &rarr; {_mapping(after)}"
+
+
+def _fleet(figures: Mapping[str, Any], service_href: str) -> str:
+    fleet = figures["fleet"]
+    tiers = "".join(f"<div class='card'><small>{esc(t)}</small><br><b>{len(names)}</b> <small>{esc(', '.join(names))}</small></div>"
+                    for t, names in fleet["by_tier"].items() if names)
+    slo = " ".join(f"<span class='{STATUS_CLASS.get(s, '')}'>{esc(s)} {n}</span>" for s, n in sorted(fleet["slo_status"].items()))
+    cost = fleet["cost"]
+    cards = (f"<div class='cards'>{tiers}<div class='card'><small>SLO status</small><br>{slo}</div>"
+             f"<div class='card' id='fleet-cost'><small>fleet cost / month: now, projected, recommended</small><br>"
+             f"<b>{fmt(cost['now_month'], 'usd')}</b> &rarr; <b>{fmt(cost['forecast_month'], 'usd')}</b> "
+             f"<small>(recommended {fmt(cost['recommended_month'], 'usd')})</small></div></div>")
+    rows = []
+    for o in figures["overview"]:
+        href = service_href.format(service=o["service"])
+        rows.append([_cell(o[f], kind, f, href) for f, _, kind in OVERVIEW_COLUMNS])
+    note = "<p class='muted'>Sorted by urgency: earliest median saturation first. Saturation is the forecast load crossing the capacity line.</p>"
+    return cards + note + _table([h for _, h, _ in OVERVIEW_COLUMNS], rows, "overview")
+
+
+def _scenarios(figures: Mapping[str, Any]) -> str:
+    rows_in = figures["scenarios"]
+    if not rows_in:
+        return "<p class='muted'>No scenarios in the newest forecast run.</p>"
+    names = list(dict.fromkeys(r["scenario"] for r in rows_in))
+    base = {o["service"]: o for o in figures["overview"]}
+    by = {(r["service"], r["scenario"]): r for r in rows_in}
+    headers = ["service", "baseline saturation", "baseline projected / month"]
+    for n in names:
+        headers += [f"{n}: saturation", f"{n}: replicas peak", f"{n}: projected / month", f"{n}: max replicas enough"]
+    rows = []
+    for service in dict.fromkeys(r["service"] for r in rows_in):
+        row = [_td(service), _td(base.get(service, {}).get("saturation_at"), "time"), _td(base.get(service, {}).get("cost_forecast_month"), "usd")]
+        for n in names:
+            r = by.get((service, n), {})
+            row += [_td(r.get("saturation_at"), "time"), _td(r.get("replicas_needed_peak"), "int"), _td(r.get("cost_forecast_month"), "usd"),
+                    _td(r.get("max_replicas_enough"), "bool")]
+        rows.append(row)
+    described = "".join(f"<li><b>{esc(n)}</b>: {esc(figures['scenario_descriptions'].get(n, ''))}</li>" for n in names)
+    return f"<ul>{described}</ul>" + _table(headers, rows, "scenarios")
+
+
+def _accuracy(figures: Mapping[str, Any]) -> str:
+    acc = figures["accuracy"]
+    rows = [[_td(h["horizon"]), _td(h["days"], "int"), _td(f"{h['band'][0]:.0%} - {h['band'][1]:.0%}"), _td(h["accuracy"], "pct"),
+             _td(h["series"], "int"), _td(h["status"], "status"),
+             _td(f"needs {h['needed_days']} days of history, the store has {h['history_days']}" if h["status"] == "insufficient_history" else "")]
+            for h in acc["horizons"]]
+    bands = _table(["SPEC horizon", "days ahead", "expected accuracy", "median accuracy", "series scored", "band", "note"], rows, "horizons")
+    over = acc["over_time"]
+    if not over:
+        return bands + "<p class='muted'>No earlier forecast has been scored against actuals yet.</p>"
+    rows = [[_td(r["run_date"]), _td(r["metric"]), _td(r["model"]), _td(r["horizon_days"], "int"), _td(r["accuracy"], "pct"),
+             _td(r["coverage"], "pct"), _td(r["series"], "int")] for r in over]
+    return bands + "<h3>Accuracy over time (median over services)</h3>" + _table(
+        ["forecast run", "metric", "model", "days ahead", "accuracy (1 - MAPE)", "interval coverage", "series"], rows, "accuracy")
+
+
+def _findings(found: list[dict[str, Any]]) -> str:
+    if not found:
+        return "<p class='muted'>No bottleneck findings in the lookback.</p>"
+    out = []
+    for f in found:
+        causes = [[_td(c.get("signal") + (" (root)" if c.get("is_root") else "")), _td(c.get("onset"), "time" if c.get("onset") else "text"),
+                   _td(c.get("lag_min")), _td(c.get("correlation")), _td(c.get("prior_weight")), _td(c.get("score"))]
+                  for c in f["root_causes"] if isinstance(c, dict)]
+        out.append(
+            f"<li><b>{esc(f['type'])}</b> <small>({esc(f['kind'])}, severity {esc(f.get('severity'))}, confidence {fmt(f.get('confidence'))})</small> "
+            f"{fmt(f.get('start'), 'time')} to {fmt(f.get('end'), 'time')}: remedy <b>{esc(f.get('remedy'))}</b>"
+            f"<br><small>{esc(f.get('summary'))}</small>"
+            + (_table(["root cause (ranked)", "onset", "lead (min)", "correlation", "prior weight", "score"], causes) if causes else "")
+            + (f"<details><summary>evidence</summary>{_mapping(f.get('evidence'))}</details>" if f.get("evidence") else "")
+            + "</li>")
+    return "<ul class='findings'>" + "".join(out) + "</ul>"
+
+
+def _actions(actions: list[dict[str, Any]], with_service: bool = False) -> str:
+    if not actions:
+        return "<p class='muted'>No audited actions.</p>"
+    rows = [[_td(a.get("created_at"), "time")] + ([_td(a.get("service"))] if with_service else [])
+            + [_td(a.get("kind")), _td(a.get("action")), _td(a.get("status")),
+             _td("dry-run" if a.get("dry_run") else "applied"), _td(a.get("executor")),
+             f"<td>{_change(a.get('before'), a.get('after'))}</td>", _td(a.get("reason")),
+             f"<td><small>{esc(a.get('audit_id'))}<br>{esc(a.get('dag_id'))} {esc(a.get('task_id'))}<br>{esc(a.get('run_id'))}</small></td>"]
+            for a in actions]
+    headers = ["at (UTC)"] + (["subject"] if with_service else [])
+    return _table(headers + ["kind", "action", "status", "mode", "executor", "before → after", "reason", "audit record"], rows)
+
+
+def _service_section(figures: Mapping[str, Any], name: str, png: bytes | None, drill_href: str = "") -> str:
+    svc = figures["services"][name]
+    link = f" <small><a href='{esc(drill_href)}'>drill-down</a></small>" if drill_href else ""
+    img = (f"<img class='forecast' alt='{esc(name)}: forecast, capacity and replicas' src='data:image/png;base64,"
+           f"{base64.b64encode(png).decode()}'/>") if png else "<p class='muted'>No forecast to plot.</p>"
+    cap_rows = [[_td(c["metric"]), _td(c.get("model")), _td(c.get("trusted"), "bool"), _td(c.get("mape"), "pct"), _td(c.get("capacity_limit")),
+                 _td(c.get("last_value")), _td(c.get("saturation_at"), "time"), _td(c.get("saturation_at_upper"), "time"),
+                 _td(c.get("saturation_probability"), "pct"), _td(c.get("status")), _td(c.get("reason"))] for c in svc["capacity"]]
+    rep = svc["replicas"]
+    slo = svc["slo"] or {}
+    slo_line = (f"<p>SLO <span class='{STATUS_CLASS.get(str(slo.get('status')), '')}'>{esc(slo.get('status'))}</span>: "
+                f"p{esc(slo.get('latency_percentile'))} {fmt(slo.get('latency_observed_ms'))} ms against {fmt(slo.get('latency_slo_ms'))} ms "
+                f"(compliance {fmt(slo.get('latency_compliance'), 'pct')}), availability {fmt(slo.get('availability'), 'pct')} against "
+                f"{fmt(slo.get('uptime_slo'), 'pct')}, error budget left {fmt(slo.get('error_budget_remaining'), 'pct')}, "
+                f"burn rate {fmt(slo.get('burn_rate'))}</p>") if slo else "<p class='muted'>No SLO status yet.</p>"
+    return (
+        f"<section class='service' id='svc-{esc(name)}'><h2>{esc(name)} <small>{esc(svc['tier'])}, owner {esc(svc['owner'])}</small>{link}</h2>"
+        f"{slo_line}{img}<h3>Capacity forecast</h3>"
+        + _table(["metric", "model", "trusted", "backtest MAPE", "capacity", "last value", "saturation", "saturation (interval)",
+                  "P(saturation)", "status", "reason"], cap_rows)
+        + "<h3>Replicas planned vs actual</h3>"
+        + _table(["actual now", "planned peak", "planned max over the forecast", "min", "max", "max enough"],
+                 [[_td(rep["actual_now"]), _td(rep["planned_peak"], "int" if rep["planned_peak"] is not None else "text"),
+                   _td(rep["planned_max_forecast"]), _td(rep["min_replicas"], "int"), _td(rep["max_replicas"], "int"),
+                   _td(rep["max_replicas_enough"], "bool")]])
+        + "<h3>Bottlenecks</h3>" + _findings(svc["findings"])
+        + "<h3>Actions (audit trail)</h3>" + _actions(svc["actions"])
+        + "</section>"
+    )
+
+
+def _page(title: str, body: str) -> str:
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}</body></html>")
+
+
+def render_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], service_href: str = "services/{service}.html") -> str:
+    """The whole report as one self-contained HTML page."""
+    names = [o["service"] for o in figures["overview"]]
+    nav = "<nav>" + "".join(f"<a href='#svc-{esc(n)}'>{esc(n)}</a>" for n in names) + "</nav>"
+    head = (f"<h1>headroom: capacity and SLO report</h1><p class='muted'>As of {fmt(figures['as_of'], 'time')} UTC; forecast run "
+            f"{esc(figures['run_date'] or 'none yet')}; {figures['fleet']['services']} services, {figures['fleet']['findings']} bottleneck "
+            f"findings, {figures['fleet']['actions']} audited actions.</p>")
+    body = (head + "<h2 id='fleet'>Fleet overview</h2>" + _fleet(figures, service_href)
+            + "<h2 id='scenarios-title'>Scenarios side by side</h2>" + _scenarios(figures)
+            + "<h2 id='accuracy-title'>Forecast accuracy</h2>" + _accuracy(figures)
+            + "<h2 id='other-actions'>Other actions (audit trail)</h2>" + _actions(figures["other_actions"], with_service=True) + nav
+            + "".join(_service_section(figures, n, plots.get(n), service_href.format(service=n)) for n in names))
+    return _page(f"headroom capacity report {figures['as_of'][:10]}", body)
+
+
+def render_service_page(figures: Mapping[str, Any], plots: Mapping[str, bytes], name: str, report_href: str = "../latest.html") -> str:
+    """One service's drill-down page: its overview row, scenarios, plot, capacity, replicas, findings and actions."""
+    row = next(o for o in figures["overview"] if o["service"] == name)
+    overview = _table([h for _, h, _ in OVERVIEW_COLUMNS], [[_cell(row[f], kind, f) for f, _, kind in OVERVIEW_COLUMNS]], "overview")
+    scen = [s for s in figures["services"][name]["scenarios"]]
+    scen_rows = [[_td(s["scenario"]), _td(s.get("saturation_at"), "time"), _td(s.get("replicas_needed_peak"), "int"),
+                  _td(s.get("cost_forecast_month"), "usd"), _td(s.get("max_replicas_enough"), "bool")] for s in scen]
+    body = (f"<p><a href='{esc(report_href)}'>&larr; fleet report</a></p><h1>{esc(name)}</h1>"
+            f"<p class='muted'>As of {fmt(figures['as_of'], 'time')} UTC.</p>" + overview
+            + (_table(["scenario", "saturation", "replicas peak", "projected / month", "max replicas enough"], scen_rows, "scenarios") if scen_rows else "")
+            + _service_section(figures, name, plots.get(name)))
+    return _page(f"headroom: {name}", body)
+
+
+def draw_plots(store: ParquetStore, config: HeadroomConfig, figures: Mapping[str, Any], settings: ReportSettings) -> dict[str, bytes]:
+    """One PNG per service from the store's history and the newest forecast run (the one the figures name)."""
     import pandas as pd
 
-    from include.headroom.pipeline import latest_capacity, recent_findings
+    from include.headroom.report.plots import service_plot
 
-    now = utc(as_of)
-    capacity, forecasts = latest_capacity(store, now)
-    findings = recent_findings(store, now)
-    slo = store.query("SELECT * FROM slo_status WHERE window_end = (SELECT max(window_end) FROM slo_status WHERE window_end <= ?)", [now.to_pydatetime()])
-    audit = store.query("SELECT * FROM audit ORDER BY created_at DESC")
-    history = store.read_metrics(metrics=["throughput"], start=now - pd.Timedelta(days=HISTORY_DAYS), end=now)
-    hourly = (history.set_index("ts").groupby("service")["value"].resample("1h").mean().reset_index()) if len(history) else history
-
-    overview, sections = [], []
-    for svc in sorted(config.services, key=lambda s: list(config.tiers).index(s.tier)):
-        cap_rows = capacity[(capacity["service"] == svc.name) & (capacity["metric"] == "throughput")] if len(capacity) else capacity
-        cap = cap_rows.iloc[0].to_dict() if len(cap_rows) else None
-        s = slo[slo["service"] == svc.name].iloc[0].to_dict() if len(slo) and (slo["service"] == svc.name).any() else {}
-        fc = forecasts[(forecasts["service"] == svc.name) & (forecasts["metric"] == "throughput")] if len(forecasts) else forecasts
-        svc_findings = findings[findings["service"] == svc.name] if len(findings) else findings
-        svc_audit = audit[audit["service"] == svc.name].head(5) if len(audit) else audit
-        status = s.get("status", "no_data")
-        overview.append({
-            "service": svc.name, "tier": svc.tier.value, "slo_status": status,
-            "error_budget_remaining": s.get("error_budget_remaining"), "latency_compliance": s.get("latency_compliance"),
-            "saturation_at": cap.get("saturation_at") if cap else None, "model": cap.get("model") if cap else None,
-            "cost_now_month": cap.get("cost_now_month") if cap else None, "cost_forecast_month": cap.get("cost_forecast_month") if cap else None,
-            "findings": len(svc_findings),
-        })
-        png = _plot(svc, hourly[hourly["service"] == svc.name] if len(hourly) else hourly, fc, cap)
-        finding_items = "".join(
-            f"<li><b>{_cell(f['type'])}</b> ({_cell(f['kind'])}, confidence {_cell(f['confidence'])}) "
-            f"{_cell(f['start'])} to {_cell(f['end'])}: top cause <code>{_cell((json.loads(f['root_causes']) or [{}])[0].get('signal'))}</code>, "
-            f"remedy <b>{_cell(f['remedy'])}</b></li>"
-            for f in svc_findings.to_dict("records")
-        ) or "<li>none</li>"
-        audit_items = "".join(
-            f"<li>{_cell(a['created_at'])} {_cell(a['kind'])} <b>{_cell(a['action'])}</b> [{_cell(a['status'])}]: {_cell(a['reason'])}</li>"
-            for a in svc_audit.to_dict("records")
-        ) or "<li>none</li>"
-        sections.append(
-            f"<section id='{html.escape(svc.name)}'><h2>{html.escape(svc.name)} <small>{svc.tier.value}, owner {html.escape(svc.owner)}</small></h2>"
-            f"<img alt='throughput forecast for {html.escape(svc.name)}' src='data:image/png;base64,{png}'/>"
-            f"<h3>Bottlenecks</h3><ul>{finding_items}</ul><h3>Actions</h3><ul>{audit_items}</ul></section>"
+    now = utc(figures["as_of"])
+    start = now - pd.Timedelta(days=settings.history_days)
+    metric = settings.plot_metric
+    history = store.read_metrics(metrics=[metric, "replicas"], start=start, end=now)
+    if len(history):
+        history = history.set_index("ts").groupby(["service", "metric"])["value"].resample("1h").mean().reset_index()
+    forecasts = store.read("forecasts", run_date=figures["run_date"]) if figures["run_date"] else None
+    # what earlier runs planned for the hours that have since happened: planned vs actual over the same time
+    earlier = store.query(
+        "SELECT service, ds, arg_max(replicas, run_date) AS replicas FROM forecasts WHERE metric = ? AND run_date < ? "
+        "AND ds >= ? AND ds <= ? AND replicas IS NOT NULL GROUP BY service, ds ORDER BY service, ds",
+        [metric, figures["run_date"] or "", start.to_pydatetime(), now.to_pydatetime()],
+    )
+    out = {}
+    for name, svc in figures["services"].items():
+        hist = history[history["service"] == name] if len(history) else history
+        fc = forecasts[(forecasts["service"] == name) & (forecasts["metric"] == metric)].sort_values("ds") if forecasts is not None else pd.DataFrame()
+        out[name] = service_plot(
+            name, metric, hist[hist["metric"] == metric] if len(hist) else hist, fc, svc["load"],
+            hist[hist["metric"] == "replicas"] if len(hist) else hist, svc["replicas"]["max_replicas"],
+            [a for a in svc["accuracy"]], dpi=settings.dpi, planned_earlier=earlier[earlier["service"] == name] if len(earlier) else None,
         )
+    return out
 
-    header = ["service", "tier", "SLO", "error budget left", "latency compliance", "saturation", "model", "cost now / month", "cost forecast / month", "findings"]
-    keys = ["service", "tier", "slo_status", "error_budget_remaining", "latency_compliance", "saturation_at", "model", "cost_now_month", "cost_forecast_month", "findings"]
-    urgent = sorted(overview, key=lambda o: (o["saturation_at"] is None or o["saturation_at"] != o["saturation_at"], str(o["saturation_at"])))
-    percent = {"error_budget_remaining", "latency_compliance"}
 
-    def td(o: dict[str, Any], k: str) -> str:
-        if k == "slo_status":
-            return f"<td style='color:{STATUS_COLORS.get(o[k], '#000')}'><b>{_cell(o[k])}</b></td>"
-        if k in percent and o[k] is not None and o[k] == o[k]:
-            return f"<td>{o[k]:.1%}</td>"
-        return f"<td>{_cell(o[k])}</td>"
+def build_report(store: ParquetStore, config: HeadroomConfig, as_of: Any, out_dir: str | Path,
+                 settings: ReportSettings | None = None) -> dict[str, Path]:
+    """Write the report for ``as_of`` under ``out_dir``.
 
-    table_rows = "".join("<tr>" + "".join(td(o, k) for k in keys) + "</tr>" for o in urgent)
-    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>headroom capacity report {now:%Y-%m-%d}</title>
-<style>
-:root {{ color-scheme: light dark; }}
-body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1100px; }}
-table {{ border-collapse: collapse; font-size: 0.9em; }} td, th {{ border: 1px solid #8884; padding: 4px 8px; text-align: left; }}
-img {{ max-width: 100%; border-radius: 4px; }} section {{ margin-top: 2em; }} small {{ color: #888; font-weight: normal; }}
-</style></head><body>
-<h1>headroom: capacity and SLO report</h1>
-<p>As of {now:%Y-%m-%d %H:%M} UTC. {len(config.services)} services, {len(findings)} bottleneck findings, {len(audit)} audited actions.</p>
-<h2>Fleet overview (most urgent saturation first)</h2>
-<table><tr>{''.join(f'<th>{h}</th>' for h in header)}</tr>{table_rows}</table>
-{''.join(sections)}
-</body></html>"""
-    twin = {
-        "as_of": now.isoformat(), "overview": json.loads(json.dumps(urgent, default=str)),
-        "capacity": _records(capacity.drop(columns=["scores"], errors="ignore")), "findings": _records(findings), "slo": _records(slo),
-    }
+    Files: ``capacity_report_<date>.html`` and ``.json`` (the twin: exactly the figures the pages
+    show), ``latest.html`` / ``latest.json`` (the same, at a stable path) and ``services/<service>.html``
+    (the newest drill-down pages). Each file is written to a temporary name and renamed, so a
+    reader (the Airflow UI page) never sees half a report.
+
+    :returns: the paths by role: ``html``, ``json``, ``latest_html``, ``latest_json``, ``services``.
+    """
+    settings = settings or load_report_settings()
+    figures = collect_figures(store, config, as_of, settings)
+    plots = draw_plots(store, config, figures, settings)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "html": out / f"capacity_report_{now:%Y-%m-%d}.html", "json": out / f"capacity_report_{now:%Y-%m-%d}.json",
-        "latest_html": out / "latest.html", "latest_json": out / "latest.json",
-    }
-    for key in ("html", "latest_html"):
-        paths[key].write_text(page)
-    for key in ("json", "latest_json"):
-        paths[key].write_text(json.dumps(twin, indent=1, default=str))
+    day = figures["as_of"][:10]
+    page = render_report(figures, plots)
+    twin = json.dumps(figures, indent=1, sort_keys=False)
+    paths = {"html": out / f"capacity_report_{day}.html", "json": out / f"capacity_report_{day}.json",
+             "latest_html": out / "latest.html", "latest_json": out / "latest.json", "services": out / "services"}
+    for name in figures["services"]:
+        _write(paths["services"] / f"{name}.html", render_service_page(figures, plots, name))
+    for key, text in (("html", page), ("json", twin), ("latest_html", page), ("latest_json", twin)):
+        _write(paths[key], text)
     return paths
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

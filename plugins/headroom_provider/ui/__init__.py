@@ -1,0 +1,1 @@
+"""The Headroom page inside the Airflow UI: a FastAPI app served by the API server, and its navigation entry."""

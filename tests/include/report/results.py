@@ -1,0 +1,54 @@
+"""The sample fleet's results in a store, made once per test process with the pipeline's own steps (no Airflow).
+
+21 days of the fleet ingested and validated, forecasts from two runs (so the earlier one is
+scored against actuals), the SLO and bottleneck analysis, and the scaling decisions applied
+dry-run to the audit trail: what the report and the Headroom page read.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from tests.conftest import ANCHOR
+
+AS_OF = pd.Timestamp(f"{ANCHOR}T02:00Z")
+EARLIER_RUN = AS_OF - pd.Timedelta(days=2)
+
+
+@lru_cache(maxsize=1)
+def fleet_results_dir() -> Path:
+    """A data folder (``<dir>/store``) with the fleet's results at :data:`AS_OF`; built on first use, then shared."""
+    from include.headroom import pipeline
+    from include.headroom.audit import AuditRecord, Status, record
+    from include.headroom.config import get_config
+    from include.headroom.metrics.sources import SampleFleetSource
+    from include.headroom.metrics.store import ParquetStore
+
+    config = get_config()
+    root = Path(tempfile.mkdtemp(prefix="headroom-report-"))
+    store = ParquetStore(root / "store")
+    source = SampleFleetSource(config, anchor=ANCHOR)
+    pipeline.ingest(store, config, source, AS_OF - pd.Timedelta(minutes=15), AS_OF, history_days=21)
+    pipeline.validate_pending(store, config)
+    names = [s.name for s in config.services]
+    pipeline.run_forecasts(store, config, names, EARLIER_RUN)
+    pipeline.run_forecasts(store, config, names, AS_OF)
+    pipeline.run_analysis(store, config, names, AS_OF - pd.Timedelta(days=14), AS_OF)
+    records = [
+        AuditRecord(kind="scaling", service=d["service"], action=d["action"], status=Status.DRY_RUN, dry_run=True, executor="dry_run",
+                    reason=str(d.get("reason", "")), before={"replicas": d["current_replicas"]}, after={"replicas": d["desired_replicas"]},
+                    detail={"rule": d.get("rule")}, dag_id="scaling_actions", run_id=f"scheduled__{AS_OF.isoformat()}", task_id="scale")
+        for d in pipeline.plan_all_scaling(store, config, AS_OF) if d["action"] != "skip"
+    ]
+    records += [
+        AuditRecord(kind="cache", service=p["service"], action="warm", status=Status.DRY_RUN, dry_run=True, executor="dry_run",
+                    reason=f"trigger {p['trigger']}", before={"hit_rate": p["hit_rate"]}, after={"keys": p.get("keys")},
+                    dag_id="cache_warming", run_id=f"scheduled__{AS_OF.isoformat()}", task_id="warm")
+        for p in pipeline.plan_all_warming(store, config, AS_OF) if p["trigger"]
+    ]
+    record(store, *records, now=AS_OF)
+    return root

@@ -1,0 +1,16 @@
+"""json_safe: task results become valid JSON XComs on PostgreSQL (which rejects NaN) as on SQLite."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from headroom_provider.defaults import json_safe
+
+
+def test_non_finite_floats_become_none_everywhere_and_nothing_else_changes():
+    value = {"mape": math.nan, "ok": 0.5, "rows": [1, math.inf, {"x": -math.inf, "s": "nan"}], "t": (1.0, math.nan), "b": True}
+    out = json_safe(value)
+    assert out == {"mape": None, "ok": 0.5, "rows": [1, None, {"x": None, "s": "nan"}], "t": [1.0, None], "b": True}
+    json.dumps(out, allow_nan=False)  # strict JSON, as PostgreSQL's json type wants
+    assert math.isnan(value["mape"])  # the caller's value is not changed
