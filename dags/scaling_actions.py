@@ -20,7 +20,9 @@ and `max_active_runs=1`. High impact or cost above 1000 USD/month waits for a
 human in `approve_scaling` (HITL ApprovalOperator); unanswered after 5 minutes
 -> recorded as expired, nothing applied. `verify_scaling` compares the
 symptom before and after and rolls back when worse or not converged.
-Every outcome lands in the audit trail.
+Every outcome lands in the audit trail: decisions that are not applied (dry-run,
+past interval, refused input) in one `record_not_applied` task, so a fleet of
+a thousand dry-run services costs one task, not a thousand mapped applies.
 
 Runs when **headroom_findings** is updated; emits **headroom_audit**.
 """
@@ -63,16 +65,28 @@ def scaling_actions():
         decisions = plan_all_scaling(store(), config(), as_of(context))
         return route_decisions(decisions, datetime.now(timezone.utc), policy_settings())
 
+    @task(outlets=[ACTIONS])
+    def record_not_applied(decisions: list[dict], **context) -> dict[str, int]:
+        """Dry-run, past-interval and refused decisions: recorded together in one write, nothing is called."""
+        from headroom_provider.operators.scaling import record_not_applied as record
+
+        return record(context, decisions)
+
     @task
     def without_approval(decisions: list[dict]) -> list[dict]:
-        return [d for d in decisions if not (d.get("live") and d.get("requires_approval"))]
+        from headroom_provider.operators.scaling import is_live
+
+        return [d for d in decisions if is_live(d) and not d.get("requires_approval")]
 
     @task
     def needing_approval(decisions: list[dict]) -> list[dict]:
-        return [d for d in decisions if d.get("live") and d.get("requires_approval")]
+        from headroom_provider.operators.scaling import is_live
+
+        return [d for d in decisions if is_live(d) and d.get("requires_approval")]
 
     decisions = plan_decisions()
     fresh >> decisions
+    record_not_applied(decisions)
     direct, pending = without_approval(decisions), needing_approval(decisions)
 
     applied = ScaleWorkloadOperator.partial(

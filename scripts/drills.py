@@ -6,7 +6,7 @@ Each drill starts from one day ingested and validated for a small fleet (the shi
 - ``worker-kill``: a Celery worker is SIGKILLed (its whole process tree) while it runs a task and
   started again; Airflow notices the lost task (heartbeat timeout), retries it, the run succeeds,
   and the store holds every service's result once (no duplicates, no gaps);
-- ``scheduler-restart``: the scheduler is stopped and started while ``scaling_actions`` applies its
+- ``scheduler-restart``: the scheduler is stopped and started while ``scaling_actions`` plans and records its
   decisions; the run resumes and succeeds, and the audit trail holds each decision once;
 - ``postgres-restart``: the metadata database is restarted mid-run; components that exited are
   started again (as a supervisor would), the run succeeds;
@@ -159,10 +159,10 @@ class Drills:
         self.cluster.wait_for_run("bottleneck_analysis", self.trigger("bottleneck_analysis", {"batch_size": 4}), RUN_TIMEOUT)
         run_id = self.trigger("scaling_actions")
         self.wait_until(lambda: [t for t in self.cluster.task_instances("scaling_actions", run_id)
-                                 if t["task_id"].startswith("apply") and t["state"] in ("running", "success")], 600,
-                        "scaling decisions being applied")
+                                 if t["task_id"] == "plan_decisions" and t["state"] in ("running", "success")], 600,
+                        "scaling decisions being planned")
         self.cluster.stop("scheduler")
-        result.notes.append("scheduler stopped while decisions were being applied, started again 5 s later")
+        result.notes.append("scheduler stopped while decisions were being planned and recorded, started again 5 s later")
         time.sleep(5)
         self.cluster.start_component("scheduler")
         run = self.cluster.wait_for_run("scaling_actions", run_id, RUN_TIMEOUT)

@@ -14,6 +14,7 @@ import yaml
 
 PROJECT = Path(__file__).resolve().parents[2]
 VALUES = PROJECT / "deploy" / "helm" / "values.yaml"
+BENCH_WORKER_PEAK_GIB = 0.93  # benchmarks/bench_fleet.py --services 1000: peak RSS of one worker's process tree
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -73,8 +74,9 @@ def test_worker_resources_sized_for_the_benchmark(values):
     workers = values["workers"]
     requests, limits = workers["resources"]["requests"], workers["resources"]["limits"]
     concurrency = int(values["config"]["celery"]["worker_concurrency"])
-    # bench_fleet.py: a worker with concurrency 2 peaked below 1.6 GiB for 1,000 services.
-    assert concurrency == 2 and _gib(requests["memory"]) >= 1.6 and _gib(limits["memory"]) >= _gib(requests["memory"])
+    # bench_fleet.py, 1,000 services: a worker with concurrency 2 peaked at 0.93 GiB; requests leave 50 % room.
+    assert concurrency == 2 and _gib(requests["memory"]) >= 1.5 * BENCH_WORKER_PEAK_GIB
+    assert _gib(limits["memory"]) >= 2 * _gib(requests["memory"]) - 0.01
     assert float(requests["cpu"]) >= concurrency / 2
     assert workers["replicas"] >= 2
     assert workers["serviceAccount"]["name"] == "headroom-worker"

@@ -36,6 +36,35 @@ def _plain(decision: ScalingDecision, status: Any, reason: str, **detail: Any) -
                                "cost_change_month": decision.cost_change_month, **detail})
 
 
+def is_live(decision: dict[str, Any]) -> bool:
+    """Whether a routed decision may touch its target (see ``route_decisions``); skips never do."""
+    return bool(decision.get("live")) and decision.get("action") != "skip"
+
+
+def not_applied_record(raw: dict[str, Any]) -> AuditRecord:
+    """The audit record of a decision that is not applied: a skip (refused input) or a dry-run with its reason."""
+    from include.headroom.audit import Status
+    from include.headroom.scaling.executors import DryRunExecutor
+
+    decision = _decision(raw)
+    if decision.action == "skip":
+        return _plain(decision, Status.SKIPPED, f"{decision.rule}: {decision.reason}")
+    return DryRunExecutor(why=raw.get("live_reason") or "dry-run").apply(decision)
+
+
+def record_not_applied(context: Context, decisions: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Record every decision that will not be applied in one audit write, so a large fleet in dry-run costs one
+    task instead of one mapped apply per service; returns the count per status."""
+    from collections import Counter
+
+    from headroom_provider.operators._audit import audit
+
+    records = [not_applied_record(d) for d in decisions if not is_live(d)]
+    if records:
+        audit(context, *records)
+    return dict(Counter(r.status.value for r in records))
+
+
 class ScaleWorkloadOperator(BaseOperator):
     """Apply one scaling decision (a ``ScalingDecision`` dict routed by ``route_decisions``) to its target.
 
@@ -69,18 +98,14 @@ class ScaleWorkloadOperator(BaseOperator):
         from headroom_provider.operators._audit import audit
         from include.headroom.audit import Status
         from include.headroom.exceptions import ActionError, GuardRailError
-        from include.headroom.scaling.executors import DryRunExecutor, apply_decision
+        from include.headroom.scaling.executors import apply_decision
 
         decision = _decision(self.decision)
         out = {"service": decision.service, "decision": self.decision, "from": decision.current_replicas, "to": decision.desired_replicas}
-        if decision.action == "skip":
-            audit(context, _plain(decision, Status.SKIPPED, f"{decision.rule}: {decision.reason}"))
-            self.log.warning("Skipped %s: %s", decision.service, decision.reason)
-            return {**out, "status": Status.SKIPPED.value}
-        if not self.decision.get("live"):
-            record = DryRunExecutor(why=self.decision.get("live_reason") or "dry-run").apply(decision)
+        if not is_live(self.decision):
+            record = not_applied_record(self.decision)
             audit(context, record)
-            self.log.info("%s dry-run: %s", decision.service, record.reason)
+            self.log.info("%s %s: %s", decision.service, record.status.value, record.reason)
             return {**out, "status": record.status.value}
         approver = None
         if self.approval_task_id:
