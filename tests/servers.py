@@ -15,7 +15,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -179,9 +179,8 @@ class MotoServer:
                            "extra": {"region_name": "us-east-1", "endpoint_url": self.url}})
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    server = PostgresServer()
+def serve(server: Any) -> Iterator[Any]:
+    """Start ``server`` for a fixture, yield it, stop it afterwards; a failed start still cleans up what it began."""
     try:
         server.start()
     except BaseException:
@@ -189,6 +188,11 @@ def postgres_server() -> Iterator[PostgresServer]:
         raise
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    yield from serve(PostgresServer())
 
 
 @pytest.fixture(scope="session")
@@ -253,14 +257,7 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    try:
-        server.start()
-    except BaseException:
-        server.stop()
-        raise
-    yield server
-    server.stop()
+    yield from serve(RedisServer())
 
 
 class OriginStandIn:
