@@ -34,11 +34,16 @@ def s3(moto_server):
 
     client = boto3.client("s3", endpoint_url=moto_server.url, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    def empty() -> None:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket="headroom-exchange"):
+            for item in page.get("Contents", []):
+                client.delete_object(Bucket="headroom-exchange", Key=item["Key"])
+
+    # The moto server lives for the session: another test (the connector_sync DAG) may have used this bucket.
     client.create_bucket(Bucket="headroom-exchange")
+    empty()
     yield client
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket="headroom-exchange"):
-        for item in page.get("Contents", []):
-            client.delete_object(Bucket="headroom-exchange", Key=item["Key"])
+    empty()
     client.delete_bucket(Bucket="headroom-exchange")
 
 
