@@ -6,13 +6,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from include.headroom.config import AdaptiveTtl, _read_yaml, config_directory
+from include.headroom.config import AdaptiveTtl, _read_yaml, _require, config_directory
 from include.headroom.exceptions import ConfigError
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
 
 
 @dataclass(frozen=True)

@@ -196,16 +196,9 @@ def enabled_objects(connectors: Mapping[str, ConnectorSettings]) -> list[dict[st
 
 def read_connectors_file(config_dir: Any = None) -> dict[str, ConnectorSettings]:
     """``connectors.yaml`` alone (cheap enough for DAG parsing): every connector by name."""
-    import yaml
+    from include.headroom.config import _read_yaml, config_directory
 
-    from include.headroom.config import config_directory
-
-    path = config_directory(config_dir) / "connectors.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return load_connectors(raw)
+    return load_connectors(_read_yaml(config_directory(config_dir), "connectors.yaml"))
 
 
 def connector_pools(connectors: Mapping[str, ConnectorSettings] | None = None) -> dict[str, dict[str, Any]]:

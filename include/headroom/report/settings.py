@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from include.headroom.config import config_directory
+from include.headroom.config import _read_yaml, config_directory
 from include.headroom.exceptions import ConfigError
 
 REPORT_FILE = "report.yaml"
@@ -60,12 +60,9 @@ def load_report_settings(config_dir: str | Path | None = None) -> ReportSettings
 
     :raises ConfigError: naming the file and field when a value is invalid or a field is unknown.
     """
-    import yaml
-
-    path = config_directory(config_dir) / REPORT_FILE
-    raw = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    directory = config_directory(config_dir)
+    path = directory / REPORT_FILE
+    raw = _read_yaml(directory, REPORT_FILE) if path.exists() else {}
     known = set(ReportSettings.__dataclass_fields__)
     unknown = sorted(set(raw) - known)
     if unknown:

@@ -328,17 +328,9 @@ def parse_policy_settings(raw: Mapping[str, Any], config: HeadroomConfig) -> Sca
 
 @lru_cache(maxsize=4)
 def _load(directory: str) -> ScalingPolicySettings:
-    import yaml
+    from include.headroom.config import _read_yaml, config_directory, get_config, load_config
 
-    from include.headroom.config import config_directory, get_config, load_config
-
-    path = Path(directory) / "scaling.yaml"
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"configuration file {path} is missing") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from exc
+    raw = _read_yaml(Path(directory), "scaling.yaml")
     config = get_config() if Path(directory) == config_directory() else load_config(directory)
     return parse_policy_settings(raw, config)
 
