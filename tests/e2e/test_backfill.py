@@ -120,10 +120,13 @@ def airflow_server(tmp_path_factory):
         server = {"home": home, "env": env, "base": base, "proc": procs[1], "log": home / "scheduler.log", "data": data}
 
         def while_scheduler_stopped(action):
-            """Stop the scheduler, run ``action`` (a CLI write SQLite must not share), start it again."""
-            _stop([server["proc"]])
+            """Stop the scheduler and the dag-processor (SQLite's other writers), run ``action`` (a CLI write that
+            must not share the database: a "database is locked" half-way through a backfill cannot be retried),
+            start both again."""
+            _stop(procs[1:3])
             action()
             server["proc"] = procs[1] = _start(env, home / "scheduler-2.log", "scheduler")
+            procs[2] = _start(env, home / "dag-processor-2.log", "dag-processor")
             server["log"] = home / "scheduler-2.log"
 
         server["while_scheduler_stopped"] = while_scheduler_stopped
