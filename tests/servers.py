@@ -293,18 +293,27 @@ class OriginStandIn:
                         stand_in.served.add(path)
                     stand_in.in_flight += 1
                     stand_in.max_in_flight = max(stand_in.max_in_flight, stand_in.in_flight)
+                self._counted = True
                 try:
                     self._answer(path, failing, hit)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and went away: what a slow origin is for
                 finally:
-                    with stand_in._lock:
+                    self._leave()
+
+            def _leave(self) -> None:
+                # A request stops counting as in flight before its answer is written: once the client
+                # has the answer it may send the next request before this thread gets the lock again.
+                with stand_in._lock:
+                    if self._counted:
                         stand_in.in_flight -= 1
+                        self._counted = False
 
             def _answer(self, path: str, failing: bool, hit: bool) -> None:
                 from include.headroom.cache.access_log import sample_value
 
                 time.sleep(stand_in.delay_s)
+                self._leave()
                 if failing:
                     self.send_response(stand_in.fail_status)
                     self.end_headers()
