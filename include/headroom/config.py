@@ -500,11 +500,16 @@ class HeadroomConfig:
         return self.scaling.hpa_profiles[self.tier(service.tier).hpa_profile]
 
 
+# libyaml's safe loader when PyYAML was built with it (the wheels are): a 1,000-service catalog loads in
+# a tenth of the pure-Python parser's time, and every task process loads the configuration.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(directory: Path, name: str) -> dict[str, Any]:
     path = directory / name
     try:
         with path.open() as fh:
-            data = yaml.safe_load(fh) or {}
+            data = yaml.load(fh, Loader=_SAFE_LOADER) or {}
     except FileNotFoundError as exc:
         raise ConfigError(f"configuration file {path} is missing") from exc
     except yaml.YAMLError as exc:

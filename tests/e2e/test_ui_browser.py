@@ -108,6 +108,8 @@ def test_capacity_report_dag_writes_the_report_and_copies_it_to_s3(airflow_ui, c
     assert twin["as_of"] == AS_OF.isoformat() and twin["run_date"] == f"{AS_OF:%Y-%m-%d}"
     assert [o["service"] for o in twin["overview"]][0] == "search-api"
     assert (reports / f"capacity_report_{AS_OF:%Y-%m-%d}.html").read_text() == (reports / "latest.html").read_text()
+    assert sorted(p.stem for p in (reports / "services").glob("*.html")) == sorted(s.name for s in config.services)
+    assert not any((reports / ".staging").glob("*"))  # the run's figures and plots are removed once the report is written
     s3 = boto3.client("s3", endpoint_url=airflow_ui["s3"].url, region_name="us-east-1")
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/")["Contents"]}
     assert {f"{PREFIX}/latest.html", f"{PREFIX}/latest.json", f"{PREFIX}/capacity_report_{AS_OF:%Y-%m-%d}.json"} <= keys

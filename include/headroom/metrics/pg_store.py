@@ -227,8 +227,11 @@ class PostgresStore:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
-        """Run SQL (``?`` placeholders) in which every store table is visible by its name; timestamps come back in UTC."""
+    def query(self, sql: str, params: Sequence[Any] | None = None, via_arrow: bool = False) -> pd.DataFrame:
+        """Run SQL (``?`` placeholders) in which every store table is visible by its name; timestamps come back in UTC.
+
+        ``via_arrow`` is the embedded store's conversion hint; rows from PostgreSQL are converted one way.
+        """
         import pandas as pd
 
         def work(cur: Any) -> tuple[list[Any], list[Any]]:

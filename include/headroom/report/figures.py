@@ -63,10 +63,6 @@ def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [plain(r) for r in frame.to_dict("records")] if len(frame) else []
 
 
-def _service_rows(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    return frame[frame["service"] == name] if len(frame) else frame
-
-
 def urgency_key(row: dict[str, Any]) -> tuple[bool, str]:
     """Sort key of the fleet overview: earliest saturation first (ISO strings in UTC sort by time), services without one last."""
     sat = row.get("saturation_at")
@@ -186,7 +182,7 @@ def collect_figures(store: ParquetStore, config: HeadroomConfig, as_of: Any, set
     """
     import pandas as pd
 
-    from include.headroom.pipeline import latest_capacity, recent_findings
+    from include.headroom.pipeline import by_service, rows_of, latest_capacity, recent_findings
 
     now = utc(as_of)
     capacity, forecasts = latest_capacity(store, now)
@@ -204,14 +200,13 @@ def collect_figures(store: ParquetStore, config: HeadroomConfig, as_of: Any, set
 
     tiers = list(config.tiers)
     services, overview = {}, []
+    plotted = accuracy[accuracy["metric"] == settings.plot_metric] if len(accuracy) else accuracy
+    frames = (slo, capacity, forecasts, findings, audit, scenarios, plotted)
+    split = [by_service(f) for f in frames]  # one pass per table, not one filter per service and table
     for svc in sorted(config.services, key=lambda s: (tiers.index(s.tier), s.name)):
-        slo_rows = _service_rows(slo, svc.name)
+        slo_rows, cap, fc, found, acts, scen, acc = (rows_of(parts, svc.name, f) for parts, f in zip(split, frames))
         slo_row = slo_rows.iloc[0].to_dict() if len(slo_rows) else {}
-        fig = _service_figures(
-            svc, settings, _service_rows(capacity, svc.name), _service_rows(forecasts, svc.name), _service_rows(findings, svc.name),
-            _service_rows(audit, svc.name), _service_rows(scenarios, svc.name), slo_row, replicas_now.get(svc.name),
-            accuracy[(accuracy["service"] == svc.name) & (accuracy["metric"] == settings.plot_metric)] if len(accuracy) else accuracy,
-        )
+        fig = _service_figures(svc, settings, cap, fc, found, acts, scen, slo_row, replicas_now.get(svc.name), acc)
         services[svc.name] = fig
         load = fig["load"] or {}
         overview.append({

@@ -3,6 +3,9 @@
 :func:`build_report` collects the figures (:mod:`include.headroom.report.figures`), draws one PNG
 per service (:mod:`include.headroom.report.plots`), renders the pages from those same figures and
 writes ``capacity_report_<date>.html|json``, ``latest.html|json`` and ``services/<service>.html``.
+It runs in two steps a DAG can spread over workers: :func:`write_service_pages` for any subset of
+the services (their plots and drill-down pages), then :func:`write_fleet_report` (the fleet page,
+with the full section of the ``detailed_services`` most urgent services, and the twin).
 Every overview cell carries its raw JSON value in ``data-value``, so a tool (or a test) can read the
 page's figures back and compare them with the twin.
 """
@@ -122,9 +125,13 @@ def _change(before: Any, after: Any) -> str:
     return f"{_mapping(before)} &rarr; {_mapping(after)}"
 
 
+def _some(names: list[str], shown: int = 8) -> str:
+    return ", ".join(names) if len(names) <= shown else ", ".join(names[:shown]) + f" and {len(names) - shown} more"
+
+
 def _fleet(figures: Mapping[str, Any], service_href: str) -> str:
     fleet = figures["fleet"]
-    tiers = "".join(f"<div class='card'><small>{esc(t)}</small><br><b>{len(names)}</b> <small>{esc(', '.join(names))}</small></div>"
+    tiers = "".join(f"<div class='card'><small>{esc(t)}</small><br><b>{len(names)}</b> <small>{esc(_some(names))}</small></div>"
                     for t, names in fleet["by_tier"].items() if names)
     slo = " ".join(f"<span class='{STATUS_CLASS.get(s, '')}'>{esc(s)} {n}</span>" for s, n in sorted(fleet["slo_status"].items()))
     cost = fleet["cost"]
@@ -245,17 +252,26 @@ def _page(title: str, body: str) -> str:
             f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}</body></html>")
 
 
-def render_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], service_href: str = "services/{service}.html") -> str:
-    """The whole report as one self-contained HTML page."""
-    names = [o["service"] for o in figures["overview"]]
+def detailed_names(figures: Mapping[str, Any], settings: ReportSettings) -> list[str]:
+    """The services whose whole section is in the fleet page: the ``detailed_services`` most urgent (overview order)."""
+    return [o["service"] for o in figures["overview"][:settings.detailed_services]]
+
+
+def render_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], service_href: str = "services/{service}.html",
+                  detailed: list[str] | None = None) -> str:
+    """The fleet report as one self-contained HTML page: every service in the overview, the ``detailed`` ones (default all) in full."""
+    names = [o["service"] for o in figures["overview"]] if detailed is None else detailed
     nav = "<nav>" + "".join(f"<a href='#svc-{esc(n)}'>{esc(n)}</a>" for n in names) + "</nav>"
+    rest = len(figures["overview"]) - len(names)
+    more = (f"<p class='muted' id='more-services'>The {len(names)} most urgent services are shown in full below; the other {rest} "
+            f"have their own page (the service links of the overview).</p>") if rest else ""
     head = (f"<h1>headroom: capacity and SLO report</h1><p class='muted'>As of {fmt(figures['as_of'], 'time')} UTC; forecast run "
             f"{esc(figures['run_date'] or 'none yet')}; {figures['fleet']['services']} services, {figures['fleet']['findings']} bottleneck "
             f"findings, {figures['fleet']['actions']} audited actions.</p>")
     body = (head + "<h2 id='fleet'>Fleet overview</h2>" + _fleet(figures, service_href)
             + "<h2 id='scenarios-title'>Scenarios side by side</h2>" + _scenarios(figures)
             + "<h2 id='accuracy-title'>Forecast accuracy</h2>" + _accuracy(figures)
-            + "<h2 id='other-actions'>Other actions (audit trail)</h2>" + _actions(figures["other_actions"], with_service=True) + nav
+            + "<h2 id='other-actions'>Other actions (audit trail)</h2>" + _actions(figures["other_actions"], with_service=True) + more + nav
             + "".join(_service_section(figures, n, plots.get(n), service_href.format(service=n)) for n in names))
     return _page(f"headroom capacity report {figures['as_of'][:10]}", body)
 
@@ -274,40 +290,76 @@ def render_service_page(figures: Mapping[str, Any], plots: Mapping[str, bytes], 
     return _page(f"headroom: {name}", body)
 
 
-def draw_plots(store: ParquetStore, config: HeadroomConfig, figures: Mapping[str, Any], settings: ReportSettings) -> dict[str, bytes]:
-    """One PNG per service from the store's history and the newest forecast run (the one the figures name)."""
+def draw_plots(store: ParquetStore, config: HeadroomConfig, figures: Mapping[str, Any], settings: ReportSettings,
+               names: list[str] | None = None) -> dict[str, bytes]:
+    """One PNG per service (``names``, default every service of the figures) from the store's history and the newest forecast run."""
     import pandas as pd
 
     from include.headroom.report.plots import service_plot
 
+    names = list(figures["services"]) if names is None else names
+    unknown = [n for n in names if n not in figures["services"]]
+    if unknown:
+        raise ValueError(f"no figures for services {unknown}: not in the catalog the report was collected for")
     now = utc(figures["as_of"])
     start = now - pd.Timedelta(days=settings.history_days)
     metric = settings.plot_metric
-    history = store.read_metrics(metrics=[metric, "replicas"], start=start, end=now)
+    history = store.read_metrics(services=names, metrics=[metric, "replicas"], start=start, end=now)
     if len(history):
         history = history.set_index("ts").groupby(["service", "metric"])["value"].resample("1h").mean().reset_index()
-    forecasts = store.read("forecasts", run_date=figures["run_date"]) if figures["run_date"] else None
+    in_names = f"service IN ({', '.join('?' * len(names))})" if names else "false"
+    forecasts = (store.query(f"SELECT * FROM forecasts WHERE run_date = ? AND metric = ? AND {in_names} ORDER BY service, ds",
+                             [figures["run_date"], metric, *names]) if figures["run_date"] else pd.DataFrame())
     # what earlier runs planned for the hours that have since happened: planned vs actual over the same time
     earlier = store.query(
         "SELECT service, ds, arg_max(replicas, run_date) AS replicas FROM forecasts WHERE metric = ? AND run_date < ? "
-        "AND ds >= ? AND ds <= ? AND replicas IS NOT NULL GROUP BY service, ds ORDER BY service, ds",
-        [metric, figures["run_date"] or "", start.to_pydatetime(), now.to_pydatetime()],
+        f"AND ds >= ? AND ds <= ? AND replicas IS NOT NULL AND {in_names} GROUP BY service, ds ORDER BY service, ds",
+        [metric, figures["run_date"] or "", start.to_pydatetime(), now.to_pydatetime(), *names],
     )
+    history_of, forecast_of, earlier_of = (dict(tuple(f.groupby("service"))) if len(f) else {} for f in (history, forecasts, earlier))
+    empty = pd.DataFrame(columns=["ts", "value"])
     out = {}
-    for name, svc in figures["services"].items():
-        hist = history[history["service"] == name] if len(history) else history
-        fc = forecasts[(forecasts["service"] == name) & (forecasts["metric"] == metric)].sort_values("ds") if forecasts is not None else pd.DataFrame()
+    for name in names:
+        svc = figures["services"][name]
+        hist = history_of.get(name, pd.DataFrame(columns=["metric", "ts", "value"]))
         out[name] = service_plot(
-            name, metric, hist[hist["metric"] == metric] if len(hist) else hist, fc, svc["load"],
-            hist[hist["metric"] == "replicas"] if len(hist) else hist, svc["replicas"]["max_replicas"],
-            [a for a in svc["accuracy"]], dpi=settings.dpi, planned_earlier=earlier[earlier["service"] == name] if len(earlier) else None,
+            name, metric, hist[hist["metric"] == metric] if len(hist) else empty, forecast_of.get(name, pd.DataFrame()), svc["load"],
+            hist[hist["metric"] == "replicas"] if len(hist) else empty, svc["replicas"]["max_replicas"],
+            [a for a in svc["accuracy"]], dpi=settings.dpi, planned_earlier=earlier_of.get(name),
         )
     return out
 
 
+def write_service_pages(store: ParquetStore, config: HeadroomConfig, figures: Mapping[str, Any], out_dir: str | Path,
+                        settings: ReportSettings, names: list[str] | None = None) -> dict[str, bytes]:
+    """Draw the plots of ``names`` (default every service) and write their ``services/<service>.html``; returns the plots."""
+    plots = draw_plots(store, config, figures, settings, names)
+    for name in plots:
+        _write(Path(out_dir) / "services" / f"{name}.html", render_service_page(figures, plots, name))
+    return plots
+
+
+def write_fleet_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], out_dir: str | Path,
+                       settings: ReportSettings) -> dict[str, Path]:
+    """Write the fleet page (full sections of :func:`detailed_names`, their ``plots``) and the twin, dated and ``latest``."""
+    out = Path(out_dir)
+    day = figures["as_of"][:10]
+    detailed = detailed_names(figures, settings)
+    missing = [n for n in detailed if n not in plots]
+    if missing:
+        raise ValueError(f"the fleet page shows {missing} in full but their plots were not drawn")
+    page = render_report(figures, plots, detailed=detailed)
+    twin = json.dumps(figures, indent=1, sort_keys=False)
+    paths = {"html": out / f"capacity_report_{day}.html", "json": out / f"capacity_report_{day}.json",
+             "latest_html": out / "latest.html", "latest_json": out / "latest.json", "services": out / "services"}
+    for key, text in (("html", page), ("json", twin), ("latest_html", page), ("latest_json", twin)):
+        _write(paths[key], text)
+    return paths
+
+
 def build_report(store: ParquetStore, config: HeadroomConfig, as_of: Any, out_dir: str | Path,
                  settings: ReportSettings | None = None) -> dict[str, Path]:
-    """Write the report for ``as_of`` under ``out_dir``.
+    """Write the report for ``as_of`` under ``out_dir``, in one process.
 
     Files: ``capacity_report_<date>.html`` and ``.json`` (the twin: exactly the figures the pages
     show), ``latest.html`` / ``latest.json`` (the same, at a stable path) and ``services/<service>.html``
@@ -318,18 +370,8 @@ def build_report(store: ParquetStore, config: HeadroomConfig, as_of: Any, out_di
     """
     settings = settings or load_report_settings()
     figures = collect_figures(store, config, as_of, settings)
-    plots = draw_plots(store, config, figures, settings)
-    out = Path(out_dir)
-    day = figures["as_of"][:10]
-    page = render_report(figures, plots)
-    twin = json.dumps(figures, indent=1, sort_keys=False)
-    paths = {"html": out / f"capacity_report_{day}.html", "json": out / f"capacity_report_{day}.json",
-             "latest_html": out / "latest.html", "latest_json": out / "latest.json", "services": out / "services"}
-    for name in figures["services"]:
-        _write(paths["services"] / f"{name}.html", render_service_page(figures, plots, name))
-    for key, text in (("html", page), ("json", twin), ("latest_html", page), ("latest_json", twin)):
-        _write(paths[key], text)
-    return paths
+    plots = write_service_pages(store, config, figures, out_dir, settings)
+    return write_fleet_report(figures, plots, out_dir, settings)
 
 
 def _write(path: Path, text: str) -> None:

@@ -23,6 +23,8 @@ class ReportSettings:
     :param other_actions: newest audit records not tied to a catalog service (connector syncs...) listed for the fleet.
     :param accuracy_runs: newest forecast runs shown in the accuracy-over-time table.
     :param dpi: resolution of the PNG plots.
+    :param detailed_services: services (most urgent first) whose whole section, plot included, is in the fleet
+        page; every service keeps its overview row and its drill-down page.
     :param s3_url: ``s3://bucket/prefix`` to copy the report to, or empty.
     :param s3_conn_id: the Airflow connection the S3 copy uses.
     """
@@ -33,11 +35,12 @@ class ReportSettings:
     other_actions: int = 20
     accuracy_runs: int = 30
     dpi: int = 90
+    detailed_services: int = 25
     s3_url: str = ""
     s3_conn_id: str = "aws_default"
 
     def __post_init__(self) -> None:
-        for name in ("history_days", "actions_per_service", "other_actions", "accuracy_runs", "dpi"):
+        for name in ("history_days", "actions_per_service", "other_actions", "accuracy_runs", "dpi", "detailed_services"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{REPORT_FILE}: {name}={value!r} must be a whole number >= 1")

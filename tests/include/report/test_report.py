@@ -15,7 +15,8 @@ from include.headroom.audit import AuditRecord, Status, record
 from include.headroom.exceptions import ConfigError
 from include.headroom.metrics.store import ParquetStore
 from include.headroom.report.figures import spec_horizon_bands
-from include.headroom.report.html import build_report, fmt
+from include.headroom.report.figures import collect_figures
+from include.headroom.report.html import build_report, fmt, write_fleet_report, write_service_pages
 from include.headroom.report.settings import ReportSettings, load_report_settings
 from tests.include.report.results import AS_OF, fleet_results_dir
 
@@ -165,6 +166,34 @@ def test_drill_down_page_per_service(config, report):
         row = next(o for o in twin["overview"] if o["service"] == svc.name)
         assert {k: v for k, (v, _) in reader.rows[0].items()} == row
         assert sum("forecast" in img.get("alt", "") for img in reader.images) == 1
+
+
+def test_pages_drawn_in_batches_and_a_fleet_page_with_the_most_urgent_in_full(results, config, report, tmp_path):
+    """What the DAG does across workers: service pages per batch, then the fleet page with only the most urgent sections."""
+    from dataclasses import replace
+
+    _, whole = report
+    settings = replace(SETTINGS, detailed_services=3)
+    figures = collect_figures(results, config, AS_OF, settings)
+    order = [o["service"] for o in figures["overview"]]
+    plots = {}
+    for batch in (order[:5], order[5:]):
+        drawn = write_service_pages(results, config, figures, tmp_path, settings, batch)
+        assert list(drawn) == batch
+        plots.update(drawn)
+    assert sorted(p.stem for p in (tmp_path / "services").glob("*.html")) == sorted(s.name for s in config.services)
+    with pytest.raises(ValueError, match=r"\['" + order[0] + r"'\] in full but their plots were not drawn"):
+        write_fleet_report(figures, {n: plots[n] for n in order[1:]}, tmp_path, settings)
+    with pytest.raises(ValueError, match="no figures for services \\['no-such-service'\\]"):
+        write_service_pages(results, config, figures, tmp_path, settings, ["no-such-service"])
+    paths = write_fleet_report(figures, plots, tmp_path, settings)
+    page = paths["html"].read_text()
+    reader = _read_page(page)
+    assert [r["service"][0] for r in reader.rows] == order  # every service keeps its overview row
+    shown = [img["alt"] for img in reader.images if "forecast" in img.get("alt", "")]
+    assert len(shown) == 3 and all(name in alt for name, alt in zip(order[:3], shown))
+    assert f"the other {len(order) - 3} have their own page" in page
+    assert json.loads(paths["json"].read_text())["overview"] == whole["overview"]
 
 
 def test_spec_horizon_bands_agree_with_the_accuracy_module(config, fleet, tmp_path):
