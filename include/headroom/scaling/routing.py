@@ -45,9 +45,9 @@ def scaling_memory(store: ParquetStore, as_of: Any, window_s: int) -> dict[str, 
 def route_decisions(decisions: Sequence[dict[str, Any]], now: Any, settings: ScalingPolicySettings) -> list[dict[str, Any]]:
     """Mark each decision ``live`` (may be applied) or not, with the reason.
 
-    Live only when: it is a scale action, its service is enabled in the catalog, it is for the current
-    interval (a backfill, catch-up or re-run of an old interval only records what it would have done),
-    and no other service names the same target.
+    Live only when: it is a scale action, it is for the current interval (a backfill, catch-up or re-run
+    of an old interval only records what it would have done, which the reason says first), its service
+    is enabled in the catalog, and no other service names the same target.
     """
     targets = Counter(json.dumps([d.get("target_kind"), d.get("target")], sort_keys=True) for d in decisions)
     out = []
@@ -55,10 +55,10 @@ def route_decisions(decisions: Sequence[dict[str, Any]], now: Any, settings: Sca
         d = dict(raw)
         if d.get("action") != "scale":
             live, why = False, f"action {d.get('action')!r} changes nothing"
+        elif not interval_is_current(d["as_of"], now, settings):  # first: a backfill never scales, enabled or not
+            live, why = False, f"past interval: as-of {d['as_of']} is not current at {utc(now).isoformat()}; recorded what it would have done"
         elif not d.get("enabled"):
             live, why = False, "dry-run: the service is not enabled in the catalog"
-        elif not interval_is_current(d["as_of"], now, settings):
-            live, why = False, f"past interval: as-of {d['as_of']} is not current at {utc(now).isoformat()}; recorded what it would have done"
         elif targets[json.dumps([d.get("target_kind"), d.get("target")], sort_keys=True)] > 1:
             live, why = False, f"target {d.get('target')} is named by more than one service; refusing to apply"
         else:
