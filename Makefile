@@ -43,9 +43,7 @@ install: $(STAMP)
 $(AIRFLOW_HOME)/airflow.db: $(STAMP)
 	mkdir -p $(AIRFLOW_HOME)
 	airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/db-migrate.log; exit 1)
-	airflow pools set headroom_forecasting 2 "capacity_forecast mapped tasks" > /dev/null
-	python -m include.headroom connectors pools > $(AIRFLOW_HOME)/connector_pools.json && airflow pools import $(AIRFLOW_HOME)/connector_pools.json > /dev/null
-	airflow pools set headroom_scaling 1 "scaling_actions applies" > /dev/null
+	python -m include.headroom pools > $(AIRFLOW_HOME)/pools.json && airflow pools import $(AIRFLOW_HOME)/pools.json > /dev/null
 
 airflow-db: $(AIRFLOW_HOME)/airflow.db
 

@@ -36,8 +36,6 @@ POSTGRES_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 STATE_FILE = "cluster.json"
 PG_USER = "headroom"
 PG_DB = "airflow"
-# Pools the DAGs use, with their slots; airflow_settings.yaml's pools are added to (and override) these.
-DEFAULT_POOLS = {"headroom_forecasting": 2, "headroom_scaling": 1}
 # Airflow components, started in this order after the metadata database is migrated.
 SERVICES = ("api-server", "scheduler", "dag-processor")
 
@@ -505,25 +503,18 @@ print("PING " + json.dumps([name for reply in replies for name in reply]))
 """
 
 
-def settings_pools() -> dict[str, int]:
-    """The pools listed in ``airflow_settings.yaml`` (name -> slots)."""
-    import yaml
-
-    path = PROJECT / "airflow_settings.yaml"
-    if not path.exists():
-        return {}
-    pools = (yaml.safe_load(path.read_text()).get("airflow") or {}).get("pools") or []
-    return {p["pool_name"]: int(p["pool_slot"]) for p in pools}
-
-
 def new_state(root: Path, workers: int = 2, concurrency: int = 2, config_dir: str | None = None, forecast_slots: int = 2,
               schedules: bool = True) -> ClusterState:
-    """A cluster description with free ports and fresh secrets."""
+    """A cluster description with free ports and fresh secrets; the pools of ``airflow_pools`` (the configuration's connectors)."""
+    if str(PROJECT) not in sys.path:
+        sys.path.insert(0, str(PROJECT))
+    from include.headroom.pools import airflow_pools
+
     return ClusterState(schedules=schedules,
         root=str(root), workers=workers, concurrency=concurrency, pg_port=free_port(), redis_port=free_port(), api_port=free_port(),
         worker_log_ports=[free_port() for _ in range(workers)], jwt_secret=secrets.token_urlsafe(32),
         api_secret_key=secrets.token_urlsafe(32), config_dir=str(Path(config_dir).resolve()) if config_dir else "",
-        pools={**DEFAULT_POOLS, **settings_pools(), "headroom_forecasting": forecast_slots},
+        pools={**{name: p["slots"] for name, p in airflow_pools(config_dir=config_dir).items()}, "headroom_forecasting": forecast_slots},
     )
 
 

@@ -68,12 +68,11 @@ def airflow_db():
     """A migrated metadata database in the temporary Airflow home, with the pools the DAGs use."""
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True)
-    subprocess.run([AIRFLOW, "pools", "set", "headroom_forecasting", "2", "capacity_forecast mapped tasks"], check=True, capture_output=True)
     import json
 
-    from include.headroom.connectors.settings import connector_pools  # one pool per connector, imported in one call
+    from include.headroom.pools import airflow_pools  # the same pools as `make airflow-db` and the cluster
 
-    pools = Path(os.environ["AIRFLOW_HOME"]) / "connector_pools.json"
-    pools.write_text(json.dumps(connector_pools()))
+    pools = Path(os.environ["AIRFLOW_HOME"]) / "pools.json"
+    pools.write_text(json.dumps(airflow_pools()))
     subprocess.run([AIRFLOW, "pools", "import", str(pools)], check=True, capture_output=True)
     return Path(os.environ["AIRFLOW_HOME"])

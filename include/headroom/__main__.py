@@ -124,6 +124,13 @@ def _quarantine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pools(args: argparse.Namespace) -> int:
+    from include.headroom.pools import airflow_pools
+
+    print(json.dumps(airflow_pools(), indent=2))
+    return 0
+
+
 def _connectors(args: argparse.Namespace) -> int:
     from include.headroom.connectors.settings import connector_pools, read_connectors_file
 
@@ -263,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     quar.add_argument("--limit", type=int, default=50, help="show: at most this many rows")
     quar.add_argument("--json", action="store_true", help="print JSON")
     quar.set_defaults(func=_quarantine)
+
+    pools = commands.add_parser("pools", help="every Airflow pool the DAGs use, for `airflow pools import`")
+    pools.set_defaults(func=_pools)
 
     conn = commands.add_parser("connectors", help="connector pools (for `airflow pools import`) or each object's watermark and breaker state")
     conn.add_argument("action", choices=["pools", "status"])

@@ -40,7 +40,7 @@ def test_dag_maps_one_task_per_connector_in_its_own_pool():
     assert {"salesforce", "hubspot", "servicenow", "sap_s4hana", "dynamics_365", "aws_s3", "sftp"} <= set(CONNECTORS)
     pools = {p["pool_name"] for p in yaml.safe_load((PROJECT_ROOT / "airflow_settings.yaml").read_text())["airflow"]["pools"]}
     assert {c.pool for c in read_connectors_file().values()} <= pools
-    assert "connectors pools" in (PROJECT_ROOT / "Makefile").read_text()
+    assert "python -m include.headroom pools" in (PROJECT_ROOT / "Makefile").read_text()
 
 
 def test_connector_sync_lands_every_connector(airflow_db, moto_server, tmp_path):

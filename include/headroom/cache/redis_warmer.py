@@ -96,19 +96,6 @@ def memory_limit(client: redis.Redis, fraction: float) -> tuple[int, int]:
     return int(info["used_memory"]), int(ceiling * fraction)
 
 
-class _RateLimiter:
-    """At most ``rate`` keys per second, on average since the start."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate, self.start, self.done = rate, time.monotonic(), 0
-
-    def wait(self, keys: int) -> None:
-        self.done += keys
-        ahead = self.done / self.rate - (time.monotonic() - self.start)
-        if ahead > 0:
-            time.sleep(ahead)
-
-
 def _stale_or_missing(client: redis.Redis, entries: Sequence[Sequence[Any]], rewarm_below_s: int) -> list[Sequence[Any]]:
     """Entries whose key is absent or expires within ``rewarm_below_s``; keys without a TTL are someone else's and left alone."""
     pipe = client.pipeline(transaction=False)
@@ -172,7 +159,10 @@ def warm_redis(
         result.duration_s = round(time.monotonic() - started, 3)
         return result
 
-    limiter = _RateLimiter(redis_settings.rate_keys_per_s)
+    from include.headroom.connectors.base import TokenBucket
+
+    rate = redis_settings.rate_keys_per_s
+    limiter = TokenBucket(rate=rate, capacity=max(1.0, rate))  # keys per second, a second's worth at once
     used = result.used_memory_before
     inflation, last_estimate = 1.0, 0  # measured growth of used_memory per estimated byte, learnt from each batch
     before_write = used
@@ -223,7 +213,7 @@ def warm_redis(
                 result.stop_reason = f"redis refused writes ({kind}): {exc}"
         if result.stop_reason:
             break
-        limiter.wait(len(writes))
+        limiter.acquire(len(writes))
 
     try:
         result.used_memory_after, _ = memory_limit(client, warming.memory_budget_fraction)

@@ -28,17 +28,19 @@ class TokenBucket:
         self._tokens, self._last = float(capacity), clock()
         self.waited_s = 0.0
 
-    def acquire(self) -> None:
-        while True:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens >= 1:
-                self._tokens -= 1
-                return
-            wait = (1 - self._tokens) / self.rate
+    def acquire(self, tokens: float = 1) -> None:
+        """Take ``tokens`` (one call, or a batch of keys), waiting until they have been refilled.
+
+        A batch larger than the bucket waits for the part it lacks: the average rate holds either way.
+        """
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate) - tokens
+        self._last = now
+        if self._tokens < 0:
+            wait = -self._tokens / self.rate
             self.waited_s += wait
             self._sleep(wait)
+            self._tokens, self._last = 0.0, now + wait  # an oversleep is refilled on the next call
 
 
 @dataclass(frozen=True)

@@ -83,3 +83,15 @@ def test_a_crash_after_landing_leaves_the_watermark(store):
 def test_unknown_object_is_named(store, tmp_path):
     with pytest.raises(ActionError, match="no object 'invoices'"):
         list(CapacityExportConnector(store, tmp_path).read_changes("invoices", None))
+
+
+def test_token_bucket_takes_a_batch_larger_than_itself_at_the_average_rate():
+    clock = FakeClock()
+    bucket = TokenBucket(rate=100.0, capacity=100, clock=clock, sleep=clock.sleep)
+    bucket.acquire(100)  # the full bucket: no wait
+    bucket.acquire(250)  # 250 more at 100/s: 2.5 s
+    bucket.acquire(50)
+    assert clock.sleeps == pytest.approx([2.5, 0.5])
+    clock.now += 10  # idle: refilled to the capacity, not beyond
+    bucket.acquire(100)
+    assert clock.sleeps == pytest.approx([2.5, 0.5]) and bucket.waited_s == pytest.approx(3.0)

@@ -8,6 +8,7 @@ dry-run to the audit trail: what the report and the Headroom page read.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def fleet_results_dir() -> Path:
     from include.headroom.config import get_config
     from include.headroom.metrics.sources import SampleFleetSource
     from include.headroom.metrics.store import ParquetStore
+    from include.headroom.scaling.decide import ScalingDecision
+    from include.headroom.scaling.executors import DryRunExecutor
 
     config = get_config()
     root = Path(tempfile.mkdtemp(prefix="headroom-report-"))
@@ -38,10 +41,10 @@ def fleet_results_dir() -> Path:
     pipeline.run_forecasts(store, config, names, EARLIER_RUN)
     pipeline.run_forecasts(store, config, names, AS_OF)
     pipeline.run_analysis(store, config, names, AS_OF - pd.Timedelta(days=14), AS_OF)
+    # The records the scaling DAG's record_not_applied writes for dry-run services, from the executor that writes them.
     records = [
-        AuditRecord(kind="scaling", service=d["service"], action=d["action"], status=Status.DRY_RUN, dry_run=True, executor="dry_run",
-                    reason=str(d.get("reason", "")), before={"replicas": d["current_replicas"]}, after={"replicas": d["desired_replicas"]},
-                    detail={"rule": d.get("rule")}, dag_id="scaling_actions", run_id=f"scheduled__{AS_OF.isoformat()}", task_id="scale")
+        replace(DryRunExecutor().apply(ScalingDecision.from_dict(d)), dag_id="scaling_actions",
+                run_id=f"scheduled__{AS_OF.isoformat()}", task_id="record_not_applied")
         for d in pipeline.plan_all_scaling(store, config, AS_OF) if d["action"] != "skip"
     ]
     records += [
