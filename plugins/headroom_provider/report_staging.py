@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
+from include.headroom.report.html import write_atomic
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -22,16 +24,9 @@ def staging_dir(context: Mapping[str, Any]) -> Path:
     return reports_dir() / ".staging" / (_UNSAFE.sub("_", str(context["run_id"])) or "_")
 
 
-def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def save_figures(context: Mapping[str, Any], figures: Mapping[str, Any]) -> Path:
     path = staging_dir(context) / "figures.json"
-    _write(path, json.dumps(figures).encode())
+    write_atomic(path, json.dumps(figures).encode())
     return path
 
 
@@ -44,7 +39,7 @@ def load_figures(context: Mapping[str, Any]) -> dict[str, Any]:
 
 def save_plots(context: Mapping[str, Any], plots: Mapping[str, bytes]) -> None:
     for name, png in plots.items():
-        _write(staging_dir(context) / "plots" / f"{_UNSAFE.sub('_', name)}.png", png)
+        write_atomic(staging_dir(context) / "plots" / f"{_UNSAFE.sub('_', name)}.png", png)
 
 
 def load_plots(context: Mapping[str, Any], names: list[str]) -> dict[str, bytes]:

@@ -295,6 +295,7 @@ def draw_plots(store: ParquetStore, config: HeadroomConfig, figures: Mapping[str
     """One PNG per service (``names``, default every service of the figures) from the store's history and the newest forecast run."""
     import pandas as pd
 
+    from include.headroom.pipeline import by_service
     from include.headroom.report.plots import service_plot
 
     names = list(figures["services"]) if names is None else names
@@ -316,7 +317,7 @@ def draw_plots(store: ParquetStore, config: HeadroomConfig, figures: Mapping[str
         f"AND ds >= ? AND ds <= ? AND replicas IS NOT NULL AND {in_names} GROUP BY service, ds ORDER BY service, ds",
         [metric, figures["run_date"] or "", start.to_pydatetime(), now.to_pydatetime(), *names],
     )
-    history_of, forecast_of, earlier_of = (dict(tuple(f.groupby("service"))) if len(f) else {} for f in (history, forecasts, earlier))
+    history_of, forecast_of, earlier_of = (by_service(f) for f in (history, forecasts, earlier))
     empty = pd.DataFrame(columns=["ts", "value"])
     out = {}
     for name in names:
@@ -335,7 +336,7 @@ def write_service_pages(store: ParquetStore, config: HeadroomConfig, figures: Ma
     """Draw the plots of ``names`` (default every service) and write their ``services/<service>.html``; returns the plots."""
     plots = draw_plots(store, config, figures, settings, names)
     for name in plots:
-        _write(Path(out_dir) / "services" / f"{name}.html", render_service_page(figures, plots, name))
+        write_atomic(Path(out_dir) / "services" / f"{name}.html", render_service_page(figures, plots, name))
     return plots
 
 
@@ -353,7 +354,7 @@ def write_fleet_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], o
     paths = {"html": out / f"capacity_report_{day}.html", "json": out / f"capacity_report_{day}.json",
              "latest_html": out / "latest.html", "latest_json": out / "latest.json", "services": out / "services"}
     for key, text in (("html", page), ("json", twin), ("latest_html", page), ("latest_json", twin)):
-        _write(paths[key], text)
+        write_atomic(paths[key], text)
     return paths
 
 
@@ -374,8 +375,9 @@ def build_report(store: ParquetStore, config: HeadroomConfig, as_of: Any, out_di
     return write_fleet_report(figures, plots, out_dir, settings)
 
 
-def _write(path: Path, text: str) -> None:
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to a temporary name beside ``path`` and rename it: a reader sees the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     tmp.replace(path)
