@@ -71,6 +71,7 @@ class AnomalyParams:
     min_history_points: int = 12
     rel_scale_floor: float = 0.001
     calibration_std_floor: float = 0.1
+    calibration_cap: float = 3.0
     tail_decades: float = 10.0
     threshold: float = 0.5
     end_after_s: int = 1800
@@ -202,8 +203,12 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
         scale_w = p.points(p.scale_window_s, 24)
         magnitude = np.abs(_rolling(frame, level_w, "median", minp))
         tiny = np.maximum(p.rel_scale_floor * np.nan_to_num(magnitude), 1e-9)
-        scale = np.fmax(1.4826 * _rolling(pd.DataFrame(np.abs(residual)), scale_w, "median", minp), tiny)
         diff = np.diff(grid, axis=0, prepend=np.nan)
+        # the smallest non-zero step seen lately: a change of one unit (a replica, a quantised gauge) is no anomaly
+        steps = np.abs(diff)
+        resolution = np.nan_to_num(_rolling(pd.DataFrame(np.where(steps > 0, steps, np.nan)), scale_w, "min", 1))
+        tiny = np.fmax(tiny, resolution)
+        scale = np.fmax(1.4826 * _rolling(pd.DataFrame(np.abs(residual)), scale_w, "median", minp), tiny)
         diff_scale = np.fmax(1.4826 * _rolling(pd.DataFrame(np.abs(diff)), scale_w, "median", minp), tiny)
 
         k = p.change_points
@@ -219,18 +224,25 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
         cal_w = p.points(p.calibration_window_s, 48)
         tail = np.ones((t, s))
         parts = {}
+        # a deviation enters the calibration only once its scale rests on enough points, and capped,
+        # so that the warm-up and one huge excursion do not widen the distribution for days
+        settled = _rolling(pd.DataFrame(residual), scale_w, "count", 1) >= max(minp, scale_w // 8)
+        counted = np.nan_to_num(_rolling(pd.DataFrame(np.where(settled, 1.0, np.nan)), cal_w, "count", 1))
         for name, dev in deviations.items():
             u = np.log1p(np.fmin(dev, 1e12))
-            u_frame = pd.DataFrame(u)
+            u_frame = pd.DataFrame(np.where(settled, np.fmin(u, p.calibration_cap), np.nan))
             mu = _rolling(u_frame, cal_w, "mean", minp)
             sd = np.fmax(np.nan_to_num(_rolling(u_frame, cal_w, "std", minp)), p.calibration_std_floor)
             prob = _gaussian_tail((u - mu) / sd)
+            # within the range of the recent past, a value is at most as rare as one in the window
+            seen = _rolling(u_frame, cal_w, "max", minp)
+            prob = np.where(u > seen, prob, np.fmax(prob, 1.0 / (counted + 1.0)))
             parts[name] = np.where(np.isnan(prob), 1.0, prob)
             tail = np.fmin(tail, parts[name])
         tail = np.fmin(1.0, tail * len(deviations))
-        raw = np.clip(-np.log10(np.fmax(tail, 1e-300)) / p.tail_decades, 0.0, 1.0)
+        raw = np.clip(-np.log10(np.fmax(tail, 1e-300)) / p.tail_decades, 0.0, 1.0) + 0.0  # + 0.0: no -0.0
         # warm-up: no score without a level, a scale and a calibration history
-        ready = have & ~np.isnan(level_none) & ~np.isnan(_rolling(frame, cal_w, "count", 1)) & ~np.isnan(scale)
+        ready = have & settled & ~np.isnan(level_none) & ~np.isnan(_rolling(frame, cal_w, "count", 1)) & ~np.isnan(scale)
         warm = pd.DataFrame(have.astype(float)).rolling(cal_w, min_periods=1).sum().shift(1).to_numpy() >= max(p.min_history_points, 2 * level_w)
         raw = np.where(ready & warm, raw, 0.0)
         sign = np.sign(np.nan_to_num(residual))
@@ -241,7 +253,11 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
 
 
 def _events(raw: np.ndarray, sign: np.ndarray, p: AnomalyParams) -> tuple[np.ndarray, np.ndarray]:
-    """Event state machine across series: report once, early; label a persisting change as a level shift."""
+    """Event state machine per series: report once, early; label a persisting change as a level shift.
+
+    Only rows at or above the threshold, and the rows of an open event or its refractory time, need
+    the state machine; every other row keeps its score.
+    """
     import numpy as np
 
     t, s = raw.shape
@@ -249,35 +265,37 @@ def _events(raw: np.ndarray, sign: np.ndarray, p: AnomalyParams) -> tuple[np.nda
     cap = p.threshold * 0.5
     score = raw.copy()
     event = np.zeros((t, s), np.int8)
-    active = np.zeros(s, bool)
-    labelled = np.zeros(s, bool)
-    quiet = np.zeros(s, np.int64)
-    since_end = np.full(s, refractory, np.int64)
-    same_sign = np.zeros(s, np.int64)
-    event_sign = np.zeros(s)
     hot_all = raw >= p.threshold
-    for i in range(t):
-        hot = hot_all[i]
-        starts = hot & ~active & (since_end >= refractory)
-        blocked = active | (since_end < refractory)
-        row = score[i]
-        row[blocked & ~starts] = np.fmin(row[blocked & ~starts], cap)
-        event[i, starts] = 1
-        active |= starts
-        event_sign[starts] = sign[i, starts]
-        same_sign[starts] = 0
-        labelled[starts] = False
-        quiet[starts] = 0
-        # a level shift: the deviation keeps its sign for adapt_after
-        along = active & (sign[i] == event_sign) & (sign[i] != 0)
-        same_sign = np.where(along, same_sign + 1, np.where(active, 0, same_sign))
-        shift = active & ~labelled & (same_sign >= adapt)
-        event[i, shift] = 2
-        labelled |= shift
-        quiet = np.where(active & ~hot, quiet + 1, 0)
-        ending = active & (quiet >= end_after)
-        active &= ~ending
-        since_end = np.where(active, 0, since_end + 1)
+    for col in np.flatnonzero(hot_all.any(axis=0)):
+        hot = hot_all[:, col].tolist()
+        sgn = sign[:, col].tolist()
+        out = score[:, col].tolist()
+        i = int(np.argmax(hot_all[:, col]))
+        while i < t:
+            # an event opens at row i (hot, outside any event and refractory time)
+            event[i, col] = 1
+            direction, run, quiet, labelled = sgn[i], 0, 0, False
+            j = i
+            while j < t:
+                if j > i and out[j] > cap:
+                    out[j] = cap
+                run = run + 1 if (sgn[j] == direction and direction != 0) else 0
+                if not labelled and run >= adapt:
+                    event[j, col] = 2
+                    labelled = True
+                quiet = 0 if hot[j] else quiet + 1
+                j += 1
+                if quiet >= end_after:
+                    break
+            # refractory time after the event: capped, no new report
+            k = j
+            while k < min(t, j + refractory):
+                if out[k] > cap:
+                    out[k] = cap
+                k += 1
+            nxt = np.flatnonzero(hot_all[k:, col])
+            i = k + int(nxt[0]) if len(nxt) else t
+        score[:, col] = out
     return score, event
 
 
