@@ -143,7 +143,7 @@ def _lag_median(grid: np.ndarray, period: int, lags: int) -> np.ndarray:
     lo = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[None], axis=0)[0]
     hi = np.take_along_axis(ordered, np.maximum(count // 2, 0)[None], axis=0)[0]
     out = (lo + hi) / 2.0
-    out[count < max(2, (lags + 1) // 2)] = np.nan  # a season needs most of its lags
+    out[count < max(3, (lags + 1) // 2)] = np.nan  # a season needs three lags at least: a median of two is no defence against an outlier
     return out
 
 
