@@ -52,37 +52,43 @@ def scaled_sigmoid(y: float) -> float:
     return 2.0 / (1.0 + math.exp(min(50.0, 5.0 * y))) - 1.0
 
 
-def raw_score(detections: np.ndarray, windows: list[tuple[int, int]], profile: Profile, probation: int = 0) -> tuple[float, int, int, int]:
-    """Raw event-window score of detection row positions (sorted) on one file; also (true, false, missed) counts."""
+def _sigmoids(y: np.ndarray) -> np.ndarray:
     import numpy as np
 
-    det = detections[detections >= probation]
-    total, tp, fp = 0.0, 0, 0
+    return 2.0 / (1.0 + np.exp(np.minimum(50.0, 5.0 * y))) - 1.0
+
+
+def raw_score(detections: np.ndarray, windows: list[tuple[int, int]], profile: Profile, probation: int = 0) -> tuple[float, int, int, int]:
+    """Raw event-window score of detection row positions (sorted) on one file; also (true, false, missed) counts.
+
+    Windows must not overlap (sorted by start).
+    """
+    import numpy as np
+
+    det = np.asarray(detections, dtype=np.int64)
+    det = det[det >= probation]
     starts = np.array([a for a, _ in windows], dtype=np.int64)
     ends = np.array([b for _, b in windows], dtype=np.int64)
+    lengths = np.maximum(1, ends - starts + 1).astype(float)
+    # the last window starting at or before each detection
+    w = np.searchsorted(starts, det, side="right") - 1
+    inside = (w >= 0) & (det <= ends[np.maximum(w, 0)]) if len(windows) else np.zeros(len(det), bool)
+    total = 0.0
     hit = np.zeros(len(windows), bool)
-    for i in det:
-        inside = np.flatnonzero((starts <= i) & (i <= ends))
-        if len(inside):
-            w = int(inside[0])
-            if not hit[w]:
-                hit[w] = True
-                length = max(1, ends[w] - starts[w] + 1)
-                y = (i - ends[w]) / length  # -1 at the start, 0 at the end
-                total += profile.tp * scaled_sigmoid(float(y))
-                tp += 1
-            continue
-        before = np.flatnonzero(ends < i)
-        fp += 1
-        if len(before):
-            w = int(before[-1])
-            length = max(1, ends[w] - starts[w] + 1)
-            total += profile.fp * scaled_sigmoid((i - ends[w]) / length)
-        else:
-            total -= profile.fp
+    if inside.any():
+        wi, first = np.unique(w[inside], return_index=True)
+        pos = det[inside][first]
+        total += profile.tp * float(np.sum(_sigmoids((pos - ends[wi]) / lengths[wi])))
+        hit[wi] = True
+    outside = det[~inside]
+    wo = w[~inside]
+    after = wo >= 0  # after some window: the penalty grows with the distance from it
+    if after.any():
+        total += profile.fp * float(np.sum(_sigmoids((outside[after] - ends[wo[after]]) / lengths[wo[after]])))
+    total -= profile.fp * float(np.sum(~after))
     missed = int((~hit).sum())
     total -= profile.fn * missed
-    return total, tp, fp, missed
+    return total, int(hit.sum()), int(len(outside)), missed
 
 
 def thresholds_for(scores: list[np.ndarray]) -> np.ndarray:

@@ -169,7 +169,7 @@ def test_local_time_across_dst_changes(tmp_path, naive):
         assert "share" not in proc.stderr
         np.testing.assert_allclose(written["anomaly_score"], score(pd.DataFrame({"timestamp": utc, "value": value}))["anomaly_score"], atol=1e-6)
     # read as UTC, naive local time moves the daily shape by an hour at the change: a few events while the model catches up
-    assert (written["event"].fillna("") == "anomaly").sum() <= (3 if naive else 1)
+    assert (written["event"].fillna("") == "anomaly").sum() <= (3 if naive else 2)
 
 
 def test_jittered_timestamps_infer_the_step_and_map_back(tmp_path):
