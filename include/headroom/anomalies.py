@@ -143,7 +143,8 @@ def _rolling(frame: pd.DataFrame, window: int, how: str, min_periods: int) -> np
         out = np.empty_like(c)
         out[0] = 0.0
         out[1:] = c[:-1]  # sums of the points before t ...
-        out[window + 1:] -= c[: len(c) - window - 1]  # ... within the window
+        if len(c) > window + 1:
+            out[window + 1:] -= c[: len(c) - window - 1]  # ... within the window
         return out
 
     n = past_sum(ok.astype(float))
