@@ -59,7 +59,8 @@ def main() -> int:
     scores = score_many([seconds[i] for i in picks], [values[i] for i in picks], params, chunk=args.chunk)
     took = time.perf_counter() - started
     events = sum(int(np.sum(s >= params.threshold)) for s in scores)
-    print(f"detector, vectorised ({args.chunk} series at a time): {args.series} series x {args.days} days = {points:,} points in {took:.1f} s "
+    print(f"detector, vectorised ({args.chunk} series at a time): {args.series} series x {args.days} days = {points:,} points "
+          f"in {took:.1f} s "
           f"-> {points / took:,.0f} points/s; {events:,} events ({events / args.series / args.days:.3f} per series-day); "
           f"peak RSS {_rss_mb():.0f} MB", flush=True)
 

@@ -29,6 +29,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def _target_rows(frame, target: dict):
+    """The rows of the issue's target series, with UTC timestamps, by time."""
+    import pandas as pd
+
+    mine = (frame["service"] == target["service"]) & (frame["metric"] == target["metric"]) & (frame["statistic"] == target["statistic"])
+    rows = frame[mine]
+    return rows.assign(timestamp=pd.to_datetime(rows["timestamp"], utc=True)).sort_values("timestamp")
+
+
 def petshop_onset(root: Path) -> list:
     import pandas as pd
 
@@ -41,16 +50,17 @@ def petshop_onset(root: Path) -> list:
             meta = json.loads((issue_dir / "issue.json").read_text())
             tgt = meta["target"]
             metrics = pd.read_csv(issue_dir / "metrics.csv")
-            key = lambda f: (f["service"] == tgt["service"]) & (f["metric"] == tgt["metric"]) & (f["statistic"] == tgt["statistic"])  # noqa: E731
-            issue = metrics[key(metrics)].assign(timestamp=lambda f: pd.to_datetime(f["timestamp"], utc=True)).sort_values("timestamp")
-            hist = normal[key(normal)].assign(timestamp=lambda f: pd.to_datetime(f["timestamp"], utc=True)).sort_values("timestamp")
+            issue = _target_rows(metrics, tgt)
+            hist = _target_rows(normal, tgt)
             if issue.empty or len(hist) < 20:
                 continue
-            hist = hist.assign(timestamp=hist["timestamp"] - (hist["timestamp"].iloc[-1] - issue["timestamp"].iloc[0]) - pd.Timedelta(minutes=5))
+            moved = hist["timestamp"] - (hist["timestamp"].iloc[-1] - issue["timestamp"].iloc[0]) - pd.Timedelta(minutes=5)
+            hist = hist.assign(timestamp=moved)
             frame = pd.concat([hist, issue])[["timestamp", "value"]].reset_index(drop=True)
             at = pd.Timestamp(tgt["at"])
             first = len(hist) + int((issue["timestamp"] <= at).sum()) - 1  # the bin holding `at`
-            out.append(LabelledSeries(f"{meta['issue']}:{tgt['metric']}/{tgt['statistic']}", frame, [(first, len(frame) - 1)], probation=len(hist)))
+            name = f"{meta['issue']}:{tgt['metric']}/{tgt['statistic']}"
+            out.append(LabelledSeries(name, frame, [(first, len(frame) - 1)], probation=len(hist)))
     return out
 
 

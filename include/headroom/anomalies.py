@@ -37,9 +37,11 @@ a gap longer than ``level_window_s``, score 0 while the level is re-learnt (no a
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 from include.headroom.exceptions import DataError
 
@@ -97,10 +99,11 @@ class AnomalyParams:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> AnomalyParams:
-        unknown = sorted(set(raw) - set(cls.__dataclass_fields__) - {"inferred_step"})
+        known = sorted(k for k in cls.__dataclass_fields__ if k != "inferred_step")
+        unknown = sorted(set(raw) - set(known))
         if unknown:
-            raise DataError(f"bottlenecks.anomaly: unknown keys {unknown} (known: {sorted(k for k in cls.__dataclass_fields__ if k != 'inferred_step')})")
-        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+            raise DataError(f"bottlenecks.anomaly: unknown keys {unknown} (known: {known})")
+        return cls(**{k: raw[k] for k in known if k in raw})
 
 
 def default_params() -> AnomalyParams:
@@ -294,8 +297,8 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
         tail = np.fmin(1.0, tail * len(deviations))
         raw = np.clip(-np.log10(np.fmax(tail, 1e-300)) / p.tail_decades, 0.0, 1.0) + 0.0  # + 0.0: no -0.0
         # warm-up: no score without a level, a scale and a calibration history
-        ready = have & settled & ~np.isnan(level_none) & ~np.isnan(_rolling(frame, cal_w, "count", 1)) & ~np.isnan(scale)
-        warm = pd.DataFrame(have.astype(float)).rolling(cal_w, min_periods=1).sum().shift(1).to_numpy() >= max(p.min_history_points, 2 * level_w)
+        ready = have & settled & ~np.isnan(level_none) & ~np.isnan(scale)
+        warm = np.nan_to_num(_rolling(frame, cal_w, "count", 1)) >= max(p.min_history_points, 2 * level_w)
         raw = np.where(ready & warm, raw, 0.0)
         sign = np.sign(np.nan_to_num(residual))
 
@@ -473,10 +476,8 @@ def score_series(seconds: np.ndarray, values: np.ndarray, params: AnomalyParams 
         return np.zeros(0), np.array([], dtype=object), [f"{where}: no rows: nothing to score"]
     if params is None:
         params = default_params()
-        try:
+        with contextlib.suppress(DataError):  # one distinct timestamp: the configured step
             params = replace(params.for_step(infer_step(seconds)), inferred_step=True)
-        except DataError:
-            pass
     valid = int(np.sum(~np.isnan(values)))
     if valid < params.min_history_points:
         notes.append(f"{where}: {valid} valid point(s), fewer than min_history_points={params.min_history_points}: "
@@ -510,10 +511,10 @@ def score_many(seconds: list[np.ndarray], values: list[np.ndarray], params: Anom
         part_s, part_v = seconds[lo: lo + chunk], values[lo: lo + chunk]
         slots = [np.round(np.asarray(s, dtype=float) / params.step_s).astype(np.int64) for s in part_s]
         firsts = [int(sl.min()) if len(sl) else 0 for sl in slots]
-        length = max((int(sl.max()) - f + 1 for sl, f in zip(slots, firsts, strict=True) if len(sl)), default=0)
+        length = max((int(sl.max()) - first + 1 for sl, first in zip(slots, firsts, strict=True) if len(sl)), default=0)
         grid = np.full((length, len(part_v)), np.nan)
         positions = []
-        for j, (sl, f, v) in enumerate(zip(slots, firsts, part_v, strict=True)):
+        for j, (sl, v) in enumerate(zip(slots, part_v, strict=True)):
             if len(sl):
                 g, pos, _ = grid_of(sl * params.step_s, np.asarray(v, dtype=float), params.step_s)
                 grid[: len(g), j] = g

@@ -405,7 +405,8 @@ def analyze_service(
             held = float(np.mean(mask[a : b + 1]))
             confidence = round(min(1.0, 0.5 + 0.5 * held * min(1.0, (b - a + 1) / 12)), 2)
             lead_from = frame.index[max(0, a - int(det.get("cause_lead_points", 12)))]
-            causes = _with_anomaly_scores(rank_causes(config, z, a, b, prior), history, frame.index[a], frame.index[b], anomaly_cache, lead_from)
+            causes = _with_anomaly_scores(rank_causes(config, z, a, b, prior), history, frame.index[a], frame.index[b],
+                                          anomaly_cache, lead_from)
             if kind == "memory_leak":
                 causes = tuple(sorted(causes, key=lambda c: c.signal != "memory_utilization"))
             peak = {m: round(float(frame[m].iloc[a : b + 1].max()), 6) for m in frame.columns}
