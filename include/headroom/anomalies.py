@@ -284,8 +284,8 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
         settled = _rolling(pd.DataFrame(residual), scale_w, "count", 1) >= max(minp, scale_w // 8)
         counted = np.nan_to_num(_rolling(pd.DataFrame(np.where(settled, 1.0, np.nan)), cal_w, "count", 1))
         for name, dev in deviations.items():
-            u = np.log1p(np.fmin(dev, 1e12))
-            u_frame = pd.DataFrame(np.where(settled, np.fmin(u, p.calibration_cap), np.nan))
+            u = np.log1p(np.minimum(dev, 1e12))  # np.minimum keeps NaN (a missing deviation), np.fmin would not
+            u_frame = pd.DataFrame(np.where(settled, np.minimum(u, p.calibration_cap), np.nan))
             mu = _rolling(u_frame, cal_w, "mean", minp)
             sd = np.fmax(np.nan_to_num(_rolling(u_frame, cal_w, "std", minp)), p.calibration_std_floor)
             prob = _gaussian_tail((u - mu) / sd)
