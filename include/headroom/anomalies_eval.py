@@ -69,7 +69,7 @@ def raw_score(detections: np.ndarray, windows: list[tuple[int, int]], profile: P
     det = det[det >= probation]
     starts = np.array([a for a, _ in windows], dtype=np.int64)
     ends = np.array([b for _, b in windows], dtype=np.int64)
-    lengths = np.maximum(1, ends - starts + 1).astype(float)
+    lengths = np.maximum(1, ends - starts).astype(float)  # the window start is y = -1, its end y = 0
     # the last window starting at or before each detection
     w = np.searchsorted(starts, det, side="right") - 1
     inside = (w >= 0) & (det <= ends[np.maximum(w, 0)]) if len(windows) else np.zeros(len(det), bool)
