@@ -80,7 +80,7 @@ def seed_history(config_dir: str | Path, store_dir: str | Path, start: Any, end:
 
     from include.headroom.config import load_config
     from include.headroom.metrics.sample_fleet import SampleFleet
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     config = load_config(config_dir)
     fleet = SampleFleet(config, anchor=pd.Timestamp(end).floor("D"))

@@ -43,7 +43,7 @@ def config():
 
 @pytest.fixture
 def store(tmp_path):
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     return ParquetStore(tmp_path / "store")
 

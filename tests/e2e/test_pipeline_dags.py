@@ -29,7 +29,7 @@ def _duplicates(store) -> int:
 @pytest.fixture(scope="module")
 def pipeline(airflow_db):
     """Ingest the slice twice (same interval), validate, then run every other DAG once."""
-    from include.headroom.metrics.store import open_store
+    from include.headroom.store import open_store
 
     data = Path(os.environ["HEADROOM_DATA_DIR"])
     subprocess.run([sys.executable, "-m", "include.headroom", "sample-fleet", "--anchor", ANCHOR, "--days", "2",

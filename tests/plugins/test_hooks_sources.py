@@ -266,7 +266,7 @@ def test_source_hooks_declare_their_connection(hook):
 
 def test_store_hook_selects_postgres_by_configuration(monkeypatch, postgres_server):
     from headroom_provider.hooks.store import HeadroomStoreHook
-    from include.headroom.metrics.pg_store import PostgresStore
+    from include.headroom.store import PostgresStore
 
     monkeypatch.setenv("HEADROOM_STORE_BACKEND", "postgres")
     monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_HEADROOM", json.dumps({

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from include.headroom.exceptions import ConfigError, SchemaError, StoreError
-from include.headroom.metrics.pg_store import PostgresStore, translate_placeholders
+from include.headroom.store.postgres import PostgresStore, translate_placeholders
 from include.headroom.metrics.sources import SampleFleetSource
-from include.headroom.metrics.store import ParquetStore, open_store
+from include.headroom.store import ParquetStore, open_store
 from include.headroom.pipeline import ingest
 from tests.conftest import ANCHOR
 from tests.servers import postgres_server  # noqa: F401 (fixture)

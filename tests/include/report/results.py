@@ -27,7 +27,7 @@ def fleet_results_dir() -> Path:
     from include.headroom.audit import AuditRecord, Status, record
     from include.headroom.config import get_config
     from include.headroom.metrics.sources import SampleFleetSource
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
     from include.headroom.scaling.decide import ScalingDecision
     from include.headroom.scaling.executors import DryRunExecutor
 
