@@ -8,29 +8,17 @@ import pandas as pd
 import pytest
 
 from include.headroom.exceptions import ConfigError, SchemaError, StoreError
-from include.headroom.store.postgres import PostgresStore, translate_placeholders
 from include.headroom.metrics.sources import SampleFleetSource
-from include.headroom.store import ParquetStore, open_store
 from include.headroom.pipeline import ingest
+from include.headroom.store import ParquetStore, open_store
+from include.headroom.store.postgres import PostgresStore, translate_placeholders
 from tests.conftest import ANCHOR
-from tests.servers import postgres_server  # noqa: F401 (fixture)
 
 
 def _pg(dsn: str, schema: str) -> PostgresStore:
     import psycopg
 
     return PostgresStore(lambda: psycopg.connect(dsn), schema=schema)
-
-
-@pytest.fixture(params=["parquet", "postgres"])
-def any_store(request, tmp_path):
-    if request.param == "parquet":
-        yield ParquetStore(tmp_path / "store")
-        return
-    server = request.getfixturevalue("postgres_server")
-    store = _pg(server.dsn, f"t_{uuid.uuid4().hex[:10]}")
-    yield store
-    store.drop_schema()
 
 
 def _rows(start="2026-11-01T00:00Z", periods=6, value=1.0, service="catalog-api"):
