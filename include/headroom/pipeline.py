@@ -83,8 +83,11 @@ def ingest(
         "rows_in": len(rows), "rows_valid": 0, "rows_quarantined": 0, "ingested_at": pd.Timestamp.now(tz="UTC"),
         "validated_at": None, "failed_expectations": "", "newest_ts": newest,
     }]))
-    if newest is not None and (watermark is None or end > watermark):
-        write_watermark(store, watermark_key, end)
+    if newest is not None:
+        with store.lock(watermark_key):  # read again under the lock: a concurrent run of a later interval never moves it back
+            current = read_watermark(store, watermark_key)
+            if current is None or end > current:
+                write_watermark(store, watermark_key, end)
     return {"batch_id": batch_id, "source": source.name, "rows": len(rows), "new_rows": new_rows, "read_start": read_start.isoformat(),
             "interval_end": end.isoformat(), "series": int(rows.groupby(["service", "metric"]).ngroups) if len(rows) else 0,
             "seconds": round(elapsed, 3), **{k: v for k, v in (getattr(source, "stats", None) or {}).items() if k in ("empty", "non_finite")}}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -64,6 +65,10 @@ class Store(Protocol):
     def count(self, name: str) -> int: ...
 
     def files(self, name: str) -> list[Path]: ...
+
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        """Hold the store-wide lock ``name`` (across processes and workers) for a read-modify-write such as advancing a watermark."""
+        ...
 
 
 def in_list(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:

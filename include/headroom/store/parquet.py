@@ -67,6 +67,12 @@ class ParquetStore(SqlReads):
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    @contextmanager
+    def lock(self, name: str) -> Generator[None]:
+        """Hold the lock ``name`` (a file lock under ``root/.locks``, shared by every process on the store's file system)."""
+        with self._locked(self.root / ".locks" / _partition_dir_name(name)):
+            yield
+
     def upsert(self, name: str, rows: pd.DataFrame) -> UpsertResult:
         """Insert ``rows`` into table ``name``, replacing rows with the same key.
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from include.headroom.exceptions import StoreError
@@ -141,6 +142,25 @@ class PostgresStore(SqlReads):
             raise StoreError(f"{what} failed: {exc}") from exc
         finally:
             conn.close()
+
+    @contextmanager
+    def lock(self, name: str) -> Generator[None]:
+        """Hold the lock ``name``: a session-level advisory lock on a connection of its own, released on exit."""
+        import psycopg
+
+        conn = self._conn()
+        key = f"headroom-{self.schema}-{name}"
+        try:
+            try:
+                conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
+                conn.commit()
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot take lock {name!r}: {exc}") from exc
+            yield
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+            conn.commit()
+        finally:
+            conn.close()  # ends the session: the lock is released even when the block raised
 
     # -- writing -------------------------------------------------------------------------------
 

@@ -164,3 +164,25 @@ def test_validation_results_and_gates_on_both_backends(any_store, config, fleet,
     gate = service_freshness(any_store, config, now)
     assert gate["orders-api"] and "validation" in gate["orders-api"]
     assert {name for name, reason in gate.items() if reason} == {"orders-api"}
+
+
+def test_lock_excludes_a_second_holder_until_released(any_store):
+    """Another process's (here: thread's, on its own connection or file handle) ``lock`` of the same name waits for the first."""
+    import threading
+    import time
+
+    events = []
+
+    def second() -> None:
+        with any_store.lock("watermark:source:x"):
+            events.append("second acquired")
+
+    with any_store.lock("watermark:source:x"):
+        other = threading.Thread(target=second)
+        other.start()
+        time.sleep(0.5)
+        with any_store.lock("another name"):  # other names are independent
+            events.append("other name acquired")
+        events.append("first released")
+    other.join(timeout=10)
+    assert events == ["other name acquired", "first released", "second acquired"]
