@@ -173,8 +173,9 @@ def quarantined_per_service(store: Store, batch_id: str) -> pd.DataFrame:
 def earlier_forecasts(store: Store, before_run: str, oldest_run: str, until: Any, services: Sequence[str]) -> pd.DataFrame:
     """Forecasts of ``services`` made by runs in ``[oldest_run, before_run)`` for times up to ``until`` (to score them)."""
     clause, params = in_list("service", services)
-    return store.query(f"SELECT * FROM forecasts WHERE run_date < ? AND run_date >= ? AND ds <= ? AND {clause}",
-                       [before_run, oldest_run, _ts(until), *params])
+    # in key order: scoring reads each run's step from consecutive rows (an unordered heap, as PostgreSQL's, would shift it)
+    return store.query(f"SELECT * FROM forecasts WHERE run_date < ? AND run_date >= ? AND ds <= ? AND {clause} "
+                       f"ORDER BY {_order('forecasts')}", [before_run, oldest_run, _ts(until), *params])
 
 
 def latest_capacity(store: Store, as_of: Any, services: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -217,7 +218,7 @@ def scenarios_of_run(store: Store, run_date: str | None) -> pd.DataFrame:
 
 def accuracy_until(store: Store, run_date: str) -> pd.DataFrame:
     """Every accuracy score of forecasts made on or before ``run_date``."""
-    return store.query("SELECT * FROM forecast_accuracy WHERE run_date <= ?", [run_date])
+    return store.query(f"SELECT * FROM forecast_accuracy WHERE run_date <= ? ORDER BY {_order('forecast_accuracy')}", [run_date])
 
 
 def accuracy_by_run(store: Store, run_date: str) -> pd.DataFrame:
@@ -270,8 +271,8 @@ def recent_findings(store: Store, as_of: Any, hours: float = 24.0 * 14) -> pd.Da
 
 def latest_slo(store: Store, now: Any) -> pd.DataFrame:
     """The newest SLO status per service at or before ``now``."""
-    return store.query("SELECT * FROM slo_status WHERE window_end = (SELECT max(window_end) FROM slo_status WHERE window_end <= ?)",
-                       [_ts(now)])
+    return store.query("SELECT * FROM slo_status WHERE window_end = (SELECT max(window_end) FROM slo_status WHERE window_end <= ?) "
+                       "ORDER BY service", [_ts(now)])
 
 
 def slo_rows_per_service(store: Store, window_end: Any) -> pd.DataFrame:
