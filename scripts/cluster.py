@@ -36,6 +36,7 @@ POSTGRES_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 STATE_FILE = "cluster.json"
 PG_USER = "headroom"
 PG_DB = "airflow"
+STORE_DB = "headroom"  # the headroom store's database (schema ``headroom``) when the cluster runs with store_backend="postgres"
 # Airflow components, started in this order after the metadata database is migrated.
 SERVICES = ("api-server", "scheduler", "dag-processor")
 
@@ -90,6 +91,7 @@ class ClusterState:
     schedules: bool = True
     pools: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
+    store_backend: str = "parquet"  # or "postgres": the store in database STORE_DB of the cluster's PostgreSQL
 
     @property
     def path(self) -> Path:
@@ -102,6 +104,11 @@ class ClusterState:
     @property
     def sql_alchemy_conn(self) -> str:
         return f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{self.pg_port}/{PG_DB}"
+
+    @property
+    def store_dsn(self) -> str:
+        """libpq connection string of the store's database (used when ``store_backend`` is ``postgres``)."""
+        return f"host=127.0.0.1 port={self.pg_port} user={PG_USER} dbname={STORE_DB}"
 
     def save(self) -> None:
         (self.path / STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
@@ -146,6 +153,11 @@ class ClusterState:
         }
         if self.config_dir:
             env["HEADROOM_CONFIG_DIR"] = self.config_dir
+        if self.store_backend == "postgres":  # tasks reach it through the connection, tools through the DSN
+            env["HEADROOM_STORE_BACKEND"] = "postgres"
+            env["HEADROOM_POSTGRES_DSN"] = self.store_dsn
+            env["AIRFLOW_CONN_POSTGRES_HEADROOM"] = json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": self.pg_port,
+                                                                "login": PG_USER, "schema": STORE_DB})
         if not self.schedules:  # only runs triggered explicitly (a benchmark's stages, one at a time)
             env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
         if worker is not None:
@@ -273,6 +285,8 @@ class Cluster:
             raise ClusterError(f"PostgreSQL did not start: {proc.stderr or proc.stdout}; log {pg_dir / 'postgres.log'}")
         if fresh:
             self._psql(f"CREATE DATABASE {PG_DB}")
+            if self.state.store_backend == "postgres":
+                self._psql(f"CREATE DATABASE {STORE_DB}")
 
     def _psql(self, sql: str) -> None:
         import psycopg2
@@ -504,13 +518,13 @@ print("PING " + json.dumps([name for reply in replies for name in reply]))
 
 
 def new_state(root: Path, workers: int = 2, concurrency: int = 2, config_dir: str | None = None, forecast_slots: int = 2,
-              schedules: bool = True) -> ClusterState:
+              schedules: bool = True, store_backend: str = "parquet") -> ClusterState:
     """A cluster description with free ports and fresh secrets; the pools of ``airflow_pools`` (the configuration's connectors)."""
     if str(PROJECT) not in sys.path:
         sys.path.insert(0, str(PROJECT))
     from include.headroom.pools import airflow_pools
 
-    return ClusterState(schedules=schedules,
+    return ClusterState(schedules=schedules, store_backend=store_backend,
         root=str(root), workers=workers, concurrency=concurrency, pg_port=free_port(), redis_port=free_port(), api_port=free_port(),
         worker_log_ports=[free_port() for _ in range(workers)], jwt_secret=secrets.token_urlsafe(32),
         api_secret_key=secrets.token_urlsafe(32), config_dir=str(Path(config_dir).resolve()) if config_dir else "",

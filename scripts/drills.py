@@ -73,7 +73,7 @@ class Drills:
     # -- helpers ----------------------------------------------------------------------------------
 
     def store(self):
-        from include.headroom.metrics.store import ParquetStore
+        from include.headroom.store import ParquetStore
 
         return ParquetStore(self.cluster.root / "data" / "store")
 
@@ -108,8 +108,9 @@ class Drills:
                 self.cluster.start_component(name)
 
     def analysis_results(self) -> Any:
-        return self.store().query("SELECT service, window_end, count(*) AS n FROM slo_status WHERE window_end = ? GROUP BY 1, 2",
-                                  [self.end.to_pydatetime()])
+        from include.headroom.store.queries import slo_rows_per_service
+
+        return slo_rows_per_service(self.store(), self.end)
 
     def check_analysis_run(self, result: DrillResult, run_id: str) -> list[dict[str, Any]]:
         run = self.cluster.wait_for_run("bottleneck_analysis", run_id, RUN_TIMEOUT)
@@ -170,9 +171,9 @@ class Drills:
         self.cluster.start_component("scheduler")
         run = self.cluster.wait_for_run("scaling_actions", run_id, RUN_TIMEOUT)
         result.check(f"scaling_actions run resumed and ended success (state {run['state']})", run["state"] == "success")
-        audit = self.store().query(
-            "SELECT service, action, task_id, count(*) AS n, sum(CASE WHEN status = 'applied' THEN 1 ELSE 0 END) AS applied "
-            "FROM audit WHERE kind = 'scaling' AND run_id = ? GROUP BY 1, 2, 3", [run_id])
+        from include.headroom.store.queries import scaling_actions_of_run
+
+        audit = scaling_actions_of_run(self.store(), run_id)
         result.check(f"the audit trail has each decision once ({len(audit)} decisions, max {audit['n'].max() if len(audit) else 0} records each)",
                      len(audit) > 0 and set(audit["n"]) == {1})
         result.check("nothing was applied (every service is dry-run)", int(audit["applied"].sum()) == 0 if len(audit) else False)
@@ -239,7 +240,7 @@ class BackfillDrill:
         self.now = now
 
     def store(self, root: Path | None = None):
-        from include.headroom.metrics.store import ParquetStore
+        from include.headroom.store import ParquetStore
 
         return ParquetStore(root or self.cluster.root / "data" / "store")
 
@@ -338,14 +339,11 @@ class BackfillDrill:
         import numpy as np
 
         from include.headroom.metrics.schema import table
+        from include.headroom.store.queries import duplicate_keys, rows_where_in
 
         spec = table(name)
-        marks = ", ".join("?" * len(values))
-        order = ", ".join(spec.sort_by)
-        sql = f"SELECT * FROM {name} WHERE {column} IN ({marks}) ORDER BY {order}"
-        got, want = self.store().query(sql, values), reference.query(sql, values)
-        dupes = int(self.store().query(f"SELECT count(*) AS n FROM (SELECT {', '.join(spec.key)} FROM {name} GROUP BY ALL "
-                                       f"HAVING count(*) > 1)")["n"].iloc[0])
+        got, want = rows_where_in(self.store(), name, column, values), rows_where_in(reference, name, column, values)
+        dupes = duplicate_keys(self.store(), name)
         same = len(got) == len(want) and len(got) > 0
         differing = []
         if same:
@@ -366,7 +364,7 @@ class BackfillDrill:
 
         import pandas as pd
 
-        audit = self.store().query("SELECT * FROM audit WHERE kind = 'scaling'")
+        audit = self.store().read("audit", kind="scaling")
         if len(audit):
             audit["as_of"] = [pd.Timestamp(json.loads(d).get("as_of")) if isinstance(d, str) else pd.NaT for d in audit["detail"]]
         past = audit[audit["as_of"] <= last_window_end] if len(audit) else audit

@@ -15,8 +15,7 @@ from include.headroom.exceptions import (
     StaleDataError,
     StoreError,
 )
-from include.headroom.metrics.pg_store import PostgresStore
-from include.headroom.metrics.store import ParquetStore, UpsertResult, open_store
+from include.headroom.store import ParquetStore, PostgresStore, Store, UpsertResult, open_store
 
 __all__ = [
     "ActionError",
@@ -33,6 +32,7 @@ __all__ = [
     "Service",
     "SourceError",
     "StaleDataError",
+    "Store",
     "StoreError",
     "Tier",
     "UpsertResult",

@@ -15,7 +15,7 @@ import yaml
 from include.headroom.connectors.base import read_watermark
 from include.headroom.connectors.engine import watermark_source
 from include.headroom.connectors.settings import read_connectors_file
-from include.headroom.metrics.store import ParquetStore
+from include.headroom.store import ParquetStore
 from scripts.pipeline_run import dags_test
 from tests.conftest import PROJECT_ROOT
 from tests.connectors_api import HubSpotApi, ODataApi, SalesforceApi, ServiceNowApi, SshdServer

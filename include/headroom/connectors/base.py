@@ -15,7 +15,7 @@ from include.headroom.timeutil import utc
 if TYPE_CHECKING:
     import pandas as pd
 
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 
 class TokenBucket:
@@ -90,18 +90,18 @@ class SyncReport:
         return asdict(self)
 
 
-def read_watermark(store: ParquetStore, source: str) -> pd.Timestamp | None:
+def read_watermark(store: Store, source: str) -> pd.Timestamp | None:
     rows = store.read("watermarks", source=source)
     return None if rows.empty else utc(rows["watermark"].iloc[0])
 
 
-def write_watermark(store: ParquetStore, source: str, watermark: Any) -> None:
+def write_watermark(store: Store, source: str, watermark: Any) -> None:
     import pandas as pd
 
     store.upsert("watermarks", pd.DataFrame([{"source": source, "watermark": utc(watermark), "updated_at": pd.Timestamp.now(tz="UTC")}]))
 
 
-def sync(store: ParquetStore, connector: Connector, obj: str, bucket: TokenBucket) -> SyncReport:
+def sync(store: Store, connector: Connector, obj: str, bucket: TokenBucket) -> SyncReport:
     """Read what changed since the watermark, land it idempotently, deliver it, then advance the watermark.
 
     The watermark moves only after records are landed, so a crash re-reads rather than loses.
@@ -146,7 +146,7 @@ class CapacityExportConnector:
 
     name = "capacity_export"
 
-    def __init__(self, store: ParquetStore, outbox: str | Path, page_size: int = 500) -> None:
+    def __init__(self, store: Store, outbox: str | Path, page_size: int = 500) -> None:
         self.store, self.outbox, self.page_size = store, Path(outbox), page_size
 
     def read_changes(self, obj: str, since: pd.Timestamp | None) -> Iterable[list[Record]]:
