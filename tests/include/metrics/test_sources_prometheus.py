@@ -207,7 +207,8 @@ def flaky_proxy(prometheus):
                 status, body = failures.pop(0)
                 seen.append(status)
                 self.send_response(status)
-                self.send_header("Retry-After", "0")
+                if status == 429:  # the gateway says when to come back; the 503 leaves it to the client's backoff
+                    self.send_header("Retry-After", "2")
             else:
                 with urllib.request.urlopen(prometheus.url + self.path, timeout=10) as upstream:
                     body, status = upstream.read(), upstream.status
@@ -238,6 +239,6 @@ def test_5xx_and_429_are_retried_with_backoff_then_read(flaky_proxy, prometheus,
     direct = _source(prometheus, config, settings).read(start, end)
     want = direct[direct["service"] == SERVICES[0]]
     assert flaky_proxy.seen[:3] == [503, 429, 200]
-    assert slept == [0.5, 1.0]  # exponential backoff: 0.5 s, then 1 s
+    assert slept == [0.5, 2.0]  # exponential backoff after the 503 (0.5 s), then the 429's Retry-After (2 s) wins over 1 s
     pd.testing.assert_frame_equal(read.sort_values(["metric", "ts"]).reset_index(drop=True)[list(want.columns)],
                                   want.sort_values(["metric", "ts"]).reset_index(drop=True))
