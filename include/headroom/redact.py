@@ -30,8 +30,8 @@ _SECRET_KEYS = (
 _HEADER_NAMES = r"(?:proxy-)?authorization|cookie|set-cookie|x-api-key|api-key|x-auth-token|x-access-token|private-token"
 
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Header lines: "Authorization: Basic abc", "X-Api-Key: k" (to the end of the line).
-    (re.compile(rf"(?im)^(\s*(?:{_HEADER_NAMES})\s*:\s*)[^\r\n]+"), rf"\g<1>{MASK}"),
+    # Headers as text: "Authorization: Basic abc", "X-Api-Key: k" (the value to the end of the line).
+    (re.compile(rf"(?im)((?<![A-Za-z0-9-])(?:{_HEADER_NAMES})\s*:\s*)(?![\s\"'\[{{])[^\r\n]+"), rf"\g<1>{MASK}"),
     # JSON or repr of a dict: "Authorization": "Bearer x" / 'password': 'x'.
     (re.compile(rf"""(?i)(["'](?:{_HEADER_NAMES}|{_SECRET_KEYS})["']\s*:\s*)(["'])(?:\\.|(?!\2).)*\2"""), rf"\g<1>\g<2>{MASK}\g<2>"),
     # An auth scheme and its credentials anywhere in running text.
