@@ -22,7 +22,6 @@ class WarmingSettings:
     lookback_s: int
     half_life_s: int
     rewarm_below_ttl_s: int
-    schedule: str
     dry_run: bool = True
     replay_requests: int = 2000
 
