@@ -328,9 +328,10 @@ def parse_policy_settings(raw: Mapping[str, Any], config: HeadroomConfig) -> Sca
 
 @lru_cache(maxsize=4)
 def _load(directory: str) -> ScalingPolicySettings:
-    from include.headroom.config import _read_yaml, config_directory, get_config, load_config
+    from include.headroom.config import config_directory, get_config, load_config
+    from include.headroom.configfile import read_yaml
 
-    raw = _read_yaml(Path(directory), "scaling.yaml")
+    raw = read_yaml(Path(directory) / "scaling.yaml")
     config = get_config() if Path(directory) == config_directory() else load_config(directory)
     return parse_policy_settings(raw, config)
 
