@@ -134,7 +134,7 @@ class ApiClient:
             return response.json()
         except ValueError:
             raise ConnectorError(f"connector {self.name!r}: {method} {path} answered HTTP {response.status_code} with a body that is not JSON: "
-                                 f"{response.text[:200]!r}") from None
+                                 f"{self._safe(response.text)[:200]!r}") from None
 
     def _safe(self, text: str) -> str:
         return redact(text, self.credentials.secrets())
