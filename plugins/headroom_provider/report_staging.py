@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from include.headroom.fileio import safe_filename, write_atomic
 
