@@ -140,7 +140,7 @@ def _connectors(args: argparse.Namespace) -> int:
     from include.headroom.connectors.base import read_watermark
     from include.headroom.connectors.engine import watermark_source
     from include.headroom.connectors.registry import state_dir
-    from include.headroom.connectors.resilience import StateFile
+    from include.headroom.resilience import StateFile
     from include.headroom.store import open_store
 
     db = open_store()
