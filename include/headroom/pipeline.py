@@ -312,7 +312,7 @@ def plan_all_scaling(store: ParquetStore, config: HeadroomConfig, as_of: Any) ->
         history, events = memory.get(svc.name, ([], []))
         decision = plan_scaling(config, svc, rows_of(recent_of, svc.name, recent), now, rows_of(findings_of, svc.name, findings),
                                 rows_of(capacity_of, svc.name, capacity), rows_of(forecast_of, svc.name, forecast),
-                                history=history, events=events, settings=settings).to_dict()
+                                history=history, events=events, settings=settings, first_seen=svc.name not in memory).to_dict()
         if gate[svc.name]:
             decision.update(action="skip", rule="freshness_gate", reason=gate[svc.name], desired_replicas=decision["current_replicas"])
         out.append(decision)
