@@ -16,7 +16,8 @@ Order of the rules (the Kubernetes horizontal controller's, plus headroom's alar
    history) first records its current replicas as a recommendation, as the controller does, so it never
    scales in during the first scale-down window;
 6. predictive and scheduled floors raise the answer, never lower it; a scheduled cap lowers it; scale-in
-   is quicker (the predictive scale-down window) only when a trusted forecast agrees with it;
+   is quicker (the agreed scale-down window replaces the stabilization window and caps the scale-in
+   cooldown) only when a trusted forecast agrees with it;
 7. the rate policies, [min, max], the step limit, the cooldowns.
 """
 
@@ -264,7 +265,10 @@ def next_replicas(state: ScalingState, signals: Signals, settings: KernelSetting
         reason += f"; limited to {limited} by the rate policies, [min, max] and the step limit of {settings.max_step}"
     desired = int(min(max(limited, settings.min_replicas), settings.max_replicas))
     if desired != current:
-        wait = _cooldown(now, 1 if desired > current else -1, state.events, settings)
+        cooldown = settings
+        if desired < current and floor_agrees and settings.agreed_scale_down_stabilization_s is not None:
+            cooldown = replace(settings, scale_in_cooldown_s=min(settings.scale_in_cooldown_s, settings.agreed_scale_down_stabilization_s))
+        wait = _cooldown(now, 1 if desired > current else -1, state.events, cooldown)
         if wait is not None:
             rule, reason, desired = "cooldown", f"{rule} wants {desired} but the cooldown has {wait:.0f} s left", current
     if desired != current:

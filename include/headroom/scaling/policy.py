@@ -315,7 +315,7 @@ def parse_policy_settings(raw: Mapping[str, Any], config: HeadroomConfig) -> Sca
             planned_capacity_hours=int(raw["predictive_floor"]["planned_capacity_hours"]),
             scheduled=tuple(rules),
             replay_step_s=int(replay["step_s"]),
-            replay_actuation_delay_steps=int(replay["actuation_delay_steps"]),
+            replay_actuation_delay_steps=int(replay["actuation_delay_s"]) // int(replay["step_s"]),
             overload_utilization=float(replay["overload_utilization"]),
             expiry_s=int(raw["approval"]["expiry_s"]),
             high_impact_requires_approval=bool(raw["approval"].get("high_impact_requires_approval", True)),

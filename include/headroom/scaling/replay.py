@@ -32,7 +32,7 @@ recommendation and the forecast agree. The forecast is trusted when its measured
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from include.headroom.exceptions import DataError
@@ -110,6 +110,7 @@ class ReplaySettings:
     trust_mape: float = 0.2
     level_bounds: tuple[float, float] = (0.8, 1.5)
     model: str = "auto"
+    floor_quantile: str = "upper"
 
     @property
     def lead_time_s(self) -> int:
@@ -126,7 +127,7 @@ class ReplaySettings:
             signal_window_s=int(raw.get("signal_window_s", step)), refit_every_s=int(fc.get("refit_every_s", 86400)),
             training_days=int(fc.get("training_days", 21)), trust_window_s=int(fc.get("trust_window_s", 7200)),
             trust_mape=1.0 - settings.confidence_threshold, level_bounds=tuple(fc.get("level_bounds", (0.8, 1.5))),
-            model=str(fc.get("model", "auto")),
+            model=str(fc.get("model", "auto")), floor_quantile=settings.floor_quantile,
         )
 
 
@@ -150,9 +151,8 @@ class PolicyResult:
     replicas: list[int] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out.pop("replicas")
-        return out
+        return {"policy": self.policy, "slo_violation_minutes": self.slo_violation_minutes, "replica_hours": self.replica_hours,
+                "cost_usd": self.cost_usd, "scale_actions": self.scale_actions, "floor_trusted_share": self.floor_trusted_share}
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,7 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
 
     step_s = (ds[1] - ds[0]).total_seconds()
     n = len(ds)
-    epoch = ds.asi8 // 10**9
+    epoch = ds.as_unit("ns").asi8 // 10**9
     use_forecast = policy in ("predictive", "combined") and forecast is not None
     use_schedule = policy in ("scheduled", "combined") and scheduled is not None
     if policy != "combined":
@@ -262,7 +262,7 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
         cpu = float(np.mean(cpu_hist[-signal_steps:]))
         floor, floor_why = None, ""
         if use_forecast and i + lead_steps < n:
-            ahead = forecast.upper[i + lead_steps]
+            ahead = (forecast.upper if rs.floor_quantile == "upper" else forecast.yhat)[i + lead_steps]
             lo = max(start, i - trust_steps)
             past_f, past_a = forecast.yhat[lo:i + 1], load[lo:i + 1]
             ok = (past_f == past_f) & (past_a == past_a) & (past_a > 0)
@@ -345,7 +345,7 @@ def regular_grid(frame: pd.DataFrame, step_s: int | None = None) -> tuple[pd.Dat
     import pandas as pd
 
     s = pd.Series(frame["y"].to_numpy(float), index=pd.DatetimeIndex(frame["ds"]))
-    step = pd.Timedelta(int(np.median(np.diff(s.index.asi8))), "ns")
+    step = pd.Timedelta(int(np.median(np.diff(s.index.as_unit("ns").asi8))), "ns")
     grid = pd.date_range(s.index[0], s.index[-1], freq=step)
     y = s.reindex(grid)
     if step_s is not None and step > pd.Timedelta(seconds=step_s):
