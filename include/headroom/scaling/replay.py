@@ -348,11 +348,14 @@ def regular_grid(frame: pd.DataFrame, step_s: int | None = None) -> tuple[pd.Dat
     step = pd.Timedelta(int(np.median(np.diff(s.index.as_unit("ns").asi8))), "ns")
     grid = pd.date_range(s.index[0], s.index[-1], freq=step)
     y = s.reindex(grid)
+    missing = int(y.isna().sum())
     if step_s is not None and step > pd.Timedelta(seconds=step_s):
         fine = pd.date_range(grid[0], grid[-1], freq=pd.Timedelta(seconds=step_s))
-        y = y.reindex(y.index.union(fine)).interpolate(method="time", limit_area="inside").reindex(fine)
+        gap = y.reindex(fine, method="pad").isna().to_numpy() | y.reindex(fine, method="backfill").isna().to_numpy()
+        y = y.dropna()
+        y = y.reindex(y.index.union(fine)).interpolate(method="time", limit_area="inside").reindex(fine).mask(gap)
         grid = fine
-    return grid, y.to_numpy(float), int(y.isna().sum())
+    return grid, y.to_numpy(float), missing
 
 
 def replay(config: HeadroomConfig, history: pd.DataFrame, start: Any, end: Any, services: Sequence[str] | None = None,
