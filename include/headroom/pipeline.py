@@ -319,6 +319,27 @@ def plan_all_scaling(store: ParquetStore, config: HeadroomConfig, as_of: Any) ->
     return out
 
 
+def plan_capacity_schedules(store: ParquetStore, config: HeadroomConfig, as_of: Any, now: Any) -> list[dict[str, Any]]:
+    """Per service whose target takes AWS scheduled actions, the planned capacity (``planned_capacity``: predictive
+    and scheduled floors per hour) and whether it may be written (``live``: current interval and enabled in the
+    catalog), as keyword arguments of ``ScheduleCapacityOperator``."""
+    from include.headroom.scaling.decide import planned_capacity
+    from include.headroom.scaling.policy import policy_settings
+    from include.headroom.scaling.safety import interval_is_current
+
+    settings = policy_settings()
+    capacity, forecast = latest_capacity(store, as_of)
+    current = interval_is_current(as_of, now, settings)
+    capacity_of, forecast_of = by_service(capacity), by_service(forecast)
+    out = []
+    for svc in config.services:
+        if svc.target.kind.value not in ("aws_autoscaling_group", "aws_application_autoscaling"):
+            continue
+        plan = planned_capacity(config, svc, as_of, rows_of(capacity_of, svc.name, capacity), rows_of(forecast_of, svc.name, forecast), settings)
+        out.append({"service": svc.name, "plan": plan, "live": bool(current and svc.target.enabled)})
+    return out
+
+
 def plan_all_warming(store: ParquetStore, config: HeadroomConfig, as_of: Any, lookback_hours: float = 24.0 * 14,
                      trigger: str | None = None, services: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """A warming plan per service that has a trigger; the others are listed with no trigger and the reason.
