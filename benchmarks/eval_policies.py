@@ -97,7 +97,8 @@ def _service(template, name, load):
 
     peak = float(np.nanpercentile(load, 99.5))
     cap = max(peak / (0.7 * 0.7 * 20), 1e-3)
-    return dataclasses.replace(template, name=name, capacity_per_replica_rps=cap, min_replicas=2, max_replicas=20, cost_per_replica_hour=0.10)
+    return dataclasses.replace(template, name=name, capacity_per_replica_rps=cap, min_replicas=2, max_replicas=20,
+                               cost_per_replica_hour=0.10)
 
 
 def main() -> int:
@@ -146,7 +147,8 @@ def main() -> int:
             total[p][1] += res.replica_hours
             ratio = ""
             if p == "combined":
-                v = f"{c.slo_violation_minutes / r.slo_violation_minutes:.2f}x" if r.slo_violation_minutes else ("=" if not c.slo_violation_minutes else "+")
+                same = "=" if not c.slo_violation_minutes else "+"
+                v = f"{c.slo_violation_minutes / r.slo_violation_minutes:.2f}x" if r.slo_violation_minutes else same
                 ratio = f"viol {v}, hours {c.replica_hours / r.replica_hours:.3f}x"
             print(f"{name:<34} {p:<10} {res.slo_violation_minutes:>9.0f} {res.replica_hours:>10.1f} {res.scale_actions:>7} "
                   f"{res.floor_trusted_share:>7.2f}   {ratio}", flush=True)
@@ -157,7 +159,6 @@ def main() -> int:
     cv, ch = total["combined"]
     print(f"combined / reactive: SLO-violation minutes {cv / rv if rv else float('nan'):.3f}x, replica-hours {ch / rh:.3f}x "
           f"(goal <= 0.5x at <= 1.0x); {len(traces)} traces in {time.time() - t0:.0f} s")
-    _ = np
     return 0
 
 

@@ -26,7 +26,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from include.headroom.scaling.policy import Behavior, Recommendation, ScaleEvent, rate_limit, stabilize
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from include.headroom.scaling.policy import ScalingPolicySettings
 
 
-class Action(str, Enum):
+class Action(str, Enum):  # noqa: UP042 (str values travel through XCom and the audit trail)
     SCALE = "scale"
     ALARM = "alarm"
     NONE = "none"
@@ -201,7 +202,8 @@ def next_replicas(state: ScalingState, signals: Signals, settings: KernelSetting
     current, now = state.current, state.now
     if signals.error_rate is not None and signals.error_rate > settings.alarm_error_rate:
         return Decision(Action.ALARM, "error_rate_alarm",
-                        f"error rate {signals.error_rate:.1%} > {settings.alarm_error_rate:.0%}: more replicas do not fix a failing dependency",
+                        f"error rate {signals.error_rate:.1%} > {settings.alarm_error_rate:.0%}: "
+                        "more replicas do not fix a failing dependency",
                         current, None)
     if bounded is not None:
         return bounded
@@ -221,7 +223,8 @@ def next_replicas(state: ScalingState, signals: Signals, settings: KernelSetting
                         wanted, signals.load_replicas, seed=seed)
     candidates = []
     if signals.cpu is not None:
-        candidates.append(("hpa_cpu", metric_replicas(current, signals.cpu, settings.cpu_target, settings.tolerance, signals.pods_reporting)))
+        candidates.append(("hpa_cpu", metric_replicas(current, signals.cpu, settings.cpu_target, settings.tolerance,
+                                                      signals.pods_reporting)))
     if signals.memory is not None:
         candidates.append(("hpa_memory", metric_replicas(current, signals.memory, settings.memory_target, settings.tolerance,
                                                          signals.pods_reporting)))

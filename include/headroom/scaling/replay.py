@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from include.headroom.exceptions import DataError
 from include.headroom.scaling.kernel import (
@@ -313,7 +314,7 @@ def actual_result(ds: pd.DatetimeIndex, load: np.ndarray, replicas: np.ndarray, 
     step_s = (ds[1] - ds[0]).total_seconds()
     violation = seconds = 0.0
     changes, last = 0, None
-    for value, r in zip(load[start:], replicas[start:]):
+    for value, r in zip(load[start:], replicas[start:], strict=True):
         if r != r:
             continue
         r = int(round(r))
@@ -398,9 +399,11 @@ def replay(config: HeadroomConfig, history: pd.DataFrame, start: Any, end: Any, 
         results = replay_trace(grid, y.to_numpy(float), sim, kernel_settings(config, svc, settings), policies, config.forecasting, rs,
                                cost_per_replica_hour=svc.cost_per_replica_hour,
                                replicas_for=lambda load, s=svc: config.replicas_for(s, load),
-                               scheduled=lambda at, n=name: scheduled_bounds(settings.scheduled, n, at), start=begin, initial_replicas=initial)
+                               scheduled=lambda at, n=name: scheduled_bounds(settings.scheduled, n, at), start=begin,
+                               initial_replicas=initial)
         if with_actual:
-            results["actual"] = actual_result(grid, y.to_numpy(float), rep.reindex(grid).to_numpy(float), sim, svc.cost_per_replica_hour, begin)
+            results["actual"] = actual_result(grid, y.to_numpy(float), rep.reindex(grid).to_numpy(float), sim,
+                                              svc.cost_per_replica_hour, begin)
         for policy in order:
             rows.append({"service": name, **results[policy].to_dict()})
     for policy in order:

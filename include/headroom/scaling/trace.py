@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from include.headroom.exceptions import DataError
 
@@ -96,7 +97,8 @@ def replay_file(config: HeadroomConfig, trace: Trace, *, capacity_per_replica: f
     results = replay_trace(ds, load, sim, kernel_settings(config, svc, settings), list(policies), config.forecasting, rs,
                            cost_per_replica_hour=cost_per_replica_hour, replicas_for=lambda v: config.replicas_for(svc, v))
     out = {"policies": {p: {k: v for k, v in r.to_dict().items() if k != "policy"} for p, r in results.items()},
-           "trace": {"file": trace.path, "steps": len(ds), "step_s": int((ds[1] - ds[0]).total_seconds()), "duplicates_averaged": trace.duplicates,
+           "trace": {"file": trace.path, "steps": len(ds), "step_s": int((ds[1] - ds[0]).total_seconds()),
+                     "duplicates_averaged": trace.duplicates,
                      "missing_steps": gaps, "start": ds[0].isoformat(), "end": ds[-1].isoformat()},
            "service": {"tier": tier_value.value, "capacity_per_replica_rps": capacity_per_replica, "min_replicas": min_replicas,
                        "max_replicas": max_replicas, "latency_slo_ms": slo, "base_latency_ms": sim.base_latency_ms,
