@@ -109,7 +109,6 @@ def main() -> int:
     parser.add_argument("--sets", default="fleet,petshop,gen", help="which trace sets")
     args = parser.parse_args()
 
-    import numpy as np
     import pandas as pd
 
     from include.headroom.config import get_config
