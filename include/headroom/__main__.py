@@ -301,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     conn.add_argument("action", choices=["pools", "status"])
     conn.set_defaults(func=_connectors)
 
-    rep = commands.add_parser("replay", help="replay stored load through the reactive and the combined scaling policy")
+    rep = commands.add_parser("replay", help="replay stored, sample-fleet or trace load through the scaling kernel under each policy")
     rep.add_argument("--from", dest="start", help="window start (UTC timestamp)")
     rep.add_argument("--to", dest="end", help="window end (UTC timestamp, exclusive)")
     rep.add_argument("--load", help="a demand trace, CSV timestamp,value (req/s, any regular step) instead of the store")
