@@ -33,7 +33,8 @@ def _coverage(y, fc):
 
 
 def test_registry_holds_every_model_and_names_unknown_ones():
-    assert set(MODELS) == {"seasonal_naive", "seasonal_naive_weekly", "fourier_trend", "holt_winters", "sarimax", "prophet"}
+    assert set(MODELS) == {"seasonal_naive", "seasonal_naive_weekly", "fourier_trend", "ets", "theta", "mstl", "arima", "holt_winters",
+                           "sarimax", "prophet"}
     for name, cls in MODELS.items():
         assert cls.name == name and cls.description
     with pytest.raises(ForecastError, match=r"unknown model 'magic'; models are \["):
