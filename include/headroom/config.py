@@ -168,6 +168,7 @@ class BacktestConfig:
     top_k: int = 3  # the best candidates ``auto`` combines
     combine: str = "inverse_error"  # or "median"
     guard_ratio: float = 1.5  # a candidate this much worse than seasonal naive on the newest cutoff is not chosen
+    combine_within: float = 1.25  # only candidates within this factor of the best backtest MASE are combined
 
     def __post_init__(self) -> None:
         for name in ("initial_days", "period_days", "horizon_days", "max_cutoffs", "top_k"):

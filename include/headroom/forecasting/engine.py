@@ -20,7 +20,8 @@ What it does to every row of a ``(series, time)`` matrix, in order:
    SARIMAX, Prophet) run series by series when configured.
 5. **Rolling-origin backtests** over several origins; candidates whose error on the
    most recent origin is more than ``guard_ratio`` times the seasonal naive's are out;
-   the best ``top_k`` by mean MASE are combined (inverse-MASE weights or median). If
+   the best ``top_k`` by mean MASE (those within ``combine_within`` of the best) are
+   combined (inverse-MASE weights or median). If
    the combination's backtest MASE is not below seasonal naive's, seasonal naive is used.
 6. **Conformal intervals** per horizon step from the combination's absolute backtest
    errors (pooled over origins and neighbouring steps, finite-sample quantile),
@@ -69,6 +70,8 @@ class EngineSpec:
     :param guard_ratio: candidates whose MAE on the most recent origin exceeds this times seasonal naive's are not chosen.
     :param outlier_z: robust z above which a point is an outlier (replaced); ``0`` turns the cleaning off.
     :param break_z: level-shift statistic above which a break is declared; ``0`` turns break detection off.
+    :param combine_within: only candidates whose backtest MASE is within this factor of the best one are combined
+        (a clearly better model is not diluted by weaker ones).
     """
 
     candidates: tuple[str, ...] = ("seasonal_naive", "seasonal_naive_weekly", "fourier_trend", "ets", "theta", "mstl", "arima")
@@ -81,6 +84,7 @@ class EngineSpec:
     guard_ratio: float = 1.5
     outlier_z: float = 8.0
     break_z: float = 6.0
+    combine_within: float = 1.25
 
     def __post_init__(self) -> None:
         for name in ("horizon", "origins", "every", "min_train", "top_k"):
@@ -88,8 +92,8 @@ class EngineSpec:
                 raise ForecastError(f"engine {name}={getattr(self, name)!r} must be at least 1")
         if self.combine not in ("inverse_error", "median"):
             raise ForecastError(f"engine combine={self.combine!r} must be 'inverse_error' or 'median'")
-        if self.guard_ratio <= 1:
-            raise ForecastError(f"engine guard_ratio={self.guard_ratio!r} must be above 1")
+        if self.guard_ratio <= 1 or self.combine_within < 1:
+            raise ForecastError(f"engine guard_ratio={self.guard_ratio!r} must be above 1, combine_within={self.combine_within!r} at least 1")
 
     def origin_lengths(self, n: int) -> list[int]:
         """Training lengths of the origins, oldest first.
@@ -121,7 +125,8 @@ def spec_for(config: ForecastConfig, per_day: int, horizon: int, n: int, candida
     min_train = max(floor, min(int(round(bt.initial_days * per_day)), n - hb - every * (bt.max_cutoffs - 1)))
     return EngineSpec(
         candidates=tuple(candidates if candidates is not None else config.models), horizon=hb, origins=bt.max_cutoffs, every=every,
-        min_train=min_train, top_k=bt.top_k, combine=bt.combine, guard_ratio=bt.guard_ratio, outlier_z=config.outlier_z,
+        min_train=min_train, top_k=bt.top_k, combine=bt.combine, guard_ratio=bt.guard_ratio, combine_within=bt.combine_within,
+        outlier_z=config.outlier_z,
         break_z=config.break_z,
     )
 
@@ -198,10 +203,11 @@ def adjust_level_shifts(y: np.ndarray, block: int, z: float = 6.0, max_breaks: i
 
     The series is cut into blocks of ``block`` steps (one season), and a split between
     block means is a break when the difference of the medians of the blocks on either
-    side, over the robust spread of block-to-block changes, is above ``z`` and enough
-    blocks follow it to call it persistent: two, or seven when ``periods`` holds a
-    weekly season of daily blocks or the blocks are days and three weeks of them are
-    there (so a weekend is not a break). The strongest split
+    side, over the robust spread of block-to-block changes, is above ``z`` with two
+    blocks on either side. With three weeks of daily blocks the day-of-week effect is
+    taken out of the block means first (a weekend is not a break), and a steady trend
+    always is. The shift must also be sharp: the two blocks after the split against the
+    two before carry most of it (growth that bends is not a shift). The strongest split
     is adjusted first, then the search repeats up to ``max_breaks`` times.
     """
     import numpy as np
@@ -210,28 +216,40 @@ def adjust_level_shifts(y: np.ndarray, block: int, z: float = 6.0, max_breaks: i
     block = max(1, int(block))
     n_blocks = len(x) // block
     breaks: list[int] = []
-    persist = 7 if (7 * block in periods or (block in periods and n_blocks >= 21)) else 2
-    if n_blocks < 2 + persist + 1 or z <= 0:
+    weekly_blocks = n_blocks >= 21 and (block in periods or 7 * block in periods)
+    if n_blocks < 7 or z <= 0:
         return x, breaks
     for _ in range(max_breaks):
         offset = len(x) - n_blocks * block  # whole blocks aligned to the end (the recent data matters most)
         means = x[offset:].reshape(n_blocks, block).mean(axis=1)
+        if weekly_blocks:  # daily blocks of a weekly pattern: take the day-of-week effect out (a weekend is no break)
+            import pandas as pd
+
+            local_level = pd.Series(means).rolling(7, center=True, min_periods=4).median().to_numpy()
+            dev = means - local_level
+            profile = np.array([np.median(dev[(np.arange(n_blocks) - n_blocks) % 7 == d]) for d in range(7)])
+            means = means - profile[(np.arange(n_blocks) - n_blocks) % 7]
         means = means - np.median(np.diff(means)) * np.arange(n_blocks)  # a steady trend is not a shift
         spread = 1.4826 * np.median(np.abs(np.diff(means) - np.median(np.diff(means))))
         if not spread > 0:
             return x, breaks
         best, best_stat = -1, 0.0
-        for k in range(2, n_blocks - persist + 1):
+        for k in range(2, n_blocks - 2 + 1):  # at least two blocks before and after
             stat = abs(np.median(means[k:]) - np.median(means[:k])) / spread
             if stat > best_stat:
                 best, best_stat = k, stat
         if best < 0 or best_stat < z:
             return x, breaks
-        after, before = means[best:], means[:best]
+        shift = float(np.median(means[best:]) - np.median(means[:best]))
+        # A level shift is sharp: the two blocks after the split against the two before carry most of it.
+        # Growth that bends is not a shift.
+        local = float(np.median(means[best : best + 2]) - np.median(means[max(0, best - 2) : best]))
+        if abs(local) < 0.6 * abs(shift) or np.sign(local) != np.sign(shift):
+            return x, breaks
         cut = _refine_break(x, offset + best * block, block)
         if cut in breaks:
             return x, breaks
-        x[:cut] += float(np.median(after) - np.median(before))
+        x[:cut] += shift
         breaks.append(cut)
     return x, sorted(breaks)
 
@@ -645,7 +663,8 @@ def _forecast_group(y: np.ndarray, grid: Grid, horizon: int, spec: EngineSpec, a
     members, weights = [], []
     combo_bt = np.empty((len(lengths), s, hb))
     for j in range(s):
-        chosen = [int(c) for c in order[:, j] if np.isfinite(ranked[c, j])]
+        best = ranked[order[0, j], j]
+        chosen = [int(c) for c in order[:, j] if np.isfinite(ranked[c, j]) and ranked[c, j] <= spec.combine_within * best + 1e-12]
         w = np.array([1.0 / max(ranked[c, j], 1e-9) for c in chosen])
         w = w / w.sum()
         combo_bt[:, j] = _combine(np.stack([paths[names[c]][:, j] for c in chosen]), w, spec.combine)
