@@ -36,7 +36,7 @@ FORECAST_POOL = "headroom_forecasting"
     default_args=DEFAULT_ARGS,
     tags=["headroom", "forecast"],
     doc_md=__doc__,
-    params={"batch_size": Param(4, type="integer", minimum=1, description="Services per mapped task")},
+    params={"batch_size": Param(50, type="integer", minimum=1, description="Services per mapped task (one engine run per batch)")},
 )
 def capacity_forecast():
     @task

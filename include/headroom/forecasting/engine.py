@@ -25,8 +25,7 @@ What it does to every row of a ``(series, time)`` matrix, in order:
    the combination's backtest MASE is not below seasonal naive's, seasonal naive is used.
 6. **Conformal intervals** per horizon step from the combination's absolute backtest
    errors (pooled over origins and neighbouring steps, finite-sample quantile),
-   non-decreasing with the step and widened with the square root of the step beyond
-   the backtest horizon. The coverage stored with the scores is leave-one-origin-out,
+   widened with the square root of the step beyond the backtest horizon. The coverage stored with the scores is leave-one-origin-out,
    so it is measured on errors the interval did not see.
 
 Rows with the same seasonality run together, so a batch costs a handful of matrix
@@ -50,9 +49,9 @@ if TYPE_CHECKING:
 
 DAY_NS = 86_400 * 10**9
 BASELINE = "seasonal_naive"
-ETS_WINDOW_DAYS = 28  # exponential smoothing forgets; the recursion runs over at most this much recent history
-ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
-BETAS = (0.01, 0.1)
+ETS_WINDOW_DAYS = 14  # exponential smoothing forgets; the recursion runs over at most this much recent history
+ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0)
+BETAS = (0.05,)
 PHIS = (0.9, 0.98)
 
 
@@ -70,6 +69,7 @@ class EngineSpec:
     :param guard_ratio: candidates whose MAE on the most recent origin exceeds this times seasonal naive's are not chosen.
     :param outlier_z: robust z above which a point is an outlier (replaced); ``0`` turns the cleaning off.
     :param break_z: level-shift statistic above which a break is declared; ``0`` turns break detection off.
+    :param select: ``False`` forecasts with the first candidate alone (no choice, no guard), with its conformal interval.
     :param combine_within: only candidates whose backtest MASE is within this factor of the best one are combined
         (a clearly better model is not diluted by weaker ones).
     """
@@ -85,6 +85,7 @@ class EngineSpec:
     outlier_z: float = 8.0
     break_z: float = 6.0
     combine_within: float = 1.25
+    select: bool = True
 
     def __post_init__(self) -> None:
         for name in ("horizon", "origins", "every", "min_train", "top_k"):
@@ -197,6 +198,64 @@ def detect_periods(y: np.ndarray, per_day: int, threshold: float = 0.3, weekly: 
     return (best,) if acf[best - 1] >= max(threshold, 0.4) and best >= 2 else ()
 
 
+def _centred_mean(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving mean of each row over ``window`` steps; NaN where the window does not fit."""
+    import numpy as np
+
+    s, n = x.shape
+    out = np.full((s, n), np.nan)
+    if window > n:
+        return out
+    c = np.cumsum(np.pad(x, ((0, 0), (1, 0))), axis=1)
+    means = (c[:, window:] - c[:, :-window]) / window
+    half = window // 2
+    out[:, half : half + means.shape[1]] = means
+    return out
+
+
+def _acf_many(x: np.ndarray, lag: int) -> np.ndarray:
+    """Autocorrelation of each row at ``lag`` over the pairs where both values exist (NaN when too few)."""
+    import numpy as np
+
+    s, n = x.shape
+    if lag >= n - 2:
+        return np.full(s, np.nan)
+    a, b = x[:, lag:], x[:, :-lag]
+    ok = np.isfinite(a) & np.isfinite(b)
+    count = ok.sum(axis=1)
+    a, b = np.where(ok, a, 0.0), np.where(ok, b, 0.0)
+    with np.errstate(all="ignore"):
+        a = np.where(ok, a - a.sum(axis=1, keepdims=True) / np.maximum(count, 1)[:, None], 0.0)
+        b = np.where(ok, b - b.sum(axis=1, keepdims=True) / np.maximum(count, 1)[:, None], 0.0)
+        denom = np.sqrt((a * a).sum(axis=1) * (b * b).sum(axis=1))
+        r = np.where(denom > 0, (a * b).sum(axis=1) / denom, np.nan)
+    return np.where(count >= max(8, lag // 2), r, np.nan)
+
+
+def detect_periods_many(values: np.ndarray, per_day: int, threshold: float = 0.3, weekly: bool = True) -> list[tuple[int, ...]]:
+    """:func:`detect_periods` for every row of ``values`` at once (the daily and weekly tests are matrix operations)."""
+    import numpy as np
+
+    y = np.atleast_2d(np.asarray(values, dtype=float))
+    s, n = y.shape
+    daily = np.zeros(s, dtype=bool)
+    if per_day >= 2 and n >= 2 * per_day + 2:
+        strength = _acf_many(y - _centred_mean(y, per_day + 1), per_day)
+        daily = np.nan_to_num(strength, nan=-1.0) >= threshold
+    week = np.zeros(s, dtype=bool)
+    if weekly and per_day >= 1 and n >= 2 * 7 * per_day + 2 and 7 * per_day >= 2:
+        rest = y.copy()
+        if daily.any():
+            rest[daily] = seasonal_profiles(y[daily], (per_day,), 1)[0]
+        strength = _acf_many(rest - _centred_mean(rest, 7 * per_day + 1), 7 * per_day)
+        week = np.nan_to_num(strength, nan=-1.0) >= threshold
+    out: list[tuple[int, ...]] = []
+    for i in range(s):
+        found = tuple(p for p, on in ((per_day, daily[i]), (7 * per_day, week[i])) if on)
+        out.append(found if found else detect_periods(y[i], per_day, threshold, weekly))  # another period, row by row
+    return out
+
+
 def adjust_level_shifts(y: np.ndarray, block: int, z: float = 6.0, max_breaks: int = 3,
                         periods: Sequence[int] = ()) -> tuple[np.ndarray, list[int]]:
     """Move the history before each persistent level shift to the level after it; return the adjusted copy and the break indices.
@@ -206,25 +265,29 @@ def adjust_level_shifts(y: np.ndarray, block: int, z: float = 6.0, max_breaks: i
     side, over the robust spread of block-to-block changes, is above ``z`` with two
     blocks on either side. With three weeks of daily blocks the day-of-week effect is
     taken out of the block means first (a weekend is not a break), and a steady trend
-    always is. The shift must also be sharp: the two blocks after the split against the
-    two before carry most of it (growth that bends is not a shift). The strongest split
-    is adjusted first, then the search repeats up to ``max_breaks`` times.
+    always is; with under two weeks of seasons, the blocks are quarter seasons of the
+    seasonally adjusted series. The shift must also be sharp: the two blocks after the
+    split against the two before carry most of it (growth that bends is not a shift).
+    The strongest split is adjusted first, then the search repeats up to ``max_breaks`` times.
     """
     import numpy as np
+    import pandas as pd
 
     x = np.asarray(y, dtype=float).copy()
     block = max(1, int(block))
-    n_blocks = len(x) // block
     breaks: list[int] = []
-    weekly_blocks = n_blocks >= 21 and (block in periods or 7 * block in periods)
-    if n_blocks < 7 or z <= 0:
+    fine = len(x) // block < 14 and block in periods and block >= 8
+    if fine:  # under two weeks of seasons: quarter-season blocks of the seasonally adjusted series
+        block //= 4
+    n_blocks = len(x) // block
+    weekly_blocks = not fine and n_blocks >= 21 and (block in periods or 7 * block in periods)
+    if n_blocks < 5 or z <= 0:
         return x, breaks
     for _ in range(max_breaks):
         offset = len(x) - n_blocks * block  # whole blocks aligned to the end (the recent data matters most)
-        means = x[offset:].reshape(n_blocks, block).mean(axis=1)
+        work = seasonal_profiles(x[None, :], periods[:1], 1)[0][0] if fine else x
+        means = work[offset:].reshape(n_blocks, block).mean(axis=1)
         if weekly_blocks:  # daily blocks of a weekly pattern: take the day-of-week effect out (a weekend is no break)
-            import pandas as pd
-
             local_level = pd.Series(means).rolling(7, center=True, min_periods=4).median().to_numpy()
             dev = means - local_level
             profile = np.array([np.median(dev[(np.arange(n_blocks) - n_blocks) % 7 == d]) for d in range(7)])
@@ -233,12 +296,14 @@ def adjust_level_shifts(y: np.ndarray, block: int, z: float = 6.0, max_breaks: i
         spread = 1.4826 * np.median(np.abs(np.diff(means) - np.median(np.diff(means))))
         if not spread > 0:
             return x, breaks
-        best, best_stat = -1, 0.0
-        for k in range(2, n_blocks - 2 + 1):  # at least two blocks before and after
-            stat = abs(np.median(means[k:]) - np.median(means[:k])) / spread
-            if stat > best_stat:
-                best, best_stat = k, stat
-        if best < 0 or best_stat < z:
+        before = pd.Series(means).expanding().median().to_numpy()  # before[k - 1] = median(means[:k])
+        after = pd.Series(means[::-1]).expanding().median().to_numpy()[::-1]  # after[k] = median(means[k:])
+        ks = np.arange(2, n_blocks - 1)  # at least two blocks before and after
+        if not len(ks):
+            return x, breaks
+        stats = np.abs(after[ks] - before[ks - 1]) / spread
+        best, best_stat = int(ks[np.argmax(stats)]), float(np.max(stats))
+        if best_stat < z:
             return x, breaks
         shift = float(np.median(means[best:]) - np.median(means[:best]))
         # A level shift is sharp: the two blocks after the split against the two before carry most of it.
@@ -246,7 +311,7 @@ def adjust_level_shifts(y: np.ndarray, block: int, z: float = 6.0, max_breaks: i
         local = float(np.median(means[best : best + 2]) - np.median(means[max(0, best - 2) : best]))
         if abs(local) < 0.6 * abs(shift) or np.sign(local) != np.sign(shift):
             return x, breaks
-        cut = _refine_break(x, offset + best * block, block)
+        cut = _refine_break(work, offset + best * block, block)
         if cut in breaks:
             return x, breaks
         x[:cut] += shift
@@ -542,7 +607,8 @@ def _scores(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> dict[str, np.
         ape = np.where(y != 0, err / np.abs(y), np.nan)
         denom = np.abs(y) + np.abs(yhat)
         sape = np.where(denom != 0, 2.0 * err / denom, 0.0)
-        mape = np.array([np.nanmean(a) if np.isfinite(a).any() else np.nan for a in ape])
+        valid = np.isfinite(ape)
+        mape = np.where(valid.any(axis=1), np.where(valid, ape, 0.0).sum(axis=1) / np.maximum(valid.sum(axis=1), 1), np.nan)
     return {"mae": mae, "mape": mape, "smape": sape.mean(axis=1), "mase": mae / scale}
 
 
@@ -561,7 +627,8 @@ def conformal_width(abs_err: np.ndarray, alpha: float, horizon: int, window: int
 
     Step ``h`` pools the errors of every origin at steps ``h - window .. h + window``; the
     half-width is their finite-sample ``1 - alpha`` quantile (``ceil((N + 1)(1 - alpha)) / N``),
-    made non-decreasing with the step and grown with ``sqrt(h / steps)`` past the backtest horizon.
+    so it follows the season of the errors (wider at a busy hour); past the backtest horizon
+    the last step's width grows with ``sqrt(h / steps)``.
     """
     import numpy as np
 
@@ -575,8 +642,7 @@ def conformal_width(abs_err: np.ndarray, alpha: float, horizon: int, window: int
     ordered = np.sort(np.where(np.isfinite(pooled), pooled, np.inf), axis=2)
     idx = np.clip(np.ceil(level * count).astype(int) - 1, 0, pooled.shape[2] - 1)
     width = np.take_along_axis(ordered, idx[..., None], axis=2)[..., 0]
-    width = np.where(count > 0, width, np.nan)
-    width = np.fmax.accumulate(np.nan_to_num(width, nan=0.0), axis=1)
+    width = np.nan_to_num(np.where(count > 0, width, np.nan), nan=0.0)
     if horizon <= hb:
         return width[:, :horizon]
     grow = np.sqrt(np.arange(hb + 1, horizon + 1) / hb)[None, :]
@@ -592,7 +658,7 @@ def run_engine(values: np.ndarray, step: pd.Timedelta, horizon: int, spec: Engin
     import numpy as np
     import pandas as pd
 
-    from include.headroom.forecasting.preprocess import replace_outliers
+    from include.headroom.forecasting.preprocess import replace_outliers_many
 
     if not 0 < alpha < 1:
         raise ForecastError(f"alpha={alpha!r} must be in (0, 1)")
@@ -603,21 +669,19 @@ def run_engine(values: np.ndarray, step: pd.Timedelta, horizon: int, spec: Engin
     n_series, n = y.shape
     per_day = max(1, int(round(pd.Timedelta(days=1) / step)))
     lengths = spec.origin_lengths(n)
-    periods, breaks, outliers = [], [], []
+    breaks: list[tuple[int, ...]] = []
+    season = 7 * per_day if n >= 3 * 7 * per_day else per_day
+    if spec.outlier_z > 0:
+        y, outliers = replace_outliers_many(y, max(season, 1), spec.outlier_z)
+    else:
+        outliers = np.zeros(n_series, dtype=int)
+    # Breaks first (on daily blocks), then the seasons of what is left.
+    first = detect_periods_many(y, per_day, weekly=False)
     for i in range(n_series):
-        season = 7 * per_day if n >= 3 * 7 * per_day else per_day
-        if spec.outlier_z > 0:
-            y[i], replaced = replace_outliers(y[i], max(season, 1), spec.outlier_z)
-        else:
-            replaced = 0
-        # Breaks first (on daily blocks, a week of persistence when three weeks are there), then the seasons of what is left.
-        daily = detect_periods(y[i], per_day, weekly=False)
-        block = daily[0] if daily else max(per_day, n // 20, 1)
-        y[i], cut = adjust_level_shifts(y[i], block, spec.break_z, periods=daily)
-        found = detect_periods(y[i], per_day)
-        periods.append(found)
+        block = first[i][0] if first[i] else max(per_day, n // 20, 1)
+        y[i], cut = adjust_level_shifts(y[i], block, spec.break_z, periods=first[i])
         breaks.append(tuple(cut))
-        outliers.append(replaced)
+    periods = detect_periods_many(y, per_day)
     yhat, lower, upper = (np.empty((n_series, horizon)) for _ in range(3))
     rows: list[RowResult | None] = [None] * n_series
     for profile in sorted(set(periods)):
@@ -627,7 +691,7 @@ def run_engine(values: np.ndarray, step: pd.Timedelta, horizon: int, spec: Engin
         yhat[idx], lower[idx], upper[idx] = out["yhat"], out["lower"], out["upper"]
         for j, i in enumerate(idx):
             rows[i] = RowResult(model=out["model"][j], members=out["members"][j], weights=out["weights"][j], periods=profile,
-                                breaks=breaks[i], outliers=outliers[i], scores=out["scores"][j])
+                                breaks=breaks[i], outliers=int(outliers[i]), scores=out["scores"][j])
     nonneg = (np.asarray(values, dtype=float) >= 0).all(axis=1)[:, None]
     yhat, lower = np.where(nonneg, np.maximum(yhat, 0.0), yhat), np.where(nonneg, np.maximum(lower, 0.0), lower)
     return EngineResult(rows=[r for r in rows if r is not None], yhat=yhat, yhat_lower=lower, yhat_upper=upper)
@@ -659,17 +723,23 @@ def _forecast_group(y: np.ndarray, grid: Grid, horizon: int, spec: EngineSpec, a
     guard = np.vstack([recent[n] > spec.guard_ratio * recent[BASELINE] + 1e-12 for n in names])
     ranked[guard] = np.inf
     ranked[0] = np.where(np.isfinite(mase[BASELINE]), mase[BASELINE], 0.0)  # the baseline is never guarded out
+    if not spec.select:  # the first candidate alone
+        first = names.index(spec.candidates[0])
+        ranked = np.full_like(ranked, np.inf)
+        ranked[first] = np.where(np.isfinite(mase[names[first]]), mase[names[first]], np.inf)
     order = np.argsort(ranked, axis=0, kind="stable")[: spec.top_k]  # (k, s)
     members, weights = [], []
     combo_bt = np.empty((len(lengths), s, hb))
     for j in range(s):
         best = ranked[order[0, j], j]
         chosen = [int(c) for c in order[:, j] if np.isfinite(ranked[c, j]) and ranked[c, j] <= spec.combine_within * best + 1e-12]
+        if not chosen:  # the one candidate asked for cannot forecast this series: seasonal naive stands in
+            chosen = [0]
         w = np.array([1.0 / max(ranked[c, j], 1e-9) for c in chosen])
-        w = w / w.sum()
+        w = w / w.sum() if w.sum() > 0 else np.full(len(chosen), 1.0 / len(chosen))
         combo_bt[:, j] = _combine(np.stack([paths[names[c]][:, j] for c in chosen]), w, spec.combine)
         combo_mase = np.mean(np.abs(combo_bt[:, j] - actual[:, j]).mean(axis=1) / scale[:, j])
-        if len(chosen) > 1 and not combo_mase < ranked[0, j]:
+        if spec.select and len(chosen) > 1 and not combo_mase < ranked[0, j]:
             chosen, w = [0], np.array([1.0])  # the combination is no better than seasonal naive: use it
             combo_bt[:, j] = paths[BASELINE][:, j]
         members.append(tuple(names[c] for c in chosen))

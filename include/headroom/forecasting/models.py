@@ -120,7 +120,7 @@ class SeasonalNaive(ForecastModel):
     period_days: ClassVar[int] = 1
 
     def min_points(self) -> int:
-        return 2 * self.season * self.period_days
+        return self.season * self.period_days + 2  # one season to repeat, and one seasonal difference for the interval
 
     def fit(self, df: pd.DataFrame) -> FittedForecast:
         import numpy as np
@@ -438,6 +438,9 @@ class ProphetModel(ForecastModel):
     name = "prophet"
     description = "Prophet (daily + weekly seasons, 100 uncertainty samples)"
     uncertainty_samples = 100
+
+    def min_points(self) -> int:
+        return self.season + 2  # Prophet fits a daily season on a day and a bit, as seasonal naive needs
 
     def fit(self, df: pd.DataFrame) -> FittedForecast:
         import pandas as pd

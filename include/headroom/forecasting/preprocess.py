@@ -8,6 +8,35 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+def replace_outliers_many(values: np.ndarray, season: int, threshold: float = 8.0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`replace_outliers` for every row of ``values`` (series x time) at once; returns the cleaned copy and the count per row."""
+    import numpy as np
+    import pandas as pd
+
+    y = np.array(np.atleast_2d(values), dtype=float)
+    s, n = y.shape
+    counts = np.zeros(s, dtype=int)
+    if n < 2 * season:
+        return y, counts
+    log_scale = np.all(y > 0, axis=1)
+    work = np.where(log_scale[:, None], np.log(np.where(y > 0, y, 1.0)), y)
+    cycles = -(-n // season)
+    padded = np.full((s, cycles * season), np.nan)
+    padded[:, :n] = work
+    with np.errstate(all="ignore"):
+        slot = np.nanmedian(padded.reshape(s, cycles, season), axis=1)  # (s, season)
+    slot_median = np.take(slot, np.arange(n) % season, axis=1)
+    deviation = work - slot_median
+    window = max(3, season // 7 if season >= 7 * 24 else season)
+    level = pd.DataFrame(deviation.T).rolling(window, center=True, min_periods=1).median().to_numpy().T
+    residual = deviation - level
+    scale = 1.4826 * np.median(np.abs(residual - np.median(residual, axis=1, keepdims=True)), axis=1)
+    outliers = (np.abs(residual) > threshold * scale[:, None]) & (scale[:, None] > 0)
+    work = np.where(outliers, slot_median + level, work)
+    cleaned = np.where(log_scale[:, None], np.exp(work), work)
+    return np.where(outliers.any(axis=1)[:, None], cleaned, y), outliers.sum(axis=1)
+
+
 def replace_outliers(y: np.ndarray, season: int, threshold: float = 8.0) -> tuple[np.ndarray, int]:
     """Replace points far from their seasonal slot and local level; return the cleaned copy and how many were replaced.
 
