@@ -178,7 +178,7 @@ def detect_periods(y: np.ndarray, per_day: int, threshold: float = 0.3, weekly: 
         rest = seasonal_profiles(y[None, :], found, 1)[0][0] if found else y
         trend = pd.Series(rest).rolling(7 * per_day + 1, center=True).mean().to_numpy()
         s = _acf(rest - trend, 7 * per_day)
-        if s == s and s >= threshold:
+        if s == s and s >= (threshold if found else max(threshold, 0.45)):  # without a daily season, a shorter cycle can echo
             found.append(7 * per_day)
     if found or n < 16:
         return tuple(found)
@@ -248,7 +248,8 @@ def detect_periods_many(values: np.ndarray, per_day: int, threshold: float = 0.3
         if daily.any():
             rest[daily] = seasonal_profiles(y[daily], (per_day,), 1)[0]
         strength = _acf_many(rest - _centred_mean(rest, 7 * per_day + 1), 7 * per_day)
-        week = np.nan_to_num(strength, nan=-1.0) >= threshold
+        # Without a daily season a shorter cycle can echo at the weekly lag: ask for more.
+        week = np.nan_to_num(strength, nan=-1.0) >= np.where(daily, threshold, max(threshold, 0.45))
     out: list[tuple[int, ...]] = []
     for i in range(s):
         found = tuple(p for p, on in ((per_day, daily[i]), (7 * per_day, week[i])) if on)
@@ -266,8 +267,8 @@ def adjust_level_shifts(y: np.ndarray, block: int, z: float = 6.0, max_breaks: i
     blocks on either side. With three weeks of daily blocks the day-of-week effect is
     taken out of the block means first (a weekend is not a break), and a steady trend
     always is; with under two weeks of seasons, the blocks are quarter seasons of the
-    seasonally adjusted series. The shift must also be sharp: the two blocks after the
-    split against the two before carry most of it (growth that bends is not a shift).
+    seasonally adjusted series. The shift must also be sharp: the blocks just past the
+    split's neighbours on either side carry most of it (growth that bends is not a shift).
     The strongest split is adjusted first, then the search repeats up to ``max_breaks`` times.
     """
     import numpy as np
@@ -298,17 +299,22 @@ def adjust_level_shifts(y: np.ndarray, block: int, z: float = 6.0, max_breaks: i
             return x, breaks
         before = pd.Series(means).expanding().median().to_numpy()  # before[k - 1] = median(means[:k])
         after = pd.Series(means[::-1]).expanding().median().to_numpy()[::-1]  # after[k] = median(means[k:])
-        ks = np.arange(2, n_blocks - 1)  # at least two blocks before and after
+        ks = np.arange(2, n_blocks - 2)  # at least two blocks before and three after (persistent)
         if not len(ks):
             return x, breaks
         stats = np.abs(after[ks] - before[ks - 1]) / spread
-        best, best_stat = int(ks[np.argmax(stats)]), float(np.max(stats))
+        # Where: the classical change-point statistic (difference of means, weighted by sqrt(k (n - k) / n)) peaks at the step.
+        c = np.concatenate([[0.0], np.cumsum(means)])
+        where = np.abs((c[-1] - c[ks]) / (n_blocks - ks) - c[ks] / ks) * np.sqrt(ks * (n_blocks - ks) / n_blocks)
+        pick = int(np.argmax(where))
+        best, best_stat = int(ks[pick]), float(stats[pick])
         if best_stat < z:
             return x, breaks
         shift = float(np.median(means[best:]) - np.median(means[:best]))
         # A level shift is sharp: the two blocks after the split against the two before carry most of it.
         # Growth that bends is not a shift.
-        local = float(np.median(means[best : best + 2]) - np.median(means[max(0, best - 2) : best]))
+        # The block on either side of the split may hold the step itself: compare the one beyond each.
+        local = float(means[min(best + 1, n_blocks - 1)] - means[max(best - 2, 0)])
         if abs(local) < 0.6 * abs(shift) or np.sign(local) != np.sign(shift):
             return x, breaks
         cut = _refine_break(work, offset + best * block, block)

@@ -122,7 +122,7 @@ def test_sarimax_and_prophet_keep_the_contract():
 
 
 def test_input_errors_say_how_to_fix():
-    with pytest.raises(ForecastError, match="at least 48 are needed"):
+    with pytest.raises(ForecastError, match="24 points, at least 26 are needed"):
         SeasonalNaive(season=24).fit(_series(days=1))
     irregular = _series(days=3).drop(index=[5, 6])
     with pytest.raises(ForecastError, match="not regular"):
