@@ -225,7 +225,8 @@ def accuracy(args) -> int:
                 scores[method] = full
                 label = "seasonal_naive" if method == "seasonal_naive_alone" else method
                 done = np.isfinite(sc[:, 0])
-                table.append({"dataset": name, "method": label, "series": int(done.sum()), "series_per_min": round(len(rows) / seconds * 60, 1),
+                table.append({"dataset": name, "method": label, "series": int(done.sum()),
+                              "series_per_min": round(len(rows) / seconds * 60, 1),
                               "median_mase": _r(sc[done, 0], np.median), "median_smape": _r(sc[done, 1], np.median),
                               "coverage_80": _r(sc[done, 2], np.mean)})
                 print(json.dumps(table[-1]), flush=True)
@@ -235,7 +236,8 @@ def accuracy(args) -> int:
     for r in table:
         print(f"| {r['dataset']} | {r['method']} | {r['series']} | {r['series_per_min']:,.0f} | {r['median_mase']:.3f} | "
               f"{r['median_smape']:.3f} | {r['coverage_80']:.3f} |")
-    print("\ngoals (auto): median MASE <= 0.80 x seasonal naive's; no series worse than 1.25x the better of naive and Prophet; coverage 75-85 %")
+    print("\ngoals (auto): median MASE <= 0.80 x seasonal naive's; no series worse than 1.25x the better of naive and Prophet; "
+          "coverage 75-85 %")
     everything = []
     for name, (series, scores) in per_series.items():
         auto, naive, prophet = scores["auto"][:, 0], scores["seasonal_naive_alone"][:, 0], scores["prophet"][:, 0]

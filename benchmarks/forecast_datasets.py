@@ -106,7 +106,8 @@ def generated(per_kind: int = 6, seed: int = 11) -> list[Series]:
             amp = rng.uniform(0.1, 0.4) * base
             noise = rng.normal(0, rng.uniform(0.02, 0.08) * base, n)
             kinds = {
-                "level_shift": base + amp * daily + noise + np.where(t >= int(rng.uniform(0.5, 0.8) * n), rng.choice([-1, 1]) * 0.5 * base, 0),
+                "level_shift": base + amp * daily + noise
+                + np.where(t >= int(rng.uniform(0.5, 0.8) * n), rng.choice([-1, 1]) * 0.5 * base, 0),
                 "drift": base * (1 + rng.uniform(0.2, 0.8) * t / n) + amp * daily + noise,
                 "season_change": base + np.where(t >= n // 2, 2.0, 0.5) * amp * daily + noise,
                 "weekly": base + amp * daily - 0.3 * base * weekend + noise,

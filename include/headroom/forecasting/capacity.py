@@ -297,7 +297,9 @@ def forecast_metric(
     return _forecast_named(config, service, metrics, metric, run_date, model)
 
 
-def _forecast_named(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, metric: str, run_date: str, model: str) -> CapacityForecast:
+def _forecast_named(
+    config: HeadroomConfig, service: Service, metrics: pd.DataFrame, metric: str, run_date: str, model: str,
+) -> CapacityForecast:
     import pandas as pd
 
     from include.headroom.forecasting.engine import RowResult
@@ -308,7 +310,8 @@ def _forecast_named(config: HeadroomConfig, service: Service, metrics: pd.DataFr
         return CapacityForecast(pd.DataFrame(), p.skip)
     per_day = int(round(pd.Timedelta(days=1) / pd.Timedelta(fc_cfg.resample)))
     season = 7 * per_day if len(p.series) >= 2 * 7 * per_day else per_day
-    cleaned, replaced = replace_outliers(p.series["y"].to_numpy(), season, fc_cfg.outlier_z) if fc_cfg.outlier_z > 0 else (p.series["y"], 0)
+    cleaned, replaced = (replace_outliers(p.series["y"].to_numpy(), season, fc_cfg.outlier_z) if fc_cfg.outlier_z > 0
+                         else (p.series["y"].to_numpy(), 0))
     series = p.series.assign(y=cleaned)
     selection = select_model(series, (model,), per_day, backtest_spec(config, per_day), fc_cfg.alpha)
     if model not in selection.scores or "mase" not in selection.scores[model]:

@@ -94,7 +94,8 @@ class EngineSpec:
         if self.combine not in ("inverse_error", "median"):
             raise ForecastError(f"engine combine={self.combine!r} must be 'inverse_error' or 'median'")
         if self.guard_ratio <= 1 or self.combine_within < 1:
-            raise ForecastError(f"engine guard_ratio={self.guard_ratio!r} must be above 1, combine_within={self.combine_within!r} at least 1")
+            raise ForecastError(f"engine guard_ratio={self.guard_ratio!r} must be above 1, "
+                                f"combine_within={self.combine_within!r} at least 1")
 
     def origin_lengths(self, n: int) -> list[int]:
         """Training lengths of the origins, oldest first.

@@ -68,7 +68,8 @@ def test_hourly_input_with_zone_and_a_named_model(tmp_path, capsys):
          r"line 3: field 'value' = 'abc' is not a number \(1 such rows\)"),
         ("timestamp,value\n2026-01-01T00:00:00,1\nyesterday,2\n", r"line 3: field 'timestamp' = 'yesterday' is not a timestamp"),
         ("timestamp,value\n2026-01-01T00:00:00,1\n2026-01-01T01:00:00,2\n2026-01-01T01:30:00,2\n2026-01-01T02:30:00,2\n"
-         "2026-01-01T03:30:00,2\n", r"line 4: timestamps are irregular: .*01:00:00.* -> .*01:30:00.* is not the inferred step 0 days 01:00:00"),
+         "2026-01-01T03:30:00,2\n",
+         r"line 4: timestamps are irregular: .*01:00:00.* -> .*01:30:00.* is not the inferred step 0 days 01:00:00"),
         ("timestamp,value\n", r"no data rows below the header"),
         ("timestamp,value\n2026-01-01T00:00:00,1\n2026-01-01T00:00:00,2\n2026-01-01T01:00:00,2\n", r"3 distinct timestamps|2 distinct"),
         ("timestamp,value\n" + "".join(f"2026-01-01T{h:02d}:00:00,1\n" for h in (0, 1, 2, 3, 4, 12, 23)),
@@ -127,7 +128,8 @@ def test_one_extreme_point_is_replaced_and_said(tmp_path, capsys):
     result = pd.read_csv(tmp_path / "o.csv")
     assert result["yhat_upper"].max() < 200  # the forecast stays at the series' level (about 100 +- 20)
     # A named model is cleaned the same way; with the cleaning turned off the same point wrecks its forecast.
-    args = ["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "1D", "--output", str(tmp_path / "o.csv"), "--model", "fourier_trend"]
+    args = ["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "1D", "--output", str(tmp_path / "o.csv"),
+            "--model", "fourier_trend"]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["outliers_replaced"] == 1
     assert pd.read_csv(tmp_path / "o.csv")["yhat"].max() < 200
@@ -139,7 +141,8 @@ def test_one_extreme_point_is_replaced_and_said(tmp_path, capsys):
 def test_unwritable_output_fails_before_any_work(tmp_path, capsys):
     _write(tmp_path / "in.csv", days=12, freq="1h")
     # The input is not even read: a missing input file is not what is reported.
-    assert main(["forecast", "--input", str(tmp_path / "missing.csv"), "--horizon", "1D", "--output", str(tmp_path / "in.csv" / "o.csv")]) == 2
+    out = str(tmp_path / "in.csv" / "o.csv")
+    assert main(["forecast", "--input", str(tmp_path / "missing.csv"), "--horizon", "1D", "--output", out]) == 2
     assert "o.csv: cannot be written (no permission in" in capsys.readouterr().err
     assert main(["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "1D", "--output", str(tmp_path)]) == 2
     assert "is a directory; give a file name for the output" in capsys.readouterr().err
