@@ -1,6 +1,6 @@
 """Forecast accuracy per data set and fleet throughput, on demand: ``python benchmarks/bench_forecast.py``.
 
-Default (``--datasets fleet,petshop,temps,generated``, see ``forecast_datasets.py``): for each
+Default (``--datasets fleet,petshop,generated``, see ``forecast_datasets.py``): for each
 data set and each method (every candidate of ``auto`` alone with its own conformal interval,
 ``auto``, seasonal naive with its normal interval, Prophet with its own interval, and
 optionally Holt-Winters/SARIMAX), the median MASE (scaled by the daily seasonal naive's
@@ -261,7 +261,7 @@ def accuracy(args) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--throughput", action="store_true", help="the fleet throughput comparison instead of the accuracy table")
-    parser.add_argument("--datasets", default="fleet,petshop,temps,generated")
+    parser.add_argument("--datasets", default="fleet,petshop,generated")
     parser.add_argument("--alpha", type=float, default=0.2)
     parser.add_argument("--extra", default="", help="comma-separated extra registry models for the accuracy table (holt_winters,sarimax)")
     parser.add_argument("--series", type=int, default=1000)
