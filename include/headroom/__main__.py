@@ -48,12 +48,27 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _forecast(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config
-    from include.headroom.forecasting.single import forecast_series, read_series_csv, write_forecast_csv
+    import dataclasses
 
+    from include.headroom.exceptions import ForecastError
+    from include.headroom.forecasting.single import check_writable, forecast_series, read_series_csv, write_forecast_csv
+
+    check_writable(args.output)  # before any work
     frame, naive = read_series_csv(args.input)
-    result = forecast_series(frame, args.horizon, get_config().forecasting, model=args.model, alpha=args.alpha)
+    config = get_config().forecasting
+    if args.outlier_z is not None:
+        if not args.outlier_z >= 0:
+            raise ForecastError(f"--outlier-z={args.outlier_z!r} must be >= 0 (0 turns outlier replacement off)")
+        config = dataclasses.replace(config, outlier_z=args.outlier_z)
+    result = forecast_series(frame, args.horizon, config, model=args.model, alpha=args.alpha)
     path = write_forecast_csv(result.forecast, args.output, naive)
-    print(json.dumps({**result.summary(), "input": str(args.input), "output": str(path)}, indent=2))
+    summary = result.summary()
+    for key, what in (("outliers_replaced", "outliers replaced (robust z above forecasting.capacity.outlier_z)"),
+                      ("duplicates_averaged", "duplicate timestamps averaged"), ("gaps_filled", "missing steps interpolated"),
+                      ("timestamps_moved_onto_grid", "jittered timestamps moved onto the grid")):
+        if summary.get(key):
+            print(f"warning: {args.input}: {summary[key]} {what}", file=sys.stderr)
+    print(json.dumps({**summary, "input": str(args.input), "output": str(path)}, indent=2, allow_nan=False))
     return 0
 
 
@@ -264,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fc.add_argument("--output", required=True, help="CSV to write: timestamp,yhat,yhat_lower,yhat_upper per future step")
     fc.add_argument("--model", default="auto", help="auto (best backtest MASE, never worse than seasonal naive) or a model name")
     fc.add_argument("--alpha", type=float, default=None, help="1 - interval width (default from forecasting.yaml: 0.2, an 80 %% interval)")
+    fc.add_argument("--outlier-z", type=float, default=None,
+                    help="robust z above which a point is replaced as an outlier (default from forecasting.yaml: 8; 0 = off)")
     fc.set_defaults(func=_forecast)
 
     hor = commands.add_parser("horizons", help="accuracy of the short, medium and long planning horizons against their expected bands")

@@ -156,10 +156,17 @@ class BacktestConfig:
     period_days: float
     horizon_days: float
     max_cutoffs: int = 3
+    top_k: int = 3  # the best candidates ``auto`` combines
+    combine: str = "inverse_error"  # or "median"
+    guard_ratio: float = 1.5  # a candidate this much worse than seasonal naive on the newest cutoff is not chosen
+    combine_within: float = 1.25  # only candidates within this factor of the best backtest MASE are combined
 
     def __post_init__(self) -> None:
-        for name in ("initial_days", "period_days", "horizon_days", "max_cutoffs"):
+        for name in ("initial_days", "period_days", "horizon_days", "max_cutoffs", "top_k"):
             _require(getattr(self, name) > 0, f"forecasting.capacity.backtest.{name}={getattr(self, name)!r} must be > 0")
+        _require(self.combine in ("inverse_error", "median"),
+                 f"forecasting.capacity.backtest.combine={self.combine!r} must be 'inverse_error' or 'median'")
+        _require(self.guard_ratio > 1, f"forecasting.capacity.backtest.guard_ratio={self.guard_ratio!r} must be above 1")
 
 
 @dataclass(frozen=True)
@@ -226,6 +233,8 @@ class ForecastConfig:
     horizons: Mapping[str, Any]
     replicas_days: int = 7
     scenarios: tuple[Scenario, ...] = ()
+    outlier_z: float = 8.0  # robust z above which a point is replaced before fitting (0: off)
+    break_z: float = 6.0  # level-shift statistic above which the history before a break is moved to the new level (0: off)
 
     def __post_init__(self) -> None:
         _require(0 < self.alpha < 1, f"forecasting.capacity.alpha={self.alpha!r} must be in (0, 1)")

@@ -140,7 +140,7 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
     """
     import pandas as pd
 
-    from include.headroom.forecasting.capacity import forecast_service
+    from include.headroom.forecasting.capacity import forecast_many
 
     now = utc(as_of)
     run_date = f"{now:%Y-%m-%d}"
@@ -148,12 +148,16 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
     history = store.read_metrics(services=list(names), start=now - pd.Timedelta(days=config.forecasting.history_days), end=now)
     forecasts, rows, scenarios = [], [], []
     history_of = by_service(history)
+    work = []  # the whole batch goes through one engine run per time grid
     for svc in _services(config, names):
         if gate[svc.name]:
             rows += [{"run_date": run_date, "service": svc.name, "tier": svc.tier.value, "metric": m, "model": "",
                       "trusted": False, "status": "skipped", "reason": gate[svc.name]} for m in config.forecasting.metrics]
             continue
-        for result in forecast_service(config, svc, rows_of(history_of, svc.name, history), run_date):
+        metrics = rows_of(history_of, svc.name, history)
+        work += [(svc, metrics, m) for m in config.forecasting.metrics]
+    if work:
+        for result in forecast_many(config, work, run_date):
             rows.append(result.capacity)
             scenarios += result.scenarios
             if len(result.forecast):
