@@ -28,10 +28,11 @@ FORECAST_ACCURACY = _table("forecast_accuracy")
 SCENARIOS = _table("scenarios")
 SLO_STATUS = _table("slo_status")
 CONNECTOR_RECORDS = _table("connector_records")
+ALERTS = _table("alerts")
 REPORT = Asset(name="headroom_report", uri="headroom://reports/latest", group="headroom")
 
 # The Asset of each store table, by table name.
 TABLE_ASSETS: dict[str, Asset] = {a.uri.rsplit("/", 1)[1]: a for a in (
     METRICS_STAGED, METRICS_VALIDATED, FORECASTS, FINDINGS, ACTIONS, BATCHES, WATERMARKS, SOURCE_UNITS, QUARANTINE,
-    VALIDATION_RESULTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS, SLO_STATUS, CONNECTOR_RECORDS,
+    VALIDATION_RESULTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS, SLO_STATUS, CONNECTOR_RECORDS, ALERTS,
 )}
