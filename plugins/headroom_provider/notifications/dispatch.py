@@ -21,6 +21,12 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    return status if isinstance(status, int) else None
+
+
 def _retry_after(exc: BaseException) -> float | None:
     from include.headroom.connectors.resilience import retry_after_s
 
@@ -66,6 +72,10 @@ class Dispatcher:
                 ref = channel.send(notice)
             except Exception as exc:  # any channel error is recorded (redacted), never raised: alerts must not stop the pipeline
                 error = self._describe(channel, exc)
+                status = _status(exc)
+                if status is not None and 400 <= status < 500 and status != 429:  # a refused notice fails the same way again
+                    log.error("Alert channel %s refused %s %s: %s", name, notice.action.value, notice.incident_key, error)
+                    return DeliveryResult(channel=name, state="failed", error=error, attempts=attempt + 1)
                 if attempt + 1 < policy.attempts:
                     wait = _retry_after(exc)
                     wait = min(policy.max_backoff_s, wait) if wait is not None else backoff_delay(attempt, policy.backoff_s,
@@ -88,8 +98,8 @@ class Dispatcher:
             secrets = channel.secrets()
         except Exception:  # the connection itself is unreadable: say so without its content
             secrets = []
-        status = getattr(getattr(exc, "response", None), "status_code", None) or getattr(getattr(exc, "response", None), "status", None)
-        text = f"{type(exc).__name__}" + (f" (HTTP {status})" if isinstance(status, int) else "") + f": {exc}"
+        status = _status(exc)
+        text = f"{type(exc).__name__}" + (f" (HTTP {status})" if status is not None else "") + f": {exc}"
         return redact(text, secrets)[:300]
 
 
