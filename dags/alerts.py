@@ -44,7 +44,7 @@ from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
     doc_md=__doc__,
 )
 def alerts():
-    @task(outlets=[ALERTS])
+    @task(multiple_outputs=False, outlets=[ALERTS])
     def evaluate_alerts(**context) -> dict:
         from headroom_provider.defaults import as_of
         from headroom_provider.notifications.alerts import evaluate_and_notify
@@ -60,7 +60,7 @@ def alerts():
             print(f"  held {key}: {why}")
         return result.summary()
 
-    @task
+    @task(multiple_outputs=False)
     def push_metrics(**context) -> dict:
         from headroom_provider.defaults import as_of
         from headroom_provider.notifications.alerts import push_metrics as push

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pandas as pd
 import pytest
 
 from include.headroom.alerts import Condition, Kind, Severity, parse_alert_settings, run_alerts
 from tests.alert_servers import PagerDutyStandIn, PushgatewayServer, SlackStandIn, SmtpServer
-from tests.servers import moto_server, serve  # noqa: F401 (fixture)
+from tests.servers import moto_server, serve  # noqa: F401, F811 (fixture)
 
 WEBHOOK_TOKEN = "XwebhookSECRETtoken0123456789"
 BOT_TOKEN = "xoxb-bot-SECRET-token-0123456789"
 ROUTING_KEY = "R0UT1NGKEYSECRET0123456789abcdef"
 SMTP_PASSWORD = "smtp-SECRET-password-42"
 SECRETS = (WEBHOOK_TOKEN, BOT_TOKEN, ROUTING_KEY, SMTP_PASSWORD)
-T0 = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def smtp():
 
 
 @pytest.fixture(scope="module")
-def sns_topic(moto_server):
+def sns_topic(moto_server):  # noqa: F811 (the fixture imported above)
     import boto3
 
     kw = {"endpoint_url": moto_server.url, "region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -175,15 +175,16 @@ def test_pagerduty_is_acknowledged_when_a_page_drops_to_a_ticket(store, connecti
 def test_quiet_hours_hold_info_until_they_end_but_never_a_page(store, connections, slack, sns_topic):
     settings = settings_for(sns_topic["arn"], channels=["slack_hook"])
     before = len(slack.webhook_messages)
-    night = datetime(2026, 12, 5, 23, 30, tzinfo=timezone.utc)
+    night = datetime(2026, 12, 5, 23, 30, tzinfo=UTC)
     info = Condition(service="catalog-api", kind=Kind.SATURATION, subject="requests", severity=Severity.INFO, tier="standard",
                      owner="commerce", summary="saturates in 6 days")
     held = run_alerts(store, settings, [info, burn(Severity.PAGE)], night, night, _dispatcher(settings), [Kind.SATURATION, Kind.SLO_BURN])
     assert [n.kind for n in held.notices] == ["slo_burn"]
     assert list(held.held.values()) == ["quiet hours until 07:00 UTC"]
     assert len(slack.webhook_messages) == before + 1
-    morning = datetime(2026, 12, 6, 7, 5, tzinfo=timezone.utc)
-    sent = run_alerts(store, settings, [info, burn(Severity.PAGE)], morning, morning, _dispatcher(settings), [Kind.SATURATION, Kind.SLO_BURN])
+    morning = datetime(2026, 12, 6, 7, 5, tzinfo=UTC)
+    kinds = [Kind.SATURATION, Kind.SLO_BURN]
+    sent = run_alerts(store, settings, [info, burn(Severity.PAGE)], morning, morning, _dispatcher(settings), kinds)
     assert [(n.kind, n.action.value) for n in sent.notices] == [("saturation", "open")]
     assert "catalog-api" in slack.webhook_messages[-1]["text"]
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from include.headroom.alerts.lifecycle import Condition
 from include.headroom.alerts.settings import AlertSettings, Kind, Severity
@@ -70,7 +71,7 @@ def scaling_alarm_conditions(store: ParquetStore, config: HeadroomConfig, settin
     newest = max(eligible)
     kinds = {"error_rate_alarm": Kind.ERROR_RATE_ALARM, "out_of_bounds": Kind.OUT_OF_BOUNDS}
     out = []
-    for row, detail, at in zip(audit.itertuples(), details, as_ofs):
+    for row, detail, at in zip(audit.itertuples(), details, as_ofs, strict=False):
         kind = kinds.get(detail.get("rule", ""))
         if at != newest or row.action != "alarm" or kind is None:
             continue
@@ -81,7 +82,8 @@ def scaling_alarm_conditions(store: ParquetStore, config: HeadroomConfig, settin
     return out
 
 
-def predicted_bottleneck_conditions(store: ParquetStore, config: HeadroomConfig, settings: AlertSettings, as_of: datetime) -> list[Condition]:
+def predicted_bottleneck_conditions(store: ParquetStore, config: HeadroomConfig, settings: AlertSettings,
+                                    as_of: datetime) -> list[Condition]:
     """Predicted bottlenecks of the newest analysis whose probability passes ``min_probability``, with their lead time."""
     fields = _service_fields(config)
     kind = settings.kind(Kind.PREDICTED_BOTTLENECK)
@@ -92,8 +94,10 @@ def predicted_bottleneck_conditions(store: ParquetStore, config: HeadroomConfig,
             continue
         lead_h = (r.start - r.window_end).total_seconds() / 3600
         out.append(Condition(
-            service=r.service, kind=Kind.PREDICTED_BOTTLENECK, subject=r.type, severity=kind.severity or Severity.TICKET, **fields(r.service),
-            summary=f"{r.type} predicted with probability {r.confidence:.0%} in {lead_h:.0f} h (at {r.start:%Y-%m-%d %H:%M} UTC): {r.summary}",
+            service=r.service, kind=Kind.PREDICTED_BOTTLENECK, subject=r.type, severity=kind.severity or Severity.TICKET,
+            **fields(r.service),
+            summary=(f"{r.type} predicted with probability {r.confidence:.0%} in {lead_h:.0f} h "
+                     f"(at {r.start:%Y-%m-%d %H:%M} UTC): {r.summary}"),
             detail={"probability": r.confidence, "lead_time_h": round(lead_h, 1), "at": str(r.start)},
         ))
     return out

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import Enum
-from typing import Any, Iterable, Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
 
 from include.headroom.alerts.settings import AlertSettings, Kind, Severity
 
@@ -20,7 +21,7 @@ from include.headroom.alerts.settings import AlertSettings, Kind, Severity
 ONE_SHOT = frozenset({Kind.RUN_FAILED, Kind.DEADLINE_MISSED})
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     OPEN = "open"
     UPDATE = "update"
     RESOLVE = "resolve"
@@ -103,7 +104,9 @@ class Notice:
     @property
     def title(self) -> str:
         verb = {Action.OPEN: "OPEN", Action.UPDATE: "UPDATED", Action.RESOLVE: "RESOLVED"}[self.action]
-        change = f" ({self.previous_severity.value} -> {self.severity.value})" if self.action is Action.UPDATE and self.previous_severity else ""
+        change = ""
+        if self.action is Action.UPDATE and self.previous_severity:
+            change = f" ({self.previous_severity.value} -> {self.severity.value})"
         return f"[{self.severity.value.upper()}] {verb}{change}: {self.service} {self.kind} {self.subject}".rstrip()
 
     @property
@@ -218,8 +221,8 @@ def plan(conditions: Sequence[Condition], stored: Sequence[Incident], settings: 
             why = "no route matches"
         elif route.quiet_hours and settings.quiet_hours.holds(severity, now):
             why = f"quiet hours until {settings.quiet_hours.end.strftime('%H:%M')} {settings.quiet_hours.timezone}"
-        elif action is not Action.RESOLVE and _recent_notifications(current.values(), (inc.service, inc.kind), now,
-                                                                      settings.rate_limit.window_s) >= settings.rate_limit.max_notifications:
+        elif action is not Action.RESOLVE and _recent_notifications(
+                current.values(), (inc.service, inc.kind), now, settings.rate_limit.window_s) >= settings.rate_limit.max_notifications:
             why = f"rate limit: {settings.rate_limit.max_notifications} notices within {settings.rate_limit.window_s:.0f} s"
         if why:
             held[key] = why

@@ -23,11 +23,14 @@ class Gauge:
 
 # Every metric headroom exports; the Grafana dashboard and the Prometheus rules under deploy/ use these names.
 GAUGES: dict[str, Gauge] = {g.name: g for g in (
-    Gauge("headroom_time_to_saturation_seconds", "Seconds from the forecast's as-of until the series reaches its capacity (median forecast)",
+    Gauge("headroom_time_to_saturation_seconds", 
+          "Seconds from the forecast's as-of until the series reaches its capacity (median forecast)",
           ("service", "metric")),
     Gauge("headroom_forecast_replica_floor", "Replicas the forecast needs at its peak, at the tier's CPU target", ("service",)),
-    Gauge("headroom_error_budget_remaining_ratio", "Share of the 30-day error budget left (1 = untouched, <= 0 = spent)", ("service", "tier")),
-    Gauge("headroom_burn_rate", "Error budget burn rate over the SLO window (1 = on pace to spend the budget exactly)", ("service", "tier")),
+    Gauge("headroom_error_budget_remaining_ratio",
+          "Share of the 30-day error budget left (1 = untouched, <= 0 = spent)", ("service", "tier")),
+    Gauge("headroom_burn_rate",
+          "Error budget burn rate over the SLO window (1 = on pace to spend the budget exactly)", ("service", "tier")),
     Gauge("headroom_open_findings", "Bottleneck findings of the newest analysis, observed and predicted", ("service", "kind")),
     Gauge("headroom_open_alerts", "Open alert incidents", ("service", "severity")),
     Gauge("headroom_last_evaluation_timestamp_seconds", "Unix time of the as-of these figures were computed for", ()),

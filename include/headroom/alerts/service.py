@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
 
 from include.headroom.alerts.lifecycle import Condition, DeliveryResult, Incident, Notice, incidents_from_rows, plan, record_delivery
 from include.headroom.alerts.settings import AlertSettings, Kind

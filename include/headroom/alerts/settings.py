@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from include.headroom.exceptions import ConfigError
@@ -14,7 +15,7 @@ from include.headroom.exceptions import ConfigError
 FILE = "alerts.yaml"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How loud a notice is: a page wakes someone, a ticket waits for working hours, info is for the record."""
 
     PAGE = "page"
@@ -26,7 +27,7 @@ class Severity(str, Enum):
         return {"page": 3, "ticket": 2, "info": 1}[self.value]
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """What raised an incident."""
 
     SLO_BURN = "slo_burn"
@@ -284,7 +285,8 @@ def parse_alert_settings(raw: Mapping[str, Any], owners: Iterable[str], tiers: I
                         max_backoff_s=_number(delivery_raw, "max_backoff_s", "delivery"))
     metrics_raw = _mapping(raw.get("metrics") or {}, "metrics")
     _unknown(metrics_raw, {"pushgateway_conn_id", "job"}, "metrics")
-    metrics = MetricsSettings(pushgateway_conn_id=metrics_raw.get("pushgateway_conn_id") or None, job=str(metrics_raw.get("job") or "headroom"))
+    metrics = MetricsSettings(pushgateway_conn_id=metrics_raw.get("pushgateway_conn_id") or None,
+                              job=str(metrics_raw.get("job") or "headroom"))
     base_url = raw.get("airflow_base_url")
     _require(isinstance(base_url, str) and base_url.startswith(("http://", "https://")),
              f"{FILE} airflow_base_url={base_url!r} must be an http(s) URL")
@@ -295,7 +297,9 @@ def parse_alert_settings(raw: Mapping[str, Any], owners: Iterable[str], tiers: I
         kinds=kinds, metrics=metrics,
     )
     if connection_exists is not None:
-        needed = {**settings.conn_ids(), **({"metrics.pushgateway_conn_id": metrics.pushgateway_conn_id} if metrics.pushgateway_conn_id else {})}
+        needed = settings.conn_ids()
+        if metrics.pushgateway_conn_id:
+            needed["metrics.pushgateway_conn_id"] = metrics.pushgateway_conn_id
         for key, conn_id in needed.items():
             _require(connection_exists(conn_id), f"{FILE} {key}: Airflow connection {conn_id!r} does not exist")
     return settings

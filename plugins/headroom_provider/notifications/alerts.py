@@ -4,7 +4,7 @@ the scaling approval request and the daily workflow's deadline."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
@@ -16,7 +16,7 @@ log = logging.getLogger("headroom.alerts")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def evaluate_and_notify(as_of: datetime, now: datetime | None = None) -> AlertRunResult:
@@ -118,7 +118,8 @@ class HeadroomAlertNotifier(BaseNotifier):
         link = f"{base}/dags/{ti.dag_id}/runs/{ti.run_id}/tasks/{ti.task_id}" if base else ""
         exc = context.get("exception")
         raise_event(Kind(self.kind).value, ti.dag_id, ti.run_id,
-                    f"task {ti.task_id} of {ti.dag_id} failed after its retries ({type(exc).__name__ if exc else 'failed'}): run {ti.run_id}",
+                    f"task {ti.task_id} of {ti.dag_id} failed after its retries ({type(exc).__name__ if exc else 'failed'}): "
+                    f"run {ti.run_id}",
                     link=link)
 
 
@@ -141,7 +142,8 @@ def resolve_approval(context: Any) -> None:
         return
     ti = context["ti"]
     decision = getattr(context.get("task"), "decision", None) or {}
-    raise_event("approval_waiting", str(decision.get("service") or ti.dag_id), f"{ti.task_id}[{ti.map_index}]@{ti.run_id}", "", resolve=True)
+    service = str(decision.get("service") or ti.dag_id)
+    raise_event("approval_waiting", service, f"{ti.task_id}[{ti.map_index}]@{ti.run_id}", "", resolve=True)
 
 
 async def deadline_missed(context: dict | None = None, **kwargs: Any) -> None:

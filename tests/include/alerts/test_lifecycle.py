@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pandas as pd
 
 from include.headroom.alerts import Condition, DeliveryResult, Kind, Severity, parse_alert_settings, run_alerts
 from include.headroom.alerts.conditions import evaluate_conditions
 
-T0 = datetime(2026, 12, 5, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 RAW = {
     "channels": {"log": {"type": "log"}}, "routes": [{"match": {}, "channels": ["log"]}],
     "rate_limit": {"max_notifications": 5, "window_s": 3600}, "delivery": {"attempts": 1, "backoff_s": 0, "max_backoff_s": 0},
     "past_interval_s": 4200, "airflow_base_url": "http://127.0.0.1:8080",
-    "kinds": {"predicted_bottleneck": {"min_probability": 0.7, "severity": "ticket"}, "saturation": {"within_days": 7, "page_within_days": 2},
+    "kinds": {"predicted_bottleneck": {"min_probability": 0.7, "severity": "ticket"},
+              "saturation": {"within_days": 7, "page_within_days": 2},
               "error_rate_alarm": {"severity": "page"}, "out_of_bounds": {"severity": "ticket"}},
 }
 
@@ -102,7 +103,8 @@ def test_conditions_from_the_store(store, config):
     got = {(c.kind.value, c.service): c for c in evaluate_conditions(store, config, settings(), T0)}
     assert set(got) == {("slo_burn", "payments-gateway"), ("predicted_bottleneck", "search-api"), ("saturation", "checkout-api"),
                         ("saturation", "orders-api"), ("error_rate_alarm", "notifications"), ("out_of_bounds", "blog-frontend")}
-    assert got["slo_burn", "payments-gateway"].severity is Severity.PAGE and "16.0x (page_1h)" in got["slo_burn", "payments-gateway"].summary
+    burning = got["slo_burn", "payments-gateway"]
+    assert burning.severity is Severity.PAGE and "16.0x (page_1h)" in burning.summary
     assert got["slo_burn", "payments-gateway"].owner == "payments"
     assert "probability 85% in 30 h" in got["predicted_bottleneck", "search-api"].summary
     assert got["saturation", "checkout-api"].severity is Severity.PAGE and got["saturation", "orders-api"].severity is Severity.TICKET

@@ -9,6 +9,7 @@ import pytest
 from include.headroom.alerts import parse_alert_settings
 from include.headroom.alerts.settings import Kind, Severity
 from include.headroom.exceptions import ConfigError
+from datetime import UTC
 
 BASE = {
     "channels": {"log": {"type": "log"}, "pager": {"type": "pagerduty", "conn_id": "pd_payments"}},
@@ -47,13 +48,13 @@ def test_routes_by_severity_and_owner_first_match_wins():
 
 
 def test_quiet_hours_in_the_configured_time_zone_span_midnight():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     q = parse(BASE).quiet_hours
-    assert q.holds(Severity.TICKET, datetime(2026, 12, 5, 21, 30, tzinfo=timezone.utc))  # 22:30 in Berlin
-    assert q.holds(Severity.INFO, datetime(2026, 12, 5, 5, 0, tzinfo=timezone.utc))  # 06:00 in Berlin
-    assert not q.holds(Severity.TICKET, datetime(2026, 12, 5, 6, 30, tzinfo=timezone.utc))  # 07:30 in Berlin
-    assert not q.holds(Severity.PAGE, datetime(2026, 12, 5, 23, 0, tzinfo=timezone.utc))
+    assert q.holds(Severity.TICKET, datetime(2026, 12, 5, 21, 30, tzinfo=UTC))  # 22:30 in Berlin
+    assert q.holds(Severity.INFO, datetime(2026, 12, 5, 5, 0, tzinfo=UTC))  # 06:00 in Berlin
+    assert not q.holds(Severity.TICKET, datetime(2026, 12, 5, 6, 30, tzinfo=UTC))  # 07:30 in Berlin
+    assert not q.holds(Severity.PAGE, datetime(2026, 12, 5, 23, 0, tzinfo=UTC))
 
 
 @pytest.mark.parametrize(("change", "message"), [
