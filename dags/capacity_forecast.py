@@ -22,6 +22,7 @@ Emits **headroom_capacity**.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from airflow.sdk import AsyncCallback, CronDataIntervalTimetable, DeadlineAlert, DeadlineReference, Param, dag, task
@@ -47,7 +48,10 @@ DEADLINE = DeadlineAlert(
     catchup=False,  # a forecast for a past day is made on demand, by backfill
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    deadline=DEADLINE,
+    # Airflow 3.3.2's `dags test` cannot finish a run of a DAG with a deadline (DAG.test() deserializes its own copy,
+    # whose deadlines are definitions, and DagRun.update_state looks them up as stored ids); scripts/pipeline_run.py
+    # turns them off for its in-process runs. The scheduler, the cluster and backfills keep the deadline.
+    deadline=None if os.environ.get("HEADROOM_DAG_DEADLINES") == "off" else DEADLINE,
     tags=["headroom", "forecast"],
     doc_md=__doc__,
     params={"batch_size": Param(4, type="integer", minimum=1, description="Services per mapped task")},

@@ -90,3 +90,47 @@ def test_a_missed_deadline_is_told_once_through_the_shipped_log_channel(monkeypa
     assert new[0]["link"] == "http://127.0.0.1:8080/dags/capacity_forecast/runs/scheduled__2026-12-05T02:00:00+00:00"
     row = ParquetStore(tmp_path / "store").read("alerts").iloc[0]
     assert (row.kind, row.status, row.notified_action) == ("deadline_missed", "resolved", "closed")
+
+
+def test_a_failure_in_a_backfill_run_never_notifies(monkeypatch, tmp_path):
+    import json
+    from types import SimpleNamespace
+
+    from airflow.utils.types import DagRunType
+
+    from headroom_provider.notifications.alerts import HeadroomAlertNotifier
+    from include.headroom.config import data_dir
+    from include.headroom.metrics.store import ParquetStore
+
+    monkeypatch.setenv("AIRFLOW_CONN_HEADROOM_STORE", json.dumps({"conn_type": "fs", "extra": {"path": str(tmp_path / "store")}}))
+    outbox = data_dir() / "outbox" / "alerts.jsonl"
+    before = len(outbox.read_text().splitlines()) if outbox.exists() else 0
+    ti = SimpleNamespace(dag_id="ingest_metrics", run_id="backfill__2026-11-20T00:00:00+00:00", task_id="stage_batch", map_index=-1)
+    notifier = HeadroomAlertNotifier(kind="run_failed")
+    notifier.notify({"ti": ti, "dag_run": SimpleNamespace(run_type=DagRunType.BACKFILL_JOB), "exception": RuntimeError("boom")})
+    assert (len(outbox.read_text().splitlines()) if outbox.exists() else 0) == before
+    assert ParquetStore(tmp_path / "store").read("alerts").empty
+    notifier.notify({"ti": replace_run(ti), "dag_run": SimpleNamespace(run_type=DagRunType.SCHEDULED), "exception": RuntimeError("boom")})
+    told = json.loads(outbox.read_text().splitlines()[-1])
+    assert told["incident_key"].startswith("headroom/ingest_metrics/run_failed/scheduled__2026-12-05T02:00:00+00:00@")
+    assert "task stage_batch of ingest_metrics failed after its retries (RuntimeError)" in told["summary"]
+
+
+def replace_run(ti):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**{**vars(ti), "run_id": "scheduled__2026-12-05T02:00:00+00:00"})
+
+
+def test_in_process_dag_tests_run_without_the_deadline(monkeypatch):
+    """`airflow dags test` in Airflow 3.3.2 crashes finishing a run that has a deadline; pipeline_run turns it off."""
+    import inspect
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from scripts import pipeline_run
+
+    assert '"HEADROOM_DAG_DEADLINES": "off"' in inspect.getsource(pipeline_run.dags_test)
+    monkeypatch.setenv("HEADROOM_DAG_DEADLINES", "off")
+    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "capacity_forecast.py")).dags["capacity_forecast"]
+    assert not dag.deadline

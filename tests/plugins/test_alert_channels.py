@@ -272,7 +272,7 @@ def test_a_bad_payload_is_refused_once_and_recorded(store, connections, pagerdut
 
 
 def test_secrets_never_in_a_log_an_error_or_a_repr(store, connections, slack, pagerduty, smtp, sns_topic, caplog, monkeypatch):
-    from headroom_provider.hooks.pagerduty import HeadroomPagerdutyEventsHook
+    from headroom_provider.hooks.pagerduty_events import HeadroomPagerdutyEventsHook
     from headroom_provider.notifications.dispatch import Dispatcher
 
     settings = settings_for(sns_topic["arn"], channels=["slack_hook", "slack", "pager", "mail"])

@@ -80,8 +80,8 @@ def push_metrics(as_of: datetime) -> dict[str, Any]:
 
 def _is_backfill(context: Any) -> bool:
     dag_run = context.get("dag_run")
-    run_type = str(getattr(dag_run, "run_type", "") or "")
-    return run_type.lower().endswith("backfill")
+    run_type = getattr(dag_run, "run_type", None) or (dag_run.get("run_type") if isinstance(dag_run, dict) else None) or ""
+    return str(getattr(run_type, "value", run_type)).lower() == "backfill"
 
 
 class HeadroomAlertNotifier(BaseNotifier):

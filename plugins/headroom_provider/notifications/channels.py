@@ -123,7 +123,7 @@ class PagerDutyChannel(AlertChannel):
     drops below a page (nobody needs waking), resolve when it clears."""
 
     def send(self, notice: Notice) -> Any:
-        from headroom_provider.hooks.pagerduty import HeadroomPagerdutyEventsHook
+        from headroom_provider.hooks.pagerduty_events import HeadroomPagerdutyEventsHook
 
         from include.headroom.alerts.lifecycle import Action
         from include.headroom.alerts.settings import Severity
