@@ -29,7 +29,7 @@ def _status(exc: BaseException) -> int | None:
 
 
 def _retry_after(exc: BaseException) -> float | None:
-    from include.headroom.connectors.resilience import retry_after_s
+    from include.headroom.resilience import retry_after_s
 
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
@@ -63,10 +63,11 @@ class Dispatcher:
 
     def deliver_one(self, name: str, notice: Notice) -> DeliveryResult:
         from include.headroom.alerts.lifecycle import DeliveryResult
-        from include.headroom.connectors.resilience import backoff_delay
+        from include.headroom.resilience import RetryPolicy
 
         channel = self.channels[name]
         policy = self.settings.delivery
+        backoff = RetryPolicy(attempts=policy.attempts, base_delay_s=policy.backoff_s, max_delay_s=policy.max_backoff_s)
         error = ""
         for attempt in range(policy.attempts):
             try:
@@ -79,8 +80,7 @@ class Dispatcher:
                     return DeliveryResult(channel=name, state="failed", error=error, attempts=attempt + 1)
                 if attempt + 1 < policy.attempts:
                     wait = _retry_after(exc)
-                    wait = min(policy.max_backoff_s, wait) if wait is not None else backoff_delay(attempt, policy.backoff_s,
-                                                                                                 policy.max_backoff_s, jitter=False)
+                    wait = min(policy.max_backoff_s, wait) if wait is not None else backoff.delay(attempt)
                     log.warning("Alert channel %s failed (attempt %d of %d): %s; retrying in %.1f s", name, attempt + 1,
                                 policy.attempts, error, wait)
                     self.sleep(wait)
