@@ -495,6 +495,28 @@ class HeadroomConfig:
     def hpa_profile(self, service: Service) -> HpaProfile:
         return self.scaling.hpa_profiles[self.tier(service.tier).hpa_profile]
 
+    def rps_per_replica(self, service: Service) -> float:
+        """Requests/s one replica of ``service`` serves at its tier's CPU target: the one capacity formula's unit."""
+        return service.capacity_per_replica_rps * self.hpa_profile(service).cpu_target / 100.0
+
+    def replicas_for(self, service: Service, load: Any, *, clip: bool = False) -> Any:
+        """Replicas ``service`` needs for ``load`` (req/s, a number or an array): ``ceil(load / rps_per_replica)``.
+
+        The one place the per-replica capacity formula lives (forecasts, decisions, replay and the sample fleet
+        call it). A number gives an ``int``, an array a float array; ``clip=True`` keeps the answer in [min, max].
+        """
+        import numpy as np
+
+        needed = np.ceil(np.asarray(load, dtype=float) / self.rps_per_replica(service))
+        if clip:
+            needed = np.clip(needed, service.min_replicas, service.max_replicas)
+        return int(needed) if needed.ndim == 0 and needed == needed else needed
+
+    def load_at_target(self, service: Service, replicas: Any = None) -> Any:
+        """Load (req/s) ``replicas`` (default: max replicas) serve at the CPU target: the saturation line of the forecasts."""
+        n = service.max_replicas if replicas is None else replicas
+        return service.capacity_per_replica_rps * n * self.hpa_profile(service).cpu_target / 100.0
+
 
 def _rate(raw: Mapping[str, Any]) -> RatePolicy:
     return _build(RatePolicy, raw, "scaling.hpa_profiles")

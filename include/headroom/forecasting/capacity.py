@@ -46,16 +46,15 @@ def to_series(metrics: pd.DataFrame, metric: str, resample: str) -> pd.DataFrame
 def capacity_limit(config: HeadroomConfig, service: Service, metric: str) -> float:
     """The level at which ``metric`` means the service is out of headroom."""
     if metric == LOAD_METRIC:
-        return service.max_capacity_rps * config.hpa_profile(service).cpu_target / 100.0
+        return config.load_at_target(service)
     return config.forecasting.utilization_limit_pct
 
 
 def replicas_needed(load: Any, config: HeadroomConfig, service: Service) -> np.ndarray:
-    """``ceil(load / (capacity per replica x target utilization))``, unclipped."""
+    """``ceil(load / (capacity per replica x target utilization))``, unclipped (``HeadroomConfig.replicas_for``)."""
     import numpy as np
 
-    per_replica = service.capacity_per_replica_rps * config.hpa_profile(service).cpu_target / 100.0
-    return np.ceil(np.asarray(load, dtype=float) / per_replica)
+    return np.asarray(config.replicas_for(service, load), dtype=float)
 
 
 def first_crossing(ds: pd.Series, values: np.ndarray, limit: float) -> pd.Timestamp | None:
