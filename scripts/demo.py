@@ -8,10 +8,10 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
-from scripts.pipeline_run import default_as_of, run_pipeline
+from scripts.pipeline_run import dags_test, default_as_of, run_pipeline
 
 
 def main() -> int:
@@ -42,10 +42,28 @@ def main() -> int:
     connector = subprocess.run([sys.executable, "-m", "include.headroom", "audit", "--kind", "connector", "--limit", "1"],
                                check=True, capture_output=True, text=True).stdout.strip()
     print(f"\nConnector sync: {connector}")
+    show_alerts(data)
     reports = Path(os.environ["HEADROOM_REPORTS_DIR"])
     print(f"\nReport: {reports / f'capacity_report_{as_of:%Y-%m-%d}.html'} (also {reports / 'latest.html'})")
     print(f"Demo finished in {timedelta(seconds=round(time.monotonic() - started))}.")
     return 0
+
+
+def show_alerts(data: Path) -> None:
+    """Run the alerts DAG now (a run for a past interval never notifies) and print what the log channel was told."""
+    import json
+
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    result = dags_test("alerts", now)
+    outbox = data / "outbox" / "alerts.jsonl"
+    notices = [json.loads(line) for line in outbox.read_text().splitlines()] if outbox.exists() else []
+    print(f"\nAlerts ({result.state}, {len(notices)} notices through the shipped log channel; alerts.yaml routes them to "
+          f"Slack, email, PagerDuty or SNS):", flush=True)
+    for n in notices:
+        print(f"  {n['title']}\n      {n['summary']}")
+    if not notices:
+        print("  none")
+    print(f"  (all notices: {outbox}; the run's log: {result.log})")
 
 
 if __name__ == "__main__":

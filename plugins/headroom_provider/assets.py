@@ -57,10 +57,11 @@ with _no_provider_lookup_for_our_scheme():
     SCENARIOS = _table("scenarios")
     SLO_STATUS = _table("slo_status")
     CONNECTOR_RECORDS = _table("connector_records")
+    ALERTS = _table("alerts")
     REPORT = Asset(name="headroom_report", uri=f"{SCHEME}://reports/latest", group="headroom")
 
 # The Asset of each store table, by table name.
 TABLE_ASSETS: dict[str, Asset] = {a.uri.rsplit("/", 1)[1]: a for a in (
     METRICS_STAGED, METRICS_VALIDATED, FORECASTS, FINDINGS, ACTIONS, BATCHES, WATERMARKS, SOURCE_UNITS, QUARANTINE,
-    VALIDATION_RESULTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS, SLO_STATUS, CONNECTOR_RECORDS,
+    VALIDATION_RESULTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS, SLO_STATUS, CONNECTOR_RECORDS, ALERTS,
 )}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from headroom_provider.notifications.alerts import HeadroomAlertNotifier
+
 if TYPE_CHECKING:
     from include.headroom.config import HeadroomConfig
     from include.headroom.store import Store
@@ -15,6 +17,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retries": 3,
     "retry_delay": timedelta(minutes=5),
     "retry_exponential_backoff": True,
+    # A task that failed after its retries fails its run: one run_failed incident per run, through alerts.yaml.
+    "on_failure_callback": [HeadroomAlertNotifier(kind="run_failed")],
 }
 # Tags come from this set only, so the UI's tag filter stays useful.
 TAGS = {"headroom", "ingest", "validate", "forecast", "analyse", "act", "report", "connectors"}

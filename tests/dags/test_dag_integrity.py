@@ -12,9 +12,11 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 DAG_FILES = sorted((PROJECT_ROOT / "dags").glob("*.py"))
-HEAVY = ("pandas", "numpy", "prophet", "statsmodels", "great_expectations", "duckdb", "pyarrow", "matplotlib")
+HEAVY = ("pandas", "numpy", "prophet", "statsmodels", "great_expectations", "duckdb", "pyarrow", "matplotlib",
+         "slack_sdk", "pagerduty", "prometheus_client", "airflow.providers.smtp.hooks", "airflow.providers.slack.hooks",
+         "airflow.providers.pagerduty.hooks")
 EXPECTED = {"ingest_metrics", "validate_metrics", "capacity_forecast", "bottleneck_analysis",
-            "scaling_actions", "cache_warming", "connector_sync", "capacity_report"}
+            "scaling_actions", "cache_warming", "connector_sync", "capacity_report", "alerts"}
 
 
 @pytest.fixture(scope="module")

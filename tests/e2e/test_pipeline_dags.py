@@ -80,7 +80,8 @@ def pipeline(request, airflow_db):
     failed = [r for r in results if not r.ok]
     assert not failed, failed[0].log.read_text()[-4000:]
     TWINS[request.param] = json.loads((reports / "latest.json").read_text())
-    return {"store": store, "counts": counts, "results": results, "data": data, "reports": reports, "backend": request.param}
+    return {"store": store, "counts": counts, "results": results, "data": data, "reports": reports, "backend": request.param,
+            "env": env}
 
 
 def test_every_dag_ran_successfully(pipeline):
@@ -175,6 +176,36 @@ def test_validation_results_data_docs_and_gates(config, pipeline):
     validate = next(r for r in pipeline["results"] if r.dag_id == "validate_metrics")
     assert f"Data Docs: {reports / 'data_docs'}" in validate.log.read_text()
     assert store.read("audit", kind="gate").empty  # every service was fresh and valid: nothing refused
+
+
+def test_alerts_dag_tells_each_incident_once_and_never_for_a_past_interval(pipeline):
+    """The alerts DAG on the pipeline's store: a run for the slice's (old) interval sends and records nothing; a run
+    now opens one incident per condition through the shipped log channel; the next run sends nothing again."""
+    from datetime import timedelta, timezone
+
+    store, outbox = pipeline["store"], pipeline["data"] / "outbox" / "alerts.jsonl"
+    env = pipeline["env"]
+    past = dags_test("alerts", AS_OF, env=env)
+    assert past.ok, past.log.read_text()[-3000:]
+    assert store.read("alerts").empty and not outbox.exists()
+    assert "is a past interval: nothing is recorded or sent" in past.log.read_text()
+
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    live = dags_test("alerts", now, env=env)
+    assert live.ok, live.log.read_text()[-3000:]
+    incidents = store.read("alerts")
+    told = [json.loads(line) for line in outbox.read_text().splitlines()]
+    assert len(incidents) > 0 and set(incidents["status"]) == {"open"}
+    assert sorted(n["incident_key"] for n in told) == sorted(incidents["incident_key"])
+    assert {n["action"] for n in told} == {"open"}
+    kinds = set(incidents["kind"])
+    assert kinds <= {"slo_burn", "error_rate_alarm", "out_of_bounds", "predicted_bottleneck", "saturation"} and kinds, kinds
+    print(f"alerts DAG opened {len(incidents)} incidents: {incidents.groupby(['kind', 'severity']).size().to_dict()}")
+
+    again = dags_test("alerts", now + timedelta(minutes=1), env=env)
+    assert again.ok, again.log.read_text()[-3000:]
+    assert len(outbox.read_text().splitlines()) == len(told), "a second evaluation of the same conditions sends nothing"
+    assert len(store.read("alerts")) == len(incidents)
 
 
 # Written when the task ran, or measured while it ran: not figures of the fleet. An audit record's id hashes its

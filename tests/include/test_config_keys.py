@@ -47,6 +47,7 @@ def _is_data_map(file: str, mapping: str) -> bool:
 
 def load_everything(config_dir: Path) -> None:
     """Everything any loader of the library loads from ``config_dir``, uncached."""
+    from include.headroom.alerts.settings import load_alert_settings
     from include.headroom.cache.settings import load_cache_settings
     from include.headroom.config import load_config
     from include.headroom.connectors.settings import load_connectors, load_landing, read_connectors_file
@@ -57,6 +58,7 @@ def load_everything(config_dir: Path) -> None:
 
     config = load_config(config_dir)
     load_cache_settings(config_dir)
+    load_alert_settings(config_dir)
     load_connectors(config.connectors)
     load_landing(config.connectors.landing)
     read_connectors_file(config_dir)

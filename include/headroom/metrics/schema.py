@@ -214,6 +214,18 @@ TABLES: dict[str, TableSpec] = {
             ("audit_id",),
             "kind",  # the key (audit_id) hashes the kind, so a record never moves partition
         ),
+        # Alert incidents and what was told about them (include/headroom/alerts): one row per incident episode,
+        # so a retried or re-run evaluation finds what it already sent.
+        _table(
+            "alerts",
+            {
+                "incident_key": STR, "service": STR, "kind": STR, "subject": STR, "tier": STR, "owner": STR, "episode": TS,
+                "status": STR, "severity": STR, "summary": STR, "link": STR, "detail": STR, "opened_at": TS, "updated_at": TS,
+                "resolved_at": TS, "notified_action": STR, "notified_severity": STR, "notified_at": TS, "notify_log": STR,
+                "delivery": STR, "held": STR,
+            },
+            ("incident_key",),
+        ),
         # Records landed by connector syncs, idempotent by (connector, object, record id, version).
         _table(
             "connector_records",

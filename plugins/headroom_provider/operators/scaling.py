@@ -158,6 +158,10 @@ class ApproveScalingOperator(ApprovalOperator):
 
             response_timeout = timedelta(seconds=policy_settings().expiry_s)
         kwargs.setdefault("subject", "headroom scaling approval")
+        if "notifiers" not in kwargs:  # the request is told through alerts.yaml's channels, with its required-actions link
+            from headroom_provider.notifications.alerts import HeadroomAlertNotifier
+
+            kwargs["notifiers"] = [HeadroomAlertNotifier(kind="approval_waiting")]
         super().__init__(response_timeout=response_timeout, **kwargs)
         self.decision = decision
 
@@ -170,9 +174,11 @@ class ApproveScalingOperator(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        from headroom_provider.notifications.alerts import resolve_approval
         from headroom_provider.operators._audit import audit
         from include.headroom.audit import Status
 
+        resolve_approval(context)  # answered or expired: the "approval waiting" incident resolves
         decision = _decision(self.decision)
         if event.get("error_type") == "timeout":
             audit(context, _plain(decision, Status.EXPIRED, "approval request expired unanswered: nothing applied",
