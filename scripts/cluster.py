@@ -31,6 +31,11 @@ from pathlib import Path
 from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[1]
+if str(PROJECT) not in sys.path:
+    sys.path.insert(0, str(PROJECT))
+from include.headroom.exceptions import WaitTimeoutError  # noqa: E402
+from include.headroom.resilience import wait_until  # noqa: E402
+
 DEFAULT_CLUSTER_DIR = Path("/tmp/headroom-cluster")
 POSTGRES_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 STATE_FILE = "cluster.json"
@@ -224,14 +229,16 @@ class Cluster:
             return True
 
     def _wait(self, predicate, timeout: float, what: str, name: str | None = None) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if name and not self.alive(name):
                 raise ClusterError(f"{name} exited while waiting for {what}; log {self.log(name)}:\n{self.tail(name)}")
-            if predicate():
-                return
-            time.sleep(0.5)
-        raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}" + (f"; log {self.log(name)}:\n{self.tail(name)}" if name else ""))
+            return bool(predicate())
+
+        try:
+            wait_until(ready, timeout, 0.5, what=what)
+        except WaitTimeoutError:
+            log = f"; log {self.log(name)}:\n{self.tail(name)}" if name else ""
+            raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}{log}") from None
 
     def tail(self, name: str, chars: int = 3000) -> str:
         path = self.log(name)
@@ -367,15 +374,16 @@ class Cluster:
             answered = set(json.loads(lines[-1][5:])) if proc.returncode == 0 and lines else set()
             return all(f"{w}@headroom" in answered for w in self.worker_names())
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def alive_and_answering() -> bool:
             for w in self.worker_names():
                 if not self.alive(w):
                     raise ClusterError(f"{w} exited; log {self.log(w)}:\n{self.tail(w)}")
-            if all_answer():
-                return
-            time.sleep(2)
-        raise ClusterError(f"Celery workers did not answer within {timeout:.0f} s; logs under {self.root / 'logs'}")
+            return all_answer()
+
+        try:
+            wait_until(alive_and_answering, timeout, 2, what="Celery workers answering")
+        except WaitTimeoutError:
+            raise ClusterError(f"Celery workers did not answer within {timeout:.0f} s; logs under {self.root / 'logs'}") from None
 
     def up(self) -> None:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
@@ -402,11 +410,14 @@ class Cluster:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._group_alive(pid):
+
+        def gone() -> bool:
             self._reap(pid)
-            time.sleep(0.3)
-        if self._group_alive(pid):
+            return not self._group_alive(pid)
+
+        try:
+            wait_until(gone, timeout, 0.3, what=f"{name} to stop")
+        except WaitTimeoutError:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -481,16 +492,17 @@ class Cluster:
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 3600) -> dict[str, Any]:
         """Until the run finishes; returns it (``state`` is ``success`` or ``failed``)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def finished() -> dict[str, Any] | None:
             try:
                 run = self.run(dag_id, run_id)
-            except (OSError, ValueError):
-                run = {}
-            if run.get("state") in ("success", "failed"):
-                return run
-            time.sleep(2)
-        raise ClusterError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s")
+            except (OSError, ValueError):  # the API server restarting in a drill: ask again
+                return None
+            return run if run.get("state") in ("success", "failed") else None
+
+        try:
+            return wait_until(finished, timeout, 2, what=f"{dag_id} run {run_id} to finish")
+        except WaitTimeoutError:
+            raise ClusterError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s") from None
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -37,6 +37,9 @@ sys.path.insert(0, str(PROJECT / "scripts"))
 from big_fleet import seed_history, write_fleet_config  # noqa: E402
 from cluster import Cluster, ClusterError, new_state  # noqa: E402
 
+from include.headroom.exceptions import WaitTimeoutError  # noqa: E402
+from include.headroom.resilience import wait_until  # noqa: E402
+
 SERVICES = 12
 RUN_TIMEOUT = 1200.0  # a retried task waits for the DAGs' retry_delay (5 minutes)
 
@@ -87,13 +90,10 @@ class Drills:
                                     logical_date=(self.end + pd.Timedelta(seconds=self.counter)).to_pydatetime())
 
     def wait_until(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(1)
-        raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}")
+        try:
+            return wait_until(predicate, timeout, 1, what=what)
+        except WaitTimeoutError:
+            raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}") from None
 
     def running_on(self, dag_id: str, run_id: str, host: str | None = None) -> list[dict[str, Any]]:
         return [t for t in self.cluster.task_instances(dag_id, run_id)
@@ -253,24 +253,23 @@ class BackfillDrill:
             found = self.cluster.api_get(f"/api/v2/backfills?dag_id={dag_id}")["backfills"]
             return found[-1] if found and found[-1].get("completed_at") else None
 
-        deadline = time.monotonic() + 3600
-        while time.monotonic() < deadline and not (backfill := completed()):
-            time.sleep(5)
-        if not backfill:
-            raise ClusterError(f"backfill of {dag_id} did not complete within an hour")
+        try:
+            backfill = wait_until(completed, 3600, 5, what=f"backfill of {dag_id} to complete")
+        except WaitTimeoutError:
+            raise ClusterError(f"backfill of {dag_id} did not complete within an hour") from None
         runs = self.cluster.api_get(f"/api/v2/dags/{dag_id}/dagRuns?run_type=backfill&limit=100&order_by=logical_date")["dag_runs"]
         return {"backfill": backfill, "runs": runs}
 
     def _wait_scheduled(self, dag_id: str, timeout: float = 900) -> dict[str, Any]:
         """The first scheduled run of ``dag_id`` once it has finished."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def finished() -> dict[str, Any] | None:
             runs = self.cluster.api_get(f"/api/v2/dags/{dag_id}/dagRuns?run_type=scheduled&limit=5")["dag_runs"]
-            done = [r for r in runs if r["state"] in ("success", "failed")]
-            if done:
-                return done[0]
-            time.sleep(5)
-        raise ClusterError(f"no scheduled run of {dag_id} finished within {timeout:.0f} s")
+            return next((r for r in runs if r["state"] in ("success", "failed")), None)
+
+        try:
+            return wait_until(finished, timeout, 5, what=f"a scheduled run of {dag_id} to finish")
+        except WaitTimeoutError:
+            raise ClusterError(f"no scheduled run of {dag_id} finished within {timeout:.0f} s") from None
 
     def run(self) -> DrillResult:
         import shutil

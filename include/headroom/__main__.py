@@ -140,7 +140,7 @@ def _connectors(args: argparse.Namespace) -> int:
     from include.headroom.connectors.base import read_watermark
     from include.headroom.connectors.engine import watermark_source
     from include.headroom.connectors.registry import state_dir
-    from include.headroom.connectors.resilience import StateFile
+    from include.headroom.resilience import StateFile
     from include.headroom.store import open_store
 
     db = open_store()
@@ -253,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     anom = commands.add_parser("anomalies", help="score one series from a CSV file (timestamp,value) for anomalies, causally")
     anom.add_argument("--input", required=True, help="CSV with columns timestamp,value")
-    anom.add_argument("--output", required=True, help="CSV to write: timestamp,value,anomaly_score (0..1) per input row")
+    anom.add_argument("--output", required=True,
+                      help="CSV to write: timestamp,value,anomaly_score (0..1),event (anomaly, level_shift or empty) per input row")
     anom.add_argument("--step-s", type=int, default=None, help="the series' resolution in seconds (default: inferred from its first points)")
     anom.set_defaults(func=_anomalies)
 

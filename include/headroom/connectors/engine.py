@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol
 
 from include.headroom.connectors.base import Record, SyncReport, read_watermark, write_watermark
-from include.headroom.connectors.resilience import ConnectorError, PartialFailureError, RemoteSchemaError
+from include.headroom.exceptions import ConnectorError, PartialFailureError, RemoteSchemaError
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:

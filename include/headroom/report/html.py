@@ -18,6 +18,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from include.headroom.exceptions import ReportError
+from include.headroom.fileio import write_atomic
 from include.headroom.report.figures import collect_figures
 from include.headroom.report.settings import ReportSettings, load_report_settings
 from include.headroom.timeutil import utc
@@ -302,7 +304,7 @@ def draw_plots(store: Store, config: HeadroomConfig, figures: Mapping[str, Any],
     names = list(figures["services"]) if names is None else names
     unknown = [n for n in names if n not in figures["services"]]
     if unknown:
-        raise ValueError(f"no figures for services {unknown}: not in the catalog the report was collected for")
+        raise ReportError(f"no figures for services {unknown}: not in the catalog the report was collected for")
     now = utc(figures["as_of"])
     start = now - pd.Timedelta(days=settings.history_days)
     metric = settings.plot_metric
@@ -343,7 +345,7 @@ def write_fleet_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], o
     detailed = detailed_names(figures, settings)
     missing = [n for n in detailed if n not in plots]
     if missing:
-        raise ValueError(f"the fleet page shows {missing} in full but their plots were not drawn")
+        raise ReportError(f"the fleet page shows {missing} in full but their plots were not drawn")
     page = render_report(figures, plots, detailed=detailed)
     twin = json.dumps(figures, indent=1, sort_keys=False)
     paths = {"html": out / f"capacity_report_{day}.html", "json": out / f"capacity_report_{day}.json",
@@ -368,11 +370,3 @@ def build_report(store: Store, config: HeadroomConfig, as_of: Any, out_dir: str 
     figures = collect_figures(store, config, as_of, settings)
     plots = write_service_pages(store, config, figures, out_dir, settings)
     return write_fleet_report(figures, plots, out_dir, settings)
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path`` and rename it: a reader sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    tmp.replace(path)
