@@ -420,6 +420,9 @@ class ValidationConfig:
     :param max_gap_ratio: the share of missing steps allowed in a series over its span.
     :param max_age_s: decisions refuse a service whose newest validated point is older than this.
     :param sample_rows: offending rows named per series in a failure message.
+    :param naive_timestamps: what a timestamp written without a zone means: ``quarantine`` (it is refused,
+        ``expect_timestamp_has_timezone``; re-admit with the ``assume_utc`` or ``assume_zone:<zone>`` fix) or an
+        IANA zone (``UTC``, ``Europe/Berlin``) it is read in, with a warning.
     """
 
     step_s: int
@@ -432,8 +435,11 @@ class ValidationConfig:
     families: Mapping[str, MetricFamily]
     sample_rows: int = 3
     data_docs: bool = True
+    naive_timestamps: str = "quarantine"
 
     def __post_init__(self) -> None:
+        if self.naive_timestamps != "quarantine":
+            _require_zone(self.naive_timestamps, "validation.yaml naive_timestamps")
         _require(self.step_s > 0 and 86400 % self.step_s == 0, f"validation.yaml step_s={self.step_s!r} must divide a day")
         _require(self.future_tolerance_s >= 0, f"validation.yaml future_tolerance_s={self.future_tolerance_s!r} must be >= 0")
         _require(self.batch_max_age_steps > 0, f"validation.yaml batch_max_age_steps={self.batch_max_age_steps!r} must be > 0")
@@ -503,6 +509,30 @@ class HeadroomConfig:
 # libyaml's safe loader when PyYAML was built with it (the wheels are): a 1,000-service catalog loads in
 # a tenth of the pure-Python parser's time, and every task process loads the configuration.
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _require_zone(zone: str, where: str) -> None:
+    """Refuse ``zone`` unless it is an IANA time zone name, naming ``where`` it was set."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}={zone!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from None
+
+
+def require_cron(expression: Any, where: str) -> str:
+    """``expression`` when it is a valid 5-field cron string; else a :class:`ConfigError` naming ``where`` (file and key).
+
+    Checked on load, so a bad schedule fails where it is written, not when the scheduler computes the next run.
+    """
+    from croniter import croniter
+
+    text = str(expression).strip() if expression is not None else ""
+    if not text or len(text.split()) != 5 or not croniter.is_valid(text):
+        raise ConfigError(f"{where}={expression!r} is not a valid cron expression (5 fields: minute hour day month weekday, "
+                          "e.g. '15 */6 * * *')")
+    return text
 
 
 def _read_yaml(directory: Path, name: str) -> dict[str, Any]:
@@ -601,6 +631,7 @@ def _parse_validation(raw: Mapping[str, Any]) -> ValidationConfig:
             families=families,
             sample_rows=int(raw.get("sample_rows", 3)),
             data_docs=bool(raw.get("data_docs", True)),
+            naive_timestamps=str(raw.get("naive_timestamps", "quarantine")),
         )
     except KeyError as exc:
         raise ConfigError(f"validation.yaml: required field {exc.args[0]!r} is missing") from exc
@@ -631,6 +662,7 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
     _require(not missing, f"tiers.yaml: tiers {sorted(t.value for t in missing)} are missing")
 
     cache_raw = _read_yaml(directory, "cache.yaml")
+    require_cron((cache_raw.get("warming") or {}).get("schedule"), f"{directory / 'cache.yaml'}: warming.schedule")
     cache = CacheConfig(
         hit_rate_problem_below=float(cache_raw["hit_rate_problem_below"]),
         adaptive_ttl=_build(AdaptiveTtl, cache_raw["adaptive_ttl"], "cache.yaml adaptive_ttl"),
@@ -680,7 +712,7 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
     )
     return HeadroomConfig(
         tiers=tiers,
-        services=tuple(_parse_service(s) for s in _read_yaml(directory, "catalog.yaml")["services"]),
+        services=_parse_catalog(directory),
         scaling=_parse_scaling(_read_yaml(directory, "scaling.yaml")),
         cache=cache,
         forecasting=forecasting,
@@ -689,6 +721,16 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
         connectors=_build(ConnectorConfig, conn_raw, "connectors.yaml"),
         pipeline=pipeline,
     )
+
+
+def _parse_catalog(directory: Path) -> tuple[Service, ...]:
+    """The services of ``catalog.yaml``; an empty file or one without ``services`` is named, not a ``KeyError``."""
+    raw = _read_yaml(directory, "catalog.yaml")
+    services = raw.get("services")
+    if not services or not isinstance(services, list):
+        raise ConfigError(f"configuration file {directory / 'catalog.yaml'}: key 'services' must list at least one service "
+                          f"(found {'nothing' if services is None else repr(services)[:60]})")
+    return tuple(_parse_service(s) for s in services)
 
 
 @lru_cache(maxsize=4)

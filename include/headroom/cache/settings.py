@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from include.headroom.config import AdaptiveTtl, _read_yaml, _require, config_directory
+from include.headroom.config import AdaptiveTtl, _read_yaml, _require, config_directory, require_cron
 from include.headroom.exceptions import ConfigError
 
 
@@ -32,6 +32,7 @@ class WarmingSettings:
             _require(getattr(self, name) > 0, f"cache.yaml warming.{name}={getattr(self, name)!r} must be > 0")
         _require(self.peak_ratio >= 1, f"cache.yaml warming.peak_ratio={self.peak_ratio!r} must be >= 1")
         _require(self.rewarm_below_ttl_s >= 0, f"cache.yaml warming.rewarm_below_ttl_s={self.rewarm_below_ttl_s!r} must be >= 0")
+        require_cron(self.schedule, "cache.yaml warming.schedule")
 
 
 @dataclass(frozen=True)

@@ -52,11 +52,19 @@ class TableSpec:
         types = {TS: pa.timestamp("us", tz="UTC"), STR: pa.string(), F64: pa.float64(), I64: pa.int64(), BOOL: pa.bool_()}
         return pa.schema([(name, types[kind]) for name, kind in self.columns.items()])
 
-    def conform(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Return ``df`` with exactly this table's columns and dtypes; raise naming what is missing or unconvertible."""
+    def conform(self, df: pd.DataFrame, fill_missing: bool = False) -> pd.DataFrame:
+        """Return ``df`` with exactly this table's columns and dtypes; raise naming what is missing or unconvertible.
+
+        :param fill_missing: give columns ``df`` lacks their empty value (0, false, empty text, null time) instead of
+            refusing: for files written before a column was added.
+        """
         import pandas as pd
 
         missing = [c for c in self.columns if c not in df.columns]
+        if missing and fill_missing:
+            empty = {TS: pd.NaT, STR: "", F64: float("nan"), I64: 0, BOOL: False}
+            df = df.assign(**{c: empty[self.columns[c]] for c in missing})
+            missing = []
         if missing:
             raise SchemaError(f"table {self.name!r}: rows lack required columns {missing} (got {list(df.columns)})")
         out = pd.DataFrame(index=range(len(df)))
@@ -98,7 +106,9 @@ TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
         # Raw batches as ingested (values already in canonical units), before validation.
-        _table("staging", {**CANONICAL_COLUMNS, "batch_id": STR}, ("batch_id", *METRIC_KEY), "batch_id"),
+        # ``ts_naive``: the timestamp was written without a zone; ``ts`` holds its wall-clock time as if UTC, and
+        # validation judges it with the configured zone policy (validation.yaml naive_timestamps).
+        _table("staging", {**CANONICAL_COLUMNS, "batch_id": STR, "ts_naive": BOOL}, ("batch_id", *METRIC_KEY), "batch_id"),
         # Validated canonical metrics: the store every decision reads.
         _table("metrics", {**CANONICAL_COLUMNS, "batch_id": STR}, METRIC_KEY, "date:ts"),
         # Rows that failed validation, with why: nothing is dropped.
@@ -117,6 +127,9 @@ TABLES: dict[str, TableSpec] = {
                 "batch_id": STR, "source": STR, "interval_start": TS, "interval_end": TS, "status": STR,
                 "rows_in": I64, "rows_valid": I64, "rows_quarantined": I64, "ingested_at": TS,
                 "validated_at": TS, "failed_expectations": STR, "newest_ts": TS,
+                # rows the source read that repeat another row exactly (dropped, counted):
+                # rows_in == rows_valid + rows_quarantined + rows_duplicate
+                "rows_duplicate": I64,
             },
             ("batch_id",),
         ),

@@ -113,16 +113,19 @@ def store_outcome(
     failed_services = sorted(per_service.loc[~per_service["success"], "service"])
     status = "failed" if failed_services else "validated"
     newest = pd.to_datetime(outcome.valid["ts"], utc=True).max() if len(outcome.valid) else batch.get("newest_ts")
+    dup = batch.get("rows_duplicate")
+    duplicates = int(dup) if dup is not None and dup == dup else 0
     store.upsert("batches", pd.DataFrame([{
         **{k: batch.get(k) for k in ("batch_id", "source", "interval_start", "interval_end", "ingested_at")},
         "newest_ts": newest if newest is not None and newest == newest else None,
-        "status": status, "rows_in": outcome.rows_in, "rows_valid": len(outcome.valid), "rows_quarantined": len(outcome.quarantined),
+        "status": status, "rows_in": outcome.rows_in + duplicates, "rows_valid": len(outcome.valid),
+        "rows_quarantined": len(outcome.quarantined), "rows_duplicate": duplicates,
         "validated_at": validated_at, "failed_expectations": outcome.summary(),
     }]))
     store.replace_partition("staging", outcome.batch_id, store.query("SELECT * FROM staging WHERE false"))
     return {
-        "batch_id": outcome.batch_id, "status": status, "rows_in": outcome.rows_in, "rows_valid": len(outcome.valid),
-        "rows_quarantined": len(outcome.quarantined), "failed_services": failed_services, "data_docs": docs,
+        "batch_id": outcome.batch_id, "status": status, "rows_in": outcome.rows_in + duplicates, "rows_valid": len(outcome.valid),
+        "rows_quarantined": len(outcome.quarantined), "rows_duplicate": duplicates, "failed_services": failed_services, "data_docs": docs,
         "message": _message(outcome, per_service, docs, config.pipeline.validation.sample_rows),
     }
 
