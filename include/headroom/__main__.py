@@ -34,6 +34,9 @@ def ensure_writable(path: Path | str, folder: bool = False) -> Path:
 
     target = Path(path)
     directory = target if folder else target.parent
+    existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise DataError(f"cannot write {target}: {existing} is a file, not a folder (checked before computing anything)")
     try:
         if not folder and target.is_dir():
             raise IsADirectoryError(21, "is a folder, not a file")

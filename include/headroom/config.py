@@ -662,7 +662,7 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
     _require(not missing, f"tiers.yaml: tiers {sorted(t.value for t in missing)} are missing")
 
     cache_raw = _read_yaml(directory, "cache.yaml")
-    require_cron((cache_raw.get("warming") or {}).get("schedule"), f"{directory / 'cache.yaml'}: warming.schedule")
+    require_cron((cache_raw.get("warming") or {}).get("schedule"), f"{directory / 'cache.yaml'} warming.schedule")
     cache = CacheConfig(
         hit_rate_problem_below=float(cache_raw["hit_rate_problem_below"]),
         adaptive_ttl=_build(AdaptiveTtl, cache_raw["adaptive_ttl"], "cache.yaml adaptive_ttl"),

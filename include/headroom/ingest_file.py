@@ -7,7 +7,9 @@ import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
 
 from include.headroom.exceptions import DataError
 from include.headroom.timeutil import utc
@@ -90,7 +92,8 @@ def ingest_file(
             raise DataError(f"ingest-file: {p} is not a file")
     unknown = sorted(set(services or ()) - {s.name for s in config.services})
     if unknown:
-        raise DataError(f"ingest-file: --service {unknown} not in the catalog (catalog.yaml); services: {[s.name for s in config.services]}")
+        raise DataError(f"ingest-file: --service {unknown} not in the catalog (catalog.yaml); "
+                        f"services: {[s.name for s in config.services]}")
     now_ts = utc(now) if now is not None else pd.Timestamp.now(tz="UTC")
     settings = replace(load_source_settings().files, paths=tuple(patterns))
     files = FileSource(settings, config, now=now_ts)
@@ -104,10 +107,9 @@ def ingest_file(
     try:
         db = ParquetStore(scratch / "store") if scratch else (store or open_store())
         staged = ingest(db, config, source, start_ts, end_ts, read_from=start_ts)
-        try:
-            validate_pending(db, config, now=now_ts, reports_dir=scratch / "reports" if scratch else reports_dir, batch_ids=[staged["batch_id"]])
-        except DataError:
-            pass  # a failed batch is written like any other; its record below says why
+        with suppress(DataError):  # a failed batch is written like any other; its record below says why
+            validate_pending(db, config, now=now_ts, reports_dir=scratch / "reports" if scratch else reports_dir,
+                             batch_ids=[staged["batch_id"]])
         return _outcome(db, staged, list_quarantine(db, batch_id=staged["batch_id"]), source, dry_run, patterns)
     finally:
         if scratch:

@@ -241,6 +241,7 @@ class FileSource:
         out_of_order = int((ts_ns < pd.Timedelta(0)).sum())
         if out_of_order:
             log.warning("Files: %d rows were out of order; sorted by service, metric, labels, time", out_of_order)
+            self.notes.append(f"{out_of_order} rows were out of order: sorted by series and time")
         duplicates = int(exact.sum())
         if duplicates:
             log.warning("Files: dropped %d rows that repeat another row exactly (counted in the batch's rows_duplicate)", duplicates)
