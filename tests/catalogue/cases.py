@@ -54,6 +54,14 @@ class Batch:
         return text
 
 
+def plain(pattern: str) -> str:
+    """A message pattern as a reader sees it: ``.*`` as an ellipsis, ``\\d+`` as N, escapes dropped."""
+    import re
+
+    text = pattern.replace(".*", " … ").replace(r"\d+", "N")
+    return re.sub(r"\\(.)", r"\1", text).replace("  ", " ").strip()
+
+
 @dataclass(frozen=True)
 class Raises:
     """A clear error: the exception class name and a regular expression its message must match."""
@@ -63,7 +71,7 @@ class Raises:
     shown: str = ""  # how the README shows it (default: the pattern)
 
     def describe(self) -> str:
-        return f"{self.error}: {self.shown or self.match}"
+        return f"{self.error}: {self.shown or plain(self.match)}"
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ class Exits:
     shown: str = ""
 
     def describe(self) -> str:
-        return f"exit {self.code}, `{self.shown or self.match}`"
+        return f"exit {self.code}, `{self.shown or plain(self.match)}`"
 
 
 @dataclass(frozen=True)
@@ -290,7 +298,8 @@ CONFIG_CASES = [
 
 SERVER_CASES = [
     Case("prometheus_unreachable", "Prometheus source pointed at a closed port", "server", None,
-         Raises("SourceError", r"prometheus at http://127.0.0.1:\d+ .*failed after 1 attempts", "names the URL and the attempts")),
+         Raises("SourceError", r"prometheus at http://127.0.0.1:\d+ unreachable for query .*\(metric 'response_time', service 'orders-api', "
+                r".*\) after 1 attempts: ConnectionError", "names the URL, the query, metric, service, window and attempts")),
     Case("prometheus_bad_promql", "a PromQL template that does not parse, against a real Prometheus", "server", None,
          Raises("SourceError", r"prometheus at http://127.0.0.1:\d+ refused .*bad_data", "names the server and Prometheus' bad_data answer")),
     Case("prometheus_401_basic_echo", "a 401 that echoes `Authorization: Basic <user:password>` back", "server", None,
@@ -298,7 +307,8 @@ SERVER_CASES = [
     Case("prometheus_401_bearer_echo", "a 401 that echoes the bearer token back", "server", None,
          Raises("SourceError", r"HTTP 401", "HTTP 401, the token masked")),
     Case("postgres_unreachable", "store backend postgres on a closed port, password in the DSN", "server", None,
-         Raises("StoreError", r"postgres", "names the store; the password is not in the text")),
+         Raises("StoreError", r"cannot connect to the PostgreSQL store: connection failed: .*port \d+ failed: Connection refused",
+                "`cannot connect to the PostgreSQL store: ... Connection refused`; the password is not in the text")),
     Case("postgres_ingest_file", "ingest-file with duplicates and a future row on the PostgreSQL store", "server", None,
          Batch(12, {"expect_timestamp_in_interval;expect_timestamp_not_in_future": 1}, duplicates=2)),
     Case("s3_missing_object", "files source on an S3 key that does not exist (moto)", "server", None,
@@ -306,7 +316,9 @@ SERVER_CASES = [
     Case("s3_bad_row", "a CSV on S3 with a word in a value (moto)", "server", None,
          Raises("DataError", r"s3://catalogue-in/bad.csv: field 'value' is not numeric at row 3 \(value='oops'\)")),
     Case("redis_down", "cache warming against a Redis that is not running", "server", None,
-         Raises("result", r"error", "the warm result is `error`, naming the Redis connection failure")),
+         Raises("WarmResult", r"redis unavailable after \d+ attempts", "status failed, nothing written, `redis unavailable after N attempts`")),
+    Case("redis_wrong_password", "cache warming with a wrong Redis password", "server", None,
+         Raises("WarmResult", r"redis", "status failed, nothing written; the password is not in the reason")),
 ]
 
 CASES: list[Case] = [*FILE_CASES, *CLI_CASES, *CONFIG_CASES, *SERVER_CASES]
