@@ -27,8 +27,13 @@ def render() -> str:
         from cases import CASES
     finally:
         sys.path.pop(0)
-    lines = [f"{len(CASES)} cases (`tests/catalogue/`), each asserted exactly; for every batch rows in = stored + quarantined + "
-             "exact duplicates.", "", "| case | kind | bad input or fault | outcome |", "|---|---|---|---|"]
+    lines = [
+        f"{len(CASES)} cases (`tests/catalogue/`), each asserted exactly; for every batch rows in = stored + quarantined + "
+        "exact duplicates.",
+        "",
+        "| case | kind | bad input or fault | outcome |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| `{c.id}` | {KINDS[c.kind]} | {_cell(c.description)} | {_cell(c.expected.describe())} |" for c in CASES]
     return "\n".join(lines)
 

@@ -92,8 +92,9 @@ def ingest_file(
             raise DataError(f"ingest-file: {p} is not a file")
     unknown = sorted(set(services or ()) - {s.name for s in config.services})
     if unknown:
-        raise DataError(f"ingest-file: --service {unknown} not in the catalog (catalog.yaml); "
-                        f"services: {[s.name for s in config.services]}")
+        raise DataError(
+            f"ingest-file: --service {unknown} not in the catalog (catalog.yaml); services: {[s.name for s in config.services]}"
+        )
     now_ts = utc(now) if now is not None else pd.Timestamp.now(tz="UTC")
     settings = replace(load_source_settings().files, paths=tuple(patterns))
     files = FileSource(settings, config, now=now_ts)
@@ -108,16 +109,18 @@ def ingest_file(
         db = ParquetStore(scratch / "store") if scratch else (store or open_store())
         staged = ingest(db, config, source, start_ts, end_ts, read_from=start_ts)
         with suppress(DataError):  # a failed batch is written like any other; its record below says why
-            validate_pending(db, config, now=now_ts, reports_dir=scratch / "reports" if scratch else reports_dir,
-                             batch_ids=[staged["batch_id"]])
+            validate_pending(
+                db, config, now=now_ts, reports_dir=scratch / "reports" if scratch else reports_dir, batch_ids=[staged["batch_id"]]
+            )
         return _outcome(db, staged, list_quarantine(db, batch_id=staged["batch_id"]), source, dry_run, patterns)
     finally:
         if scratch:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _outcome(store: ParquetStore, staged: dict[str, Any], quarantined: pd.DataFrame, source: Any, dry_run: bool,
-             paths: list[str]) -> dict[str, Any]:
+def _outcome(
+    store: ParquetStore, staged: dict[str, Any], quarantined: pd.DataFrame, source: Any, dry_run: bool, paths: list[str]
+) -> dict[str, Any]:
     batch = store.read("batches", batch_id=staged["batch_id"]).iloc[0]
     summary = json.loads(batch["failed_expectations"] or "{}")
     reasons: dict[str, int] = {}
@@ -125,14 +128,23 @@ def _outcome(store: ParquetStore, staged: dict[str, Any], quarantined: pd.DataFr
         reasons[r.failed_expectations] = reasons.get(r.failed_expectations, 0) + int(r.rows)
     warnings = list(getattr(source, "notes", []) or [])
     for w in summary.get("warnings") or []:
-        warnings.append(f"{w['expectation']} on {w.get('service')}/{w.get('metric')} ({w.get('rows')} rows)"
-                        + (f": {w['note']}" if w.get("note") else ""))
+        warnings.append(
+            f"{w['expectation']} on {w.get('service')}/{w.get('metric')} ({w.get('rows')} rows)"
+            + (f": {w['note']}" if w.get("note") else "")
+        )
     return {
-        "files": paths, "batch_id": staged["batch_id"], "dry_run": dry_run, "status": str(batch["status"]),
+        "files": paths,
+        "batch_id": staged["batch_id"],
+        "dry_run": dry_run,
+        "status": str(batch["status"]),
         "interval": [staged["read_start"], staged["interval_end"]],
-        "rows_in": int(batch["rows_in"]), "rows_stored": int(batch["rows_valid"]), "rows_quarantined": int(batch["rows_quarantined"]),
-        "rows_duplicate": int(batch["rows_duplicate"]), "quarantined_by_reason": dict(sorted(reasons.items())),
-        "batch_failure": summary.get("batch_failure") or "", "warnings": warnings,
+        "rows_in": int(batch["rows_in"]),
+        "rows_stored": int(batch["rows_valid"]),
+        "rows_quarantined": int(batch["rows_quarantined"]),
+        "rows_duplicate": int(batch["rows_duplicate"]),
+        "quarantined_by_reason": dict(sorted(reasons.items())),
+        "batch_failure": summary.get("batch_failure") or "",
+        "warnings": warnings,
         **{k: staged[k] for k in ("rows_before_window", "rows_after_window", "rows_in_future") if staged.get(k)},
         **({"rows_other_services": source.stats["rows_other_services"]} if source.stats.get("rows_other_services") else {}),
     }

@@ -16,3 +16,6 @@ def catalogue_config(config):
     """The shipped configuration with Data Docs off, so 60 batches stay fast."""
     validation = dataclasses.replace(config.pipeline.validation, data_docs=False)
     return dataclasses.replace(config, pipeline=dataclasses.replace(config.pipeline, validation=validation))
+
+
+from tests.servers import moto_server, postgres_server  # noqa: E402, F401 (session fixtures shared by the server cases)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cases import CLI_CASES, CONFIG_CASES, FILE_CASES, NOW, Batch, Exits, Raises, csv, rows
+from cases import CLI_CASES, CONFIG_CASES, FILE_CASES, NOW, Exits, Raises, csv, rows
 from runner import catalog_with, check_batch, check_readmit, error_class, fill, first_stored, with_overrides, write_input
 
 from include.headroom.config import CONFIG_DIR
@@ -33,9 +33,12 @@ def test_file_case(case, tmp_path, catalogue_config):
         assert set(store.read("metrics")["tier"]) == {case.options["check_tier"]}
     if case.expected.readmit:
         if case.expected.catalog_fix:
-            config = catalog_with(tmp_path / "config", "  - {name: ghost-api, tier: basic, owner: web, capacity_per_replica_rps: 100, "
-                                  "min_replicas: 1, max_replicas: 4, cost_per_replica_hour: 0.05, base_rps: 50, base_latency_ms: 40, "
-                                  "target: {kind: kubernetes_deployment, namespace: web, name: ghost-api}}")
+            config = catalog_with(
+                tmp_path / "config",
+                "  - {name: ghost-api, tier: basic, owner: web, capacity_per_replica_rps: 100, "
+                "min_replicas: 1, max_replicas: 4, cost_per_replica_hour: 0.05, base_rps: 50, base_latency_ms: 40, "
+                "target: {kind: kubernetes_deployment, namespace: web, name: ghost-api}}",
+            )
             config = with_overrides(config, {"data_docs": False})
         check_readmit(case.expected, config, store, outcome["batch_id"])
     if case.expected.first_ts:
@@ -92,8 +95,11 @@ def test_config_case(case, tmp_path, monkeypatch):
             path.write_text(text.replace(change[0], change[1], 1))
         else:
             path.write_text(change)
-    loaders = {"sources.yaml": [load_source_settings], "store.yaml": [load_store_settings],
-               "cache.yaml": [load_config, load_cache_settings]}.get(name, [load_config])
+    loaders = {
+        "sources.yaml": [load_source_settings],
+        "store.yaml": [load_store_settings],
+        "cache.yaml": [load_config, load_cache_settings],
+    }.get(name, [load_config])
     expected: Raises = case.expected
     for load in loaders:
         with pytest.raises(error_class(expected.error), match=expected.match):

@@ -17,7 +17,7 @@ from cases import NOW, SERVER_CASES, csv, rows
 from runner import check_batch, error_class
 
 from include.headroom.metrics.source_config import PromQuery, load_source_settings
-from tests.servers import PrometheusServer, RedisServer, free_port, moto_server, postgres_server  # noqa: F401 (fixtures)
+from tests.servers import PrometheusServer, RedisServer, free_port
 
 CASE = {c.id: c for c in SERVER_CASES}
 START, END = pd.Timestamp("2026-12-04T22:00Z"), pd.Timestamp("2026-12-04T23:00Z")
@@ -78,15 +78,19 @@ def echoing_proxy():
     server.server_close()
 
 
-@pytest.mark.parametrize(("case_id", "conn_extra"), [
-    ("prometheus_401_basic_echo", {"login": "capacity-bot", "password": "Tr0ub4dor&3-secret"}),
-    ("prometheus_401_bearer_echo", {"extra": json.dumps({"bearer_token": "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.sig-9f8e7d"})}),
-])
+@pytest.mark.parametrize(
+    ("case_id", "conn_extra"),
+    [
+        ("prometheus_401_basic_echo", {"login": "capacity-bot", "password": "Tr0ub4dor&3-secret"}),
+        ("prometheus_401_bearer_echo", {"extra": json.dumps({"bearer_token": "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.sig-9f8e7d"})}),
+    ],
+)
 def test_prometheus_401_echoing_credentials_is_redacted(case_id, conn_extra, echoing_proxy, monkeypatch, config):
     from headroom_provider.hooks.prometheus import PrometheusHook
 
-    monkeypatch.setenv("AIRFLOW_CONN_PROMETHEUS_CATALOGUE", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": echoing_proxy,
-                                                                          **conn_extra}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PROMETHEUS_CATALOGUE", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": echoing_proxy, **conn_extra})
+    )
     settings = dataclasses.replace(load_source_settings().prometheus, retries=1)
     source = PrometheusHook(prometheus_conn_id="prometheus_catalogue").get_source(config, settings)
     source.services = [config.service("orders-api")]
@@ -94,15 +98,22 @@ def test_prometheus_401_echoing_credentials_is_redacted(case_id, conn_extra, ech
         source.read(START, END)
     text = f"{caught.value}\n{caught.value!r}\n{caught.value.__cause__ or ''}"
     assert "Authorization" in text  # the header is named (the reader learns the proxy echoed it) ...
-    secrets = ["Tr0ub4dor&3-secret", "capacity-bot:Tr0ub4dor", base64.b64encode(b"capacity-bot:Tr0ub4dor&3-secret").decode(),
-               "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.sig-9f8e7d", "c2VjcmV0LXRva2Vu"]
+    secrets = [
+        "Tr0ub4dor&3-secret",
+        "capacity-bot:Tr0ub4dor",
+        base64.b64encode(b"capacity-bot:Tr0ub4dor&3-secret").decode(),
+        "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2Vu.sig-9f8e7d",
+        "c2VjcmV0LXRva2Vu",
+    ]
     assert not [s for s in secrets if s in text], text  # ... but no credential in any form
 
 
 def test_postgres_unreachable(monkeypatch):
     from include.headroom.metrics.store import open_store
 
-    monkeypatch.setenv("HEADROOM_POSTGRES_DSN", f"host=127.0.0.1 port={free_port()} user=headroom password=pg-S3cret-77 dbname=x connect_timeout=2")
+    monkeypatch.setenv(
+        "HEADROOM_POSTGRES_DSN", f"host=127.0.0.1 port={free_port()} user=headroom password=pg-S3cret-77 dbname=x connect_timeout=2"
+    )
     with _raises("postgres_unreachable") as caught:
         open_store(backend="postgres").query("SELECT 1 AS one")
     assert "pg-S3cret-77" not in f"{caught.value}{caught.value!r}"
