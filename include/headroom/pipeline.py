@@ -11,7 +11,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from include.headroom.config import HeadroomConfig, Service
-from include.headroom.connectors.base import read_watermark, write_watermark
+from include.headroom.connectors.base import read_watermark
 from include.headroom.exceptions import DataError
 from include.headroom.timeutil import utc
 from include.headroom.validation.gates import Step, gate_services, service_freshness
@@ -78,6 +78,16 @@ def ingest(
     rows["ts_naive"] = rows["ts_naive"].fillna(False).astype(bool) if "ts_naive" in rows.columns else False
     stats = dict(getattr(source, "stats", None) or {})
     duplicates = int(stats.get("duplicates_dropped", 0))
+    newest = utc(rows["ts"].max()) if len(rows) else None
+    ingested_at = pd.Timestamp.now(tz="UTC")
+    record = {
+        "batch_id": batch_id, "source": source.name, "interval_start": read_start, "interval_end": end, "status": "staging",
+        "rows_in": len(rows) + duplicates, "rows_valid": 0, "rows_quarantined": 0, "rows_duplicate": duplicates,
+        "ingested_at": ingested_at, "validated_at": None, "failed_expectations": "", "newest_ts": newest,
+    }
+    # The record first (a re-run always re-stages): a validation of this batch still running will see that its
+    # staging was replaced and neither record its outcome over ours nor delete the rows staged here.
+    store.compare_and_set("batches", record, lambda current: True)
     store.replace_partition("staging", batch_id, rows)
     if len(rows):
         store.upsert("source_units", source_units(rows, source.name, units))
@@ -89,20 +99,57 @@ def ingest(
     elapsed = time.monotonic() - started
     log.info("Staged batch %s from %s: %d rows (%d new) in %d series, %.1f s, %.0f rows/s", batch_id, source.name, len(rows), new_rows,
              rows.groupby(["service", "metric", "labels"]).ngroups if len(rows) else 0, elapsed, len(rows) / max(elapsed, 1e-9))
-    newest = utc(rows["ts"].max()) if len(rows) else None
-    store.upsert("batches", pd.DataFrame([{
-        "batch_id": batch_id, "source": source.name, "interval_start": read_start, "interval_end": end, "status": "staged",
-        "rows_in": len(rows) + duplicates, "rows_valid": 0, "rows_quarantined": 0, "rows_duplicate": duplicates,
-        "ingested_at": pd.Timestamp.now(tz="UTC"), "validated_at": None, "failed_expectations": "", "newest_ts": newest,
-    }]))
-    if newest is not None and (watermark is None or end > watermark):
-        write_watermark(store, watermark_key, end)
+    if not store.compare_and_set("batches", {**record, "status": "staged"}, lambda current: _same_staging(current, ingested_at, "staging")):
+        log.warning("Batch %s was staged again by another run while this one staged it: that run's rows stand", batch_id)
+    if newest is not None:
+        advance_watermark(store, watermark_key, end)
     return {"batch_id": batch_id, "source": source.name, "rows": len(rows), "new_rows": new_rows, "read_start": read_start.isoformat(),
             "interval_end": end.isoformat(), "series": int(rows.groupby(["service", "metric"]).ngroups) if len(rows) else 0,
             "seconds": round(elapsed, 3), "rows_duplicate": duplicates,
             **{k: v for k, v in stats.items() if k in ("empty", "non_finite", "rows_before_window", "rows_after_window", "rows_in_future",
                                                         "naive_timestamps")},
             **({"notes": list(source.notes)} if getattr(source, "notes", None) else {})}
+
+
+# A batch claimed by a validation that never finished (its process was killed) is claimed again after this long.
+CLAIM_TIMEOUT_S = 900
+
+
+def _same_staging(current: Mapping[str, Any] | None, ingested_at: Any, *statuses: str) -> bool:
+    """Whether the stored batch record is still the staging ``ingested_at`` made, in one of ``statuses``."""
+    return current is not None and str(current["status"]) in statuses and utc(current["ingested_at"]) == utc(ingested_at)
+
+
+def advance_watermark(store: ParquetStore, source: str, watermark: Any) -> bool:
+    """Move ``source``'s watermark to ``watermark`` unless it is already there or later (compare-and-set: never backwards).
+
+    :returns: whether it moved.
+    """
+    import pandas as pd
+
+    mark = utc(watermark)
+
+    def later(current: Mapping[str, Any] | None) -> bool:
+        return current is None or current["watermark"] is None or utc(current["watermark"]) < mark
+
+    return store.compare_and_set("watermarks", {"source": source, "watermark": mark, "updated_at": pd.Timestamp.now(tz="UTC")}, later)
+
+
+def claim_batch(store: ParquetStore, batch: Mapping[str, Any], now: Any = None) -> bool:
+    """Take a staged batch for validation (compare-and-set ``staged`` -> ``validating``): two validations never take the
+    same staging; a claim older than :data:`CLAIM_TIMEOUT_S` (a killed validation) can be taken again."""
+    import pandas as pd
+
+    claimed_at = pd.Timestamp.now(tz="UTC")
+
+    def free(current: Mapping[str, Any] | None) -> bool:
+        if _same_staging(current, batch["ingested_at"], "staged"):
+            return True
+        stale = claimed_at - pd.Timedelta(seconds=CLAIM_TIMEOUT_S)
+        return _same_staging(current, batch["ingested_at"], "validating") and current["validated_at"] is not None \
+            and utc(current["validated_at"]) < stale
+
+    return store.compare_and_set("batches", {**batch, "status": "validating", "validated_at": claimed_at}, free)
 
 
 def validate_pending(store: ParquetStore, config: HeadroomConfig, now: Any = None, reports_dir: Any = None,
@@ -121,14 +168,21 @@ def validate_pending(store: ParquetStore, config: HeadroomConfig, now: Any = Non
     from include.headroom.validation.results import store_outcome
     from include.headroom.validation.suites import validate_batch
 
-    batches = store.query("SELECT * FROM batches WHERE status = 'staged' ORDER BY interval_end")
+    import pandas as pd
+
+    stale = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=CLAIM_TIMEOUT_S)).to_pydatetime()
+    batches = store.query("SELECT * FROM batches WHERE status = 'staged' OR (status = 'validating' AND validated_at < ?) "
+                          "ORDER BY interval_end", [stale])
     if batch_ids is not None:
         batches = batches[batches["batch_id"].isin(list(batch_ids))]
     summaries = []
     for batch in batches.to_dict("records"):
+        if not claim_batch(store, batch):
+            log.info("Batch %s is being validated by another run (or was staged again): skipped here", batch["batch_id"])
+            continue
         rows = staged_as_arrived(store.query("SELECT * FROM staging WHERE batch_id = ? ORDER BY service, metric, ts", [batch["batch_id"]]))
         outcome = validate_batch(config, rows, batch["batch_id"], batch["interval_start"], batch["interval_end"], now=now)
-        summaries.append(store_outcome(store, config, outcome, batch, reports_dir))
+        summaries.append(store_outcome(store, config, outcome, batch, reports_dir, claimed=True))
     if summaries and config.pipeline.validation.data_docs:
         write_docs_index(store.read("batches"), reports_dir)
     failures = [s["message"] for s in summaries if s["status"] == "failed"]

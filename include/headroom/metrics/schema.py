@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
 from include.headroom.exceptions import SchemaError, StoreError
@@ -40,6 +40,7 @@ class TableSpec:
     key: tuple[str, ...]
     partition_by: str | None = None
     sort_by: tuple[str, ...] = ()
+    defaults: Mapping[str, object] = field(default_factory=dict)  # columns added later: rows without them get this value
 
     def __post_init__(self) -> None:
         missing = [k for k in self.key if k not in self.columns]
@@ -61,6 +62,9 @@ class TableSpec:
         import pandas as pd
 
         missing = [c for c in self.columns if c not in df.columns]
+        if any(c in self.defaults for c in missing):
+            df = df.assign(**{c: self.defaults[c] for c in missing if c in self.defaults})
+            missing = [c for c in missing if c not in self.defaults]
         if missing and fill_missing:
             empty = {TS: pd.NaT, STR: "", F64: float("nan"), I64: 0, BOOL: False}
             df = df.assign(**{c: empty[self.columns[c]] for c in missing})
@@ -98,8 +102,9 @@ class TableSpec:
         return out
 
 
-def _table(name: str, columns: Mapping[str, str], key: tuple[str, ...], partition_by: str | None = None) -> TableSpec:
-    return TableSpec(name=name, columns=dict(columns), key=key, partition_by=partition_by, sort_by=key)
+def _table(name: str, columns: Mapping[str, str], key: tuple[str, ...], partition_by: str | None = None,
+           defaults: Mapping[str, object] | None = None) -> TableSpec:
+    return TableSpec(name=name, columns=dict(columns), key=key, partition_by=partition_by, sort_by=key, defaults=dict(defaults or {}))
 
 
 TABLES: dict[str, TableSpec] = {
@@ -108,7 +113,8 @@ TABLES: dict[str, TableSpec] = {
         # Raw batches as ingested (values already in canonical units), before validation.
         # ``ts_naive``: the timestamp was written without a zone; ``ts`` holds its wall-clock time as if UTC, and
         # validation judges it with the configured zone policy (validation.yaml naive_timestamps).
-        _table("staging", {**CANONICAL_COLUMNS, "batch_id": STR, "ts_naive": BOOL}, ("batch_id", *METRIC_KEY), "batch_id"),
+        _table("staging", {**CANONICAL_COLUMNS, "batch_id": STR, "ts_naive": BOOL}, ("batch_id", *METRIC_KEY), "batch_id",
+               defaults={"ts_naive": False}),
         # Validated canonical metrics: the store every decision reads.
         _table("metrics", {**CANONICAL_COLUMNS, "batch_id": STR}, METRIC_KEY, "date:ts"),
         # Rows that failed validation, with why: nothing is dropped.
@@ -132,6 +138,7 @@ TABLES: dict[str, TableSpec] = {
                 "rows_duplicate": I64,
             },
             ("batch_id",),
+            defaults={"rows_duplicate": 0},
         ),
         # One validation outcome per (batch, service): what the gates read. Service "*" stands for the whole
         # batch when its rows cannot be attributed (empty batch, no service column).
