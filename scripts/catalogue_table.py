@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 BEGIN, END = "<!-- catalogue:begin (scripts/catalogue_table.py writes this table) -->", "<!-- catalogue:end -->"
-KINDS = {"file": "file", "cli": "command", "config": "config", "server": "server"}
+KINDS = {"file": "file", "cli": "command", "config": "config", "server": "server", "process": "processes"}
 
 
 def _cell(text: str) -> str:

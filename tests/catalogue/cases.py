@@ -90,6 +90,16 @@ class Exits:
 
 
 @dataclass(frozen=True)
+class Holds:
+    """What must hold after a fault that has no single error or batch (concurrent processes)."""
+
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True)
 class Case:
     """One bad input or fault.
 
@@ -105,7 +115,7 @@ class Case:
     description: str
     kind: str
     input: Any
-    expected: Batch | Raises | Exits
+    expected: Batch | Raises | Exits | Holds
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -718,4 +728,28 @@ SERVER_CASES = [
     ),
 ]
 
-CASES: list[Case] = [*FILE_CASES, *CLI_CASES, *CONFIG_CASES, *SERVER_CASES]
+PROCESS_CASES = [
+    Case(
+        f"concurrent_{what}_{backend}",
+        f"two processes ingesting and validating {text} on one {backend} store",
+        "process",
+        None,
+        Holds(outcome),
+    )
+    for backend in ("parquet", "postgres")
+    for what, text, outcome in (
+        (
+            "adjacent_intervals",
+            "adjacent intervals",
+            'both batches validated once (never "empty batch" over stored rows), each record counting its window\'s rows, '
+            "nothing stored twice, the watermark at the later end (never backwards)",
+        ),
+        (
+            "same_interval",
+            "different halves of one interval",
+            "one batch, validated; its record counts exactly the rows stored under it; the run whose staging was replaced says so",
+        ),
+    )
+]
+
+CASES: list[Case] = [*FILE_CASES, *CLI_CASES, *CONFIG_CASES, *SERVER_CASES, *PROCESS_CASES]
