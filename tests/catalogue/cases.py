@@ -516,7 +516,18 @@ CLI_CASES = [
         "ingest-file with $HEADROOM_DATA_DIR under a file (a data directory that cannot be written)",
         "cli",
         ["ingest-file", "{file}", "--now", NOW],
-        Exits(2, r"error: store .*: cannot write .*blocked/data/store/staging.*: Not a directory"),
+        Exits(
+            2,
+            r"error: store .*: cannot write .*blocked/data/store/batches/all: Not a directory \(check \$HEADROOM_DATA_DIR or store.yaml\)",
+        ),
+        {"data_dir": "{blocked}/data"},
+    ),
+    Case(
+        "sample_fleet_data_dir_not_writable",
+        "sample-fleet into a $HEADROOM_DATA_DIR that cannot be written (a file in the path)",
+        "cli",
+        ["sample-fleet", "--days", "1"],
+        Exits(2, r"error: cannot write .*blocked/data/sample_fleet: .*blocked is a file, not a folder"),
         {"data_dir": "{blocked}/data"},
     ),
     Case(
@@ -524,7 +535,7 @@ CLI_CASES = [
         "ingest-file with $HEADROOM_DATA_DIR on a read-only file system (/proc)",
         "cli",
         ["ingest-file", "{file}", "--now", NOW],
-        Exits(2, r"error: store /proc/headroom-data/store: cannot write /proc/headroom-data/store/staging"),
+        Exits(2, r"error: store /proc/headroom-data/store: cannot write /proc/headroom-data/store/batches/all: No such file or directory"),
         {"data_dir": "/proc/headroom-data"},
     ),
     Case(
