@@ -196,6 +196,18 @@ FILE_CASES = [
         Batch(0, {"expect_timestamp_has_timezone": 12}, readmit=("assume_zone:America/New_York", 12), first_ts="2026-12-04T22:00:00+00:00"),
     ),
     Case(
+        "naive_new_york_in_a_scheduled_window",
+        "New York local times without a zone, read for the UTC interval they really belong to",
+        "file",
+        csv(rows(zone="", start="2026-12-04T17:00")),
+        Batch(
+            0,
+            failure="empty batch",
+            warnings=("12 rows before the read window", "12 of the rows outside the window have timestamps without a zone"),
+        ),
+        {"start": "2026-12-04T22:00:00Z", "end": "2026-12-04T23:00:00Z"},
+    ),
+    Case(
         "naive_utc",
         "UTC times written without a zone",
         "file",

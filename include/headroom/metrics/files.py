@@ -226,6 +226,12 @@ class FileSource:
             if count:
                 log.warning("Files: %d rows %s", count, what)
                 self.notes.append(f"{count} rows {what}")
+        naive_outside = int(((earlier | later) & rows["ts_naive"]).sum())
+        if naive_outside:
+            policy = self.config.pipeline.validation.naive_timestamps
+            self.notes.append(f"{naive_outside} of the rows outside the window have timestamps without a zone, placed at their wall-clock "
+                              f"time in {'UTC' if policy == 'quarantine' else policy}: if they are another zone's local time, "
+                              "set validation.yaml naive_timestamps to it")
         rows = rows[~earlier & ~later]
         key = list(METRIC_KEY)
         exact = rows.duplicated([*key, "value", "unit", "ts_naive"], keep="first")
