@@ -1,4 +1,4 @@
-"""Write the README's "Bad input and faults" table from the catalogue's cases (``tests/catalogue/cases.py``).
+"""Write the README's "Bad input and faults" table from the catalogue's cases (``tests/catalogue/catalogue_cases.py``).
 
 ``python scripts/catalogue_table.py`` rewrites the table between its markers in README.md;
 ``--check`` exits 1 when the README's table differs from the cases (a test runs it).
@@ -24,7 +24,7 @@ def render() -> str:
     """The Markdown table: one row per case (id, kind, the bad input or fault, the outcome it must have)."""
     sys.path.insert(0, str(ROOT / "tests" / "catalogue"))
     try:
-        from cases import CASES
+        from catalogue_cases import CASES
     finally:
         sys.path.pop(0)
     lines = [

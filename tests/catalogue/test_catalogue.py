@@ -1,4 +1,4 @@
-"""The bad-input and fault catalogue: every case of ``cases.py`` against the real code, with its exact outcome."""
+"""The bad-input and fault catalogue: every case of ``catalogue_cases.py`` against the real code, with its exact outcome."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cases import CLI_CASES, CONFIG_CASES, FILE_CASES, NOW, Exits, Raises, csv, rows
-from runner import catalog_with, check_batch, check_readmit, error_class, fill, first_stored, with_overrides, write_input
+from catalogue_cases import CLI_CASES, CONFIG_CASES, FILE_CASES, NOW, Exits, Raises, csv, rows
+from catalogue_runner import catalog_with, check_batch, check_readmit, error_class, fill, first_stored, with_overrides, write_input
 
 from include.headroom.config import CONFIG_DIR
 from include.headroom.ingest_file import ingest_file

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cases import NOW, PROCESS_CASES, csv, rows
+from catalogue_cases import NOW, PROCESS_CASES, csv, rows
 
 from include.headroom.exceptions import DataError
 
 CASE = {c.id: c for c in PROCESS_CASES}
 SERVICES = ("orders-api", "checkout-api", "search-api")
-ROUNDS = 2
+ROUNDS = 1
 
 
 def _write(path: Path, start: str, n: int, services=SERVICES, every: int = 1, offset: int = 0) -> Path:

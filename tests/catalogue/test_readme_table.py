@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cases import CASES
+from catalogue_cases import CASES
 
 from scripts.catalogue_table import README, render, rewritten
 

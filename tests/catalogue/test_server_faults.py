@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 import pytest
-from cases import NOW, SERVER_CASES, csv, rows
-from runner import check_batch, error_class
+from catalogue_cases import NOW, SERVER_CASES, csv, rows
+from catalogue_runner import check_batch, error_class
 
 from include.headroom.metrics.source_config import PromQuery, load_source_settings
 from tests.servers import PrometheusServer, RedisServer, free_port

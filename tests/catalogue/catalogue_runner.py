@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from cases import NOW, Batch, Case
+from catalogue_cases import NOW, Batch, Case
 
 from include.headroom import exceptions
 from include.headroom.config import CONFIG_DIR, HeadroomConfig, load_config
