@@ -14,6 +14,13 @@ from include.headroom.config import HeadroomConfig, Service
 from include.headroom.connectors.base import read_watermark
 from include.headroom.exceptions import DataError
 from include.headroom.timeutil import utc
+from include.headroom.validation.batch_records import (
+    CLAIM_TIMEOUT_S,
+    advance_watermark,
+    claim_batch,
+    compare_and_set,
+    same_staging,
+)
 from include.headroom.validation.gates import Step, gate_services, service_freshness
 
 if TYPE_CHECKING:
@@ -87,7 +94,7 @@ def ingest(
     }
     # The record first (a re-run always re-stages): a validation of this batch still running will see that its
     # staging was replaced and neither record its outcome over ours nor delete the rows staged here.
-    store.compare_and_set("batches", record, lambda current: True)
+    compare_and_set(store, "batches", record, lambda current: True)
     store.replace_partition("staging", batch_id, rows)
     if len(rows):
         store.upsert("source_units", source_units(rows, source.name, units))
@@ -99,7 +106,8 @@ def ingest(
     elapsed = time.monotonic() - started
     log.info("Staged batch %s from %s: %d rows (%d new) in %d series, %.1f s, %.0f rows/s", batch_id, source.name, len(rows), new_rows,
              rows.groupby(["service", "metric", "labels"]).ngroups if len(rows) else 0, elapsed, len(rows) / max(elapsed, 1e-9))
-    if not store.compare_and_set("batches", {**record, "status": "staged"}, lambda current: _same_staging(current, ingested_at, "staging")):
+    staged = {**record, "status": "staged"}
+    if not compare_and_set(store, "batches", staged, lambda current: same_staging(current, ingested_at, "staging")):
         log.warning("Batch %s was staged again by another run while this one staged it: that run's rows stand", batch_id)
     if newest is not None:
         advance_watermark(store, watermark_key, end)
@@ -109,47 +117,6 @@ def ingest(
             **{k: v for k, v in stats.items() if k in ("empty", "non_finite", "rows_before_window", "rows_after_window", "rows_in_future",
                                                         "naive_timestamps")},
             **({"notes": list(source.notes)} if getattr(source, "notes", None) else {})}
-
-
-# A batch claimed by a validation that never finished (its process was killed) is claimed again after this long.
-CLAIM_TIMEOUT_S = 900
-
-
-def _same_staging(current: Mapping[str, Any] | None, ingested_at: Any, *statuses: str) -> bool:
-    """Whether the stored batch record is still the staging ``ingested_at`` made, in one of ``statuses``."""
-    return current is not None and str(current["status"]) in statuses and utc(current["ingested_at"]) == utc(ingested_at)
-
-
-def advance_watermark(store: ParquetStore, source: str, watermark: Any) -> bool:
-    """Move ``source``'s watermark to ``watermark`` unless it is already there or later (compare-and-set: never backwards).
-
-    :returns: whether it moved.
-    """
-    import pandas as pd
-
-    mark = utc(watermark)
-
-    def later(current: Mapping[str, Any] | None) -> bool:
-        return current is None or current["watermark"] is None or utc(current["watermark"]) < mark
-
-    return store.compare_and_set("watermarks", {"source": source, "watermark": mark, "updated_at": pd.Timestamp.now(tz="UTC")}, later)
-
-
-def claim_batch(store: ParquetStore, batch: Mapping[str, Any], now: Any = None) -> bool:
-    """Take a staged batch for validation (compare-and-set ``staged`` -> ``validating``): two validations never take the
-    same staging; a claim older than :data:`CLAIM_TIMEOUT_S` (a killed validation) can be taken again."""
-    import pandas as pd
-
-    claimed_at = pd.Timestamp.now(tz="UTC")
-
-    def free(current: Mapping[str, Any] | None) -> bool:
-        if _same_staging(current, batch["ingested_at"], "staged"):
-            return True
-        stale = claimed_at - pd.Timedelta(seconds=CLAIM_TIMEOUT_S)
-        return _same_staging(current, batch["ingested_at"], "validating") and current["validated_at"] is not None \
-            and utc(current["validated_at"]) < stale
-
-    return store.compare_and_set("batches", {**batch, "status": "validating", "validated_at": claimed_at}, free)
 
 
 def validate_pending(store: ParquetStore, config: HeadroomConfig, now: Any = None, reports_dir: Any = None,

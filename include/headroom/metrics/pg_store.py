@@ -9,8 +9,9 @@ DuckDB-style ``?`` placeholders as the embedded store.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from include.headroom.exceptions import StoreError
 from include.headroom.metrics.schema import BOOL, F64, I64, STR, TABLES, TS, TableSpec, table
@@ -187,38 +188,24 @@ class PostgresStore:
         inserted = sum(1 for (flag,) in flags if flag)
         return UpsertResult(table=name, inserted=inserted, updated=len(flags) - inserted, partitions=self._partition_count(spec, df))
 
-    def compare_and_set(self, name: str, row: Mapping[str, Any], check: Callable[[dict[str, Any] | None], bool]) -> bool:
-        """Write one keyed ``row`` only when ``check`` accepts the stored row with its key (``None`` when absent).
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the lock ``name``: a session-level advisory lock on a connection of its own, released on exit."""
+        import psycopg
 
-        One transaction holding an advisory lock per table: read, check and write cannot interleave with
-        another writer's. ``check`` runs with the lock held and may itself write other tables.
-
-        :returns: whether ``row`` was written.
-        """
-        import pandas as pd
-
-        spec = table(name)
-        df = spec.conform_keyed(pd.DataFrame([dict(row)]))
-        first = df.iloc[0]
-        key = [_python(first[c]) for c in spec.key]
-        match = " AND ".join(f"{_q(c)} IS NOT DISTINCT FROM %s" for c in spec.key)
-        target = f"{_q(self.schema)}.{_q(name)}"
-        cols = list(spec.columns)
-
-        def work(cur: Any) -> bool:
-            cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"headroom-cas-{self.schema}-{name}"])
-            cur.execute(f"SELECT {', '.join(_q(c) for c in cols)} FROM {target} WHERE {match}", key)
-            found = cur.fetchone()
-            current = None if found is None else {c: (pd.Timestamp(v) if hasattr(v, "tzinfo") and v is not None else v)
-                                                   for c, v in zip(cols, found, strict=True)}
-            if not check(current):
-                return False
-            cur.execute(f"DELETE FROM {target} WHERE {match}", key)
-            cur.execute(f"INSERT INTO {target} ({', '.join(_q(c) for c in cols)}) VALUES ({', '.join('%s' for _ in cols)})",
-                        [_python(first[c]) for c in cols])
-            return True
-
-        return bool(self._run(f"compare-and-set on {name!r}", work))
+        conn = self._conn()
+        key = f"headroom-{self.schema}-{name}"
+        try:
+            try:
+                conn.execute("SELECT pg_advisory_lock(hashtext(%s))", [key])
+                conn.commit()
+            except psycopg.Error as exc:
+                raise StoreError(f"cannot take lock {name!r}: {exc}") from exc
+            yield
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", [key])
+            conn.commit()
+        finally:
+            conn.close()  # ends the session: the lock is released even when the block raised
 
     def replace_partition(self, name: str, partition_value: str, rows: pd.DataFrame) -> UpsertResult:
         """Replace one whole partition (e.g. a staging batch) with ``rows`` in one transaction; an empty frame removes it."""

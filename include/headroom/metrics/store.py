@@ -10,7 +10,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from include.headroom.exceptions import StoreError
 from include.headroom.metrics.schema import TABLES, TableSpec, table
@@ -113,31 +113,11 @@ class ParquetStore:
                 partitions += 1
         return UpsertResult(table=name, inserted=inserted, updated=updated, partitions=partitions)
 
-    def compare_and_set(self, name: str, row: Mapping[str, Any], check: Callable[[dict[str, Any] | None], bool]) -> bool:
-        """Write one keyed ``row`` only when ``check`` accepts the stored row with its key (``None`` when absent).
-
-        Read, check and write happen under the partition's exclusive lock, so concurrent writers (threads or
-        processes) cannot interleave: a batch claimed once, a watermark that never moves backwards. ``check``
-        runs with the lock held and may itself write other tables.
-
-        :returns: whether ``row`` was written.
-        """
-        import pandas as pd
-
-        spec = table(name)
-        df = spec.conform_keyed(pd.DataFrame([dict(row)]))
-        ((part_name, part),) = list(self._partitions(spec, df))
-        directory = self.root / name / part_name
-        with self._locked(directory):
-            path = directory / DATA_FILE
-            existing = self._read_file(spec, path) if path.exists() else df.iloc[0:0]
-            same = pd.MultiIndex.from_frame(existing[list(spec.key)]).isin(pd.MultiIndex.from_frame(part[list(spec.key)])) \
-                if len(existing) else pd.Series([], dtype=bool).to_numpy()
-            current = existing.loc[same].iloc[0].to_dict() if same.any() else None
-            if not check(current):
-                return False
-            self._write_file(spec, pd.concat([existing.loc[~same], part], ignore_index=True), path)
-            return True
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the lock ``name`` (a file lock under ``root/.locks``, shared by every process on the store's file system)."""
+        with self._locked(self.root / ".locks" / _partition_dir_name(name)):
+            yield
 
     def replace_partition(self, name: str, partition_value: str, rows: pd.DataFrame) -> UpsertResult:
         """Replace one whole partition (e.g. a staging batch) with ``rows``; an empty frame removes it."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from include.headroom.timeutil import utc
+from include.headroom.validation.batch_records import compare_and_set
 from include.headroom.validation.gates import ALL_SERVICES
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def store_outcome(
     the batch's status, and its Data Docs; the batch leaves ``staging``.
 
     :param batch: the batch's ``batches`` row (batch_id, source, interval_start, interval_end, ingested_at, ...).
-    :param claimed: the batch was claimed (:func:`~include.headroom.pipeline.claim_batch`): its record and staging are
+    :param claimed: the batch was claimed (:func:`~include.headroom.validation.batch_records.claim_batch`): its record and staging are
         written only while the claim holds (compare-and-set), so a batch staged again meanwhile keeps its new rows.
         The record counts every row stored under the batch, so it matches its rows even when two stagings of the
         same interval were validated.
@@ -142,7 +143,7 @@ def store_outcome(
         store.replace_partition("staging", outcome.batch_id, store.query("SELECT * FROM staging WHERE false"))  # under the lock
         return True
 
-    if not store.compare_and_set("batches", record, ours):
+    if not compare_and_set(store, "batches", record, ours):
         log.warning("Batch %s was staged again while it was validated: its new staging is left for the next validation", outcome.batch_id)
     return {
         "batch_id": outcome.batch_id, "status": status, "rows_in": record["rows_in"], "rows_valid": stored,
