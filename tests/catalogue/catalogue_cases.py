@@ -530,7 +530,7 @@ CLI_CASES = [
         ["ingest-file", "{file}", "--now", NOW],
         Exits(
             2,
-            r"error: store .*: cannot write .*blocked/data/store/batches/all: Not a directory \(check \$HEADROOM_DATA_DIR or store.yaml\)",
+            r"error: store .*blocked/data/store: cannot write .*blocked/data/store/.*: Not a directory \(check \$HEADROOM_DATA_DIR or store.yaml\)",
         ),
         {"data_dir": "{blocked}/data"},
     ),
@@ -547,8 +547,22 @@ CLI_CASES = [
         "ingest-file with $HEADROOM_DATA_DIR on a read-only file system (/proc)",
         "cli",
         ["ingest-file", "{file}", "--now", NOW],
-        Exits(2, r"error: store /proc/headroom-data/store: cannot write /proc/headroom-data/store/batches/all: No such file or directory"),
+        Exits(2, r"error: store /proc/headroom-data/store: cannot write /proc/headroom-data/store/.*: No such file or directory"),
         {"data_dir": "/proc/headroom-data"},
+    ),
+    Case(
+        "anomalies_bad_value_line",
+        "anomalies on a CSV with a word in the value of its 101st data row",
+        "cli",
+        ["anomalies", "--input", "{bad_series}", "--output", "{tmp}/scored.csv"],
+        Exits(2, r"error: .*bad_series.csv: line 102: field 'value' = 'oops' is not a number"),
+    ),
+    Case(
+        "anomalies_constant_series",
+        "anomalies on a constant series",
+        "cli",
+        ["anomalies", "--input", "{constant_series}", "--output", "{tmp}/scored.csv"],
+        Exits(0, r"warning: .*constant_series.csv: the series is constant \(5\); a change from it would be scored"),
     ),
     Case(
         "ingest_file_dry_run",
