@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from include.headroom.exceptions import SourceError
 from include.headroom.metrics.schema import format_labels
+from include.headroom.redact import redact
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
@@ -99,21 +100,28 @@ class PrometheusSource:
         from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
         url = f"{self.base_url}{path}"
+        secrets = self._secrets()
+
+        def said(text: str) -> str:
+            """A remote answer as it may go into an exception or a log: credentials masked, then cut to 300 characters."""
+            return redact(text, secrets)[:300]
 
         def once() -> Any:
             try:
                 resp = self.session.get(url, params=params, timeout=self.settings.timeout_s)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+                raise _Transient(f"{type(exc).__name__}: {redact(str(exc), secrets)}") from None
             if resp.status_code >= 500 or resp.status_code == 429:
-                raise _Transient(f"HTTP {resp.status_code}: {resp.text[:300]}")
+                raise _Transient(f"HTTP {resp.status_code}: {said(resp.text)}")
             try:
                 body = resp.json()
             except ValueError:
-                raise SourceError(f"prometheus at {self.base_url}: {what}: HTTP {resp.status_code}, not a Prometheus API answer: {resp.text[:300]!r}") from None
+                raise SourceError(f"prometheus at {self.base_url}: {what}: HTTP {resp.status_code}, not a Prometheus API answer: "
+                                  f"{said(resp.text)!r}") from None
             if body.get("status") != "success":
                 raise SourceError(
-                    f"prometheus at {self.base_url} refused {what}: {body.get('errorType', 'error')}: {body.get('error', resp.text[:300])}"
+                    f"prometheus at {self.base_url} refused {what}: {body.get('errorType', 'error')}: "
+                    f"{said(str(body.get('error', resp.text)))}"
                 )
             return body["data"]
 
@@ -131,6 +139,17 @@ class PrometheusSource:
             raise SourceError(
                 f"prometheus at {self.base_url} unreachable for {what} after {self.settings.retries} attempts: {exc.last_attempt.exception()}"
             ) from exc
+
+    def _secrets(self) -> list[str]:
+        """The credentials this source sends (basic auth, the Authorization header), to mask wherever they come back."""
+        found = []
+        auth = getattr(self.session, "auth", None)
+        if isinstance(auth, tuple):
+            found += [str(a) for a in auth if a] + [f"{auth[0]}:{auth[1]}"]
+        header = str(self.session.headers.get("Authorization") or "")
+        if header:
+            found += [header, header.split(" ", 1)[-1]]
+        return found
 
     def build_info(self) -> dict[str, Any]:
         """The server's version information (a cheap reachability check)."""
