@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from include.headroom.config import HeadroomConfig, Service
 from include.headroom.connectors.base import read_watermark
 from include.headroom.exceptions import DataError
+from include.headroom.store import queries
+from include.headroom.store.queries import by_service, latest_capacity, recent_findings, rows_of
 from include.headroom.timeutil import utc
 from include.headroom.validation.batch_records import (
     CLAIM_TIMEOUT_S,
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from include.headroom.metrics.sources import MetricsSource
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ def batch_id_for(source: str, start: pd.Timestamp, end: pd.Timestamp) -> str:
 
 
 def ingest(
-    store: ParquetStore,
+    store: Store,
     config: HeadroomConfig,
     source: MetricsSource,
     interval_start: Any,
@@ -98,11 +100,7 @@ def ingest(
     store.replace_partition("staging", batch_id, rows)
     if len(rows):
         store.upsert("source_units", source_units(rows, source.name, units))
-    new_rows = int(store.query(
-        "SELECT count(*) AS n FROM (SELECT service, metric, labels, ts FROM staging WHERE batch_id = ?) s "
-        "LEFT JOIN (SELECT service, metric, labels, ts FROM metrics WHERE ts >= ? AND ts < ?) m "
-        "ON m.service = s.service AND m.metric = s.metric AND m.labels = s.labels AND m.ts = s.ts WHERE m.ts IS NULL",
-        [batch_id, read_start.to_pydatetime(), end.to_pydatetime()])["n"].iloc[0])
+    new_rows = queries.new_staged_rows(store, batch_id, read_start, end)
     elapsed = time.monotonic() - started
     log.info("Staged batch %s from %s: %d rows (%d new) in %d series, %.1f s, %.0f rows/s", batch_id, source.name, len(rows), new_rows,
              rows.groupby(["service", "metric", "labels"]).ngroups if len(rows) else 0, elapsed, len(rows) / max(elapsed, 1e-9))
@@ -119,7 +117,7 @@ def ingest(
             **({"notes": list(source.notes)} if getattr(source, "notes", None) else {})}
 
 
-def validate_pending(store: ParquetStore, config: HeadroomConfig, now: Any = None, reports_dir: Any = None,
+def validate_pending(store: Store, config: HeadroomConfig, now: Any = None, reports_dir: Any = None,
                      batch_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Validate every staged batch: valid rows to ``metrics``, failing rows to ``quarantine``; nothing is dropped.
 
@@ -147,7 +145,7 @@ def validate_pending(store: ParquetStore, config: HeadroomConfig, now: Any = Non
         if not claim_batch(store, batch):
             log.info("Batch %s is being validated by another run (or was staged again): skipped here", batch["batch_id"])
             continue
-        rows = staged_as_arrived(store.query("SELECT * FROM staging WHERE batch_id = ? ORDER BY service, metric, ts", [batch["batch_id"]]))
+        rows = staged_as_arrived(queries.staged_rows(store, batch["batch_id"]))
         outcome = validate_batch(config, rows, batch["batch_id"], batch["interval_start"], batch["interval_end"], now=now)
         summaries.append(store_outcome(store, config, outcome, batch, reports_dir, claimed=True))
     if summaries and config.pipeline.validation.data_docs:
@@ -173,7 +171,7 @@ def staged_as_arrived(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def freshness(store: ParquetStore, config: HeadroomConfig, as_of: Any) -> dict[str, str | None]:
+def freshness(store: Store, config: HeadroomConfig, as_of: Any) -> dict[str, str | None]:
     """Per catalog service, ``None`` when it may be acted on at ``as_of``, else the reason to refuse (failed validation, stale data).
 
     Read-only (nothing audited); the decision steps call :func:`~include.headroom.validation.gates.gate_services`.
@@ -185,7 +183,7 @@ def _services(config: HeadroomConfig, names: Sequence[str] | None) -> list[Servi
     return [config.service(n) for n in names] if names is not None else list(config.services)
 
 
-def run_forecasts(store: ParquetStore, config: HeadroomConfig, names: Sequence[str], as_of: Any) -> list[dict[str, Any]]:
+def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as_of: Any) -> list[dict[str, Any]]:
     """Forecast capacity metrics of ``names`` from history before ``as_of``; stale services get a row that says why.
 
     Writes ``forecasts``, ``capacity`` and ``scenarios`` for the run's date, and scores the
@@ -221,7 +219,7 @@ def run_forecasts(store: ParquetStore, config: HeadroomConfig, names: Sequence[s
     return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "scores"} for r in rows]
 
 
-def _score_earlier_forecasts(store: ParquetStore, config: HeadroomConfig, names: list[str], history: pd.DataFrame, now: Any,
+def _score_earlier_forecasts(store: Store, config: HeadroomConfig, names: list[str], history: pd.DataFrame, now: Any,
                              run_date: str) -> int:
     """Score forecasts made by earlier runs (within the history window) against the actuals in ``history``."""
     import pandas as pd
@@ -232,11 +230,7 @@ def _score_earlier_forecasts(store: ParquetStore, config: HeadroomConfig, names:
     if not names:
         return 0
     oldest = f"{now - pd.Timedelta(days=config.forecasting.history_days):%Y-%m-%d}"
-    marks = ", ".join("?" for _ in names)
-    earlier = store.query(
-        f"SELECT * FROM forecasts WHERE run_date < ? AND run_date >= ? AND ds <= ? AND service IN ({marks})",
-        [run_date, oldest, now.to_pydatetime(), *names],
-    )
+    earlier = queries.earlier_forecasts(store, run_date, oldest, now, names)
     if earlier.empty or history.empty:
         return 0
     history_of = by_service(history)
@@ -265,37 +259,7 @@ def _complete(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return out
 
 
-def latest_capacity(store: ParquetStore, as_of: Any, services: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The newest capacity rows and their forecasts made on or before ``as_of`` (of ``services`` only, when given)."""
-    run = store.query("SELECT max(run_date) AS d FROM capacity WHERE run_date <= ?", [f"{utc(as_of):%Y-%m-%d}"])["d"].iloc[0]
-    if run is None or run != run:
-        empty = store.query("SELECT * FROM capacity WHERE false")
-        return empty, store.query("SELECT * FROM forecasts WHERE false")
-    if services is None:
-        return store.read("capacity", run_date=run), store.read("forecasts", run_date=run)
-    from include.headroom.metrics.schema import table
-
-    among = f"service IN ({', '.join('?' * len(services))})" if services else "false"
-    return tuple(store.query(f"SELECT * FROM {name} WHERE run_date = ? AND {among} ORDER BY {', '.join(table(name).sort_by)}",
-                             [run, *services]) for name in ("capacity", "forecasts"))
-
-
-def by_service(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    """The rows of ``frame`` per service, split in one pass: filtering the whole frame once per service costs the
-    fleet's size squared (at 1,000 services, most of a batch task's time)."""
-    if frame is None or not len(frame):
-        return {}
-    return dict(tuple(frame.groupby("service", sort=False)))
-
-
-def rows_of(split: Mapping[str, pd.DataFrame], name: str, frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """``name``'s rows from :func:`by_service` output; none (with ``frame``'s columns) when it has no rows."""
-    if name in split:
-        return split[name]
-    return None if frame is None else frame.iloc[0:0]
-
-
-def run_analysis(store: ParquetStore, config: HeadroomConfig, names: Sequence[str], window_start: Any, window_end: Any) -> list[dict[str, Any]]:
+def run_analysis(store: Store, config: HeadroomConfig, names: Sequence[str], window_start: Any, window_end: Any) -> list[dict[str, Any]]:
     """SLO status and bottleneck findings (observed in the window, predicted from the latest forecast) for ``names``."""
     import pandas as pd
 
@@ -329,21 +293,7 @@ def run_analysis(store: ParquetStore, config: HeadroomConfig, names: Sequence[st
     return out
 
 
-def recent_findings(store: ParquetStore, as_of: Any, hours: float = 24.0 * 14) -> pd.DataFrame:
-    """Findings of the newest analysis at or before ``as_of`` whose episode ended within ``hours``."""
-    import pandas as pd
-
-    now = utc(as_of)
-    last = store.query("SELECT max(window_end) AS w FROM findings WHERE window_end <= ?", [now.to_pydatetime()])["w"].iloc[0]
-    if last is None or last != last:
-        return store.query("SELECT * FROM findings WHERE false")
-    return store.query(
-        "SELECT * FROM findings WHERE window_end = ? AND \"end\" >= ? ORDER BY service, start",
-        [utc(last).to_pydatetime(), (now - pd.Timedelta(hours=hours)).to_pydatetime()],
-    )
-
-
-def plan_all_scaling(store: ParquetStore, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
+def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
     """One scaling decision per catalog service at ``as_of``; a service with stale or invalid data gets a 'skip' decision."""
     import pandas as pd
 
@@ -372,7 +322,7 @@ def plan_all_scaling(store: ParquetStore, config: HeadroomConfig, as_of: Any) ->
     return out
 
 
-def plan_all_warming(store: ParquetStore, config: HeadroomConfig, as_of: Any, lookback_hours: float = 24.0 * 14,
+def plan_all_warming(store: Store, config: HeadroomConfig, as_of: Any, lookback_hours: float = 24.0 * 14,
                      trigger: str | None = None, services: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """A warming plan per service that has a trigger; the others are listed with no trigger and the reason.
 
@@ -429,7 +379,7 @@ def plan_all_warming(store: ParquetStore, config: HeadroomConfig, as_of: Any, lo
     return out
 
 
-def summary(store: ParquetStore, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
+def summary(store: Store, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
     """Per service: saturation date, top finding, scaling decision, and what the cache and connector tasks did."""
     from include.headroom.cache.warming import describe_cache_action
 

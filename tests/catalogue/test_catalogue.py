@@ -112,7 +112,7 @@ def test_config_case(case, tmp_path, monkeypatch):
     loaders = {
         "sources.yaml": [load_source_settings],
         "store.yaml": [load_store_settings],
-        "cache.yaml": [load_config, load_cache_settings],
+        "cache.yaml": [load_cache_settings],
     }.get(name, [load_config])
     expected: Raises = case.expected
     for load in loaders:

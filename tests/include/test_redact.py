@@ -1,42 +1,46 @@
-"""redact(): credentials in any form are masked in text that came from elsewhere; the rest stays readable."""
+"""redact() masks credentials in every form a remote answer or a URL can carry them, and keeps the rest readable."""
 
 from __future__ import annotations
-
-import base64
 
 import pytest
 
 from include.headroom.redact import redact
 
-PAIR = base64.b64encode(b"capacity-bot:Tr0ub4dor&3").decode()
+
+@pytest.mark.parametrize("text, expected", [
+    ("Authorization: Basic dXNlcjpodW50ZXIy\r\nHost: prom:9090", "Authorization: ***\r\nHost: prom:9090"),
+    ("proxy-authorization: Bearer abc", "proxy-authorization: ***"),
+    ("X-Api-Key: 5f1c2e", "X-Api-Key: ***"),
+    ('{"headers": {"Authorization": ["Bearer eyJ0eXAi.eyJzdWIi.c2ln"], "Accept": "*/*"}}',
+     '{"headers": {"Authorization": ["Bearer ***"], "Accept": "*/*"}}'),
+    ("{'authorization': 'Basic dXNlcjpodW50ZXIy', 'user-agent': 'requests'}", "{'authorization': '***', 'user-agent': 'requests'}"),
+    ("upstream said: Bearer eyJ0eXAi.eyJzdWIi.c2ln (expired)", "upstream said: Bearer *** (expired)"),
+    ("credentials dXNlcjpodW50ZXIy were sent", "credentials *** were sent"),
+    ("postgresql://headroom:hunter2@db.internal:5432/headroom", "postgresql://headroom:***@db.internal:5432/headroom"),
+    ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
+    ("host=db port=5432 user=headroom password=hunter2 dbname=h", "host=db port=5432 user=headroom password=*** dbname=h"),
+    ("GET /api/v1/query?query=up&api_key=abc123&access_token=zz9&step=60",
+     "GET /api/v1/query?query=up&api_key=***&access_token=***&step=60"),
+    ("https://s3/b/k?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F&X-Amz-Signature=9f86d0", "https://s3/b/k?X-Amz-Credential=***&X-Amz-Signature=***"),
+    ('{"password": "p\\"w", "user": "u"}', '{"password": "***", "user": "u"}'),
+    ("client_secret: abc", "client_secret: ***"),
+    ("key id AKIAIOSFODNN7EXAMPLE is unknown", "key id *** is unknown"),
+])
+def test_credentials_are_masked(text, expected):
+    assert redact(text) == expected
 
 
-@pytest.mark.parametrize(
-    ("text", "secret", "kept"),
-    [
-        (f"request headers:\nAuthorization: Basic {PAIR}\nHost: x", PAIR, "Authorization: ***"),
-        ("Authorization: Bearer eyJhbGciOi.c2VjcmV0.sig-9f8e", "eyJhbGciOi", "Authorization: ***"),
-        ('{"headers": {"Authorization": "Bearer abc.def-123"}}', "abc.def-123", '"Authorization": "***"'),
-        ("echo: Bearer abc.def-123 was refused", "abc.def-123", "Bearer ***"),
-        (f"credentials {PAIR} rejected", PAIR, "credentials *** rejected"),
-        ("postgresql://headroom:pg-S3cret@db:5432/x failed", "pg-S3cret", "postgresql://headroom:***@db"),
-        ("host=db port=5432 user=headroom password=pg-S3cret dbname=x", "pg-S3cret", "password=*** dbname=x"),
-        ("GET /q?query=up&api_key=k-123456&x=1", "k-123456", "api_key=***&x=1"),
-        ("{'password': 'hunter22'}", "hunter22", "'password': '***'"),
-        ("key AKIAIOSFODNN7EXAMPLE denied", "AKIAIOSFODNN7EXAMPLE", "key *** denied"),
-    ],
-)
-def test_credentials_in_any_form_are_masked(text, secret, kept):
-    out = redact(text)
-    assert secret not in out
-    assert kept in out
-
-
-def test_known_secrets_and_their_base64_are_masked():
-    out = redact("token was s3cr3t-value; encoded czNjcjN0LXZhbHVl", secrets=["s3cr3t-value"])
-    assert "s3cr3t-value" not in out and "czNjcjN0LXZhbHVl" not in out
-
-
-def test_ordinary_text_is_left_alone():
-    text = "prometheus refused query 'sum(rate(x[5m]))': bad_data: parse error at char 12; Basic realm=\"prom\""
+@pytest.mark.parametrize("text", [
+    "query_range: bad_data: invalid parameter \"query\": 1:5: parse error",
+    "Token expired; sign in again",
+    "WWW-Authenticate says Basic realm=prometheus",
+    "https://prom.example.com:9090/api/v1/query?query=up&step=60",
+    "service checkout-api (tier gold) at 87% of 40 replicas",
+    "",
+])
+def test_ordinary_text_is_kept(text):
     assert redact(text) == text
+
+
+def test_known_secrets_are_masked_exactly_and_short_ones_ignored():
+    assert redact("token value tok-123456 leaked, id 42", ["tok-123456", "42"]) == "token value *** leaked, id 42"

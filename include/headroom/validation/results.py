@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from include.headroom.store import queries
 from include.headroom.timeutil import utc
 from include.headroom.validation.batch_records import compare_and_set
 from include.headroom.validation.gates import ALL_SERVICES
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from include.headroom.config import HeadroomConfig
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
     from include.headroom.validation.suites import ValidationOutcome
 
 
@@ -87,7 +88,7 @@ def _record(base: dict[str, Any], service: str, tier: str, outcome: ValidationOu
 
 
 def store_outcome(
-    store: ParquetStore,
+    store: Store,
     config: HeadroomConfig,
     outcome: ValidationOutcome,
     batch: Mapping[str, Any],
@@ -140,7 +141,7 @@ def store_outcome(
         if claimed and not (current is not None and str(current["status"]) == "validating"
                             and utc(current["ingested_at"]) == utc(batch["ingested_at"])):
             return False
-        store.replace_partition("staging", outcome.batch_id, store.query("SELECT * FROM staging WHERE false"))  # under the lock
+        store.replace_partition("staging", outcome.batch_id, queries.empty(store, "staging"))  # under the lock
         return True
 
     if not compare_and_set(store, "batches", record, ours):
@@ -152,7 +153,7 @@ def store_outcome(
     }
 
 
-def _stored_under(store: ParquetStore, outcome: ValidationOutcome, batch: Mapping[str, Any]) -> int:
+def _stored_under(store: Store, outcome: ValidationOutcome, batch: Mapping[str, Any]) -> int:
     """Rows ``metrics`` holds under the batch now (its own valid rows, and any an earlier staging of it stored)."""
     if not len(outcome.valid):
         return 0
@@ -176,7 +177,7 @@ def _message(outcome: ValidationOutcome, per_service: pd.DataFrame, docs: str, s
 
 
 def validate_rows(
-    store: ParquetStore,
+    store: Store,
     config: HeadroomConfig,
     rows: pd.DataFrame,
     batch_id: str,
