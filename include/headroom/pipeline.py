@@ -135,9 +135,7 @@ def validate_pending(store: Store, config: HeadroomConfig, now: Any = None, repo
 
     import pandas as pd
 
-    stale = (pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=CLAIM_TIMEOUT_S)).to_pydatetime()
-    batches = store.query("SELECT * FROM batches WHERE status = 'staged' OR (status = 'validating' AND validated_at < ?) "
-                          "ORDER BY interval_end", [stale])
+    batches = queries.pending_batches(store, pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=CLAIM_TIMEOUT_S))
     if batch_ids is not None:
         batches = batches[batches["batch_id"].isin(list(batch_ids))]
     summaries = []

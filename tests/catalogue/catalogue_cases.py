@@ -642,14 +642,14 @@ CONFIG_CASES = [
         "catalog.yaml that is not YAML",
         "config",
         {"catalog.yaml": "services: [\n"},
-        Raises("ConfigError", r"catalog.yaml is not valid YAML"),
+        Raises("ConfigError", r"catalog.yaml:2:1: not valid YAML: did not find expected node content"),
     ),
     Case(
         "catalog_not_a_mapping",
         "catalog.yaml holding a list",
         "config",
         {"catalog.yaml": "- a\n- b\n"},
-        Raises("ConfigError", r"catalog.yaml must hold a mapping at top level"),
+        Raises("ConfigError", r"catalog.yaml:1:1: must hold a mapping at top level, found list"),
     ),
     Case(
         "files_format_unknown",

@@ -158,9 +158,7 @@ def _stored_under(store: Store, outcome: ValidationOutcome, batch: Mapping[str, 
     if not len(outcome.valid):
         return 0
     ts = outcome.valid["ts"]
-    found = store.query("SELECT count(*) AS n FROM metrics WHERE batch_id = ? AND ts >= ? AND ts <= ?",
-                        [outcome.batch_id, utc(ts.min()).to_pydatetime(), utc(batch["interval_end"]).to_pydatetime()])
-    return max(int(found["n"].iloc[0]), len(outcome.valid))
+    return max(queries.metrics_in_batch(store, outcome.batch_id, ts.min(), batch["interval_end"]), len(outcome.valid))
 
 
 def _message(outcome: ValidationOutcome, per_service: pd.DataFrame, docs: str, sample_rows: int) -> str:
