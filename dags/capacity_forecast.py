@@ -3,11 +3,13 @@
 
 Daily. Fans out over batches of services (dynamic task mapping, `batch_size`
 services per task) in the **headroom_forecasting** pool, so forecasting never
-takes more than the pool's slots. For every series, rolling-origin backtests
-of the candidate models (seasonal naive as the baseline, trend + Fourier
-seasons, optionally Holt-Winters, SARIMAX, Prophet) pick the model with the
-best MASE (`auto`, never worse than seasonal naive); forecasts whose backtest
-MAPE is above the accuracy gate are marked untrusted. From the forecast: time
+takes more than the pool's slots. Each mapped task runs its whole batch
+through the vectorised `auto` engine (one run per time grid): outliers
+replaced, seasonality found per series, level shifts adjusted, rolling-origin
+backtests of the candidates (seasonal naive, weekly naive, trend + Fourier
+seasons, ETS, Theta, MSTL-like, AR), the best combined with a worst-case guard
+against seasonal naive, conformal intervals; forecasts whose backtest MAPE is
+above the accuracy gate are marked untrusted. From the forecast: time
 to saturation (median and upper bound) against the service's capacity,
 replicas needed per hour at the tier's CPU target, cost now / forecast /
 recommended, and each configured scenario. Forecasts of earlier runs are
@@ -36,7 +38,7 @@ FORECAST_POOL = "headroom_forecasting"
     default_args=DEFAULT_ARGS,
     tags=["headroom", "forecast"],
     doc_md=__doc__,
-    params={"batch_size": Param(4, type="integer", minimum=1, description="Services per mapped task")},
+    params={"batch_size": Param(50, type="integer", minimum=1, description="Services per mapped task (one engine run per batch)")},
 )
 def capacity_forecast():
     @task

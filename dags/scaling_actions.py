@@ -10,6 +10,9 @@ Scaling group, Application Auto Scaling target):
   instead of scaling;
 - **predictive**: a trusted forecast `lead_time` ahead raises the floor, never
   scales in by itself; **scheduled**: time rules with time zones (scaling.yaml).
+- **planned capacity**: services on AWS targets get the next hours' planned
+  floors as scheduled actions (`schedule_capacity`), dry-run unless enabled
+  and the interval is current.
 
 Safety: every service is dry-run until `enabled: true` in the catalog; a run
 for an interval that is not current (backfill, catch-up, re-run of an old
@@ -33,7 +36,13 @@ from airflow.sdk import dag, task
 
 from headroom_provider.assets import ACTIONS, FINDINGS
 from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
-from headroom_provider.operators.scaling import SCALING_POOL, ApproveScalingOperator, ScaleWorkloadOperator, VerifyScalingSensor
+from headroom_provider.operators.scaling import (
+    SCALING_POOL,
+    ApproveScalingOperator,
+    ScaleWorkloadOperator,
+    ScheduleCapacityOperator,
+    VerifyScalingSensor,
+)
 from headroom_provider.sensors.freshness import MetricsFreshnessSensor
 
 LABEL = "{{ task.decision['service'] }}"
@@ -84,8 +93,22 @@ def scaling_actions():
 
         return [d for d in decisions if is_live(d) and d.get("requires_approval")]
 
+    @task
+    def plan_capacity_schedules(**context) -> list[dict]:
+        """The next hours' planned capacity of services on AWS targets, for scheduled actions (dry-run unless enabled and current)."""
+        from datetime import datetime, timezone
+
+        from headroom_provider.defaults import as_of, config, store
+        from include.headroom.pipeline import plan_capacity_schedules as plan
+
+        return plan(store(), config(), as_of(context), datetime.now(timezone.utc))
+
     decisions = plan_decisions()
     fresh >> decisions
+    schedules = plan_capacity_schedules()
+    fresh >> schedules
+    ScheduleCapacityOperator.partial(task_id="schedule_capacity", pool=SCALING_POOL,
+                                     map_index_template="{{ task.service }}").expand_kwargs(schedules)
     record_not_applied(decisions)
     direct, pending = without_approval(decisions), needing_approval(decisions)
 

@@ -89,13 +89,28 @@ def _audit(args: argparse.Namespace) -> int:
 
 def _forecast(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config
-    from include.headroom.forecasting.single import forecast_series, read_series_csv, write_forecast_csv
+    import dataclasses
 
     ensure_writable(args.output)
+    from include.headroom.exceptions import ForecastError
+    from include.headroom.forecasting.single import check_writable, forecast_series, read_series_csv, write_forecast_csv
+
+    check_writable(args.output)  # before any work
     frame, naive = read_series_csv(args.input)
-    result = forecast_series(frame, args.horizon, get_config().forecasting, model=args.model, alpha=args.alpha)
+    config = get_config().forecasting
+    if args.outlier_z is not None:
+        if not args.outlier_z >= 0:
+            raise ForecastError(f"--outlier-z={args.outlier_z!r} must be >= 0 (0 turns outlier replacement off)")
+        config = dataclasses.replace(config, outlier_z=args.outlier_z)
+    result = forecast_series(frame, args.horizon, config, model=args.model, alpha=args.alpha)
     path = write_forecast_csv(result.forecast, args.output, naive)
-    print(json.dumps({**result.summary(), "input": str(args.input), "output": str(path)}, indent=2))
+    summary = result.summary()
+    for key, what in (("outliers_replaced", "outliers replaced (robust z above forecasting.capacity.outlier_z)"),
+                      ("duplicates_averaged", "duplicate timestamps averaged"), ("gaps_filled", "missing steps interpolated"),
+                      ("timestamps_moved_onto_grid", "jittered timestamps moved onto the grid")):
+        if summary.get(key):
+            print(f"warning: {args.input}: {summary[key]} {what}", file=sys.stderr)
+    print(json.dumps({**summary, "input": str(args.input), "output": str(path)}, indent=2, allow_nan=False))
     return 0
 
 
@@ -203,12 +218,18 @@ def _replay(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from include.headroom.config import get_config
-    from include.headroom.scaling.replay import SEASON_S, replay
+    from include.headroom.scaling.replay import DEFAULT_POLICIES, SEASON_S, replay
+
+    if args.load:
+        return _replay_trace(args)
+    if not (args.start and args.end):
+        raise DataError("replay needs --from and --to (stored or sample-fleet load) or --load FILE (a trace)")
     from include.headroom.timeutil import utc
 
     config = get_config()
     start, end = utc(args.start), utc(args.end)
     names = args.services.split(",") if args.services else None
+    policies = args.policies.split(",") if args.policies else list(DEFAULT_POLICIES)
     since = start - pd.Timedelta(seconds=SEASON_S)
     if args.sample_fleet:
         from include.headroom.metrics.sample_fleet import SampleFleet
@@ -218,15 +239,32 @@ def _replay(args: argparse.Namespace) -> int:
         from include.headroom.store import open_store
 
         history = open_store().read_metrics(services=names, metrics=["throughput", "replicas"], start=since, end=end)
-    rows = replay(config, history, start, end, names)
+    rows = replay(config, history, start, end, names, policies=policies)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"policy replay {start.isoformat()} .. {end.isoformat()} ({len(rows) // 2 - 1} services)")
-    print(f"{'service':<18} {'policy':<9} {'SLO-violation min':>17} {'replica-hours':>13} {'cost USD':>9} {'actions':>7}")
+    print(f"policy replay {start.isoformat()} .. {end.isoformat()} ({len(rows) // len(policies) - 1} services)")
+    print(f"{'service':<18} {'policy':<10} {'SLO-violation min':>17} {'replica-hours':>13} {'cost USD':>9} {'actions':>7}")
     for r in rows:
-        print(f"{r['service']:<18} {r['policy']:<9} {r['slo_violation_minutes']:>17.0f} {r['replica_hours']:>13.1f} "
+        print(f"{r['service']:<18} {r['policy']:<10} {r['slo_violation_minutes']:>17.0f} {r['replica_hours']:>13.1f} "
               f"{r['cost_usd']:>9.2f} {r['scale_actions']:>7}")
+    return 0
+
+
+def _replay_trace(args: argparse.Namespace) -> int:
+    from include.headroom.config import get_config
+    from include.headroom.scaling.trace import read_trace, replay_file
+
+    missing = [flag for flag, value in (("--capacity-per-replica", args.capacity_per_replica), ("--min-replicas", args.min_replicas),
+                                        ("--max-replicas", args.max_replicas), ("--tier", args.tier), ("--output", args.output))
+               if value is None]
+    if missing:
+        raise DataError(f"replay --load needs {', '.join(missing)}")
+    trace = read_trace(args.load)
+    out = replay_file(get_config(), trace, capacity_per_replica=args.capacity_per_replica, min_replicas=args.min_replicas,
+                      max_replicas=args.max_replicas, tier=args.tier, policies=(args.policies or "reactive,predictive,combined").split(","),
+                      output=args.output, plot=args.plot, base_latency_ms=args.base_latency_ms, cost_per_replica_hour=args.cost_per_replica_hour)
+    print(json.dumps(out, indent=2))
     return 0
 
 
@@ -296,6 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     fc.add_argument("--output", required=True, help="CSV to write: timestamp,yhat,yhat_lower,yhat_upper per future step")
     fc.add_argument("--model", default="auto", help="auto (best backtest MASE, never worse than seasonal naive) or a model name")
     fc.add_argument("--alpha", type=float, default=None, help="1 - interval width (default from forecasting.yaml: 0.2, an 80 %% interval)")
+    fc.add_argument("--outlier-z", type=float, default=None,
+                    help="robust z above which a point is replaced as an outlier (default from forecasting.yaml: 8; 0 = off)")
     fc.set_defaults(func=_forecast)
 
     hor = commands.add_parser("horizons", help="accuracy of the short, medium and long planning horizons against their expected bands")
@@ -332,9 +372,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     conn.add_argument("action", choices=["pools", "status"])
     conn.set_defaults(func=_connectors)
 
-    rep = commands.add_parser("replay", help="replay stored load through the reactive and the combined scaling policy")
-    rep.add_argument("--from", dest="start", required=True, help="window start (UTC timestamp)")
-    rep.add_argument("--to", dest="end", required=True, help="window end (UTC timestamp, exclusive)")
+    rep = commands.add_parser("replay", help="replay stored, sample-fleet or trace load through the scaling kernel under each policy")
+    rep.add_argument("--from", dest="start", help="window start (UTC timestamp)")
+    rep.add_argument("--to", dest="end", help="window end (UTC timestamp, exclusive)")
+    rep.add_argument("--load", help="a demand trace, CSV timestamp,value (req/s, any regular step) instead of the store")
+    rep.add_argument("--capacity-per-replica", type=float, help="with --load: req/s one replica serves at 100 %% CPU")
+    rep.add_argument("--min-replicas", type=int, help="with --load")
+    rep.add_argument("--max-replicas", type=int, help="with --load")
+    rep.add_argument("--tier", help="with --load: the tier (HPA profile and latency SLO)")
+    rep.add_argument("--policies", help="comma-separated: reactive,predictive,combined,scheduled")
+    rep.add_argument("--output", help="with --load: the JSON result file")
+    rep.add_argument("--plot", help="with --load: a PNG of load, capacity and replicas per policy")
+    rep.add_argument("--base-latency-ms", type=float, help="with --load: latency at low load (default: the tier's SLO / 4)")
+    rep.add_argument("--cost-per-replica-hour", type=float, default=0.10, help="with --load: USD (default 0.10)")
     rep.add_argument("--services", help="comma-separated services (default: the catalog)")
     rep.add_argument("--sample-fleet", metavar="ANCHOR", help="replay the sample fleet anchored at ANCHOR instead of the store")
     rep.add_argument("--json", action="store_true", help="print JSON")

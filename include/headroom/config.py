@@ -156,10 +156,17 @@ class BacktestConfig:
     period_days: float
     horizon_days: float
     max_cutoffs: int = 3
+    top_k: int = 3  # the best candidates ``auto`` combines
+    combine: str = "inverse_error"  # or "median"
+    guard_ratio: float = 1.5  # a candidate this much worse than seasonal naive on the newest cutoff is not chosen
+    combine_within: float = 1.25  # only candidates within this factor of the best backtest MASE are combined
 
     def __post_init__(self) -> None:
-        for name in ("initial_days", "period_days", "horizon_days", "max_cutoffs"):
+        for name in ("initial_days", "period_days", "horizon_days", "max_cutoffs", "top_k"):
             _require(getattr(self, name) > 0, f"forecasting.capacity.backtest.{name}={getattr(self, name)!r} must be > 0")
+        _require(self.combine in ("inverse_error", "median"),
+                 f"forecasting.capacity.backtest.combine={self.combine!r} must be 'inverse_error' or 'median'")
+        _require(self.guard_ratio > 1, f"forecasting.capacity.backtest.guard_ratio={self.guard_ratio!r} must be above 1")
 
 
 @dataclass(frozen=True)
@@ -226,6 +233,8 @@ class ForecastConfig:
     horizons: Mapping[str, Any]
     replicas_days: int = 7
     scenarios: tuple[Scenario, ...] = ()
+    outlier_z: float = 8.0  # robust z above which a point is replaced before fitting (0: off)
+    break_z: float = 6.0  # level-shift statistic above which the history before a break is moved to the new level (0: off)
 
     def __post_init__(self) -> None:
         _require(0 < self.alpha < 1, f"forecasting.capacity.alpha={self.alpha!r} must be in (0, 1)")
@@ -500,6 +509,28 @@ class HeadroomConfig:
 
     def hpa_profile(self, service: Service) -> HpaProfile:
         return self.scaling.hpa_profiles[self.tier(service.tier).hpa_profile]
+
+    def rps_per_replica(self, service: Service) -> float:
+        """Requests/s one replica of ``service`` serves at its tier's CPU target: the one capacity formula's unit."""
+        return service.capacity_per_replica_rps * self.hpa_profile(service).cpu_target / 100.0
+
+    def replicas_for(self, service: Service, load: Any, *, clip: bool = False) -> Any:
+        """Replicas ``service`` needs for ``load`` (req/s, a number or an array): ``ceil(load / rps_per_replica)``.
+
+        The one place the per-replica capacity formula lives (forecasts, decisions, replay and the sample fleet
+        call it). A number gives an ``int``, an array a float array; ``clip=True`` keeps the answer in [min, max].
+        """
+        import numpy as np
+
+        needed = np.ceil(np.asarray(load, dtype=float) / self.rps_per_replica(service))
+        if clip:
+            needed = np.clip(needed, service.min_replicas, service.max_replicas)
+        return int(needed) if needed.ndim == 0 and needed == needed else needed
+
+    def load_at_target(self, service: Service, replicas: Any = None) -> Any:
+        """Load (req/s) ``replicas`` (default: max replicas) serve at the CPU target: the saturation line of the forecasts."""
+        n = service.max_replicas if replicas is None else replicas
+        return service.capacity_per_replica_rps * n * self.hpa_profile(service).cpu_target / 100.0
 
 
 def _require_zone(zone: str, where: str) -> None:

@@ -189,7 +189,7 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
     """
     import pandas as pd
 
-    from include.headroom.forecasting.capacity import forecast_service
+    from include.headroom.forecasting.capacity import forecast_many
 
     now = utc(as_of)
     run_date = f"{now:%Y-%m-%d}"
@@ -197,12 +197,16 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
     history = store.read_metrics(services=list(names), start=now - pd.Timedelta(days=config.forecasting.history_days), end=now)
     forecasts, rows, scenarios = [], [], []
     history_of = by_service(history)
+    work = []  # the whole batch goes through one engine run per time grid
     for svc in _services(config, names):
         if gate[svc.name]:
             rows += [{"run_date": run_date, "service": svc.name, "tier": svc.tier.value, "metric": m, "model": "",
                       "trusted": False, "status": "skipped", "reason": gate[svc.name]} for m in config.forecasting.metrics]
             continue
-        for result in forecast_service(config, svc, rows_of(history_of, svc.name, history), run_date):
+        metrics = rows_of(history_of, svc.name, history)
+        work += [(svc, metrics, m) for m in config.forecasting.metrics]
+    if work:
+        for result in forecast_many(config, work, run_date):
             rows.append(result.capacity)
             scenarios += result.scenarios
             if len(result.forecast):
@@ -313,10 +317,31 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: Any) -> list[d
         history, events = memory.get(svc.name, ([], []))
         decision = plan_scaling(config, svc, rows_of(recent_of, svc.name, recent), now, rows_of(findings_of, svc.name, findings),
                                 rows_of(capacity_of, svc.name, capacity), rows_of(forecast_of, svc.name, forecast),
-                                history=history, events=events, settings=settings).to_dict()
+                                history=history, events=events, settings=settings, first_seen=svc.name not in memory).to_dict()
         if gate[svc.name]:
             decision.update(action="skip", rule="freshness_gate", reason=gate[svc.name], desired_replicas=decision["current_replicas"])
         out.append(decision)
+    return out
+
+
+def plan_capacity_schedules(store: Store, config: HeadroomConfig, as_of: Any, now: Any) -> list[dict[str, Any]]:
+    """Per service whose target takes AWS scheduled actions, the planned capacity (``planned_capacity``: predictive
+    and scheduled floors per hour) and whether it may be written (``live``: current interval and enabled in the
+    catalog), as keyword arguments of ``ScheduleCapacityOperator``."""
+    from include.headroom.scaling.decide import planned_capacity
+    from include.headroom.scaling.policy import policy_settings
+    from include.headroom.scaling.safety import interval_is_current
+
+    settings = policy_settings()
+    capacity, forecast = latest_capacity(store, as_of)
+    current = interval_is_current(as_of, now, settings)
+    capacity_of, forecast_of = by_service(capacity), by_service(forecast)
+    out = []
+    for svc in config.services:
+        if svc.target.kind.value not in ("aws_autoscaling_group", "aws_application_autoscaling"):
+            continue
+        plan = planned_capacity(config, svc, as_of, rows_of(capacity_of, svc.name, capacity), rows_of(forecast_of, svc.name, forecast), settings)
+        out.append({"service": svc.name, "plan": plan, "live": bool(current and svc.target.enabled)})
     return out
 
 

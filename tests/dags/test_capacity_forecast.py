@@ -13,7 +13,7 @@ def test_mapped_forecasts_run_in_the_declared_pool():
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "capacity_forecast.py")).dags["capacity_forecast"]
     mapped = dag.get_task("forecast_services")
     assert mapped.pool == "headroom_forecasting"
-    assert dag.params["batch_size"] == 4
+    assert dag.params["batch_size"] == 50
     settings = yaml.safe_load((PROJECT_ROOT / "airflow_settings.yaml").read_text())
     pools = {p["pool_name"]: p for p in settings["airflow"]["pools"]}
     assert pools["headroom_forecasting"]["pool_slot"] >= 1

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from include.headroom.forecasting.engine import RowResult
+
 LOAD_METRIC = "throughput"
 
 
@@ -46,16 +48,15 @@ def to_series(metrics: pd.DataFrame, metric: str, resample: str) -> pd.DataFrame
 def capacity_limit(config: HeadroomConfig, service: Service, metric: str) -> float:
     """The level at which ``metric`` means the service is out of headroom."""
     if metric == LOAD_METRIC:
-        return service.max_capacity_rps * config.hpa_profile(service).cpu_target / 100.0
+        return config.load_at_target(service)
     return config.forecasting.utilization_limit_pct
 
 
 def replicas_needed(load: Any, config: HeadroomConfig, service: Service) -> np.ndarray:
-    """``ceil(load / (capacity per replica x target utilization))``, unclipped."""
+    """``ceil(load / (capacity per replica x target utilization))``, unclipped (``HeadroomConfig.replicas_for``)."""
     import numpy as np
 
-    per_replica = service.capacity_per_replica_rps * config.hpa_profile(service).cpu_target / 100.0
-    return np.ceil(np.asarray(load, dtype=float) / per_replica)
+    return np.asarray(config.replicas_for(service, load), dtype=float)
 
 
 def first_crossing(ds: pd.Series, values: np.ndarray, limit: float) -> pd.Timestamp | None:
@@ -149,56 +150,102 @@ def _rounded(scores: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {n: {k: (round(v, 6) if isinstance(v, float) and math.isfinite(v) else v) for k, v in s.items()} for n, s in scores.items()}
 
 
-def forecast_metric(
-    config: HeadroomConfig, service: Service, metrics: pd.DataFrame, metric: str, run_date: str, model: str = "auto",
-) -> CapacityForecast:
-    """Backtest the configured candidates on one series (``model="auto"``) or use ``model``, then derive the capacity figures.
+@dataclass(frozen=True)
+class _Prepared:
+    """One (service, metric) series ready for the engine, or the row that says why it is not."""
 
-    :returns: the forecast frame (with ``replicas`` per step for the load metric), the
-        capacity row (choice, every candidate's scores, data length, saturation, replicas,
-        costs, trust) and one row per configured scenario.
-    """
-    import numpy as np
+    service: Service
+    metric: str
+    metrics: pd.DataFrame
+    series: pd.DataFrame
+    base: dict[str, Any]
+    skip: dict[str, Any] | None = None
+
+
+def _prepare(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, metric: str, run_date: str) -> _Prepared:
     import pandas as pd
 
     fc_cfg = config.forecasting
     series = to_series(metrics, metric, fc_cfg.resample)
-    step_h = pd.Timedelta(fc_cfg.resample) / pd.Timedelta(hours=1)
-    per_day = int(round(24 / step_h))
-    limit = capacity_limit(config, service, metric)
+    per_day = int(round(pd.Timedelta(days=1) / pd.Timedelta(fc_cfg.resample)))
     base = {
         "run_date": run_date, "service": service.name, "tier": service.tier.value, "metric": metric,
-        "data_points": len(series), "capacity_limit": limit,
+        "data_points": len(series), "capacity_limit": capacity_limit(config, service, metric),
         "last_value": float(series["y"].iloc[-1]) if len(series) else float("nan"),
     }
     needed = fc_cfg.min_history_days * per_day
+    skip = None
     if len(series) < needed:
         reason = f"{len(series)} {fc_cfg.resample} points of {metric}, {needed} needed ({fc_cfg.min_history_days} days)"
-        return CapacityForecast(pd.DataFrame(), {**base, "status": "insufficient_history", "reason": reason, "trusted": False, "model": ""})
+        skip = {**base, "status": "insufficient_history", "reason": reason, "trusted": False, "model": ""}
+    return _Prepared(service, metric, metrics, series, base, skip)
 
-    # A weekly slot needs two whole weeks to tell incidents from the season.
-    season = 7 * per_day if len(series) >= 2 * 7 * per_day else per_day
-    cleaned, replaced = replace_outliers(series["y"].to_numpy(), season)
-    series = series.assign(y=cleaned)
-    candidates = fc_cfg.models if model == "auto" else (model,)
-    selection = select_model(series, candidates, per_day, backtest_spec(config, per_day), fc_cfg.alpha)
-    chosen = selection.chosen if model == "auto" else model
-    if chosen not in selection.scores or "mase" not in selection.scores[chosen]:
-        raise ForecastError(f"{service.name}/{metric}: model {chosen!r} could not be backtested: {selection.scores.get(chosen)}")
+
+def forecast_many(config: HeadroomConfig, work: list[tuple[Service, pd.DataFrame, str]], run_date: str) -> list[CapacityForecast]:
+    """Forecast every ``(service, its metrics, metric)`` of a batch with ``auto`` through one engine run per time grid.
+
+    Series on the same grid (same start and length, as a batch read from the store
+    usually is) are backtested, combined and forecast together as matrices; a series
+    that cannot be forecast gets a row that says why.
+    """
+    import pandas as pd
+
+    from include.headroom.forecasting.engine import run_engine, spec_for
+
+    fc_cfg = config.forecasting
+    step = pd.Timedelta(fc_cfg.resample)
+    per_day = int(round(pd.Timedelta(days=1) / step))
     horizon = fc_cfg.horizon_days * per_day
-    forecast = get_model(chosen, per_day).fit(series).forecast(horizon, fc_cfg.alpha)
+    prepared = [_prepare(config, svc, metrics, metric, run_date) for svc, metrics, metric in work]
+    results: list[CapacityForecast | None] = [CapacityForecast(pd.DataFrame(), p.skip) if p.skip else None for p in prepared]
+    grids: dict[tuple[pd.Timestamp, int], list[int]] = {}
+    for i, p in enumerate(prepared):
+        if p.skip is None:
+            grids.setdefault((pd.Timestamp(p.series["ds"].iloc[0]), len(p.series)), []).append(i)
+    for (start, n), members in grids.items():
+        import numpy as np
+
+        values = np.vstack([prepared[i].series["y"].to_numpy(float) for i in members])
+        try:
+            out = run_engine(values, step, horizon, spec_for(fc_cfg, per_day, horizon, n), fc_cfg.alpha, start=start)
+        except ForecastError as exc:
+            for i in members:
+                results[i] = _failed(prepared[i], str(exc))
+            continue
+        ds = pd.date_range(start + n * step, periods=horizon, freq=step)
+        for j, i in enumerate(members):
+            frame = pd.DataFrame({"ds": ds, "yhat": out.yhat[j], "yhat_lower": out.yhat_lower[j], "yhat_upper": out.yhat_upper[j]})
+            results[i] = _capacity_figures(config, prepared[i], frame, out.rows[j])
+    return [r for r in results if r is not None]
+
+
+def _failed(p: _Prepared, reason: str) -> CapacityForecast:
+    import pandas as pd
+
+    return CapacityForecast(pd.DataFrame(), {**p.base, "model": "", "trusted": False, "status": "failed", "reason": reason})
+
+
+def _capacity_figures(config: HeadroomConfig, p: _Prepared, forecast: pd.DataFrame, row: RowResult) -> CapacityForecast:
+    """The capacity row (choice, scores, saturation, replicas, costs, trust) and scenario rows from one series' forecast."""
+    import numpy as np
+
+    fc_cfg = config.forecasting
+    service, metric, run_date = p.service, p.metric, p.base["run_date"]
+    limit = p.base["capacity_limit"]
     if metric != LOAD_METRIC:
         forecast[["yhat", "yhat_lower", "yhat_upper"]] = forecast[["yhat", "yhat_lower", "yhat_upper"]].clip(lower=0.0)
-    chosen_scores = selection.scores[chosen]
-    mape_chosen = chosen_scores["mape"]
+    chosen = row.model
+    auto = row.chosen_scores
+    mape_chosen = auto["mape"]
     capacity: dict[str, Any] = {
-        **base,
+        **p.base,
         "model": chosen,
-        "scores": json.dumps({"outliers_replaced": replaced, "data_points": selection.data_points,
-                              "candidates": list(selection.scores), **_rounded(selection.scores)}),
+        "scores": json.dumps({"outliers_replaced": row.outliers, "data_points": p.base["data_points"], "candidates": list(row.scores),
+                              "members": list(row.members), "weights": list(row.weights), "seasonal_periods": list(row.periods),
+                              "level_shifts_at": list(row.breaks), **_rounded(row.scores)}),
         "mape": mape_chosen,
-        "mase": chosen_scores["mase"],
-        "coverage": chosen_scores["coverage"],
+        "mase": auto["mase"],
+        "coverage": auto["coverage"],
         "trusted": bool(math.isfinite(mape_chosen) and mape_chosen <= fc_cfg.accuracy_gate_mape),
         "saturation_at": first_crossing(forecast["ds"], forecast["yhat"].to_numpy(), limit),
         "saturation_at_upper": first_crossing(forecast["ds"], forecast["yhat_upper"].to_numpy(), limit),
@@ -210,7 +257,7 @@ def forecast_metric(
     forecast["replicas"] = np.nan
     scenario_rows: list[dict[str, Any]] = []
     if metric == LOAD_METRIC:
-        current = _current_replicas(metrics, service)
+        current = _current_replicas(p.metrics, service)
         plan = load_plan(config, service, forecast, current)
         forecast["replicas"] = plan.pop("_planned")
         capacity.update({k: v for k, v in plan.items() if not k.startswith("saturation")})
@@ -231,17 +278,49 @@ def forecast_metric(
     return CapacityForecast(forecast, capacity, scenario_rows)
 
 
-def forecast_service(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, run_date: str) -> list[CapacityForecast]:
-    """Every configured capacity metric of one service; a series that cannot be forecast gets a row that says why."""
-    results = []
-    for metric in config.forecasting.metrics:
-        try:
-            results.append(forecast_metric(config, service, metrics, metric, run_date))
-        except ForecastError as exc:
-            import pandas as pd
+def forecast_metric(
+    config: HeadroomConfig, service: Service, metrics: pd.DataFrame, metric: str, run_date: str, model: str = "auto",
+) -> CapacityForecast:
+    """One series: ``auto`` through the engine (as the batch does), or ``model`` alone after its backtests.
 
-            results.append(CapacityForecast(pd.DataFrame(), {
-                "run_date": run_date, "service": service.name, "tier": service.tier.value, "metric": metric,
-                "model": "", "trusted": False, "status": "failed", "reason": str(exc),
-            }))
-    return results
+    :returns: the forecast frame (with ``replicas`` per step for the load metric), the
+        capacity row (choice, every candidate's scores, data length, saturation, replicas,
+        costs, trust) and one row per configured scenario.
+    :raises ForecastError: when a named model cannot be backtested.
+    """
+    if model == "auto":
+        out = forecast_many(config, [(service, metrics, metric)], run_date)[0]
+        if out.capacity.get("status") == "failed":
+            raise ForecastError(f"{service.name}/{metric}: {out.capacity['reason']}")
+        return out
+    return _forecast_named(config, service, metrics, metric, run_date, model)
+
+
+def _forecast_named(
+    config: HeadroomConfig, service: Service, metrics: pd.DataFrame, metric: str, run_date: str, model: str,
+) -> CapacityForecast:
+    import pandas as pd
+
+    from include.headroom.forecasting.engine import RowResult
+
+    fc_cfg = config.forecasting
+    p = _prepare(config, service, metrics, metric, run_date)
+    if p.skip is not None:
+        return CapacityForecast(pd.DataFrame(), p.skip)
+    per_day = int(round(pd.Timedelta(days=1) / pd.Timedelta(fc_cfg.resample)))
+    season = 7 * per_day if len(p.series) >= 2 * 7 * per_day else per_day
+    cleaned, replaced = (replace_outliers(p.series["y"].to_numpy(), season, fc_cfg.outlier_z) if fc_cfg.outlier_z > 0
+                         else (p.series["y"].to_numpy(), 0))
+    series = p.series.assign(y=cleaned)
+    selection = select_model(series, (model,), per_day, backtest_spec(config, per_day), fc_cfg.alpha)
+    if model not in selection.scores or "mase" not in selection.scores[model]:
+        raise ForecastError(f"{service.name}/{metric}: model {model!r} could not be backtested: {selection.scores.get(model)}")
+    forecast = get_model(model, per_day).fit(series).forecast(fc_cfg.horizon_days * per_day, fc_cfg.alpha)
+    scores = {**selection.scores, "auto": selection.scores[model]}
+    row = RowResult(model=model, members=(model,), weights=(1.0,), periods=(), breaks=(), outliers=replaced, scores=scores)
+    return _capacity_figures(config, p, forecast, row)
+
+
+def forecast_service(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, run_date: str) -> list[CapacityForecast]:
+    """Every configured capacity metric of one service (one engine run); a series that cannot be forecast gets a row that says why."""
+    return forecast_many(config, [(service, metrics, m) for m in config.forecasting.metrics], run_date)

@@ -120,7 +120,7 @@ class SeasonalNaive(ForecastModel):
     period_days: ClassVar[int] = 1
 
     def min_points(self) -> int:
-        return 2 * self.season * self.period_days
+        return self.season * self.period_days + 2  # one season to repeat, and one seasonal difference for the interval
 
     def fit(self, df: pd.DataFrame) -> FittedForecast:
         import numpy as np
@@ -359,6 +359,69 @@ class Sarimax(ForecastModel):
         )
 
 
+# -- vectorised kernels of the auto engine, one series at a time -----------------------------------
+
+
+class KernelModel(ForecastModel):
+    """A model of :mod:`~include.headroom.forecasting.engine` (``KERNELS``) fitted on one series.
+
+    Seasonal periods are found in the series (:func:`~include.headroom.forecasting.engine.detect_periods`);
+    the interval is normal with the error of a one-day holdout forecast, widening with the
+    square root of the seasons ahead. ``auto`` uses the same kernels on whole batches,
+    with conformal intervals from its backtests.
+    """
+
+    kernel: ClassVar[str]
+
+    def min_points(self) -> int:
+        return 2 * self.season + 1
+
+    def fit(self, df: pd.DataFrame) -> FittedForecast:
+        import numpy as np
+
+        from include.headroom.forecasting.engine import Grid, detect_periods, predict
+
+        ds, y, step = _check_input(df, self.min_points(), self.name)
+        grid = Grid(step=step, per_day=self.season, periods=detect_periods(y, self.season), start=ds[0])
+        hold = max(1, min(self.season, len(y) // 4))
+        check = predict(self.kernel, y[None, :-hold], grid, hold)[0]
+        if not np.isfinite(check).all():
+            raise ForecastError(f"{self.name}: cannot be fitted on {len(y)} points of this series")
+        sigma = float(np.sqrt(np.mean((y[-hold:] - check) ** 2)))
+        return FittedForecast(
+            model=self.name, last_ds=ds[-1], step=step, season=self.season, sigma=sigma,
+            predict_path=lambda h: predict(self.kernel, y[None, :], grid, h)[0],
+        )
+
+
+class Ets(KernelModel):
+    """AutoETS-style: SES or damped Holt on the seasonally adjusted series, parameters by AIC over a grid."""
+
+    name = kernel = "ets"
+    description = "exponential smoothing (SES / damped trend by AIC) on the series minus its daily profile"
+
+
+class Theta(KernelModel):
+    """The Theta method: SES plus half the linear drift, on the seasonally adjusted series."""
+
+    name = kernel = "theta"
+    description = "Theta (SES with half the linear drift), seasonally adjusted"
+
+
+class Mstl(KernelModel):
+    """MSTL-like: daily and weekly profiles removed in turn, exponential smoothing on the remainder."""
+
+    name = kernel = "mstl"
+    description = "multiple seasonal profiles (daily, weekly) + exponential smoothing of the remainder"
+
+
+class Arima(KernelModel):
+    """AR(p) with a constant (ARIMA(p,0,0)), p in 1..3 by AIC, on the seasonally adjusted series."""
+
+    name = kernel = "arima"
+    description = "AR(p) by AIC on the seasonally adjusted series (batched least squares)"
+
+
 # -- Prophet ------------------------------------------------------------------------------------
 
 
@@ -375,6 +438,9 @@ class ProphetModel(ForecastModel):
     name = "prophet"
     description = "Prophet (daily + weekly seasons, 100 uncertainty samples)"
     uncertainty_samples = 100
+
+    def min_points(self) -> int:
+        return self.season + 2  # Prophet fits a daily season on a day and a bit, as seasonal naive needs
 
     def fit(self, df: pd.DataFrame) -> FittedForecast:
         import pandas as pd
@@ -403,7 +469,7 @@ class ProphetModel(ForecastModel):
 
 
 MODELS: dict[str, type[ForecastModel]] = {
-    cls.name: cls for cls in (SeasonalNaive, SeasonalNaiveWeekly, FourierTrend, HoltWinters, Sarimax, ProphetModel)
+    cls.name: cls for cls in (SeasonalNaive, SeasonalNaiveWeekly, FourierTrend, Ets, Theta, Mstl, Arima, HoltWinters, Sarimax, ProphetModel)
 }
 BASELINE = SeasonalNaive.name
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,18 +13,27 @@ from include.headroom.exceptions import ForecastError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from include.headroom.forecasting.evaluation import Selection
+    from include.headroom.forecasting.engine import RowResult
 
 CSV_COLUMNS = ("timestamp", "value")
 OUTPUT_COLUMNS = ("timestamp", "yhat", "yhat_lower", "yhat_upper")
 
 
+JITTER_SHARE = 0.1  # a timestamp within this share of a step of the grid is moved onto it
+MAX_MISSING_SHARE = 0.5  # more of the grid missing than this: an error, not an interpolation
+
+
 def read_series_csv(path: str | Path) -> tuple[pd.DataFrame, bool]:
     """Read ``timestamp,value`` into a sorted ``ds``, ``y`` frame at a regular, inferred frequency.
 
+    Real-world quirks are taken and counted in ``frame.attrs["input"]``: time zones (any
+    offsets, converted to UTC), duplicate timestamps (their values averaged), jitter
+    (timestamps within a tenth of a step of the grid are moved onto it) and gaps (filled
+    by linear interpolation, up to half of the grid).
+
     :returns: the frame and whether the timestamps carried no time zone (read as UTC).
-    :raises ForecastError: naming the file, row (file line) and field for missing columns, unreadable
-        timestamps, non-numeric values, duplicates or an irregular step.
+    :raises ForecastError: naming the file, row (file line) and field for missing columns, an empty file,
+        unreadable timestamps, non-numeric values, timestamps off the grid, or too many gaps.
     """
     import numpy as np
     import pandas as pd
@@ -40,6 +49,8 @@ def read_series_csv(path: str | Path) -> tuple[pd.DataFrame, bool]:
     missing = [c for c in CSV_COLUMNS if c not in raw.columns]
     if missing:
         raise ForecastError(f"{path}: columns {missing} are missing (got {list(raw.columns)}); the file needs a header 'timestamp,value'")
+    if raw.empty:
+        raise ForecastError(f"{path}: no data rows below the header; a forecast needs a history of many regular steps")
     line = np.arange(len(raw)) + 2  # the header is line 1
     stamps = raw["timestamp"].str.strip()
     ds = pd.to_datetime(stamps, errors="coerce", utc=True, format="ISO8601")
@@ -54,25 +65,41 @@ def read_series_csv(path: str | Path) -> tuple[pd.DataFrame, bool]:
         i = int(np.flatnonzero(bad)[0])
         raise ForecastError(f"{path}: line {line[i]}: field 'value' = {raw['value'].iloc[i]!r} is not a number "
                             f"({int(bad.sum())} such rows); fill or drop them first")
-    naive = pd.Timestamp(stamps.iloc[0]).tzinfo is None  # parsed above, so it reads
-    frame = pd.DataFrame({"ds": ds, "y": y.astype(float), "line": line}).sort_values("ds", kind="stable").reset_index(drop=True)
-    dupes = frame["ds"].duplicated().to_numpy()
-    if dupes.any():
-        i = int(np.flatnonzero(dupes)[0])
-        raise ForecastError(f"{path}: line {frame['line'].iloc[i]}: timestamp {frame['ds'].iloc[i].isoformat()} appears more than once")
-    if len(frame) < 3:
-        raise ForecastError(f"{path}: {len(frame)} rows; a forecast needs a history of many regular steps")
-    steps = np.diff(pd.DatetimeIndex(frame["ds"]).as_unit("ns").asi8)
+    naive = pd.Timestamp(stamps.iloc[0]).tzinfo is None
+    frame = pd.DataFrame({"ds": ds.dt.as_unit("ns"), "y": y.astype(float), "line": line}).sort_values("ds", kind="stable")
+    frame = frame.reset_index(drop=True)
+    distinct = frame["ds"].drop_duplicates()
+    if len(distinct) < 3:
+        raise ForecastError(f"{path}: {len(distinct)} distinct timestamps; a forecast needs a history of many regular steps")
+    steps = np.diff(pd.DatetimeIndex(distinct).asi8)
     step = int(np.median(steps))
-    off = np.flatnonzero(steps != step)
-    if len(off):
-        i = int(off[0]) + 1
+    # Jitter: each timestamp to the nearest step of the grid that starts at the first one.
+    t = pd.DatetimeIndex(frame["ds"]).asi8
+    k = np.rint((t - t[0]) / step).astype(np.int64)
+    off = np.abs(t - (t[0] + k * step)) > JITTER_SHARE * step
+    if off.any():
+        i = int(np.flatnonzero(off)[0])
+        prev = frame["ds"].iloc[i - 1] if i else frame["ds"].iloc[i]
         raise ForecastError(
-            f"{path}: line {frame['line'].iloc[i]}: timestamps are irregular: {frame['ds'].iloc[i - 1].isoformat()} -> "
-            f"{frame['ds'].iloc[i].isoformat()} is not the inferred step {pd.Timedelta(step)} ({len(off)} irregular steps); "
-            "resample to a fixed frequency first"
+            f"{path}: line {frame['line'].iloc[i]}: timestamps are irregular: {prev.isoformat()} -> "
+            f"{frame['ds'].iloc[i].isoformat()} is not the inferred step {pd.Timedelta(step)} ({int(off.sum())} timestamps off the grid "
+            f"by more than {JITTER_SHARE:.0%} of a step); resample to a fixed frequency first"
         )
-    return frame[["ds", "y"]], naive
+    jittered = int(np.sum(t != t[0] + k * step))
+    grouped = frame.assign(k=k).groupby("k", sort=True)["y"].agg(["mean", "size"])
+    duplicates = int((grouped["size"] - 1).sum())
+    full = np.arange(int(grouped.index.max()) + 1)
+    values = grouped["mean"].reindex(full)
+    gaps = int(values.isna().sum())
+    if gaps > MAX_MISSING_SHARE * len(full):
+        run = values.isna().astype(int).groupby(values.notna().cumsum()).sum()
+        raise ForecastError(f"{path}: {gaps} of {len(full)} steps of {pd.Timedelta(step)} are missing "
+                            f"(the longest gap is {int(run.max())} steps); too sparse to fill, give a denser history")
+    values = values.interpolate(limit_direction="both")
+    out = pd.DataFrame({"ds": pd.DatetimeIndex(t[0] + full * step, tz="UTC"), "y": values.to_numpy(float)})
+    out.attrs["input"] = {"rows": len(frame), "duplicates_averaged": duplicates, "timestamps_moved_onto_grid": jittered,
+                          "gaps_filled": gaps}
+    return out, naive
 
 
 def horizon_steps(horizon: str, step: pd.Timedelta) -> int:
@@ -90,31 +117,48 @@ def horizon_steps(horizon: str, step: pd.Timedelta) -> int:
 
 @dataclass(frozen=True)
 class SeriesForecast:
-    """The forecast of one series and how it was made."""
+    """The forecast of one series and how it was made (``detail`` for ``auto``)."""
 
     forecast: pd.DataFrame
     model: str
     step: pd.Timedelta
-    selection: Selection | None
+    detail: RowResult | None
+    data_points: int = 0
+    notes: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"model": self.model, "step": str(self.step), "steps": len(self.forecast)}
-        if self.selection is not None:
-            out["data_points"] = self.selection.data_points
-            out["scores"] = {n: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in s.items()}
-                             for n, s in self.selection.scores.items()}
+        """JSON-ready: finite numbers rounded, and ``null`` where a score does not exist (never a ``NaN`` token)."""
+        out: dict[str, Any] = {"model": self.model, "step": str(self.step), "steps": len(self.forecast), "data_points": self.data_points,
+                               **self.notes}
+        if self.detail is not None:
+            d = self.detail
+            out.update({"members": list(d.members), "weights": list(d.weights), "seasonal_periods": list(d.periods),
+                        "level_shifts_at": list(d.breaks), "outliers_replaced": d.outliers,
+                        "scores": {n: {k: _finite(v) for k, v in sc.items()} for n, sc in d.scores.items()}})
         return out
 
 
-def forecast_series(df: pd.DataFrame, horizon: str, config: ForecastConfig, model: str = "auto", alpha: float | None = None) -> SeriesForecast:
-    """Forecast ``df`` (``ds``, ``y``) ``horizon`` ahead at its own step; ``model="auto"`` backtests the configured candidates.
+def _finite(v: Any) -> Any:
+    return (round(v, 4) if math.isfinite(v) else None) if isinstance(v, float) else v
+
+
+def forecast_series(
+    df: pd.DataFrame, horizon: str, config: ForecastConfig, model: str = "auto", alpha: float | None = None,
+) -> SeriesForecast:
+    """Forecast ``df`` (``ds``, ``y``) ``horizon`` ahead at its own step.
+
+    ``model="auto"`` runs the batch engine on this one series (outliers, seasonality,
+    breaks, rolling-origin backtests of the configured candidates, combination of the
+    best, conformal intervals); a named model is fitted directly with its own interval.
 
     :raises ForecastError: for an unknown model, a bad horizon, or too short a history (saying how much is needed).
     """
+    import numpy as np
     import pandas as pd
 
-    from include.headroom.forecasting.evaluation import BacktestSpec, select_model
+    from include.headroom.forecasting.engine import run_engine, spec_for
     from include.headroom.forecasting.models import MODELS, get_model
+    from include.headroom.forecasting.preprocess import replace_outliers
 
     if model != "auto" and model not in MODELS:
         raise ForecastError(f"unknown model {model!r}; models are {['auto', *sorted(MODELS)]}")
@@ -124,26 +168,48 @@ def forecast_series(df: pd.DataFrame, horizon: str, config: ForecastConfig, mode
     step = pd.Timedelta(df["ds"].iloc[1] - df["ds"].iloc[0])
     steps = horizon_steps(horizon, step)
     per_day = max(1, int(round(pd.Timedelta(days=1) / step)))
-    selection = None
+    notes = dict(df.attrs.get("input", {}))
     if model == "auto":
-        bt = config.backtest
-        spec = BacktestSpec(initial=max(2 * per_day, int(bt.initial_days * per_day)),
-                            period=max(1, int(bt.period_days * per_day)),
-                            horizon=max(1, min(steps, int(bt.horizon_days * per_day))), max_cutoffs=bt.max_cutoffs)
-        needed = spec.initial + spec.horizon
+        spec = spec_for(config, per_day, steps, len(df))
+        needed = spec.min_train + spec.horizon
         if len(df) < needed:
             raise ForecastError(
                 f"history too short: {len(df)} points of {step} ({len(df) * step}); model 'auto' needs at least {needed} "
-                f"({needed * step}: {spec.initial} to train plus {spec.horizon} to backtest). Give a longer history or choose a model"
+                f"({needed * step}: {spec.min_train} to train plus {spec.horizon} to backtest). Give a longer history or choose a model"
             )
-        selection = select_model(df, config.models, per_day, spec, alpha)
-        model = selection.chosen
+        result = run_engine(df["y"].to_numpy(float)[None, :], step, steps, spec, alpha, start=pd.Timestamp(df["ds"].iloc[0]))
+        row = result.rows[0]
+        ds = pd.date_range(pd.Timestamp(df["ds"].iloc[-1]) + step, periods=steps, freq=step)
+        forecast = pd.DataFrame({"ds": ds, "yhat": result.yhat[0], "yhat_lower": result.yhat_lower[0], "yhat_upper": result.yhat_upper[0]})
+        return SeriesForecast(forecast=forecast, model=row.model, step=step, detail=row, data_points=len(df), notes=notes)
     chosen = get_model(model, per_day)
     if len(df) < chosen.min_points():
         raise ForecastError(f"history too short: {len(df)} points of {step}; model {model!r} needs at least {chosen.min_points()} "
                             f"({chosen.min_points() * step}). Give a longer history")
-    forecast = chosen.fit(df).forecast(steps, alpha)
-    return SeriesForecast(forecast=forecast, model=model, step=step, selection=selection)
+    replaced = 0
+    if config.outlier_z > 0:
+        season = 7 * per_day if len(df) >= 3 * 7 * per_day else per_day
+        cleaned, replaced = replace_outliers(df["y"].to_numpy(float), season, config.outlier_z)
+        df = df.assign(y=cleaned)
+    with np.errstate(all="ignore"):
+        forecast = chosen.fit(df).forecast(steps, alpha)
+    return SeriesForecast(forecast=forecast, model=model, step=step, detail=None, data_points=len(df),
+                          notes={**notes, "outliers_replaced": replaced})
+
+
+def check_writable(path: str | Path) -> Path:
+    """Fail before any work when ``path`` cannot be written (a directory, or a folder that cannot be created or written)."""
+    import os
+
+    path = Path(path)
+    if path.is_dir():
+        raise ForecastError(f"{path}: is a directory; give a file name for the output")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ForecastError(f"{path}: cannot be written (no permission in {parent}, or it is not a folder); choose another output path")
+    return path
 
 
 def write_forecast_csv(forecast: pd.DataFrame, path: str | Path, naive: bool) -> Path:

@@ -102,7 +102,7 @@ class SampleFleet:
 
     def capacity_limit(self, svc: Service) -> float:
         """Load (req/s) at which max replicas run at the CPU target: beyond it the service saturates."""
-        return svc.max_capacity_rps * self.config.hpa_profile(svc).cpu_target / 100.0
+        return self.config.load_at_target(svc)
 
     def _saturation_rate(self, svc: Service, incident: Incident) -> float:
         """Extra daily growth rate that makes the expected weekday peak reach the limit ``magnitude`` days after the anchor."""
@@ -134,13 +134,10 @@ class SampleFleet:
         return load
 
     def _replicas(self, svc: Service, ts: pd.DatetimeIndex) -> np.ndarray:
-        import numpy as np
         import pandas as pd
 
         lagged = ts - pd.Timedelta(seconds=self.step * _HPA_LAG_STEPS)
-        target = self.config.hpa_profile(svc).cpu_target / 100.0
-        desired = np.ceil(self.expected_load(svc, lagged) / (svc.capacity_per_replica_rps * target))
-        return np.clip(desired, svc.min_replicas, svc.max_replicas)
+        return self.config.replicas_for(svc, self.expected_load(svc, lagged), clip=True)
 
     def _noise(self, index: int, ts: pd.DatetimeIndex) -> np.ndarray:
         """Standard normal noise, shape (metrics, len(ts)), seeded per (service, day relative to the anchor)."""

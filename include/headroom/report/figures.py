@@ -166,6 +166,32 @@ def _service_figures(service: Service, settings: ReportSettings, capacity: pd.Da
     }
 
 
+REPLAY_MAX_SERVICES = 50  # the policy replay runs the forecasting engine per service: the first 50 of the overview only
+REPLAY_POLICIES = ("reactive", "predictive")
+
+
+def policy_replay_figures(store: Store, config: HeadroomConfig, now: pd.Timestamp, services: list[str]) -> list[dict[str, Any]]:
+    """Last week's replay per service: the replicas that actually ran against reactive HPA and the predictive policy
+    (SLO-violation minutes, replica-hours, cost), from the stored load (``scaling.replay``). A service without load
+    in the week gets one row that says so."""
+    import pandas as pd
+
+    from include.headroom.exceptions import DataError
+    from include.headroom.scaling.replay import SEASON_S, replay
+
+    start, history_from = now - pd.Timedelta(days=7), now - pd.Timedelta(days=7) - pd.Timedelta(seconds=SEASON_S)
+    history = store.read_metrics(services=services, metrics=["throughput", "replicas"], start=history_from, end=now)
+    out = []
+    for name in services:
+        try:
+            rows = replay(config, history, start, now, [name], policies=REPLAY_POLICIES, with_actual=True)
+        except DataError as exc:
+            out.append({"service": name, "policy": None, "reason": str(exc)})
+            continue
+        out += [{k: plain(v) for k, v in r.items()} for r in rows if r["service"] == name]
+    return out
+
+
 def collect_figures(store: Store, config: HeadroomConfig, as_of: Any, settings: ReportSettings) -> dict[str, Any]:
     """Every figure of the report at ``as_of`` from the store: fleet overview, per service, accuracy, scenarios.
 
@@ -236,4 +262,5 @@ def collect_figures(store: Store, config: HeadroomConfig, as_of: Any, settings: 
         "other_actions": audit_records(audit[~audit["service"].isin(list(services))] if len(audit) else audit, settings.other_actions),
         "scenarios": _rows(scenarios.drop(columns=["description"], errors="ignore")) if len(scenarios) else [],
         "scenario_descriptions": {s.name: s.description for s in config.forecasting.scenarios},
+        "policy_replay": policy_replay_figures(store, config, now, [o["service"] for o in overview[:REPLAY_MAX_SERVICES]]),
     }

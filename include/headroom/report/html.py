@@ -218,6 +218,24 @@ def _actions(actions: list[dict[str, Any]], with_service: bool = False) -> str:
     return _table(headers + ["kind", "action", "status", "mode", "executor", "before → after", "reason", "audit record"], rows)
 
 
+def _policy_replay(figures: Mapping[str, Any]) -> str:
+    """Last week's replay per service: actual replicas vs reactive HPA vs the predictive policy."""
+    rows = figures.get("policy_replay") or []
+    if not rows:
+        return "<p class='muted'>No stored load to replay.</p>"
+    body = []
+    for r in rows:
+        if r.get("policy") is None:
+            body.append([_td(r["service"]), _td("-"), f"<td colspan='3' class='muted'>{esc(r.get('reason', ''))}</td>"])
+            continue
+        body.append([_td(r["service"]), _td(r["policy"]), _td(float(r["slo_violation_minutes"])), _td(float(r["replica_hours"])),
+                     _td(r["cost_usd"], "usd")])
+    table = _table(["service", "policy", "SLO-violation minutes", "replica-hours", "cost"], body, "policy-replay")
+    return ("<p class='muted'>The last 7 days of stored load replayed through the scaling kernel: <em>actual</em> is what ran, "
+            "<em>reactive</em> the HPA algorithm alone, <em>predictive</em> with the forecast floor (python -m include.headroom replay).</p>"
+            + table)
+
+
 def _service_section(figures: Mapping[str, Any], name: str, png: bytes | None, drill_href: str = "") -> str:
     svc = figures["services"][name]
     link = f" <small><a href='{esc(drill_href)}'>drill-down</a></small>" if drill_href else ""
@@ -273,6 +291,7 @@ def render_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], servic
     body = (head + "<h2 id='fleet'>Fleet overview</h2>" + _fleet(figures, service_href)
             + "<h2 id='scenarios-title'>Scenarios side by side</h2>" + _scenarios(figures)
             + "<h2 id='accuracy-title'>Forecast accuracy</h2>" + _accuracy(figures)
+            + "<h2 id='policy-replay-title'>Last week's policy replay</h2>" + _policy_replay(figures)
             + "<h2 id='other-actions'>Other actions (audit trail)</h2>" + _actions(figures["other_actions"], with_service=True) + more + nav
             + "".join(_service_section(figures, n, plots.get(n), service_href.format(service=n)) for n in names))
     return _page(f"headroom capacity report {figures['as_of'][:10]}", body)

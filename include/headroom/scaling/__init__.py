@@ -1,10 +1,11 @@
-"""Scaling: decisions (reactive HPA, predictive and scheduled floors), guard rails, executors and policy replay."""
+"""Scaling: the decision kernel (reactive HPA, predictive and scheduled floors), guard rails, executors and policy replay."""
 
 from __future__ import annotations
 
 __all__ = [
     "ScalingDecision",
     "apply_decision",
+    "next_replicas",
     "plan_scaling",
     "planned_capacity",
     "policy_settings",
@@ -18,6 +19,10 @@ def __getattr__(name: str):  # imported lazily: the DAG files stay cheap to pars
         from include.headroom.scaling import decide
 
         return getattr(decide, name)
+    if name == "next_replicas":
+        from include.headroom.scaling.kernel import next_replicas
+
+        return next_replicas
     if name == "apply_decision":
         from include.headroom.scaling.executors import apply_decision
 

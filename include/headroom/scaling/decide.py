@@ -10,27 +10,19 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Sequence
 
 from include.headroom.config import HOURS_PER_MONTH, HeadroomConfig, Service
+from include.headroom.scaling.kernel import Action, ScalingState, Signals, kernel_settings, next_replicas
 from include.headroom.scaling.policy import (
     Recommendation,
     ScaleEvent,
     ScalingPolicySettings,
     policy_settings,
-    rate_limit,
     replica_count,
     scheduled_bounds,
-    stabilize,
 )
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-class Action(str, Enum):
-    SCALE = "scale"
-    ALARM = "alarm"
-    NONE = "none"
-    SKIP = "skip"
 
 
 class Impact(str, Enum):
@@ -62,8 +54,10 @@ class ScalingDecision:
     min_replicas: int = 1
     max_replicas: int = 1
     max_step: int = 0
-    recommendation: int = 0  # the unstabilized HPA recommendation, kept for the next stabilization window
+    recommendation: int | None = 0  # the unstabilized HPA recommendation, kept for the next stabilization window (None: none made)
     floor: int | None = None  # predictive/scheduled floor in force (applied as minReplicas where the target has an HPA)
+    seed: int | None = None  # replicas recorded as a recommendation because the target was first seen (the controller's memory)
+    planned_replicas: int | None = None  # an out-of-bounds alarm's planned move to the bound
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,6 +83,9 @@ def predictive_floor(config: HeadroomConfig, service: Service, as_of: Any, capac
                      forecast: pd.DataFrame | None, settings: ScalingPolicySettings) -> tuple[int | None, str]:
     """Replicas the forecast load ``lead_time`` after ``as_of`` needs at the tier's CPU target, from a trusted forecast only.
 
+    Reads the forecast's upper quantile (``yhat_upper``, ``predictive_floor.quantile: upper``) when it has one, else
+    the forecast's own replica plan (``replicas``), else its median; replicas come from ``HeadroomConfig.replicas_for``.
+
     :returns: (floor or None, why) -- None when no trusted forecast covers the time.
     """
     import pandas as pd
@@ -104,10 +101,17 @@ def predictive_floor(config: HeadroomConfig, service: Service, as_of: Any, capac
     ahead = rows[pd.to_datetime(rows["ds"], utc=True) >= at].head(1)
     if not len(ahead):
         return None, f"forecast ends before {at.isoformat()}"
-    per_replica = service.capacity_per_replica_rps * config.hpa_profile(service).cpu_target / 100.0
+    when = utc(ahead["ds"].iloc[0]).isoformat()
+    if settings.floor_quantile == "upper" and "yhat_upper" in ahead and ahead["yhat_upper"].iloc[0] == ahead["yhat_upper"].iloc[0]:
+        load = float(ahead["yhat_upper"].iloc[0])
+        floor = int(config.replicas_for(service, load, clip=True))
+        return floor, f"forecast upper load {load:.0f} req/s at {when} needs {floor} replicas"
+    if "replicas" in ahead and ahead["replicas"].iloc[0] == ahead["replicas"].iloc[0]:
+        floor = int(ahead["replicas"].iloc[0])
+        return floor, f"the forecast's plan at {when} is {floor} replicas"
     load = float(ahead["yhat"].iloc[0])
-    floor = int(min(max(math.ceil(load / per_replica), service.min_replicas), service.max_replicas))
-    return floor, f"forecast load {load:.0f} req/s at {utc(ahead['ds'].iloc[0]).isoformat()} needs {floor} replicas"
+    floor = int(config.replicas_for(service, load, clip=True))
+    return floor, f"forecast load {load:.0f} req/s at {when} needs {floor} replicas"
 
 
 def planned_capacity(config: HeadroomConfig, service: Service, start: Any, capacity: pd.DataFrame | None,
@@ -130,15 +134,6 @@ def planned_capacity(config: HeadroomConfig, service: Service, start: Any, capac
     return out
 
 
-def _cooldown(now: float, direction: int, events: Sequence[ScaleEvent], settings: ScalingPolicySettings) -> float | None:
-    """Seconds left of the cooldown for a move in ``direction`` (+1 out, -1 in), or None."""
-    window = settings.scale_out_cooldown_s if direction > 0 else settings.scale_in_cooldown_s
-    last = max((e.at for e in events if e.change), default=None)
-    if last is None or now - last >= window:
-        return None
-    return window - (now - last)
-
-
 def plan_scaling(
     config: HeadroomConfig,
     service: Service,
@@ -151,99 +146,62 @@ def plan_scaling(
     history: Sequence[Recommendation] = (),
     events: Sequence[ScaleEvent] = (),
     settings: ScalingPolicySettings | None = None,
+    first_seen: bool = False,
 ) -> ScalingDecision:
     """Decide the replicas of ``service`` at ``as_of`` from its recent validated metrics, findings and forecast.
 
-    Rules, in order: no recent metrics -> skip (stale); error rate above the alarm level -> alarm, never
-    scale; otherwise the HPA algorithm on CPU and memory (the larger wins) and an observed cpu_bound
-    finding's scale-out step, stabilized over the recommendation ``history``; the predictive floor (a
-    trusted forecast ``lead_time`` ahead) and the scheduled rules' floors raise it, never lower it, so a
-    forecast alone never scales in; then the HPA rate policies, [min, max], the step limit and the cooldowns.
+    No recent metrics -> skip (stale). Otherwise the signals (CPU, memory, error rate, load, an observed
+    cpu_bound finding, the predictive floor of a trusted forecast ``lead_time`` ahead, the scheduled rules) go
+    to :func:`include.headroom.scaling.kernel.next_replicas`, the kernel the replay runs too (rules there).
 
     :param history: earlier unstabilized recommendations of this service (for the stabilization windows).
     :param events: earlier applied changes of this service (for the rate policies and cooldowns).
+    :param first_seen: no memory of this service yet (``scaling_memory`` found no recommendation): its current
+        replicas are recorded as a recommendation first, so it does not scale in during the first window.
     """
     import numpy as np
     import pandas as pd
 
     settings = settings or policy_settings()
     now = utc(as_of)
-    epoch = now.timestamp()
     sc = config.scaling
-    profile_name = config.tier(service.tier).hpa_profile
-    profile = config.hpa_profile(service)
-    behavior = settings.behavior(profile_name)
-    max_step = settings.max_step(profile_name)
+    ks = kernel_settings(config, service, settings)
     newest = pd.to_datetime(recent["ts"], utc=True).max() if len(recent) else None
     replicas_seen = _latest(recent, "replicas", 1)
-    current = int(round(replicas_seen)) if replicas_seen else service.min_replicas
+    current = int(round(replicas_seen)) if replicas_seen is not None else service.min_replicas
     cpu = _latest(recent, "cpu_utilization")
     memory = _latest(recent, "memory_utilization")
     error_rate = _latest(recent, "error_rate")
+    load = _latest(recent, "throughput")
     inputs: dict[str, Any] = {"cpu_utilization": cpu, "memory_utilization": memory, "error_rate": error_rate,
                               "current_replicas": current, "newest_metric": newest.isoformat() if newest is not None else None}
     rule, reason, desired, action = "steady", "metrics inside the tolerance band", current, Action.NONE
-    recommendation, floor = current, None
+    recommendation: int | None = current
+    floor = seed = planned = None
 
     if newest is None or (now - newest).total_seconds() > settings.max_data_age_s:
         rule, action = "stale_data", Action.SKIP
         reason = (f"no metric of {service.name!r} in the recent window" if newest is None
                   else f"newest metric of {service.name!r} at {newest.isoformat()} is older than {settings.max_data_age_s} s")
-    elif not (service.min_replicas - max_step <= current <= service.max_replicas + max_step):
-        rule, action = "out_of_bounds", Action.ALARM
-        reason = (f"target runs {current} replicas, outside [{service.min_replicas}, {service.max_replicas}] by more than the "
-                  f"step limit of {max_step}: no automatic action, a human must bring it back")
-    elif error_rate is not None and error_rate > sc.alarm_error_rate:
-        rule, action = "error_rate_alarm", Action.ALARM
-        reason = f"error rate {error_rate:.1%} > {sc.alarm_error_rate:.0%}: more replicas do not fix a failing dependency"
     else:
-        candidates = []
-        if cpu is not None:
-            candidates.append(("hpa_cpu", replica_count(current, [(cpu, profile.cpu_target)], sc.tolerance)))
-        if memory is not None:
-            candidates.append(("hpa_memory", replica_count(current, [(memory, profile.memory_target)], sc.tolerance)))
-        if candidates:
-            rule, recommendation = max(candidates, key=lambda c: c[1])
-            reason = ", ".join(f"{m} {v:.1f}% vs target {t:.0f}%" for m, v, t in
-                               (("cpu", cpu, profile.cpu_target), ("memory", memory, profile.memory_target)) if v is not None)
+        finding = None
         if findings is not None and not findings.empty:
             recent_cpu = findings[(findings["service"] == service.name) & (findings["type"] == "cpu_bound") & (findings["kind"] == "observed")
                                   & (findings["end"] >= now - np.timedelta64(sc.cooldown_s, "s"))]
-            if len(recent_cpu) and recommendation < current + sc.scale_out_step:
-                rule, recommendation = "cpu_bound_finding", current + sc.scale_out_step
-                reason = f"cpu_bound bottleneck observed until {recent_cpu['end'].max()}: scale out by {sc.scale_out_step}"
-        desired = stabilize(epoch, current, recommendation, history, behavior)
-        if desired == current and recommendation != current:
-            rule, reason = "stabilization", f"{rule} recommends {recommendation} but the stabilization window holds {current}"
+            if len(recent_cpu):
+                finding = f"cpu_bound bottleneck observed until {recent_cpu['end'].max()}"
         pred, pred_why = predictive_floor(config, service, now, capacity, forecast, settings)
         sched, cap, sched_names = scheduled_bounds(settings.scheduled, service.name, now.to_pydatetime())
         inputs.update(predictive_floor=pred, predictive_reason=pred_why, scheduled_floor=sched, scheduled_cap=cap, scheduled_rules=sched_names)
-        if cap is not None and desired > cap:
-            rule, desired, reason = "scheduled_cap", cap, f"scheduled rules {sched_names} cap replicas at {cap}"
-        floors = [(f, r, why) for f, r, why in ((pred, "predictive_floor", pred_why),
-                                                (sched, "scheduled_floor", f"scheduled rules {sched_names} hold at least {sched}")) if f is not None]
-        if floors:
-            floor, floor_rule, floor_why = max(floors, key=lambda f: f[0])
-            if floor > desired:
-                # a floor only ever raises the reactive answer, so a forecast or a schedule alone never scales in
-                if floor > current:
-                    rule, reason = floor_rule, floor_why
-                else:
-                    reason += f"; scale-in stops at the {floor_rule} of {floor}"
-                desired = floor
-        limited = rate_limit(epoch, current, desired, service.min_replicas, service.max_replicas, events, behavior)
-        limited = max(min(limited, current + max_step), current - max_step)
-        if limited != desired:
-            reason += f"; limited to {limited} by the rate policies, [min, max] and the step limit of {max_step}"
-        desired = int(min(max(limited, service.min_replicas), service.max_replicas))
-        if desired != current:
-            wait = _cooldown(epoch, 1 if desired > current else -1, events, settings)
-            if wait is not None:
-                rule, reason, desired = "cooldown", f"{rule} wants {desired} but the cooldown has {wait:.0f} s left", current
-        if desired != current:
-            action = Action.SCALE
-        elif rule not in ("cooldown", "stabilization"):
-            rule = "steady"
+        signals = Signals(cpu=cpu, memory=memory, error_rate=error_rate, cpu_bound_finding=finding,
+                          load_replicas=int(config.replicas_for(service, load)) if load is not None else None,
+                          predictive_floor=pred, predictive_reason=pred_why, scheduled_floor=sched, scheduled_cap=cap,
+                          scheduled_rules=tuple(sched_names))
+        kd = next_replicas(ScalingState(now.timestamp(), current, tuple(history), tuple(events), first_seen), signals, ks)
+        action, rule, reason, desired = kd.action, kd.rule, kd.reason, kd.desired
+        recommendation, floor, seed, planned = kd.recommendation, kd.floor, kd.seed, kd.planned
+        if planned is not None:
+            inputs["planned_move"] = planned
 
     delta = desired - current
     cost = round(delta * service.cost_per_replica_hour * HOURS_PER_MONTH, 2)
@@ -259,6 +217,6 @@ def plan_scaling(
         as_of=now.isoformat(), action=action.value, rule=rule, reason=reason, current_replicas=current,
         desired_replicas=desired, cost_change_month=cost, impact=impact.value, requires_approval=requires_approval,
         target_kind=service.target.kind.value, target=dict(service.target.params), enabled=service.target.enabled, inputs=inputs,
-        min_replicas=service.min_replicas, max_replicas=service.max_replicas, max_step=max_step,
-        recommendation=int(recommendation), floor=floor,
+        min_replicas=service.min_replicas, max_replicas=service.max_replicas, max_step=ks.max_step,
+        recommendation=recommendation, floor=floor, seed=seed, planned_replicas=planned,
     )

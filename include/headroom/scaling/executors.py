@@ -301,7 +301,7 @@ def _record(decision: ScalingDecision, status: Status, executor: str, reason: st
         executor=executor, reason=reason, before=before, after=after,
         detail={"decision_id": decision.decision_id, "as_of": decision.as_of, "rule": decision.rule, "impact": decision.impact,
                 "cost_change_month": decision.cost_change_month, "requires_approval": decision.requires_approval,
-                "recommendation": decision.recommendation, "target_kind": decision.target_kind, "target": decision.target,
+                "recommendation": decision.recommendation, "seed": decision.seed, "target_kind": decision.target_kind, "target": decision.target,
                 "inputs": decision.inputs, **detail},
     )
 

@@ -242,6 +242,9 @@ class ScalingPolicySettings:
     expiry_s: int
     high_impact_requires_approval: bool
     confidence_threshold: float = 0.8
+    floor_quantile: str = "upper"                       # the forecast column a predictive floor reads: upper (yhat_upper) or median (yhat)
+    agreed_scale_down_stabilization_s: int | None = None  # scale-down window when a trusted forecast agrees with the scale-in
+    replay: Mapping[str, Any] = field(default_factory=dict)  # the replay's simulated service and forecast schedule
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def behavior(self, profile: str) -> Behavior:
@@ -312,12 +315,18 @@ def parse_policy_settings(raw: Mapping[str, Any], config: HeadroomConfig) -> Sca
             planned_capacity_hours=int(raw["predictive_floor"]["planned_capacity_hours"]),
             scheduled=tuple(rules),
             replay_step_s=int(replay["step_s"]),
-            replay_actuation_delay_steps=int(replay["actuation_delay_steps"]),
+            replay_actuation_delay_steps=int(replay["actuation_delay_s"]) // int(replay["step_s"]),
             overload_utilization=float(replay["overload_utilization"]),
             expiry_s=int(raw["approval"]["expiry_s"]),
             high_impact_requires_approval=bool(raw["approval"].get("high_impact_requires_approval", True)),
             confidence_threshold=float(raw["predictive"]["confidence_threshold"]),
+            floor_quantile=str(raw["predictive_floor"].get("quantile", "upper")),
+            agreed_scale_down_stabilization_s=(int(raw["predictive_floor"]["agreed_scale_down_stabilization_s"])
+                                               if raw["predictive_floor"].get("agreed_scale_down_stabilization_s") is not None else None),
+            replay=dict(replay),
         )
+        if settings.floor_quantile not in ("upper", "median"):
+            raise ConfigError(f"scaling.yaml predictive_floor.quantile={settings.floor_quantile!r} must be upper or median")
     except KeyError as exc:
         raise ConfigError(f"scaling.yaml: missing key {exc}") from exc
     missing = sorted(set(behaviors) - set(settings.max_step_replicas))

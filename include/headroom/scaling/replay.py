@@ -1,200 +1,417 @@
-"""Policy replay: stored load history through the reactive policy alone and through headroom's combined policy
-(reactive + trusted predictive floor + scheduled rules), with the replicas simulated by the sample fleet's load model.
+"""Policy replay: a demand trace (req/s on a regular grid) through the scaling kernel under each policy, with the
+replicas simulated step by step.
 
-The replay reads only the observed load (``throughput``); each policy's replicas, CPU and latency are
-simulated step by step with the sample fleet's model (CPU = 5 % + 95 % of utilisation; latency from the
-queueing term at the tier's nominal database share). A step is an SLO violation when the simulated
-latency exceeds the tier's latency SLO or utilisation exceeds the overload level (requests are shed).
+The decisions are made by :func:`include.headroom.scaling.kernel.next_replicas`, the function the live
+``plan_scaling`` calls; the forecasts behind the predictive floors come from the product's forecasting engine
+(:func:`include.headroom.forecasting.single.forecast_series`, model ``auto``), refitted every
+``replay.forecast.refit_every_s`` (daily, like the ``capacity_forecast`` DAG) on the trace *before* the refit
+time only.
+
+**The simulated service** (every figure in scaling.yaml ``replay:``):
+
+- utilization ``u = load / (ready replicas x capacity per replica)``; the HPA sees CPU
+  ``100 x (cpu_idle_share + (1 - cpu_idle_share) x min(u, overload))`` and memory ``memory_base + memory_per_util x u``,
+  averaged over ``signal_window_s``, from the *ready* pods only (pods still starting report no metric, which
+  the replica calculator handles);
+- latency ``base x ((1 - db_share) x q + db_share)`` with the queueing term ``q = (1 + c x u / (1 - u)) / (1 + c)``
+  (``c = queue_coefficient``, ``u`` capped at the overload level): it grows sharply near saturation;
+- a step is an SLO violation when the latency exceeds the tier's latency SLO or ``u`` exceeds
+  ``overload_utilization`` (requests are shed);
+- new replicas are billed at once and serve after ``actuation_delay_s``; removed replicas stop at once;
+- decisions every ``step_s`` (the ``scaling_actions`` schedule); the predictive lead time is the actuation
+  delay plus one decision period (a floor must be in place before the load it is for arrives).
+
+**Policies.** ``reactive``: the HPA algorithm alone. ``scheduled``: reactive + the scheduled rules.
+``predictive``: reactive + the floor from the forecast's upper quantile at the lead time, when trusted.
+``combined``: predictive + scheduled, and scale-in on the quicker agreed window only when the reactive
+recommendation and the forecast agree. The forecast is trusted when its measured MAPE over the last
+``forecast.trust_window_s`` is at most ``1 - confidence_threshold``; the floor follows the recent level
+(actual over forecast in the last hour, bounded by ``forecast.level_bounds``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from include.headroom.exceptions import DataError, InvalidArgumentError
-from include.headroom.scaling.policy import (
-    Recommendation,
-    ScaleEvent,
-    ScalingPolicySettings,
-    policy_settings,
-    rate_limit,
-    replica_count,
-    scheduled_bounds,
-    stabilize,
+from include.headroom.scaling.kernel import (
+    KernelSettings,
+    ScalingState,
+    Signals,
+    kernel_settings,
+    next_replicas,
 )
+from include.headroom.scaling.policy import Recommendation, ScaleEvent, ScalingPolicySettings, policy_settings, scheduled_bounds
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
-    from include.headroom.config import HeadroomConfig, Service
+    from include.headroom.config import ForecastConfig, HeadroomConfig, Service
 
-POLICIES = ("reactive", "combined")
-SEASON_S = 7 * 24 * 3600  # the predictive floor's forecast: same time last week, scaled by the recent level
+POLICIES = ("reactive", "predictive", "combined", "scheduled")
+DEFAULT_POLICIES = ("reactive", "combined")
+SEASON_S = 14 * 24 * 3600  # history the store and sample-fleet replays read before the window (forecast training)
 
 
 @dataclass(frozen=True)
-class ReplayResult:
-    """One service under one policy over the replay window."""
+class SimulatedService:
+    """The service model of the replay (see the module docstring)."""
 
-    service: str
+    capacity_per_replica_rps: float
+    base_latency_ms: float
+    latency_slo_ms: float
+    overload_utilization: float = 0.97
+    cpu_idle_share: float = 0.05
+    db_share: float = 0.3
+    queue_coefficient: float = 0.5
+    memory_base: float = 38.0
+    memory_per_util: float = 12.0
+
+    def __post_init__(self) -> None:
+        if self.capacity_per_replica_rps <= 0 or self.base_latency_ms <= 0 or self.latency_slo_ms <= 0:
+            raise InvalidArgumentError(f"capacity_per_replica_rps={self.capacity_per_replica_rps}, base_latency_ms={self.base_latency_ms} "
+                             f"and latency_slo_ms={self.latency_slo_ms} must be > 0")
+        if not 0 < self.overload_utilization < 1:
+            raise InvalidArgumentError(f"overload_utilization={self.overload_utilization} must be in (0, 1)")
+
+    def utilization(self, load: float, replicas: int) -> float:
+        return math.inf if replicas <= 0 else load / (replicas * self.capacity_per_replica_rps)
+
+    def cpu(self, utilization: float) -> float:
+        return 100.0 * (self.cpu_idle_share + (1.0 - self.cpu_idle_share) * min(utilization, self.overload_utilization))
+
+    def memory(self, utilization: float) -> float:
+        return self.memory_base + self.memory_per_util * min(utilization, self.overload_utilization)
+
+    def latency_ms(self, utilization: float) -> float:
+        u = min(utilization, self.overload_utilization)
+        queueing = (1.0 + self.queue_coefficient * u / (1.0 - u)) / (1.0 + self.queue_coefficient)
+        return self.base_latency_ms * ((1.0 - self.db_share) * queueing + self.db_share)
+
+    def violates(self, load: float, replicas: int) -> bool:
+        u = self.utilization(load, replicas)
+        return load > 0 and (u > self.overload_utilization or self.latency_ms(u) > self.latency_slo_ms)
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """How the replay runs: decision period, actuation delay, the forecast schedule and trust."""
+
+    step_s: int = 300
+    actuation_delay_s: int = 300
+    signal_window_s: int = 300
+    refit_every_s: int = 86400
+    training_days: int = 21
+    trust_window_s: int = 7200
+    trust_mape: float = 0.2
+    level_bounds: tuple[float, float] = (0.8, 1.5)
+    model: str = "auto"
+    floor_quantile: str = "upper"
+
+    @property
+    def lead_time_s(self) -> int:
+        """The predictive lead time: a floor decided now serves after the actuation delay, until the next decision."""
+        return self.actuation_delay_s + self.step_s
+
+    @classmethod
+    def from_settings(cls, settings: ScalingPolicySettings) -> ReplaySettings:
+        raw: Mapping[str, Any] = settings.replay
+        fc = raw.get("forecast", {}) or {}
+        step = int(raw.get("step_s", settings.replay_step_s))
+        return cls(
+            step_s=step, actuation_delay_s=int(raw.get("actuation_delay_s", settings.replay_actuation_delay_steps * step)),
+            signal_window_s=int(raw.get("signal_window_s", step)), refit_every_s=int(fc.get("refit_every_s", 86400)),
+            training_days=int(fc.get("training_days", 21)), trust_window_s=int(fc.get("trust_window_s", 7200)),
+            trust_mape=1.0 - settings.confidence_threshold, level_bounds=tuple(fc.get("level_bounds", (0.8, 1.5))),
+            model=str(fc.get("model", "auto")), floor_quantile=settings.floor_quantile,
+        )
+
+
+def simulated_service(config: HeadroomConfig, svc: Service, settings: ScalingPolicySettings) -> SimulatedService:
+    """The replay's model of a catalog service (its capacity, base latency and tier SLO, the replay figures)."""
+    raw = settings.replay.get("service", {}) or {}
+    return SimulatedService(svc.capacity_per_replica_rps, svc.base_latency_ms, config.tier(svc.tier).latency_slo.threshold_ms,
+                            overload_utilization=settings.overload_utilization, **{k: float(v) for k, v in raw.items()})
+
+
+@dataclass
+class PolicyResult:
+    """One trace under one policy."""
+
     policy: str
     slo_violation_minutes: float
     replica_hours: float
     cost_usd: float
     scale_actions: int
-    floor_trusted_share: float  # share of steps where the predictive floor's forecast passed the trust gate
+    floor_trusted_share: float = 0.0
+    replicas: list[int] = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"policy": self.policy, "slo_violation_minutes": self.slo_violation_minutes, "replica_hours": self.replica_hours,
+                "cost_usd": self.cost_usd, "scale_actions": self.scale_actions, "floor_trusted_share": self.floor_trusted_share}
 
 
-def simulated_utilization(load: float, replicas: int, svc: Service) -> float:
-    return load / (replicas * svc.capacity_per_replica_rps)
+@dataclass(frozen=True)
+class ForecastTrack:
+    """The replay's forecasts: per step, the median and upper forecast made at the last refit before it (NaN: none)."""
+
+    yhat: np.ndarray
+    upper: np.ndarray
+    refits: int
+    models: tuple[str, ...]
 
 
-def simulated_latency_ms(utilization: float, svc: Service) -> float:
-    """The sample fleet's latency at nominal cache and database: 0.7 x queueing + 0.3 x database share."""
-    u = min(utilization, 0.97)
-    queueing = (1.0 + 0.5 * u / (1.0 - u)) / 1.5
-    return svc.base_latency_ms * (0.7 * queueing + 0.3)
+def forecast_track(ds: pd.DatetimeIndex, load: np.ndarray, config: ForecastConfig, rs: ReplaySettings,
+                   start: int = 0) -> ForecastTrack:
+    """Refit the forecasting engine every ``refit_every_s`` on the data before the refit time, and lay each forecast
+    over the steps until the next refit (plus the lead time). Gaps are interpolated for the fit only."""
+    import numpy as np
+    import pandas as pd
+
+    from include.headroom.exceptions import ForecastError
+    from include.headroom.forecasting.single import forecast_series
+
+    n = len(ds)
+    yhat, upper = np.full(n, np.nan), np.full(n, np.nan)
+    step = ds[1] - ds[0]
+    per_refit = max(1, int(round(pd.Timedelta(seconds=rs.refit_every_s) / step)))
+    lead = int(math.ceil(pd.Timedelta(seconds=rs.lead_time_s) / step))
+    train = int(round(pd.Timedelta(days=rs.training_days) / step))
+    first = ds[start].floor(pd.Timedelta(seconds=rs.refit_every_s)) if rs.refit_every_s <= 86400 else ds[start]
+    origin = int(ds.searchsorted(first))
+    models, refits = [], 0
+    series = pd.Series(load, index=ds).interpolate(limit_direction="both")
+    for cut in range(origin, n, per_refit):
+        if cut < 2:
+            continue
+        lo = max(0, cut - train)
+        df = pd.DataFrame({"ds": ds[lo:cut], "y": series.to_numpy()[lo:cut]})
+        horizon = per_refit + lead
+        try:
+            fc = forecast_series(df, f"{int(horizon * step.total_seconds())}s", config, model=rs.model)
+        except ForecastError:
+            continue
+        refits += 1
+        models.append(fc.model)
+        end = min(n, cut + horizon)
+        yhat[cut:end] = fc.forecast["yhat"].to_numpy()[: end - cut]
+        upper[cut:end] = fc.forecast["yhat_upper"].to_numpy()[: end - cut]
+    return ForecastTrack(yhat, upper, refits, tuple(models))
 
 
-def _seasonal_forecast(load: dict[float, float], at: float, now: float, step_s: int) -> float | None:
-    """Load at ``at`` forecast at ``now``: last week's value at ``at`` times the ratio of the last hour to the same hour last week."""
-    past = load.get(at - SEASON_S)
-    if past is None:
-        return None
-    recent = [load.get(now - k * step_s) for k in range(12)]
-    before = [load.get(now - SEASON_S - k * step_s) for k in range(12)]
-    pairs = [(a, b) for a, b in zip(recent, before) if a is not None and b is not None and b > 0]
-    if not pairs:
-        return None
-    level = sum(a for a, _ in pairs) / sum(b for _, b in pairs)
-    return past * level
+def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, ks: KernelSettings, policy: str,
+             rs: ReplaySettings, *, cost_per_replica_hour: float, replicas_for: Any, forecast: ForecastTrack | None = None,
+             scheduled: Any = None, start: int = 0, initial_replicas: int | None = None) -> PolicyResult:
+    """Run ``load`` (req/s on the regular grid ``ds``; NaN = gap) from index ``start`` through the kernel under ``policy``.
 
-
-def _forecast_error(load: dict[float, float], now: float, lead_s: int, step_s: int) -> float | None:
-    """MAPE of the seasonal forecast over the previous 24 h (forecasts made ``lead_s`` before each point)."""
-    errors = []
-    for k in range(0, 24 * 3600 // step_s, 3):
-        at = now - k * step_s
-        actual = load.get(at)
-        guess = _seasonal_forecast(load, at, at - lead_s, step_s)
-        if actual and guess is not None:
-            errors.append(abs(guess - actual) / actual)
-    return sum(errors) / len(errors) if errors else None
-
-
-def replay_service(config: HeadroomConfig, svc: Service, load: dict[float, float], steps: Sequence[float], policy: str,
-                   settings: ScalingPolicySettings, start_replicas: int | None = None) -> ReplayResult:
-    """Simulate ``svc`` over ``steps`` (epoch seconds) with ``load`` (epoch seconds -> req/s) under ``policy``."""
-    from datetime import datetime, timezone
-
+    :param replicas_for: load (req/s) -> replicas at the CPU target (``HeadroomConfig.replicas_for`` bound to a service).
+    :param scheduled: ``at (datetime) -> (floor, cap, names)`` for the scheduled rules, or None.
+    """
     if policy not in POLICIES:
         raise InvalidArgumentError(f"policy={policy!r} must be one of {POLICIES}")
-    profile_name = config.tier(svc.tier).hpa_profile
-    profile, behavior = config.hpa_profile(svc), settings.behavior(profile_name)
-    max_step, step_s = settings.max_step(profile_name), settings.replay_step_s
-    threshold = config.tier(svc.tier).latency_slo.threshold_ms
-    lead_s = config.scaling.lead_time_s
-    trust_below = 1.0 - settings.confidence_threshold  # the forecast's recent MAPE must stay below this to be trusted
-    replicas = max(start_replicas or svc.min_replicas, svc.min_replicas)
-    pending: list[tuple[float, int]] = []
+    import numpy as np
+
+    step_s = (ds[1] - ds[0]).total_seconds()
+    n = len(ds)
+    epoch = ds.as_unit("ns").asi8 // 10**9
+    use_forecast = policy in ("predictive", "combined") and forecast is not None
+    use_schedule = policy in ("scheduled", "combined") and scheduled is not None
+    if policy != "combined":
+        ks = replace(ks, agreed_scale_down_stabilization_s=None)
+    window = max(ks.behavior.scale_up.stabilization_s, ks.behavior.scale_down.stabilization_s, ks.scale_in_cooldown_s,
+                 *(p.period_s for p in ks.behavior.scale_up.policies), *(p.period_s for p in ks.behavior.scale_down.policies))
+    first_load = next((v for v in load[start:] if v == v), 0.0)
+    spec = initial_replicas if initial_replicas is not None else replicas_for(first_load)
+    spec = int(min(max(spec, ks.min_replicas), ks.max_replicas))
+    ready = spec
+    pending: list[tuple[float, int]] = []  # (ready at, spec replicas) of scale-outs still starting
     history: list[Recommendation] = []
     events: list[ScaleEvent] = []
-    window = max(behavior.scale_up.stabilization_s, behavior.scale_down.stabilization_s, settings.scale_in_cooldown_s)
-    violation_steps = actions = trusted_steps = 0
+    first_seen, last_decision = True, -math.inf
+    signal_steps = max(1, int(round(rs.signal_window_s / step_s)))
+    lead_steps = int(math.ceil(rs.lead_time_s / step_s))
+    trust_steps = max(1, int(round(rs.trust_window_s / step_s)))
+    level_steps = max(1, int(round(3600 / step_s)))
+    cpu_hist: list[float] = []
+    violation_steps = 0
     replica_seconds = 0.0
-    trust_cache: dict[int, bool] = {}
-    for now in steps:
+    actions = trusted = decisions = 0
+    trace: list[int] = []
+    for i in range(start, n):
+        now = float(epoch[i])
         while pending and pending[0][0] <= now:
-            _, target = pending.pop(0)
-            if target != replicas:
-                events.append(ScaleEvent(now, target - replicas))
-                replicas, actions = target, actions + 1
-        observed = load.get(now)
-        if observed is None:
+            ready = max(ready, pending.pop(0)[1])
+        ready = min(ready, spec)
+        value = load[i]
+        replica_seconds += spec * step_s
+        trace.append(spec)
+        if value != value:
             continue
-        util = simulated_utilization(observed, replicas, svc)
-        replica_seconds += replicas * step_s
-        if util > settings.overload_utilization or simulated_latency_ms(util, svc) > threshold:
+        u = service.utilization(value, ready)
+        if service.violates(value, ready):
             violation_steps += 1
-        cpu = 100.0 * (0.05 + 0.95 * min(util, 0.97))
-        memory = 38.0 + 12.0 * min(util, 0.97)
-        recommendation = replica_count(replicas, [(cpu, profile.cpu_target), (memory, profile.memory_target)], config.scaling.tolerance)
-        desired = stabilize(now, replicas, recommendation, history, behavior)
-        history = [r for r in history if r.at > now - window] + [Recommendation(now, recommendation)]
+        cpu_hist.append(service.cpu(u))
+        if now - last_decision < rs.step_s - 1e-9:
+            continue
+        last_decision = now
+        decisions += 1
+        cpu = float(np.mean(cpu_hist[-signal_steps:]))
+        floor, floor_why = None, ""
+        if use_forecast and i + lead_steps < n:
+            ahead = (forecast.upper if rs.floor_quantile == "upper" else forecast.yhat)[i + lead_steps]
+            lo = max(start, i - trust_steps)
+            past_f, past_a = forecast.yhat[lo:i + 1], load[lo:i + 1]
+            ok = (past_f == past_f) & (past_a == past_a) & (past_a > 0)
+            if ahead == ahead and ok.sum() >= trust_steps // 2:
+                mape = float(np.mean(np.abs(past_f[ok] - past_a[ok]) / past_a[ok]))
+                if mape <= rs.trust_mape:
+                    recent = ok[-level_steps:]
+                    level = float(np.sum(past_a[-level_steps:][recent]) / max(np.sum(past_f[-level_steps:][recent]), 1e-9))
+                    level = min(max(level, rs.level_bounds[0]), rs.level_bounds[1])
+                    floor = int(min(max(replicas_for(max(ahead, 0.0) * level), ks.min_replicas), ks.max_replicas))
+                    floor_why = f"forecast upper {ahead * level:.0f} req/s in {rs.lead_time_s} s needs {floor} replicas (MAPE {mape:.0%})"
+                    trusted += 1
+        sched_floor = sched_cap = None
+        names: tuple[str, ...] = ()
+        if use_schedule:
+            sched_floor, sched_cap, listed = scheduled(ds[i].to_pydatetime())
+            names = tuple(listed)
+        state = ScalingState(now, spec, tuple(history), tuple(events), first_seen)
+        signals = Signals(cpu=cpu, memory=service.memory(u), pods_reporting=ready if ready < spec else None,
+                          load_replicas=replicas_for(value), predictive_floor=floor, predictive_reason=floor_why,
+                          scheduled_floor=sched_floor, scheduled_cap=sched_cap, scheduled_rules=names)
+        d = next_replicas(state, signals, ks)
+        first_seen = False
+        if d.seed is not None:
+            history.append(Recommendation(now, d.seed))
+        if d.recommendation is not None:
+            history.append(Recommendation(now, d.recommendation))
+        history = [r for r in history if r.at > now - window]
         events = [e for e in events if e.at > now - window]
-        if policy == "combined":
-            floors = []
-            day = int(now // 86400)
-            if day not in trust_cache:
-                err = _forecast_error(load, now, lead_s, step_s)
-                trust_cache[day] = err is not None and err < trust_below
-            if trust_cache[day]:
-                guess = _seasonal_forecast(load, now + lead_s, now, step_s)
-                if guess is not None:
-                    trusted_steps += 1
-                    floors.append(math.ceil(guess / (svc.capacity_per_replica_rps * profile.cpu_target / 100.0)))
-            sched, _, _ = scheduled_bounds(settings.scheduled, svc.name, datetime.fromtimestamp(now, tz=timezone.utc))
-            if sched is not None:
-                floors.append(sched)
-            if floors and max(floors) > desired:
-                desired = max(floors)
-        limited = rate_limit(now, replicas, desired, svc.min_replicas, svc.max_replicas, events, behavior)
-        limited = max(min(limited, replicas + max_step), replicas - max_step)
-        if limited != replicas:
-            last = max((e.at for e in events), default=None)
-            cooldown = settings.scale_out_cooldown_s if limited > replicas else settings.scale_in_cooldown_s
-            if last is None or now - last >= cooldown:
-                pending.append((now + settings.replay_actuation_delay_steps * step_s, limited))
+        if d.action.value == "scale" and d.desired != spec:
+            events.append(ScaleEvent(now, d.desired - spec))
+            actions += 1
+            if d.desired > spec:
+                pending.append((now + rs.actuation_delay_s, d.desired))
+            else:
+                pending = [(at, min(r, d.desired)) for at, r in pending]
+                ready = min(ready, d.desired)
+            spec = d.desired
     hours = replica_seconds / 3600.0
-    return ReplayResult(
-        service=svc.name, policy=policy, slo_violation_minutes=violation_steps * step_s / 60.0, replica_hours=round(hours, 2),
-        cost_usd=round(hours * svc.cost_per_replica_hour, 2), scale_actions=actions,
-        floor_trusted_share=round(trusted_steps / max(len(steps), 1), 3) if policy == "combined" else 0.0,
-    )
+    return PolicyResult(policy=policy, slo_violation_minutes=round(violation_steps * step_s / 60.0, 1), replica_hours=round(hours, 2),
+                        cost_usd=round(hours * cost_per_replica_hour, 2), scale_actions=actions,
+                        floor_trusted_share=round(trusted / decisions, 3) if use_forecast and decisions else 0.0, replicas=trace)
+
+
+def actual_result(ds: pd.DatetimeIndex, load: np.ndarray, replicas: np.ndarray, service: SimulatedService,
+                  cost_per_replica_hour: float, start: int = 0) -> PolicyResult:
+    """The replicas that actually ran (NaN steps skipped), judged by the same service model."""
+    step_s = (ds[1] - ds[0]).total_seconds()
+    violation = seconds = 0.0
+    changes, last = 0, None
+    for value, r in zip(load[start:], replicas[start:], strict=True):
+        if r != r:
+            continue
+        r = int(round(r))
+        seconds += r * step_s
+        changes += int(last is not None and r != last)
+        last = r
+        if value == value and service.violates(value, r):
+            violation += step_s
+    hours = seconds / 3600.0
+    return PolicyResult("actual", round(violation / 60.0, 1), round(hours, 2), round(hours * cost_per_replica_hour, 2), changes)
+
+
+def replay_trace(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, ks: KernelSettings, policies: Sequence[str],
+                 forecast_config: ForecastConfig, rs: ReplaySettings, *, cost_per_replica_hour: float, replicas_for: Any,
+                 scheduled: Any = None, start: int = 0, initial_replicas: int | None = None) -> dict[str, PolicyResult]:
+    """Every policy in ``policies`` over one trace; the forecasts are made once and shared."""
+    bad = [p for p in policies if p not in POLICIES]
+    if bad:
+        raise DataError(f"unknown policies {bad}; policies are {list(POLICIES)}")
+    track = forecast_track(ds, load, forecast_config, rs, start) if {"predictive", "combined"} & set(policies) else None
+    return {p: simulate(ds, load, service, ks, p, rs, cost_per_replica_hour=cost_per_replica_hour, replicas_for=replicas_for,
+                        forecast=track, scheduled=scheduled, start=start, initial_replicas=initial_replicas) for p in policies}
+
+
+def regular_grid(frame: pd.DataFrame, step_s: int | None = None) -> tuple[pd.DatetimeIndex, np.ndarray, int]:
+    """``ds``, ``y`` (sorted, unique) on a regular grid: the trace's own step, or ``step_s`` when the trace is coarser
+    (then interpolated in time). Missing steps are NaN. :returns: (grid, values, steps filled in)."""
+    import numpy as np
+    import pandas as pd
+
+    s = pd.Series(frame["y"].to_numpy(float), index=pd.DatetimeIndex(frame["ds"]))
+    step = pd.Timedelta(int(np.median(np.diff(s.index.as_unit("ns").asi8))), "ns")
+    grid = pd.date_range(s.index[0], s.index[-1], freq=step)
+    y = s.reindex(grid)
+    missing = int(y.isna().sum())
+    if step_s is not None and step > pd.Timedelta(seconds=step_s):
+        fine = pd.date_range(grid[0], grid[-1], freq=pd.Timedelta(seconds=step_s))
+        gap = y.reindex(fine, method="pad").isna().to_numpy() | y.reindex(fine, method="backfill").isna().to_numpy()
+        y = y.dropna()
+        y = y.reindex(y.index.union(fine)).interpolate(method="time", limit_area="inside").reindex(fine).mask(gap)
+        grid = fine
+    return grid, y.to_numpy(float), missing
 
 
 def replay(config: HeadroomConfig, history: pd.DataFrame, start: Any, end: Any, services: Sequence[str] | None = None,
-           settings: ScalingPolicySettings | None = None) -> list[dict[str, Any]]:
-    """Replay ``[start, end)`` of ``history`` (canonical rows; ``throughput`` is used, with 7 days before ``start``
-    for the predictive floor's forecast) through both policies.
+           settings: ScalingPolicySettings | None = None, policies: Sequence[str] = DEFAULT_POLICIES,
+           with_actual: bool = False) -> list[dict[str, Any]]:
+    """Replay ``[start, end)`` of ``history`` (canonical rows: ``throughput``, and ``replicas`` for the start and the
+    actual policy; the days before ``start`` train the forecasts) for each service under ``policies``.
 
     :returns: one row per service and policy, plus ``service='TOTAL'`` rows per policy.
     :raises DataError: when a service has no load in the window.
     """
+    import numpy as np
     import pandas as pd
 
     settings = settings or policy_settings()
+    rs = ReplaySettings.from_settings(settings)
     first, last = utc(start), utc(end)
     if last <= first:
         raise DataError(f"replay window [{first.isoformat()}, {last.isoformat()}) is empty")
     names = list(services) if services else [s.name for s in config.services]
-    load = history[history["metric"] == "throughput"]
-    steps = [t.timestamp() for t in pd.date_range(first, last, freq=f"{settings.replay_step_s}s", inclusive="left")]
+    step = pd.Timedelta(seconds=rs.step_s)
     rows: list[dict[str, Any]] = []
+    order = [*(["actual"] if with_actual else []), *policies]
     for name in names:
         svc = config.service(name)
-        series = load[load["service"] == name]
-        inside = series[(pd.to_datetime(series["ts"], utc=True) >= first) & (pd.to_datetime(series["ts"], utc=True) < last)]
-        if inside.empty:
+        mine = history[history["service"] == name]
+        series = mine[mine["metric"] == "throughput"]
+        ts = pd.to_datetime(series["ts"], utc=True)
+        if not ((ts >= first) & (ts < last)).any():
             raise DataError(f"replay: service {name!r} has no throughput between {first.isoformat()} and {last.isoformat()}")
-        by_ts = {utc(t).timestamp(): float(v) for t, v in zip(series["ts"], series["value"])}
-        start_replicas = history[(history["service"] == name) & (history["metric"] == "replicas")]
-        start_at = start_replicas[pd.to_datetime(start_replicas["ts"], utc=True) <= first]["value"].tail(1)
-        initial = int(start_at.iloc[0]) if len(start_at) else None
-        for policy in POLICIES:
-            rows.append(replay_service(config, svc, by_ts, steps, policy, settings, initial).to_dict())
-    for policy in POLICIES:
+        y = pd.Series(series["value"].to_numpy(float), index=ts).groupby(level=0).mean()
+        grid = pd.date_range(min(y.index.min().floor(step), first), last, freq=step, inclusive="left")
+        y = y.reindex(grid)
+        begin = int(grid.searchsorted(first))
+        reps = mine[mine["metric"] == "replicas"]
+        rep = pd.Series(reps["value"].to_numpy(float), index=pd.to_datetime(reps["ts"], utc=True)).groupby(level=0).mean()
+        before = rep[rep.index <= first]
+        initial = int(before.iloc[-1]) if len(before) else None
+        sim = simulated_service(config, svc, settings)
+        results = replay_trace(grid, y.to_numpy(float), sim, kernel_settings(config, svc, settings), policies, config.forecasting, rs,
+                               cost_per_replica_hour=svc.cost_per_replica_hour,
+                               replicas_for=lambda load, s=svc: config.replicas_for(s, load),
+                               scheduled=lambda at, n=name: scheduled_bounds(settings.scheduled, n, at), start=begin,
+                               initial_replicas=initial)
+        if with_actual:
+            results["actual"] = actual_result(grid, y.to_numpy(float), rep.reindex(grid).to_numpy(float), sim,
+                                              svc.cost_per_replica_hour, begin)
+        for policy in order:
+            rows.append({"service": name, **results[policy].to_dict()})
+    for policy in order:
         mine = [r for r in rows if r["policy"] == policy]
         rows.append({"service": "TOTAL", "policy": policy,
-                     "slo_violation_minutes": sum(r["slo_violation_minutes"] for r in mine),
+                     "slo_violation_minutes": round(sum(r["slo_violation_minutes"] for r in mine), 1),
                      "replica_hours": round(sum(r["replica_hours"] for r in mine), 2),
                      "cost_usd": round(sum(r["cost_usd"] for r in mine), 2),
                      "scale_actions": sum(r["scale_actions"] for r in mine),
-                     "floor_trusted_share": round(sum(r["floor_trusted_share"] for r in mine) / max(len(mine), 1), 3)})
+                     "floor_trusted_share": round(float(np.mean([r["floor_trusted_share"] for r in mine])) if mine else 0.0, 3)})
     return rows

@@ -18,7 +18,8 @@ def scaling_memory(store: Store, as_of: Any, window_s: int) -> dict[str, tuple[l
     """Per service, the recommendations and applied changes of the audit trail in the ``window_s`` before ``as_of``.
 
     The stabilization windows and rate policies of the HPA algorithm need them; the time of each is the
-    decision's as-of, so a replay or a re-run sees the same memory.
+    decision's as-of, so a replay or a re-run sees the same memory. A service with no entry is seen for the
+    first time (``plan_scaling(first_seen=True)``).
     """
     import pandas as pd
 
@@ -33,7 +34,9 @@ def scaling_memory(store: Store, as_of: Any, window_s: int) -> dict[str, tuple[l
         if not now - pd.Timedelta(seconds=window_s) <= at < now:
             continue
         recs, events = out.setdefault(row.service, ([], []))
-        if detail.get("recommendation"):
+        if detail.get("seed") is not None:  # the current replicas recorded when the target was first seen
+            recs.append(Recommendation(at.timestamp(), int(detail["seed"])))
+        if detail.get("recommendation") is not None:  # 0 is a recommendation too (scale to zero)
             recs.append(Recommendation(at.timestamp(), int(detail["recommendation"])))
         if row.status == "applied":
             before, after = json.loads(row.before or "{}"), json.loads(row.after or "{}")

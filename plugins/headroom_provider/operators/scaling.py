@@ -32,7 +32,7 @@ def _plain(decision: ScalingDecision, status: Any, reason: str, **detail: Any) -
                        dry_run=Status(status) is Status.DRY_RUN, executor=decision.target_kind, reason=reason,
                        before={"replicas": decision.current_replicas}, after={"replicas": decision.current_replicas},
                        detail={"decision_id": decision.decision_id, "as_of": decision.as_of, "rule": decision.rule,
-                               "recommendation": decision.recommendation, "impact": decision.impact,
+                               "recommendation": decision.recommendation, "seed": decision.seed, "impact": decision.impact,
                                "cost_change_month": decision.cost_change_month, **detail})
 
 

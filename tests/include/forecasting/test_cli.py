@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -35,7 +37,9 @@ def test_round_trip_in_a_subprocess(tmp_path):
     )
     summary = json.loads(proc.stdout)
     assert summary["steps"] == 192 and summary["step"] == "0 days 00:15:00" and summary["data_points"] == len(frame)
-    assert summary["scores"][summary["model"]]["mase"] <= summary["scores"]["seasonal_naive"]["mase"]
+    assert summary["scores"]["auto"]["mase"] <= summary["scores"]["seasonal_naive"]["mase"]
+    assert summary["seasonal_periods"] == [96] and summary["level_shifts_at"] == []  # a daily season, a steady trend: no break
+    assert 0.0 <= summary["scores"]["auto"]["coverage"] <= 1.0 and summary["scores"]["auto"]["origins"] == 5
     result = pd.read_csv(out)
     assert list(result.columns) == ["timestamp", "yhat", "yhat_lower", "yhat_upper"]
     expected = pd.date_range(pd.Timestamp(frame["timestamp"].iloc[-1]) + pd.Timedelta("15min"), periods=192, freq="15min")
@@ -64,10 +68,14 @@ def test_hourly_input_with_zone_and_a_named_model(tmp_path, capsys):
          r"line 3: field 'value' = 'abc' is not a number \(1 such rows\)"),
         ("timestamp,value\n2026-01-01T00:00:00,1\nyesterday,2\n", r"line 3: field 'timestamp' = 'yesterday' is not a timestamp"),
         ("timestamp,value\n2026-01-01T00:00:00,1\n2026-01-01T01:00:00,2\n2026-01-01T01:30:00,2\n2026-01-01T02:30:00,2\n"
-         "2026-01-01T03:30:00,2\n", r"line 4: timestamps are irregular: .*01:00:00.* -> .*01:30:00.* is not the inferred step 0 days 01:00:00"),
-        ("timestamp,value\n2026-01-01T00:00:00,1\n2026-01-01T00:00:00,2\n2026-01-01T01:00:00,2\n", r"line 3: timestamp .* appears more than once"),
+         "2026-01-01T03:30:00,2\n",
+         r"line 4: timestamps are irregular: .*01:00:00.* -> .*01:30:00.* is not the inferred step 0 days 01:00:00"),
+        ("timestamp,value\n", r"no data rows below the header"),
+        ("timestamp,value\n2026-01-01T00:00:00,1\n2026-01-01T00:00:00,2\n2026-01-01T01:00:00,2\n", r"3 distinct timestamps|2 distinct"),
+        ("timestamp,value\n" + "".join(f"2026-01-01T{h:02d}:00:00,1\n" for h in (0, 1, 2, 3, 4, 12, 23)),
+         r"17 of 24 steps of 0 days 01:00:00 are missing \(the longest gap is 10 steps\)"),
     ],
-    ids=["missing-column", "non-numeric", "bad-timestamp", "irregular", "duplicate"],
+    ids=["missing-column", "non-numeric", "bad-timestamp", "irregular", "header-only", "too-few-distinct", "too-sparse"],
 )
 def test_bad_input_is_named(tmp_path, capsys, content, message):
     path = tmp_path / "bad.csv"
@@ -79,12 +87,82 @@ def test_bad_input_is_named(tmp_path, capsys, content, message):
     assert not (tmp_path / "o.csv").exists()
 
 
+def test_real_world_quirks_are_taken_and_counted(tmp_path, capsys):
+    """Duplicates averaged, mixed zones to UTC, jitter moved onto the grid, a gap interpolated; each counted."""
+    frame = _write(tmp_path / "clean.csv", days=12, freq="1h")
+    lines = [f"{t},{v}" for t, v in zip(frame["timestamp"], frame["value"], strict=True)]
+    lines[10] = lines[10].replace(":00:00", ":03:00")  # 3 minutes late: jitter on an hourly grid
+    t20 = pd.Timestamp(frame["timestamp"].iloc[20])
+    lines[20] = f"{(t20 + pd.Timedelta(hours=2)).isoformat()}+02:00,{frame['value'].iloc[20]}"  # the same instant written in +02:00
+    lines.insert(31, lines[30].split(",")[0] + ",1000")  # a duplicate of line 30 with another value
+    del lines[40:43]  # three hours missing
+    (tmp_path / "in.csv").write_text("timestamp,value\n" + "\n".join(lines) + "\n")
+    assert main(["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "1D", "--output", str(tmp_path / "o.csv")]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["duplicates_averaged"] == 1 and summary["timestamps_moved_onto_grid"] == 1 and summary["gaps_filled"] == 3
+    assert summary["data_points"] == len(frame) and summary["rows"] == len(frame) - 3 + 1
+    assert "1 duplicate timestamps averaged" in captured.err and "3 missing steps interpolated" in captured.err
+    assert len(pd.read_csv(tmp_path / "o.csv")) == 24
+
+
+def test_constant_series_gives_finite_json_and_a_flat_forecast(tmp_path, capsys):
+    ds = pd.date_range("2026-09-01", periods=24 * 12, freq="1h")
+    pd.DataFrame({"timestamp": [d.isoformat() for d in ds], "value": 42.0}).to_csv(tmp_path / "in.csv", index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning on a constant series
+        assert main(["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "1D", "--output", str(tmp_path / "o.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "NaN" not in out and "Infinity" not in out
+    result = pd.read_csv(tmp_path / "o.csv")
+    assert np.allclose(result["yhat"], 42.0) and np.allclose(result["yhat_lower"], 42.0) and np.allclose(result["yhat_upper"], 42.0)
+
+
+def test_one_extreme_point_is_replaced_and_said(tmp_path, capsys):
+    frame = _write(tmp_path / "in.csv", days=12, freq="1h")
+    frame.loc[200, "value"] = 1e12
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    assert main(["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "1D", "--output", str(tmp_path / "o.csv")]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["outliers_replaced"] >= 1 and "outliers replaced" in captured.err
+    result = pd.read_csv(tmp_path / "o.csv")
+    assert result["yhat_upper"].max() < 200  # the forecast stays at the series' level (about 100 +- 20)
+    # A named model is cleaned the same way; with the cleaning turned off the same point wrecks its forecast.
+    args = ["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "1D", "--output", str(tmp_path / "o.csv"),
+            "--model", "fourier_trend"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["outliers_replaced"] == 1
+    assert pd.read_csv(tmp_path / "o.csv")["yhat"].max() < 200
+    assert main([*args, "--outlier-z", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["outliers_replaced"] == 0
+    assert pd.read_csv(tmp_path / "o.csv")["yhat"].max() > 1e6
+
+
+def test_unwritable_output_fails_before_any_work(tmp_path, capsys):
+    _write(tmp_path / "in.csv", days=12, freq="1h")
+    # The input is not even read: a missing input file is not what is reported.
+    out = str(tmp_path / "in.csv" / "o.csv")
+    assert main(["forecast", "--input", str(tmp_path / "missing.csv"), "--horizon", "1D", "--output", out]) == 2
+    assert "o.csv: cannot be written (no permission in" in capsys.readouterr().err
+    assert main(["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "1D", "--output", str(tmp_path)]) == 2
+    assert "is a directory; give a file name for the output" in capsys.readouterr().err
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not os.access(locked, os.W_OK):  # as root permissions do not stop writes
+            assert main(["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "1D", "--output", str(locked / "o.csv")]) == 2
+            assert "cannot be written (no permission in" in capsys.readouterr().err
+    finally:
+        locked.chmod(0o700)
+
+
 def test_too_short_history_says_how_much_is_needed(tmp_path, capsys):
-    _write(tmp_path / "in.csv", days=5, freq="1h")
+    _write(tmp_path / "in.csv", days=3, freq="1h")
     assert main(["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "7D", "--output", str(tmp_path / "o.csv")]) == 2
     err = capsys.readouterr().err
-    assert "history too short: 120 points of 0 days 01:00:00" in err
-    assert "needs at least 240 (10 days 00:00:00: 168 to train plus 72 to backtest)" in err
+    assert "history too short: 72 points of 0 days 01:00:00" in err
+    assert "needs at least 97 (4 days 01:00:00: 25 to train plus 72 to backtest)" in err
 
 
 def test_bad_horizon_model_and_alpha(tmp_path, capsys):

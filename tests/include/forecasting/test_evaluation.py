@@ -107,8 +107,8 @@ def test_pure_noise_keeps_the_baseline_when_nothing_beats_it():
 def test_a_failing_candidate_is_recorded_not_fatal_but_a_failing_baseline_is():
     df = _series(days=12)
     spec = BacktestSpec(initial=7 * 24, period=24, horizon=72)
-    selection = select_model(df, ["seasonal_naive_weekly"], 24, spec)  # a weekly naive needs 14 days to train
-    assert "at least 336 are needed" in selection.scores["seasonal_naive_weekly"]["error"]
+    selection = select_model(df, ["seasonal_naive_weekly"], 24, spec)  # a weekly naive needs a week and two steps to train
+    assert "168 points, at least 170 are needed" in selection.scores["seasonal_naive_weekly"]["error"]
     assert selection.chosen == "seasonal_naive"
     with pytest.raises(ForecastError, match="less data than horizon"):
         select_model(df.iloc[: 7 * 24], ["fourier_trend"], 24, spec)

@@ -33,7 +33,8 @@ def _coverage(y, fc):
 
 
 def test_registry_holds_every_model_and_names_unknown_ones():
-    assert set(MODELS) == {"seasonal_naive", "seasonal_naive_weekly", "fourier_trend", "holt_winters", "sarimax", "prophet"}
+    assert set(MODELS) == {"seasonal_naive", "seasonal_naive_weekly", "fourier_trend", "ets", "theta", "mstl", "arima", "holt_winters",
+                           "sarimax", "prophet"}
     for name, cls in MODELS.items():
         assert cls.name == name and cls.description
     with pytest.raises(ForecastError, match=r"unknown model 'magic'; models are \["):
@@ -121,7 +122,7 @@ def test_sarimax_and_prophet_keep_the_contract():
 
 
 def test_input_errors_say_how_to_fix():
-    with pytest.raises(ForecastError, match="at least 48 are needed"):
+    with pytest.raises(ForecastError, match="24 points, at least 26 are needed"):
         SeasonalNaive(season=24).fit(_series(days=1))
     irregular = _series(days=3).drop(index=[5, 6])
     with pytest.raises(ForecastError, match="not regular"):

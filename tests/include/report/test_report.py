@@ -230,3 +230,21 @@ def test_settings_are_validated_naming_file_and_field(tmp_path, monkeypatch):
         load_report_settings(tmp_path)
     monkeypatch.setenv("HEADROOM_REPORT_S3_URL", "s3://reports/daily/")
     assert load_report_settings(tmp_path).s3_target == ("reports", "daily")
+
+
+def test_last_weeks_policy_replay_per_service(config, report):
+    """Actual replicas vs reactive HPA vs the predictive policy over the last 7 days, per service, in the twin and the page."""
+    paths, twin = report
+    rows = twin["policy_replay"]
+    replayed = {r["service"] for r in rows if r["policy"] is not None}
+    assert replayed, rows[:3]
+    for name in replayed:
+        svc = config.service(name)
+        mine = {r["policy"]: r for r in rows if r["service"] == name}
+        assert set(mine) == {"actual", "reactive", "predictive"}
+        for r in mine.values():
+            assert r["replica_hours"] <= svc.max_replicas * 7 * 24 + 0.01
+            assert r["cost_usd"] == pytest.approx(r["replica_hours"] * svc.cost_per_replica_hour, abs=0.02)
+            assert r["slo_violation_minutes"] >= 0
+    page = paths["html"].read_text()
+    assert "id='policy-replay'" in page and "Last week&#x27;s policy replay" in page or "Last week's policy replay" in page

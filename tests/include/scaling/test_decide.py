@@ -85,3 +85,27 @@ def test_big_jumps_need_approval(config):
     assert decision.impact == "high" and decision.requires_approval
     small = plan_scaling(config, config.service("orders-api"), _recent(cpu=84.0, replicas=4), AS_OF)
     assert (small.desired_replicas, small.impact, small.requires_approval) == (5, "medium", False)
+
+
+def test_live_decisions_go_through_the_kernel_with_controller_parity(config):
+    svc = config.service("orders-api")  # [2, 12], step limit 6
+    first = plan_scaling(config, svc, _recent(cpu=10.0, replicas=10), AS_OF, first_seen=True)
+    assert (first.action, first.rule, first.desired_replicas, first.seed) == ("none", "stabilization", 10, 10)
+    far = plan_scaling(config, svc, _recent(cpu=50.0, replicas=30), AS_OF)
+    assert (far.action, far.rule, far.desired_replicas, far.planned_replicas) == ("alarm", "out_of_bounds", 30, 12)
+    assert far.inputs["planned_move"] == 12 and far.recommendation is None
+    near = plan_scaling(config, svc, _recent(cpu=10.0, replicas=14), AS_OF)
+    assert (near.action, near.rule, near.desired_replicas) == ("scale", "out_of_bounds", 12)
+
+
+def test_floor_reads_the_forecasts_upper_quantile_then_its_plan(config):
+    svc = config.service("orders-api")
+    capacity = pd.DataFrame([{"service": "orders-api", "metric": "throughput", "trusted": True}])
+    ds = pd.date_range(AS_OF, periods=4, freq="1h")
+    forecast = pd.DataFrame({"service": "orders-api", "metric": "throughput", "ds": ds, "yhat": 500.0, "yhat_upper": 700.0,
+                             "replicas": 4.0})
+    d = plan_scaling(config, svc, _recent(cpu=70.0, replicas=4), AS_OF, capacity=capacity, forecast=forecast)
+    assert d.inputs["predictive_floor"] == 6  # ceil(700 / (180 x 0.7)) = 6, not the median plan of 4
+    plan_only = forecast.drop(columns=["yhat_upper"])
+    d = plan_scaling(config, svc, _recent(cpu=70.0, replicas=4), AS_OF, capacity=capacity, forecast=plan_only)
+    assert d.inputs["predictive_floor"] == 4

@@ -102,3 +102,15 @@ def test_memory_from_the_audit_trail(store):
     assert [(r.at, r.replicas) for r in recs] == [(at.timestamp(), 6)]   # the 3-hour-old one is outside the window
     assert [(e.at, e.change) for e in events] == [(at.timestamp(), 2)]
     assert json.loads(store.read("audit")["detail"].iloc[0])["as_of"]
+
+
+def test_memory_keeps_a_zero_recommendation_and_the_first_seen_seed(store):
+    """A recommendation of 0 is a recommendation (the controller keeps it); the seed of a first-seen target is one too."""
+    at = NOW - pd.Timedelta(minutes=5)
+    record(store, AuditRecord(kind="scaling", service="docs-site", action="none", status=Status.DRY_RUN, dry_run=True, executor="dry_run",
+                              reason="", before={"replicas": 3}, after={"replicas": 3}, run_id="r2",
+                              detail={"as_of": at.isoformat(), "recommendation": 0, "seed": 3}), now=NOW)
+    recs, events = scaling_memory(store, NOW, 600)["docs-site"]
+    assert sorted((r.at, r.replicas) for r in recs) == [(at.timestamp(), 0), (at.timestamp(), 3)]
+    assert events == []
+    assert "blog-frontend" not in scaling_memory(store, NOW, 600)  # never decided: plan_scaling(first_seen=True)
