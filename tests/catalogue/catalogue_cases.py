@@ -530,7 +530,8 @@ CLI_CASES = [
         ["ingest-file", "{file}", "--now", NOW],
         Exits(
             2,
-            r"error: store .*blocked/data/store: cannot write .*blocked/data/store/.*: Not a directory \(check \$HEADROOM_DATA_DIR or store.yaml\)",
+            r"error: store .*blocked/data/store: cannot write .*blocked/data/store/.*: Not a directory "
+            r"\(check \$HEADROOM_DATA_DIR or store.yaml\)",
         ),
         {"data_dir": "{blocked}/data"},
     ),
@@ -563,6 +564,20 @@ CLI_CASES = [
         "cli",
         ["anomalies", "--input", "{constant_series}", "--output", "{tmp}/scored.csv"],
         Exits(0, r"warning: .*constant_series.csv: the series is constant \(5\); a change from it would be scored"),
+    ),
+    Case(
+        "forecast_header_only",
+        "forecast on a CSV with a header and no rows",
+        "cli",
+        ["forecast", "--input", "{header_only}", "--horizon", "1h", "--output", "{tmp}/f.csv"],
+        Exits(2, r"error: .*header_only.csv: no data rows below the header; a forecast needs a history of many regular steps"),
+    ),
+    Case(
+        "horizons_header_only",
+        "horizons on a CSV with a header and no rows",
+        "cli",
+        ["horizons", "--input", "{header_only}"],
+        Exits(2, r"error: .*header_only.csv: no data rows below the header"),
     ),
     Case(
         "ingest_file_dry_run",

@@ -54,6 +54,7 @@ def places(tmp_path):
     naive.write_text(csv(rows(zone="")))
     stamps = pd.date_range("2026-11-01", periods=288, freq="5min", tz="UTC")
     series.write_text("timestamp,value\n" + "\n".join(f"{t.isoformat()},{100 + i % 12}" for i, t in enumerate(stamps)) + "\n")
+    (tmp_path / "header_only.csv").write_text("timestamp,value\n")
     bad, constant = tmp_path / "bad_series.csv", tmp_path / "constant_series.csv"
     lines = [f"{t.isoformat()},{100 + i % 12}" for i, t in enumerate(stamps)]
     lines[100] = lines[100].split(",")[0] + ",oops"
@@ -62,6 +63,7 @@ def places(tmp_path):
     return {
         "tmp": str(tmp_path),
         "bad_series": str(bad),
+        "header_only": str(tmp_path / "header_only.csv"),
         "constant_series": str(constant),
         "blocked": str(blocked),
         "file": str(clean),
