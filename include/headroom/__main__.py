@@ -5,16 +5,57 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from include.headroom.exceptions import DataError, HeadroomError
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number above 0 (``--days -5`` is refused with the value named)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be > 0")
+    return value
+
+
+def ensure_writable(path: Path | str, folder: bool = False) -> Path:
+    """Check that ``path`` (a file, or a folder with ``folder``) can be written, before any computing.
+
+    A real write test, not permission bits (which say yes to root on a read-only mount): the folder
+    is created as the command would, a probe file written and removed; an existing file is opened for append.
+
+    :raises DataError: naming the path and why it cannot be written.
+    """
+    import tempfile
+
+    target = Path(path)
+    directory = target if folder else target.parent
+    existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise DataError(f"cannot write {target}: {existing} is a file, not a folder (checked before computing anything)")
+    try:
+        if not folder and target.is_dir():
+            raise IsADirectoryError(21, "is a folder, not a file")
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".headroom-write-check-"):
+            pass
+        if not folder and target.exists():
+            with target.open("a"):
+                pass
+    except OSError as exc:
+        raise DataError(f"cannot write {target}: {exc.strerror or exc} (checked before computing anything)") from None
+    return target
 
 
 def _sample_fleet(args: argparse.Namespace) -> int:
     from include.headroom.config import data_dir, get_config
     from include.headroom.metrics.sample_fleet import SampleFleet
 
-    out = args.out or data_dir() / "sample_fleet"
+    out = ensure_writable(args.out or data_dir() / "sample_fleet", folder=True)
     summary = SampleFleet(get_config(), anchor=args.anchor).write(out, days=args.days)
     print(json.dumps({**summary, "folder": str(out)}, indent=2))
     return 0
@@ -50,6 +91,7 @@ def _forecast(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config
     import dataclasses
 
+    ensure_writable(args.output)
     from include.headroom.exceptions import ForecastError
     from include.headroom.forecasting.single import check_writable, forecast_series, read_series_csv, write_forecast_csv
 
@@ -100,6 +142,7 @@ def _horizons(args: argparse.Namespace) -> int:
 def _anomalies(args: argparse.Namespace) -> int:
     from include.headroom.anomalies import default_params, score_file
 
+    ensure_writable(args.output)
     params = default_params().for_step(args.step_s) if args.step_s is not None else None  # None: inferred from the series
     print(json.dumps(score_file(args.input, args.output, params), indent=2))
     return 0
@@ -230,7 +273,8 @@ def _report(args: argparse.Namespace) -> int:
     from include.headroom.store import open_store
     from include.headroom.report.html import build_report
 
-    paths = build_report(open_store(), get_config(), args.as_of, args.out or reports_dir())
+    out = ensure_writable(args.out or reports_dir(), folder=True)
+    paths = build_report(open_store(), get_config(), args.as_of, out)
     print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
     return 0
 
@@ -243,6 +287,7 @@ def _access_log(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config
     from include.headroom.metrics.sample_fleet import SampleFleet
 
+    ensure_writable(args.out)
     log = sample_access_log(SampleFleet(get_config(), anchor=args.anchor), load_cache_settings().access_log, args.service,
                             args.start, args.end)
     out = Path(args.out)
@@ -253,13 +298,23 @@ def _access_log(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest_file(args: argparse.Namespace) -> int:
+    from include.headroom.config import get_config
+    from include.headroom.ingest_file import ingest_file
+
+    outcome = ingest_file(args.paths, get_config(), services=args.service, start=args.start, end=args.end, now=args.now,
+                          dry_run=args.dry_run)
+    print(json.dumps(outcome, indent=2, default=str))
+    return 1 if outcome["status"] == "failed" else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.headroom", description="headroom: capacity and performance operations")
     commands = parser.add_subparsers(dest="command", required=True)
 
     fleet = commands.add_parser("sample-fleet", help="write the sample fleet's history and ground truth")
     fleet.add_argument("--anchor", help="the fleet's 'now' (a date, UTC); default today, or $HEADROOM_SAMPLE_ANCHOR")
-    fleet.add_argument("--days", type=int, help="days of history before the anchor (default from sample_fleet.yaml)")
+    fleet.add_argument("--days", type=_positive_int, help="days of history before the anchor (default from sample_fleet.yaml)")
     fleet.add_argument("--out", help="folder to write (default $HEADROOM_DATA_DIR/sample_fleet)")
     fleet.set_defaults(func=_sample_fleet)
 
@@ -347,6 +402,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     rpt.add_argument("--as-of", required=True, help="the time to report at (UTC)")
     rpt.add_argument("--out", help="folder to write (default $HEADROOM_REPORTS_DIR)")
     rpt.set_defaults(func=_report)
+
+    ingf = commands.add_parser("ingest-file", help="push metric files (CSV, Parquet) through the file source and validation; "
+                                                   "print the batch outcome")
+    ingf.add_argument("paths", nargs="+", help="files (or globs) in the sources.yaml files format (columns, units, timestamps)")
+    ingf.add_argument("--service", action="append",
+                      help="only this catalog service's rows (repeatable); the others are counted, not staged")
+    ingf.add_argument("--start", help="interval start (UTC timestamp); default: the files' oldest row")
+    ingf.add_argument("--end", help="interval end (exclusive); default: one step past the newest row not in the future")
+    ingf.add_argument("--now", help="the clock that decides what is in the future (default: now)")
+    ingf.add_argument("--dry-run", action="store_true", help="validate against a scratch store: store nothing")
+    ingf.set_defaults(func=_ingest_file)
 
     args = parser.parse_args(argv)
     try:

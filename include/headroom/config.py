@@ -425,6 +425,9 @@ class ValidationConfig:
     :param max_gap_ratio: the share of missing steps allowed in a series over its span.
     :param max_age_s: decisions refuse a service whose newest validated point is older than this.
     :param sample_rows: offending rows named per series in a failure message.
+    :param naive_timestamps: what a timestamp written without a zone means: ``quarantine`` (it is refused,
+        ``expect_timestamp_has_timezone``; re-admit with the ``assume_utc`` or ``assume_zone:<zone>`` fix) or an
+        IANA zone (``UTC``, ``Europe/Berlin``) it is read in, with a warning.
     """
 
     step_s: int
@@ -437,8 +440,11 @@ class ValidationConfig:
     families: Mapping[str, MetricFamily]
     sample_rows: int = 3
     data_docs: bool = True
+    naive_timestamps: str = "quarantine"
 
     def __post_init__(self) -> None:
+        if self.naive_timestamps != "quarantine":
+            _require_zone(self.naive_timestamps, "validation.yaml naive_timestamps")
         _require(self.step_s > 0 and 86400 % self.step_s == 0, f"validation.yaml step_s={self.step_s!r} must divide a day")
         _require(self.future_tolerance_s >= 0, f"validation.yaml future_tolerance_s={self.future_tolerance_s!r} must be >= 0")
         _require(self.batch_max_age_steps > 0, f"validation.yaml batch_max_age_steps={self.batch_max_age_steps!r} must be > 0")
@@ -527,6 +533,16 @@ class HeadroomConfig:
         return service.capacity_per_replica_rps * n * self.hpa_profile(service).cpu_target / 100.0
 
 
+def _require_zone(zone: str, where: str) -> None:
+    """Refuse ``zone`` unless it is an IANA time zone name, naming ``where`` it was set."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}={zone!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from None
+
+
 def _rate(raw: Mapping[str, Any]) -> RatePolicy:
     return _build(RatePolicy, raw, "scaling.hpa_profiles")
 
@@ -602,6 +618,7 @@ def _parse_validation(raw: Mapping[str, Any]) -> ValidationConfig:
             families=families,
             sample_rows=int(raw.get("sample_rows", 3)),
             data_docs=bool(raw.get("data_docs", True)),
+            naive_timestamps=str(raw.get("naive_timestamps", "quarantine")),
         )
     except KeyError as exc:
         raise ConfigError(f"validation.yaml: required field {exc.args[0]!r} is missing") from exc
@@ -680,7 +697,7 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
     )
     return HeadroomConfig(
         tiers=tiers,
-        services=tuple(_parse_service(s) for s in read_yaml(directory / "catalog.yaml")["services"]),
+        services=_parse_catalog(directory),
         scaling=_parse_scaling(read_yaml(directory / "scaling.yaml")),
         cache=cache,
         forecasting=forecasting,
@@ -689,6 +706,16 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
         connectors=_build(ConnectorConfig, conn_raw, "connectors.yaml"),
         pipeline=pipeline,
     )
+
+
+def _parse_catalog(directory: Path) -> tuple[Service, ...]:
+    """The services of ``catalog.yaml``; an empty file or one without ``services`` is named, not a ``KeyError``."""
+    raw = read_yaml(directory / "catalog.yaml")
+    services = raw.get("services")
+    if not services or not isinstance(services, list):
+        raise ConfigError(f"configuration file {directory / 'catalog.yaml'}: key 'services' must list at least one service "
+                          f"(found {'nothing' if services is None else repr(services)[:60]})")
+    return tuple(_parse_service(s) for s in services)
 
 
 @lru_cache(maxsize=4)

@@ -11,11 +11,18 @@ import logging
 from typing import TYPE_CHECKING, Any, Sequence
 
 from include.headroom.config import HeadroomConfig, Service
-from include.headroom.connectors.base import read_watermark, write_watermark
+from include.headroom.connectors.base import read_watermark
 from include.headroom.exceptions import DataError
 from include.headroom.store import queries
 from include.headroom.store.queries import by_service, latest_capacity, recent_findings, rows_of
 from include.headroom.timeutil import utc
+from include.headroom.validation.batch_records import (
+    CLAIM_TIMEOUT_S,
+    advance_watermark,
+    claim_batch,
+    compare_and_set,
+    same_staging,
+)
 from include.headroom.validation.gates import Step, gate_services, service_freshness
 
 if TYPE_CHECKING:
@@ -38,6 +45,7 @@ def ingest(
     interval_start: Any,
     interval_end: Any,
     history_days: int | None = None,
+    read_from: Any = None,
 ) -> dict[str, Any]:
     """Stage one batch from ``source`` for the interval (plus late-data lookback, or the initial history on first run).
 
@@ -45,6 +53,10 @@ def ingest(
     own unit, per series, is kept in the ``source_units`` table with the factor applied. Nothing is
     written, and the watermark stays, when the source or the unit conversion fails. ``new_rows``
     counts staged rows whose key is not yet in ``metrics``: re-running an interval reports 0.
+    Rows the source drops as exact duplicates are counted in the batch's ``rows_duplicate`` (and in
+    ``rows_in``), so ``rows_in == rows_valid + rows_quarantined + rows_duplicate`` once validated.
+
+    :param read_from: read exactly from this time (``ingest-file``), instead of the watermark's lookback.
     """
     import time
 
@@ -60,7 +72,9 @@ def ingest(
     watermark_key = f"source:{source.name}"
     watermark = read_watermark(store, watermark_key)
     pipe = config.pipeline
-    if history_days is not None:
+    if read_from is not None:
+        read_start = utc(read_from)
+    elif history_days is not None:
         read_start = end - pd.Timedelta(days=history_days)
     elif watermark is None:
         read_start = min(start, end - pd.Timedelta(days=pipe.initial_history_days))
@@ -70,6 +84,19 @@ def ingest(
     rows = normalize_units(source.read(read_start, end), units, source.name)
     batch_id = batch_id_for(source.name, read_start, end)
     rows = rows.assign(batch_id=batch_id)
+    rows["ts_naive"] = rows["ts_naive"].fillna(False).astype(bool) if "ts_naive" in rows.columns else False
+    stats = dict(getattr(source, "stats", None) or {})
+    duplicates = int(stats.get("duplicates_dropped", 0))
+    newest = utc(rows["ts"].max()) if len(rows) else None
+    ingested_at = pd.Timestamp.now(tz="UTC")
+    record = {
+        "batch_id": batch_id, "source": source.name, "interval_start": read_start, "interval_end": end, "status": "staging",
+        "rows_in": len(rows) + duplicates, "rows_valid": 0, "rows_quarantined": 0, "rows_duplicate": duplicates,
+        "ingested_at": ingested_at, "validated_at": None, "failed_expectations": "", "newest_ts": newest,
+    }
+    # The record first (a re-run always re-stages): a validation of this batch still running will see that its
+    # staging was replaced and neither record its outcome over ours nor delete the rows staged here.
+    compare_and_set(store, "batches", record, lambda current: True)
     store.replace_partition("staging", batch_id, rows)
     if len(rows):
         store.upsert("source_units", source_units(rows, source.name, units))
@@ -77,28 +104,27 @@ def ingest(
     elapsed = time.monotonic() - started
     log.info("Staged batch %s from %s: %d rows (%d new) in %d series, %.1f s, %.0f rows/s", batch_id, source.name, len(rows), new_rows,
              rows.groupby(["service", "metric", "labels"]).ngroups if len(rows) else 0, elapsed, len(rows) / max(elapsed, 1e-9))
-    newest = utc(rows["ts"].max()) if len(rows) else None
-    store.upsert("batches", pd.DataFrame([{
-        "batch_id": batch_id, "source": source.name, "interval_start": read_start, "interval_end": end, "status": "staged",
-        "rows_in": len(rows), "rows_valid": 0, "rows_quarantined": 0, "ingested_at": pd.Timestamp.now(tz="UTC"),
-        "validated_at": None, "failed_expectations": "", "newest_ts": newest,
-    }]))
+    staged = {**record, "status": "staged"}
+    if not compare_and_set(store, "batches", staged, lambda current: same_staging(current, ingested_at, "staging")):
+        log.warning("Batch %s was staged again by another run while this one staged it: that run's rows stand", batch_id)
     if newest is not None:
-        with store.lock(watermark_key):  # read again under the lock: a concurrent run of a later interval never moves it back
-            current = read_watermark(store, watermark_key)
-            if current is None or end > current:
-                write_watermark(store, watermark_key, end)
+        advance_watermark(store, watermark_key, end)
     return {"batch_id": batch_id, "source": source.name, "rows": len(rows), "new_rows": new_rows, "read_start": read_start.isoformat(),
             "interval_end": end.isoformat(), "series": int(rows.groupby(["service", "metric"]).ngroups) if len(rows) else 0,
-            "seconds": round(elapsed, 3), **{k: v for k, v in (getattr(source, "stats", None) or {}).items() if k in ("empty", "non_finite")}}
+            "seconds": round(elapsed, 3), "rows_duplicate": duplicates,
+            **{k: v for k, v in stats.items() if k in ("empty", "non_finite", "rows_before_window", "rows_after_window", "rows_in_future",
+                                                        "naive_timestamps")},
+            **({"notes": list(source.notes)} if getattr(source, "notes", None) else {})}
 
 
-def validate_pending(store: Store, config: HeadroomConfig, now: Any = None, reports_dir: Any = None) -> list[dict[str, Any]]:
+def validate_pending(store: Store, config: HeadroomConfig, now: Any = None, reports_dir: Any = None,
+                     batch_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Validate every staged batch: valid rows to ``metrics``, failing rows to ``quarantine``; nothing is dropped.
 
     Each batch's results are stored per service (``validation_results``, read by the gates) and
     rendered as Data Docs under ``reports_dir`` (default ``$HEADROOM_REPORTS_DIR``).
 
+    :param batch_ids: only these staged batches (``ingest-file``); default every staged batch.
     :returns: one summary per batch; ``message`` names series, expectations and rows when rows were quarantined.
     :raises DataError: after every batch is written, when a batch failed (a batch-level failure, or a
         service's share of quarantined rows past its tier's ``max_failure_ratio``).
@@ -107,17 +133,40 @@ def validate_pending(store: Store, config: HeadroomConfig, now: Any = None, repo
     from include.headroom.validation.results import store_outcome
     from include.headroom.validation.suites import validate_batch
 
+    import pandas as pd
+
+    batches = queries.pending_batches(store, pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=CLAIM_TIMEOUT_S))
+    if batch_ids is not None:
+        batches = batches[batches["batch_id"].isin(list(batch_ids))]
     summaries = []
-    for batch in queries.staged_batches(store).to_dict("records"):
-        rows = queries.staged_rows(store, batch["batch_id"])
+    for batch in batches.to_dict("records"):
+        if not claim_batch(store, batch):
+            log.info("Batch %s is being validated by another run (or was staged again): skipped here", batch["batch_id"])
+            continue
+        rows = staged_as_arrived(queries.staged_rows(store, batch["batch_id"]))
         outcome = validate_batch(config, rows, batch["batch_id"], batch["interval_start"], batch["interval_end"], now=now)
-        summaries.append(store_outcome(store, config, outcome, batch, reports_dir))
+        summaries.append(store_outcome(store, config, outcome, batch, reports_dir, claimed=True))
     if summaries and config.pipeline.validation.data_docs:
         write_docs_index(store.read("batches"), reports_dir)
     failures = [s["message"] for s in summaries if s["status"] == "failed"]
     if failures:
         raise DataError("validation failed:\n" + "\n".join(failures))
     return summaries
+
+
+def staged_as_arrived(rows: pd.DataFrame) -> pd.DataFrame:
+    """Staged rows as the source delivered them: a timestamp written without a zone becomes naive text again.
+
+    Validation then judges it with ``validation.yaml`` ``naive_timestamps``, and a quarantined row keeps it as written.
+    """
+    if "ts_naive" not in rows.columns:
+        return rows
+    naive = rows["ts_naive"].fillna(False).astype(bool)
+    out = rows.drop(columns=["ts_naive"])
+    if naive.any():
+        out["ts"] = out["ts"].astype(object)
+        out.loc[naive, "ts"] = [t.tz_convert("UTC").tz_localize(None).isoformat() for t in rows.loc[naive, "ts"]]
+    return out
 
 
 def freshness(store: Store, config: HeadroomConfig, as_of: Any) -> dict[str, str | None]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Mapping
 
 from include.headroom.exceptions import SchemaError, StoreError
@@ -40,6 +40,7 @@ class TableSpec:
     key: tuple[str, ...]
     partition_by: str | None = None
     sort_by: tuple[str, ...] = ()
+    defaults: Mapping[str, object] = field(default_factory=dict)  # columns added later: rows without them get this value
 
     def __post_init__(self) -> None:
         missing = [k for k in self.key if k not in self.columns]
@@ -52,11 +53,22 @@ class TableSpec:
         types = {TS: pa.timestamp("us", tz="UTC"), STR: pa.string(), F64: pa.float64(), I64: pa.int64(), BOOL: pa.bool_()}
         return pa.schema([(name, types[kind]) for name, kind in self.columns.items()])
 
-    def conform(self, df: pd.DataFrame) -> pd.DataFrame:
-        """Return ``df`` with exactly this table's columns and dtypes; raise naming what is missing or unconvertible."""
+    def conform(self, df: pd.DataFrame, fill_missing: bool = False) -> pd.DataFrame:
+        """Return ``df`` with exactly this table's columns and dtypes; raise naming what is missing or unconvertible.
+
+        :param fill_missing: give columns ``df`` lacks their empty value (0, false, empty text, null time) instead of
+            refusing: for files written before a column was added.
+        """
         import pandas as pd
 
         missing = [c for c in self.columns if c not in df.columns]
+        if any(c in self.defaults for c in missing):
+            df = df.assign(**{c: self.defaults[c] for c in missing if c in self.defaults})
+            missing = [c for c in missing if c not in self.defaults]
+        if missing and fill_missing:
+            empty = {TS: pd.NaT, STR: "", F64: float("nan"), I64: 0, BOOL: False}
+            df = df.assign(**{c: empty[self.columns[c]] for c in missing})
+            missing = []
         if missing:
             raise SchemaError(f"table {self.name!r}: rows lack required columns {missing} (got {list(df.columns)})")
         out = pd.DataFrame(index=range(len(df)))
@@ -90,15 +102,19 @@ class TableSpec:
         return out
 
 
-def _table(name: str, columns: Mapping[str, str], key: tuple[str, ...], partition_by: str | None = None) -> TableSpec:
-    return TableSpec(name=name, columns=dict(columns), key=key, partition_by=partition_by, sort_by=key)
+def _table(name: str, columns: Mapping[str, str], key: tuple[str, ...], partition_by: str | None = None,
+           defaults: Mapping[str, object] | None = None) -> TableSpec:
+    return TableSpec(name=name, columns=dict(columns), key=key, partition_by=partition_by, sort_by=key, defaults=dict(defaults or {}))
 
 
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
         # Raw batches as ingested (values already in canonical units), before validation.
-        _table("staging", {**CANONICAL_COLUMNS, "batch_id": STR}, ("batch_id", *METRIC_KEY), "batch_id"),
+        # ``ts_naive``: the timestamp was written without a zone; ``ts`` holds its wall-clock time as if UTC, and
+        # validation judges it with the configured zone policy (validation.yaml naive_timestamps).
+        _table("staging", {**CANONICAL_COLUMNS, "batch_id": STR, "ts_naive": BOOL}, ("batch_id", *METRIC_KEY), "batch_id",
+               defaults={"ts_naive": False}),
         # Validated canonical metrics: the store every decision reads.
         _table("metrics", {**CANONICAL_COLUMNS, "batch_id": STR}, METRIC_KEY, "date:ts"),
         # Rows that failed validation, with why: nothing is dropped.
@@ -117,8 +133,12 @@ TABLES: dict[str, TableSpec] = {
                 "batch_id": STR, "source": STR, "interval_start": TS, "interval_end": TS, "status": STR,
                 "rows_in": I64, "rows_valid": I64, "rows_quarantined": I64, "ingested_at": TS,
                 "validated_at": TS, "failed_expectations": STR, "newest_ts": TS,
+                # rows the source read that repeat another row exactly (dropped, counted):
+                # rows_in == rows_valid + rows_quarantined + rows_duplicate
+                "rows_duplicate": I64,
             },
             ("batch_id",),
+            defaults={"rows_duplicate": 0},
         ),
         # One validation outcome per (batch, service): what the gates read. Service "*" stands for the whole
         # batch when its rows cannot be attributed (empty batch, no service column).

@@ -59,8 +59,13 @@ class ParquetStore(SqlReads):
 
     @contextmanager
     def _locked(self, directory: Path) -> Generator[None]:
-        directory.mkdir(parents=True, exist_ok=True)
-        with open(directory / ".lock", "w") as lock:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            handle = open(directory / ".lock", "w")  # noqa: SIM115 (closed by the with below)
+        except OSError as exc:
+            raise StoreError(f"store {self.root}: cannot write {directory}: {exc.strerror or exc} "
+                             "(check $HEADROOM_DATA_DIR or store.yaml)") from None
+        with handle as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 yield
@@ -162,7 +167,7 @@ class ParquetStore(SqlReads):
         import pyarrow.parquet as pq
 
         try:
-            return spec.conform(pq.read_table(path).to_pandas())
+            return spec.conform(pq.read_table(path).to_pandas(), fill_missing=True)
         except OSError as exc:
             raise StoreError(f"cannot read {path}: {exc}") from exc
 

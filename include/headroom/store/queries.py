@@ -99,6 +99,19 @@ def staged_batches(store: Store) -> pd.DataFrame:
     return store.query("SELECT * FROM batches WHERE status = 'staged' ORDER BY interval_end")
 
 
+def pending_batches(store: Store, claimed_before: Any) -> pd.DataFrame:
+    """Batches waiting for validation (staged, or claimed by a validation before ``claimed_before`` that never finished)."""
+    return store.query("SELECT * FROM batches WHERE status = 'staged' OR (status = 'validating' AND validated_at < ?) "
+                       "ORDER BY interval_end", [utc(claimed_before).to_pydatetime()])
+
+
+def metrics_in_batch(store: Store, batch_id: str, start: Any, end: Any) -> int:
+    """How many ``metrics`` rows with ``start <= ts <= end`` are stored under ``batch_id``."""
+    found = store.query("SELECT count(*) AS n FROM metrics WHERE batch_id = ? AND ts >= ? AND ts <= ?",
+                        [batch_id, utc(start).to_pydatetime(), utc(end).to_pydatetime()])
+    return int(found["n"].iloc[0])
+
+
 def staged_rows(store: Store, batch_id: str) -> pd.DataFrame:
     """The staged rows of one batch, by series and time."""
     return store.query("SELECT * FROM staging WHERE batch_id = ? ORDER BY service, metric, ts", [batch_id])

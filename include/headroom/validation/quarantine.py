@@ -47,22 +47,48 @@ def _seconds_to_ms(config: HeadroomConfig, rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _assume_utc(config: HeadroomConfig, rows: pd.DataFrame) -> pd.DataFrame:
+def _ms_labelled_s(config: HeadroomConfig, rows: pd.DataFrame) -> pd.DataFrame:
+    """Latency sent in milliseconds under unit 's' was multiplied by 1000 on the way in (s -> ms): divide it back."""
     import pandas as pd
 
     out = rows.copy()
-
-    def zoned(value: Any) -> Any:
-        if isinstance(value, str):
-            try:
-                ts = pd.Timestamp(value)
-            except (ValueError, TypeError):
-                return value
-            return ts.tz_localize("UTC").isoformat() if ts.tzinfo is None else value
-        return value
-
-    out["ts"] = out["ts"].map(zoned)
+    latency = {m for fam in config.pipeline.validation.families.values() if fam.plausible_ratio for m in fam.metrics}
+    mask = out["metric"].isin(latency) & out["unit"].eq("ms")
+    out.loc[mask, "value"] = pd.to_numeric(out.loc[mask, "value"], errors="coerce") / 1000.0
     return out
+
+
+def _in_zone(zone: str) -> Callable[[HeadroomConfig, pd.DataFrame], pd.DataFrame]:
+    """A fix that reads timestamps written without a zone as wall-clock time in ``zone`` (DST gaps and repeats stay unreadable)."""
+
+    def apply(config: HeadroomConfig, rows: pd.DataFrame) -> pd.DataFrame:
+        import pandas as pd
+
+        out = rows.copy()
+
+        def zoned(value: Any) -> Any:
+            if isinstance(value, str):
+                try:
+                    ts = pd.Timestamp(value)
+                except (ValueError, TypeError):
+                    return value
+                if ts.tzinfo is not None:
+                    return value
+                placed = pd.Series([ts]).dt.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").iloc[0]
+                return placed.isoformat() if placed is not pd.NaT else value
+            return value
+
+        out["ts"] = out["ts"].map(zoned)
+        return out
+
+    return apply
+
+
+_assume_utc = _in_zone("UTC")
+
+
+def _assume_zone(config: HeadroomConfig, rows: pd.DataFrame) -> pd.DataFrame:
+    raise DataError("fix 'assume_zone' needs a zone: --fix assume_zone:Europe/Berlin")
 
 
 def _drop_unknown_columns(config: HeadroomConfig, rows: pd.DataFrame) -> pd.DataFrame:
@@ -76,10 +102,33 @@ FIXES: dict[str, Fix] = {
     for fix in (
         Fix("none", "validate again as they are (after a configuration fix: catalog, units, thresholds)", _no_change),
         Fix("seconds_to_ms", "latency values sent in seconds under unit 'ms': multiply by 1000", _seconds_to_ms),
+        Fix("ms_labelled_s", "latency values sent in milliseconds under unit 's' (multiplied by 1000 on the way in): divide by 1000",
+            _ms_labelled_s),
         Fix("assume_utc", "timestamps written without a zone are taken as UTC", _assume_utc),
+        Fix("assume_zone", "timestamps written without a zone are wall-clock time in a zone: assume_zone:<IANA zone>, "
+            "e.g. assume_zone:Europe/Berlin", _assume_zone),
         Fix("drop_unknown_columns", "drop columns outside the canonical schema (schema drift by an added column)", _drop_unknown_columns),
     )
 }
+
+
+def fix_named(fix: str) -> Callable[[HeadroomConfig, pd.DataFrame], pd.DataFrame]:
+    """The repair ``fix`` names (``assume_zone:<zone>`` takes its zone after a colon).
+
+    :raises DataError: for an unknown fix or zone, listing the fixes.
+    """
+    name, _, argument = fix.partition(":")
+    if name not in FIXES or bool(argument) != (name == "assume_zone"):
+        raise DataError(f"unknown fix {fix!r}; fixes: {', '.join(f'{f.name} ({f.description})' for f in FIXES.values())}")
+    if name != "assume_zone":
+        return FIXES[name].apply
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(argument)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DataError(f"fix {fix!r}: {argument!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+    return _in_zone(argument)
 
 
 def list_quarantine(store: Store, batch_id: str | None = None, service: str | None = None) -> pd.DataFrame:
@@ -136,8 +185,7 @@ def readmit(
     from include.headroom.audit import AuditRecord, Status, record
     from include.headroom.validation.suites import validate_batch
 
-    if fix not in FIXES:
-        raise DataError(f"unknown fix {fix!r}; fixes: {', '.join(f'{f.name} ({f.description})' for f in FIXES.values())}")
+    repair = fix_named(fix)
     batch = store.read("batches", batch_id=batch_id)
     if batch.empty:
         raise DataError(f"unknown batch {batch_id!r}: see `quarantine list`")
@@ -147,11 +195,12 @@ def readmit(
     if candidates.empty:
         return {"batch_id": batch_id, "fix": fix, "candidates": 0, "readmitted": 0, "still_quarantined": 0, "reasons": {}}
 
-    arrived = FIXES[fix].apply(config, _as_arrived(candidates))
+    arrived = repair(config, _as_arrived(candidates))
     context = queries.batch_metrics(store, batch_id)
     context_rows = context.drop(columns=["batch_id"]).astype(object)
     combined = pd.concat([context_rows, arrived.astype(object)], ignore_index=True, sort=False)
-    outcome = validate_batch(config, combined, batch_id, meta["interval_start"], meta["interval_end"], now=now)
+    start, end = _shifted_interval(candidates, arrived, meta["interval_start"], meta["interval_end"])
+    outcome = validate_batch(config, combined, batch_id, start, end, now=now)
     n_context = len(context_rows)
     still = {int(r.row) - n_context: r.failed_expectations for r in outcome.quarantined.itertuples() if r.row >= n_context}
     positions = list(range(len(arrived)))
@@ -184,6 +233,25 @@ def readmit(
     return result
 
 
+def _shifted_interval(candidates: pd.DataFrame, fixed: pd.DataFrame, start: Any, end: Any) -> tuple[Any, Any]:
+    """The batch interval moved by how far a fix re-timed the rows (a zone fix on naive timestamps).
+
+    A naive row was placed in its batch by its wall-clock time; read in its zone it moves by the zone's
+    offset, and it is judged against the interval moved the same way, so the fix re-admits what the
+    batch held and nothing from outside it.
+    """
+    import pandas as pd
+
+    if "ts" not in fixed.columns or fixed.empty:
+        return start, end
+    before = pd.to_datetime(candidates.loc[fixed.index, "ts"], utc=True, errors="coerce")
+    after = pd.to_datetime(fixed["ts"].astype(str), utc=True, errors="coerce", format="ISO8601")
+    shift = (after - before).dropna()
+    if shift.empty:
+        return start, end
+    return pd.Timestamp(start) + shift.min(), pd.Timestamp(end) + shift.max()
+
+
 def _rows_of(outcome: Any, offset: int, positions: Sequence[int]) -> pd.DataFrame:
     """The validated, typed rows for the candidates at ``positions`` (indexed by position)."""
     import pandas as pd
@@ -207,7 +275,9 @@ def _refresh_counts(store: Store, config: HeadroomConfig, batch_id: str, meta: M
     left = queries.quarantined_per_service(store, batch_id)
     left_by = dict(zip(left["service"], left["n"]))
     quarantined = int(sum(left_by.values()))
-    rows_in = int(meta["rows_in"])
+    dup = meta.get("rows_duplicate")
+    # duplicates dropped at the source are not rows to re-admit
+    rows_in = int(meta["rows_in"]) - (int(dup) if dup is not None and dup == dup else 0)
     results = store.read("validation_results", batch_id=batch_id)
     if len(results):
         results = results.copy()

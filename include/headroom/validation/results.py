@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from include.headroom.store import queries
 from include.headroom.timeutil import utc
+from include.headroom.validation.batch_records import compare_and_set
 from include.headroom.validation.gates import ALL_SERVICES
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,11 +93,16 @@ def store_outcome(
     outcome: ValidationOutcome,
     batch: Mapping[str, Any],
     reports_dir: str | Path | None = None,
+    claimed: bool = False,
 ) -> dict[str, Any]:
     """Write one validated batch: valid rows to ``metrics``, failing rows to ``quarantine``, per-service results,
     the batch's status, and its Data Docs; the batch leaves ``staging``.
 
     :param batch: the batch's ``batches`` row (batch_id, source, interval_start, interval_end, ingested_at, ...).
+    :param claimed: the batch was claimed (:func:`~include.headroom.validation.batch_records.claim_batch`): its record and staging are
+        written only while the claim holds (compare-and-set), so a batch staged again meanwhile keeps its new rows.
+        The record counts every row stored under the batch, so it matches its rows even when two stagings of the
+        same interval were validated.
     :returns: the batch summary (status, counts, failed services, Data Docs path, and a message naming
         series, expectations and rows when anything was quarantined).
     """
@@ -114,18 +123,42 @@ def store_outcome(
     failed_services = sorted(per_service.loc[~per_service["success"], "service"])
     status = "failed" if failed_services else "validated"
     newest = pd.to_datetime(outcome.valid["ts"], utc=True).max() if len(outcome.valid) else batch.get("newest_ts")
-    store.upsert("batches", pd.DataFrame([{
+    dup = batch.get("rows_duplicate")
+    duplicates = int(dup) if dup is not None and dup == dup else 0
+    stored = _stored_under(store, outcome, batch)
+    if stored > len(outcome.valid):
+        log.warning("Batch %s: %d rows stored under it by an earlier staging of the same interval count in its record",
+                    outcome.batch_id, stored - len(outcome.valid))
+    record = {
         **{k: batch.get(k) for k in ("batch_id", "source", "interval_start", "interval_end", "ingested_at")},
         "newest_ts": newest if newest is not None and newest == newest else None,
-        "status": status, "rows_in": outcome.rows_in, "rows_valid": len(outcome.valid), "rows_quarantined": len(outcome.quarantined),
+        "status": status, "rows_in": stored + len(outcome.quarantined) + duplicates, "rows_valid": stored,
+        "rows_quarantined": len(outcome.quarantined), "rows_duplicate": duplicates,
         "validated_at": validated_at, "failed_expectations": outcome.summary(),
-    }]))
-    store.replace_partition("staging", outcome.batch_id, queries.empty(store, "staging"))
+    }
+
+    def ours(current: Mapping[str, Any] | None) -> bool:
+        if claimed and not (current is not None and str(current["status"]) == "validating"
+                            and utc(current["ingested_at"]) == utc(batch["ingested_at"])):
+            return False
+        store.replace_partition("staging", outcome.batch_id, queries.empty(store, "staging"))  # under the lock
+        return True
+
+    if not compare_and_set(store, "batches", record, ours):
+        log.warning("Batch %s was staged again while it was validated: its new staging is left for the next validation", outcome.batch_id)
     return {
-        "batch_id": outcome.batch_id, "status": status, "rows_in": outcome.rows_in, "rows_valid": len(outcome.valid),
-        "rows_quarantined": len(outcome.quarantined), "failed_services": failed_services, "data_docs": docs,
+        "batch_id": outcome.batch_id, "status": status, "rows_in": record["rows_in"], "rows_valid": stored,
+        "rows_quarantined": len(outcome.quarantined), "rows_duplicate": duplicates, "failed_services": failed_services, "data_docs": docs,
         "message": _message(outcome, per_service, docs, config.pipeline.validation.sample_rows),
     }
+
+
+def _stored_under(store: Store, outcome: ValidationOutcome, batch: Mapping[str, Any]) -> int:
+    """Rows ``metrics`` holds under the batch now (its own valid rows, and any an earlier staging of it stored)."""
+    if not len(outcome.valid):
+        return 0
+    ts = outcome.valid["ts"]
+    return max(queries.metrics_in_batch(store, outcome.batch_id, ts.min(), batch["interval_end"]), len(outcome.valid))
 
 
 def _message(outcome: ValidationOutcome, per_service: pd.DataFrame, docs: str, sample_rows: int) -> str:

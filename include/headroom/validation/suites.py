@@ -383,8 +383,10 @@ def validate_batch(
 
     now_ts = utc(now) if now is not None else pd.Timestamp.now(tz="UTC")
     start, end = utc(interval_start), utc(interval_end)
-    df = batch.reset_index(drop=True)
+    df = _with_catalog_tier(config, batch.reset_index(drop=True))
+    df, zoned = _with_zone_policy(df, config.pipeline.validation.naive_timestamps)
     outcome = ValidationOutcome(batch_id, len(df), df.iloc[0:0], df.iloc[0:0])
+    outcome.warnings.extend(zoned)
     failures: dict[int, set[str]] = {}
 
     malformed = df["parse_error"].fillna("").astype(str).ne("") if "parse_error" in df.columns else pd.Series(False, index=df.index)
@@ -458,6 +460,63 @@ def validate_batch(
                                      f"{rules.batch_max_age_steps} steps of {rules.step_s} s before the interval end {end.isoformat()}")
             return _finish(outcome, df, {i: {BATCH_FRESH} for i in df.index}, now_ts)
     return _finish(outcome, df, failures, now_ts, frame)
+
+
+def _with_catalog_tier(config: HeadroomConfig, df: pd.DataFrame) -> pd.DataFrame:
+    """Rows without a tier get their service's tier from the catalog *now* (not at ingest): a catalog fix re-admits them."""
+    if "tier" not in df.columns or "service" not in df.columns or df.empty:
+        return df
+    tier = df["tier"].astype(object)
+    empty = tier.isna() | tier.astype(str).str.strip().eq("")
+    if not empty.any():
+        return df
+    catalog = {s.name: s.tier.value for s in config.services}
+    out = df.copy()
+    out.loc[empty, "tier"] = df.loc[empty, "service"].map(catalog).fillna("")
+    return out
+
+
+def naive_rows(col: pd.Series) -> pd.Series:
+    """Which timestamps of ``col`` were written without a zone (a naive datetime column: all of them)."""
+    import pandas as pd
+    from pandas.api import types
+
+    if types.is_datetime64_any_dtype(col):
+        return pd.Series(getattr(col.dtype, "tz", None) is None, index=col.index)
+
+    def naive(v: Any) -> bool:
+        if v is None or (isinstance(v, float) and v != v):
+            return False
+        try:
+            return pd.Timestamp(v).tzinfo is None
+        except (ValueError, TypeError):
+            return False
+
+    return col.map(naive).astype(bool)
+
+
+def _with_zone_policy(df: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Naive timestamps read in the configured zone (with a warning per series), or left for ``TS_HAS_ZONE`` to refuse."""
+    import pandas as pd
+
+    if policy == "quarantine" or "ts" not in df.columns or df.empty:
+        return df, []
+    naive = naive_rows(df["ts"])
+    if not naive.any():
+        return df, []
+    out = df.copy()
+    out["ts"] = out["ts"].astype(object)
+    # A wall-clock time the zone skips (spring forward) or repeats (fall back) cannot be placed: it stays unreadable.
+    local = pd.to_datetime(out.loc[naive, "ts"].astype(str), errors="coerce", format="ISO8601")
+    placed = local.dt.tz_localize(policy, ambiguous="NaT", nonexistent="NaT")
+    out.loc[naive, "ts"] = [t.isoformat() if t is not pd.NaT else "unplaceable in " + policy for t in placed]
+    warnings = []
+    keys = [c for c in SERIES if c in out.columns]
+    for key, part in out.loc[naive].groupby(keys, sort=True, dropna=False):
+        service, metric, labels = (key if isinstance(key, tuple) else (key,)) + ("",) * (3 - len(keys))
+        warnings.append({"expectation": TS_HAS_ZONE, "service": service, "metric": metric, "labels": labels, "rows": len(part),
+                         "note": f"written without a zone: read as {policy} (validation.yaml naive_timestamps)"})
+    return out, warnings
 
 
 def _record(outcome: ValidationOutcome, r: Any, suite: str, unit: str, rows: int, unexpected: int | None = None) -> None:

@@ -43,10 +43,10 @@ def test_csv_and_parquet_give_the_fleet_rows_back(tmp_path, config, fleet_rows):
     fleet_rows.iloc[half:].rename(columns={"ts": "time", "service": "svc", "metric": "name", "value": "val"}).to_parquet(tmp_path / "b.parquet")
     source = FileSource(_settings([tmp_path / "*.csv", tmp_path / "*.parquet"]), config)
     rows = source.read(START, END)
-    want = fleet_rows.assign(labels="", source="files").sort_values(["service", "metric", "labels", "ts"]).reset_index(drop=True)
+    want = fleet_rows.assign(labels="", source="files", tier="").sort_values(["service", "metric", "labels", "ts"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(rows[["ts", "service", "tier", "metric", "value", "unit"]],
                                   want[["ts", "service", "tier", "metric", "value", "unit"]], check_dtype=False)
-    assert set(rows["source"]) == {"files"}
+    assert set(rows["source"]) == {"files"}  # the tier is left to validation, which looks it up in the catalog
 
 
 def test_label_columns_and_a_default_unit(tmp_path, config):
@@ -55,7 +55,7 @@ def test_label_columns_and_a_default_unit(tmp_path, config):
     settings = dataclasses.replace(_settings([path]), columns={"ts": "time", "service": "svc", "metric": "name", "value": "val"},
                                    default_unit="req/min", label_columns=("region",))
     rows = FileSource(settings, config).read(START, END)
-    assert rows[["labels", "unit", "value", "tier"]].values.tolist() == [["region=eu", "req/min", 12.5, "professional"]]
+    assert rows[["labels", "unit", "value", "tier"]].values.tolist() == [["region=eu", "req/min", 12.5, ""]]
 
 
 def test_a_missing_column_names_the_file_and_column(tmp_path, config):
