@@ -563,3 +563,34 @@ def zscore_baseline(issue: pd.DataFrame, normal: pd.DataFrame, at: Any, settings
     for node in issue["service"].unique():
         scores.setdefault(node, 0.0)
     return [n for n, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def rank_files(metrics: str | Path, normal: str | Path | None, graph: str | Path, target: str, metric: str, at: Any,
+               output: str | Path | None = None) -> Ranking:
+    """The command line's work: read the long CSVs and the ``caller,callee`` graph, rank, write ``output`` as JSON.
+
+    :raises DataError: naming the file, row or node at fault.
+    """
+    import json
+
+    from include.headroom.bottlenecks.graph import read_graph_csv
+    from include.headroom.report.html import write_atomic
+    from include.headroom.timeutil import utc
+
+    try:
+        when = utc(at)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"--at {at!r} is not an ISO-8601 time ({exc})") from exc
+    call_graph = read_graph_csv(graph)
+    issue = read_long_csv(metrics)
+    normal_rows = read_long_csv(normal) if normal else None
+    if target not in set(issue["service"]):
+        raise DataError(f"{metrics}: no rows for target service {target!r} (services: {', '.join(sorted(set(issue['service']))[:12])} ...)")
+    if target not in call_graph.nodes:
+        raise DataError(f"{graph}: target service {target!r} is not a node of the graph; no edge reaches it")
+    ranking = rank_root_causes(issue, normal_rows, call_graph, target, metric, when)
+    if output:
+        out = Path(output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(out, json.dumps(ranking.to_dict(), indent=2, default=str))
+    return ranking
