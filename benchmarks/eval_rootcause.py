@@ -51,15 +51,30 @@ def petshop(root: Path, verbose: bool) -> dict:
             "seconds_per_issue": {"mean": round(sum(seconds) / len(seconds), 4), "max": round(max(seconds), 4)}, "issues": rows}
 
 
+def fleet(anchor: str) -> dict:
+    """The sample fleet's incidents (cross-service ones included): the finding's root-cause service against the ground truth."""
+    from include.headroom.bottlenecks.evaluation import evaluate_root_causes
+    from include.headroom.config import get_config
+    from include.headroom.metrics.sample_fleet import SampleFleet
+
+    config = get_config()
+    started = time.perf_counter()
+    result = evaluate_root_causes(config, SampleFleet(config, anchor=anchor)).to_dict()
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--verbose", action="store_true")
+    parser.add_argument("--anchor", default="2026-11-01", help="the sample fleet's 'now'")
     args = parser.parse_args()
     from scripts.shared_data import petshop_dir
 
     out = {}
     root = petshop_dir()
     out["petshop_train"] = petshop(root, args.verbose) if root else {"skipped": "petshop-train not found (scripts/shared_data.petshop_dir)"}
+    out["sample_fleet"] = fleet(args.anchor)
     print(json.dumps(out, indent=2))
     return 0
 

@@ -80,7 +80,7 @@ class RootCauseSettings:
     unreachable_factor: float = 0.2
     late_onset_factor: float = 0.5
     coverage_floor: float = 0.2
-    coverage_unknown: float = 0.5
+    coverage_unknown: float = 0.8
     lead_bins: int = 0
     after_bins: int = 12
     pre_bins: int = 6
@@ -120,7 +120,7 @@ def load_rootcause_settings(config_dir: str | Path | None = None) -> RootCauseSe
             explains={k: dict(v) for k, v in raw.get("explains", {}).items()},
             weights={k: dict(v) for k, v in raw.get("weights", {}).items()},
             unreachable_factor=float(raw.get("unreachable_factor", 0.2)), late_onset_factor=float(raw.get("late_onset_factor", 0.5)),
-            coverage_floor=float(raw.get("coverage_floor", 0.2)), coverage_unknown=float(raw.get("coverage_unknown", 0.5)),
+            coverage_floor=float(raw.get("coverage_floor", 0.2)), coverage_unknown=float(raw.get("coverage_unknown", 0.8)),
             lead_bins=int(win.get("lead_bins", 0)), after_bins=int(win.get("after_bins", 12)), pre_bins=int(win.get("pre_bins", 6)),
             client_metrics={k: dict(v) for k, v in raw.get("client_metrics", {}).items()},
             dependency_kinds={k: tuple(v) for k, v in raw.get("dependency_kinds", {}).items()},
@@ -459,9 +459,11 @@ def rank_root_causes(
         ev = evidence.get(node)
         if ev is None:
             return None
-        kinds = [k for k in (symptom_kind, *[k for k in SYMPTOM_KINDS if k != symptom_kind], "saturation")
-                 if ev.onset_by_kind.get(k) is not None]
-        return min(ev.onset_by_kind[k] for k in kinds) if kinds else None
+        # the onset of the change that makes the node a candidate (its strongest weighted kind), not of any noise
+        s = strength.get(node, {})
+        kinds = sorted((k for k in s if k != "requests" and ev.onset_by_kind.get(k) is not None),
+                       key=lambda k: -weights.get(k, 0.0) * s[k])
+        return ev.onset_by_kind[kinds[0]] if kinds else None
 
     adjacency = graph.adjacency()
 
