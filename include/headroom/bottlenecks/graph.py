@@ -14,6 +14,7 @@ import csv
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable
@@ -48,7 +49,11 @@ class CallGraph:
         return sorted(a for a, b in self.edges if b == node)
 
     def adjacency(self) -> dict[str, list[str]]:
-        """Callees per node (every node present, sorted for determinism)."""
+        """Callees per node (every node present, sorted for determinism); built once per graph."""
+        return self._adjacency
+
+    @cached_property
+    def _adjacency(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {n: [] for n in self.nodes}
         for a, b in sorted(self.edges):
             out[a].append(b)
@@ -56,7 +61,7 @@ class CallGraph:
 
     def paths_from(self, start: str) -> dict[str, tuple[str, ...]]:
         """Shortest call path from ``start`` to every node it reaches downstream (``start`` itself included); cycles are fine."""
-        adjacency = self.adjacency()
+        adjacency = self._adjacency
         paths = {start: (start,)}
         todo = deque([start])
         while todo:

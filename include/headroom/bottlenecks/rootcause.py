@@ -495,12 +495,28 @@ def rank_root_causes(
                 todo.extend(adjacency.get(c, ()))
         return out
 
+    reach_cache: dict[str, set[str]] = {}
+
+    def reaches(node: str) -> set[str]:
+        if node not in reach_cache:
+            reach_cache[node] = set(graph.paths_from(node)) - {node}
+        return reach_cache[node]
+
+    def _leads(a: str, b: str) -> bool:
+        """Whether ``a``'s change comes before ``b``'s: earlier onset, else the larger deviation."""
+        oa, ob = onset(a), onset(b)
+        if oa is not None and ob is not None and oa != ob:
+            return oa < ob
+        return max(evidence[a].by_kind.values(), default=0.0) > max(evidence[b].by_kind.values(), default=0.0)
+
     def explained(node: str) -> tuple[float, str | None]:
         """How much the changes of ``node``'s callees explain its own change (0: nothing; 1: fully)."""
         mine = strength.get(node, {})
         n_onset = onset(node)
         best, by = 0.0, None
         for callee in sorted(effective_callees(node)):
+            if node in reaches(callee) and not _leads(callee, node):
+                continue  # a cycle: only the one that changed first (or most) explains the other
             theirs = strength.get(callee, {})
             amount = 0.0
             for callee_kind, transfer in settings.explains.items():
