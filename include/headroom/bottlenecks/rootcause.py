@@ -590,7 +590,10 @@ def zscore_baseline(issue: pd.DataFrame, normal: pd.DataFrame, at: Any, settings
         level, scale = _series_stats(normal_groups.get((node, metric, stat), np.empty(0)), settings)
         if level is None:
             continue
-        z = float(np.nanmax(np.abs(rows["value"].to_numpy(float) - level) / scale))
+        values = rows["value"].to_numpy(float)
+        if not np.isfinite(values).any():
+            continue
+        z = float(np.nanmax(np.abs(values - level) / scale))
         scores[node] = max(scores.get(node, 0.0), z)
     for node in issue["service"].unique():
         scores.setdefault(node, 0.0)
