@@ -70,7 +70,7 @@ def _inject(window, graph, path, kind, rng):
         out.loc[sel, "value"] *= factor
         extra = before * (factor - 1.0)
     else:
-        drop = rng.uniform(5.0, 50.0)
+        drop = rng.uniform(20.0, 100.0)
         out.loc[sel, "value"] = (out.loc[sel, "value"] - drop).clip(lower=0.0)
         extra = drop
     for callee, caller in zip(reversed(path[1:]), reversed(path[:-1])):
@@ -80,7 +80,7 @@ def _inject(window, graph, path, kind, rng):
         if kind == "latency":
             out.loc[sel, "value"] += extra
         else:
-            out.loc[sel, "value"] = (out.loc[sel, "value"] - min(extra, 50.0)).clip(lower=0.0)
+            out.loc[sel, "value"] = (out.loc[sel, "value"] - min(extra, 100.0)).clip(lower=0.0)
     return pd.DataFrame(out)
 
 
