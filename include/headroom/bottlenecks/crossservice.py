@@ -119,6 +119,7 @@ def explain_finding(config: HeadroomConfig, finding: Finding, rows: pd.DataFrame
         "owner": owner_of(config, top.service, top.path), "symptom_metric": metric,
         "evidence": [{k: v for k, v in e.__dict__.items() if v is not None} for e in top.evidence[:4]],
         "ranking": [{"service": c.service, "score": c.score} for c in ranking.candidates[:5]],
+        "notes": list(ranking.notes),  # e.g. graph nodes without data (a database nobody measures), services outside the graph
         "graph": [list(e) for e in sorted((a, b) for a, b in graph.edges if a in reach or b == top.service)],
     }
     return replace(finding, evidence={**finding.evidence, "root_cause": summary})
