@@ -44,6 +44,7 @@ LONG_COLUMNS = ("timestamp", "service", "metric", "statistic", "value")
 KINDS = ("latency", "errors", "requests", "saturation")
 SYMPTOM_KINDS = ("latency", "errors")
 VIA = "via "
+MEAN_STATISTICS = ("Average", "mean", "")  # statistics that are per-request means: the only ones harm is counted from
 
 
 # -- settings -------------------------------------------------------------------------------------
@@ -384,8 +385,9 @@ def _impact(ev: _NodeEvidence | None, kind: str, settings: RootCauseSettings) ->
     best = None
     for (m, stat), (vals, ref) in ev.windows.items():
         spec = settings.kind_of(m)
-        if spec is None or spec.kind != kind or stat.startswith(VIA) or stat not in settings.statistics or ref is None:
+        if spec is None or spec.kind != kind or stat not in MEAN_STATISTICS or ref is None:
             continue
+        # time added per request is the mean's excess (a percentile's excess is not), times the requests
         excess = np.clip(spec.sign * (vals - ref), 0.0, None)
         total = float(np.nansum(excess * np.nan_to_num(requests)))
         best = total if best is None else max(best, total)
