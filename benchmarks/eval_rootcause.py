@@ -73,7 +73,7 @@ def _inject(window, graph, path, kind, rng):
         drop = rng.uniform(20.0, 100.0)
         out.loc[sel, "value"] = (out.loc[sel, "value"] - drop).clip(lower=0.0)
         extra = drop
-    for callee, caller in zip(reversed(path[1:]), reversed(path[:-1])):
+    for callee, caller in zip(reversed(path[1:]), reversed(path[:-1]), strict=True):
         share = min(4.0, float(req.get(callee, 0.0)) / max(float(req.get(caller, 1.0)), 1.0)) * rng.uniform(0.5, 1.0)
         extra *= share
         sel = hit & (out["service"] == caller) & (out["metric"] == metric)
@@ -104,7 +104,8 @@ def synthetic(root: Path, per_level: int, seed: int) -> dict:
         # into a series that is nearly empty would be invisible)
         counts = normal.groupby(["service", "metric"])["timestamp"].nunique().unstack()
         paths = graph.paths_from("PetSite")
-        seen = counts[(counts.get("latency", 0) > len(bins) // 2) & (counts.get("availability", 0) > len(bins) // 2) & counts["requests"].notna()]
+        half = len(bins) // 2
+        seen = counts[(counts.get("latency", 0) > half) & (counts.get("availability", 0) > half) & counts["requests"].notna()]
         roots = sorted(n for n in paths if n in seen.index)
         cases = [(node, kind) for kind in ("latency", "availability") for node in roots]
         rng.shuffle(cases)
@@ -134,7 +135,8 @@ def synthetic(root: Path, per_level: int, seed: int) -> dict:
             "by_depth": {d: _figures(r) for d, r in sorted(by_depth.items())},
             "by_kind": {k: _figures([r["rank"] for r in rows if r["kind"] == k]) for k in ("latency", "availability")},
             "seconds_per_issue": {"mean": round(sum(seconds) / len(seconds), 4), "max": round(max(seconds), 4)},
-            "roots": len({(r["level"], r["root"]) for r in rows}), "invisible_on_target": invisible, "misses": [r for r in rows if r["rank"] != 1]}
+            "roots": len({(r["level"], r["root"]) for r in rows}), "invisible_on_target": invisible,
+            "misses": [r for r in rows if r["rank"] != 1]}
 
 
 def fleet(anchor: str) -> dict:
