@@ -264,7 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     anom = commands.add_parser("anomalies", help="score one series from a CSV file (timestamp,value) for anomalies, causally")
     anom.add_argument("--input", required=True, help="CSV with columns timestamp,value")
-    anom.add_argument("--output", required=True, help="CSV to write: timestamp,value,anomaly_score (0..1) per input row")
+    anom.add_argument("--output", required=True,
+                      help="CSV to write: timestamp,value,anomaly_score (0..1),event (anomaly, level_shift or empty) per input row")
     anom.add_argument("--step-s", type=int, default=None, help="the series' resolution in seconds (default: inferred from its first points)")
     anom.set_defaults(func=_anomalies)
 

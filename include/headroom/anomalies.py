@@ -1,28 +1,47 @@
-"""Causal, seasonal, outlier-robust anomaly scores in [0, 1] for one time series.
+"""Causal anomaly events for monitoring series: a per-series normal model, a calibrated tail-probability score, event logic.
 
-The score at time t uses only points at or before t, as a live detector must:
+How a series is scored (every step uses only points at or before t, so appending points never
+changes an earlier score):
 
-1. every point is placed on a fixed grid (``anomaly.step_s``, anchored at the
-   Unix epoch, so the grid never depends on later points);
-2. the seasonal expectation is the median of the same slot one to four weeks
-   back (or, with less than a week of history, one to seven days back), each lag
-   taken with its +-``neighbours`` points so a lone outlier in the history cannot
-   move it;
-3. a level correction (median of value minus seasonal over the past day) follows
-   growth and weekly shifts;
-4. the residual is divided by a robust scale (1.4826 x the median absolute
-   residual over the past week, floored at a share of the baseline);
-5. a deviation counts fully only when the previous point deviates the same way
-   too (the SPEC alarms' "two periods"); a lone point needs ``spike_factor``
-   times the distance. The score is ``logistic((|z| - z_mid) / z_width)``.
+1. **Input as exporters write it.** Timestamps without a zone are UTC; offsets are honoured (a
+   local-time series across a DST change is converted to UTC first). The step is inferred from the
+   first points (median gap, snapped to a usual step from 10 s to 1 day); every point is placed on
+   that grid, anchored at the Unix epoch. Points that land in the same slot (duplicates written on a
+   retry or at a DST change, jitter) are aggregated by their **mean**; every input row gets the score
+   of its slot, in input order.
+2. **Normal model, chosen from the data.** Three candidates: no season (the robust level of the past
+   ``level_window_s``), daily (median of the same slot on the previous ``daily_lags`` days) and
+   weekly (median of the same slot ``weekly_lags`` weeks back; it carries the daily shape and the
+   weekday/weekend difference, i.e. "both"). Seasonal candidates add the robust level offset of the
+   past ``level_window_s``. At each point the candidate with the smallest mean absolute error over
+   the past ``model_window_s`` is used (a season must beat no season by ``season_margin``).
+3. **Ensemble.** Four cheap deviations in robust units (1.4826 x rolling median absolute residual):
+   the seasonal residual, a change point (mean residual of the last ``change_points``), the rate of
+   change (first difference against its own robust spread) and a spread change (std of the last
+   ``change_points`` residuals against the usual spread).
+4. **Calibrated score.** Each deviation is compared with the distribution of its own recent values
+   (mean and std of ``log1p(deviation)`` over ``calibration_window_s``, in the spirit of an anomaly
+   likelihood): a Gaussian tail probability. The smallest of the four, times four (Bonferroni), is
+   turned into a score ``-log10(p) / tail_decades`` clipped to [0, 1]: 0.5 means p = 10^-2.5 by default.
+   The same threshold therefore means the same rarity on every series, whatever its unit or scale.
+5. **Events.** A point at or above ``threshold`` opens an event and keeps its score; while the event
+   lasts (until ``end_after_s`` without a hot point) and for ``refractory_s`` after it, scores are
+   capped below the threshold, so an incident is reported once, early. A change that keeps the same
+   sign for ``adapt_after_s`` is a level shift: the level window has then absorbed it (it is the new
+   normal) and the event is labelled ``level_shift`` at that point.
 
-Points with less than ``min_history_points`` of history score 0.
+Series with fewer than ``min_history_points`` valid points score 0 everywhere (the reason is returned
+and printed by the CLI); the first ``min_history_points`` points of every series, and the points after
+a gap longer than ``level_window_s``, score 0 while the level is re-learnt (no alarm storm).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+import contextlib
+import math
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 from include.headroom.exceptions import DataError
 
@@ -32,49 +51,59 @@ if TYPE_CHECKING:
 
 INPUT_COLUMNS = ("timestamp", "value")
 SCORE_COLUMN = "anomaly_score"
+EVENT_COLUMN = "event"
+COMPONENTS = ("residual", "change_point", "rate_of_change", "spread_change")
+MODELS = ("none", "daily", "weekly")
+USUAL_STEPS_S = (10, 15, 20, 30, 60, 120, 180, 300, 600, 900, 1200, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
 
 @dataclass(frozen=True)
 class AnomalyParams:
-    """The scorer's settings (``bottlenecks.yaml`` section ``anomaly``)."""
+    """The detector's settings (``bottlenecks.yaml`` section ``anomaly``); durations in seconds, so one set fits every step."""
 
     step_s: int = 300
-    seasons: tuple[tuple[int, int], ...] = ((604800, 4), (86400, 7))
-    neighbours: int = 2
-    level_window_points: int = 288
-    scale_window_points: int = 2016
+    daily_lags: int = 7
+    weekly_lags: int = 4
+    level_window_s: int = 7200
+    model_window_s: int = 86400
+    season_margin: float = 0.9
+    scale_window_s: int = 86400
+    calibration_window_s: int = 259200
+    change_points: int = 6
     min_history_points: int = 12
-    spike_factor: float = 2.0
-    z_mid: float = 6.0
-    z_width: float = 0.75
-    rel_scale_floor: float = 0.01
+    rel_scale_floor: float = 0.001
+    calibration_std_floor: float = 0.1
+    calibration_cap: float = 3.0
+    tail_decades: float = 10.0
     threshold: float = 0.5
+    end_after_s: int = 1800
+    refractory_s: int = 3600
+    adapt_after_s: int = 3600
+    inferred_step: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.step_s <= 0 or self.z_width <= 0 or self.spike_factor < 1 or self.min_history_points < 1:
-            raise DataError(f"anomaly settings {self!r}: need step_s > 0, z_width > 0, spike_factor >= 1, min_history_points >= 1")
+        if self.step_s <= 0 or self.tail_decades <= 0 or self.min_history_points < 3 or not 0 < self.threshold <= 1:
+            raise DataError(f"anomaly settings {self!r}: need step_s > 0, tail_decades > 0, min_history_points >= 3, 0 < threshold <= 1")
+        if self.change_points < 2 or self.calibration_std_floor <= 0 or not 0 < self.season_margin <= 1:
+            raise DataError(f"anomaly settings {self!r}: need change_points >= 2, calibration_std_floor > 0, 0 < season_margin <= 1")
+
+    def points(self, seconds: float, least: int = 1) -> int:
+        """A duration as a number of points at this step (at least ``least``)."""
+        return max(least, int(round(seconds / self.step_s)))
 
     def for_step(self, step_s: int) -> AnomalyParams:
-        """The same settings for a series at another resolution: windows keep their durations, not their point counts."""
-        from dataclasses import replace
-
+        """The same settings for a series at another resolution (windows are durations already)."""
         if step_s <= 0:
             raise DataError(f"anomaly scoring needs a positive step, got {step_s!r} s")
-        if step_s == self.step_s:
-            return self
-        factor = self.step_s / step_s
-        return replace(
-            self, step_s=int(step_s),
-            neighbours=int(round(self.neighbours * factor)),
-            level_window_points=max(self.min_history_points, int(round(self.level_window_points * factor))),
-            scale_window_points=max(2 * self.min_history_points, int(round(self.scale_window_points * factor))),
-        )
+        return self if step_s == self.step_s else replace(self, step_s=int(step_s))
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> AnomalyParams:
-        seasons = tuple((int(s["period_s"]), int(s["lags"])) for s in raw.get("seasons", ())) or cls.seasons
-        known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw and k != "seasons"}
-        return cls(seasons=seasons, **known)
+        known = sorted(k for k in cls.__dataclass_fields__ if k != "inferred_step")
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            raise DataError(f"bottlenecks.anomaly: unknown keys {unknown} (known: {known})")
+        return cls(**{k: raw[k] for k in known if k in raw})
 
 
 def default_params() -> AnomalyParams:
@@ -84,181 +113,453 @@ def default_params() -> AnomalyParams:
     return AnomalyParams.from_mapping(get_config().bottlenecks.anomaly)
 
 
-def _row_nanmedian(samples: np.ndarray) -> np.ndarray:
-    """Median of each row ignoring NaN (NaN where a row has none); sorting is much faster than ``np.nanmedian`` here."""
+@dataclass(frozen=True)
+class Detection:
+    """Scores of series on one grid: ``score`` and ``event`` are (time, series) arrays."""
+
+    score: np.ndarray
+    event: np.ndarray  # 0 none, 1 anomaly (event start), 2 level shift (the change became the new normal)
+    model: np.ndarray  # index into MODELS of the normal model used at each point (-1: none yet)
+    component: np.ndarray  # index into COMPONENTS of the most unusual deviation at each point
+
+
+# ---------------------------------------------------------------------------------------------- core
+
+
+def _rolling(frame: pd.DataFrame, window: int, how: str, min_periods: int) -> np.ndarray:
+    """A past-only rolling statistic (the value at t uses points before t), NaN-aware.
+
+    Sums, means, stds and counts come from cumulative sums in NumPy (all series at once); medians,
+    minima and maxima from pandas.
+    """
     import numpy as np
 
-    ordered = np.sort(samples, axis=1)  # NaN sorts last
-    count = np.sum(~np.isnan(samples), axis=1)
-    rows = np.arange(len(samples))
-    lo = ordered[rows, np.maximum((count - 1) // 2, 0)]
-    hi = ordered[rows, np.maximum(count // 2, 0)]
-    out = (lo + hi) / 2.0
-    out[count == 0] = np.nan
-    return out
+    min_periods = min(min_periods, window)
+    if how not in ("mean", "std", "count"):
+        roll = frame.rolling(window, min_periods=min_periods)
+        return getattr(roll, how)().shift(1).to_numpy()
+    x = frame.to_numpy(float)
+    ok = ~np.isnan(x)
+
+    def past_sum(a: np.ndarray) -> np.ndarray:
+        c = np.cumsum(a, axis=0)
+        out = np.empty_like(c)
+        out[0] = 0.0
+        out[1:] = c[:-1]  # sums of the points before t ...
+        if len(c) > window + 1:
+            out[window + 1:] -= c[: len(c) - window - 1]  # ... within the window
+        return out
+
+    n = past_sum(ok.astype(float))
+    enough = n >= max(1, min_periods)
+    if how == "count":
+        return np.where(enough, n, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # centred on each series' first value (it depends on no later point, so the sums stay causal)
+        centre = np.nan_to_num(x[np.argmax(ok, axis=0), np.arange(x.shape[1])]) if len(x) else np.zeros(x.shape[1])
+        xc = np.where(ok, x - centre, 0.0)
+        total = past_sum(xc)
+        mean = total / n
+        if how == "mean":
+            return np.where(enough, mean + centre, np.nan)
+        var = (past_sum(xc * xc) - n * mean * mean) / (n - 1)
+        return np.where(enough & (n > 1), np.sqrt(np.fmax(var, 0.0)), np.nan)
 
 
-def _seasonal(grid: np.ndarray, params: AnomalyParams) -> tuple[np.ndarray, np.ndarray]:
-    """Per grid position, the seasonal expectation and the spread (1.4826 x MAD) of its samples, from values strictly before it."""
-    import numpy as np
-
-    positions = np.arange(len(grid))
-    centre = np.full(len(grid), np.nan)
-    spread = np.full(len(grid), np.nan)
-    pending = np.ones(len(grid), bool)
-    deltas = np.arange(-params.neighbours, params.neighbours + 1)
-    for period_s, lags in params.seasons:
-        period = period_s // params.step_s
-        if period <= params.neighbours or not pending.any():
-            continue
-        # a season is used once a whole period (plus the neighbours) of history lies before the point
-        usable = pending & (positions >= period + params.neighbours)
-        if not usable.any():
-            continue
-        pos = positions[usable]
-        offsets = (np.arange(1, lags + 1)[:, None] * period - deltas[None, :]).ravel()
-        idx = pos[:, None] - offsets[None, :]
-        samples = np.where(idx >= 0, grid[np.clip(idx, 0, None)], np.nan)
-        median = _row_nanmedian(samples)
-        centre[usable] = median
-        spread[usable] = 1.4826 * _row_nanmedian(np.abs(samples - median[:, None]))
-        pending &= ~usable
-    return centre, spread
-
-
-def _resolution(grid: np.ndarray, window: int) -> np.ndarray:
-    """The smallest non-zero step between consecutive past values: a change of one unit (a replica) is never an anomaly."""
+def _coarse_median(x: np.ndarray, window: int, every: int, min_periods: int) -> np.ndarray:
+    """A past-only rolling median over ``window`` points, estimated from every ``every``-th point (for long windows:
+    a scale changes slowly, and the median of a quarter of the points is four times cheaper). Causal: the value at t
+    uses points before t only."""
     import numpy as np
     import pandas as pd
 
-    steps = np.abs(np.diff(grid, prepend=np.nan))
-    steps[steps == 0] = np.nan
-    return pd.Series(steps).rolling(window, min_periods=1).min().shift(1).to_numpy()
+    if every <= 1 or window < 8 * every:
+        return _rolling(pd.DataFrame(x), window, "median", min_periods)
+    sampled = pd.DataFrame(x[::every])
+    med = sampled.rolling(window // every, min_periods=max(1, min(min_periods, window) // every)).median().to_numpy()
+    # the median of samples up to row k*every is known from row k*every + 1 on
+    out = np.full_like(x, np.nan, dtype=float)
+    spread = np.repeat(med, every, axis=0)[: len(x) - 1]
+    out[1: 1 + len(spread)] = spread
+    return out
 
 
-def score_values(ts_seconds: np.ndarray, values: np.ndarray, params: AnomalyParams | None = None) -> np.ndarray:
-    """Anomaly scores of ``values`` at epoch seconds ``ts_seconds`` (sorted ascending, unique).
+def _lag_median(grid: np.ndarray, period: int, lags: int) -> np.ndarray:
+    """Per point, the NaN-aware median of the values ``period``, ``2 period``, ... ``lags period`` points before it."""
+    import numpy as np
 
-    :returns: scores in [0, 1]; 0 where the value is missing or history is too short.
+    t, s = grid.shape
+    samples = np.full((lags, t, s), np.nan)
+    for k in range(1, lags + 1):
+        if k * period < t:
+            samples[k - 1, k * period:] = grid[: t - k * period]
+    ordered = np.sort(samples, axis=0)  # NaN last
+    count = np.sum(~np.isnan(samples), axis=0)
+    lo = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[None], axis=0)[0]
+    hi = np.take_along_axis(ordered, np.maximum(count // 2, 0)[None], axis=0)[0]
+    out = (lo + hi) / 2.0
+    out[count < max(3, (lags + 1) // 2)] = np.nan  # a season needs three lags at least: a median of two is no defence against an outlier
+    return out
+
+
+def _gaussian_tail(x: np.ndarray) -> np.ndarray:
+    from scipy.special import ndtr
+
+    return ndtr(-x)
+
+
+def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
+    """Scores and events of series on a common grid (``grid``: time x series, NaN where a value is missing).
+
+    Vectorised across series; the only loop over time is the event state machine.
     """
     import numpy as np
     import pandas as pd
 
-    params = params or default_params()
-    n = len(values)
-    if n == 0:
-        return np.zeros(0)
-    slot = np.round(np.asarray(ts_seconds, dtype=float) / params.step_s).astype(np.int64)
-    positions = slot - slot[0]
-    grid = np.full(int(positions[-1]) + 1, np.nan)
-    grid[positions] = values
+    grid = np.asarray(grid, dtype=float)
+    if grid.ndim == 1:
+        grid = grid[:, None]
+    t, s = grid.shape
+    p = params
     have = ~np.isnan(grid)
+    level_w = p.points(p.level_window_s, 5)
+    minp = min(p.min_history_points, level_w)
+    frame = pd.DataFrame(grid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # normal-model candidates
+        level_none = _rolling(frame, level_w, "median", minp)
+        baselines = [level_none]
+        for period_s, lags in ((86400, p.daily_lags), (604800, p.weekly_lags)):
+            period = int(round(period_s / p.step_s))
+            if lags < 1 or period < 4 or period_s % p.step_s or period >= t:
+                baselines.append(np.full((t, s), np.nan))
+                continue
+            seasonal = _lag_median(grid, period, lags)
+            offset = _rolling(pd.DataFrame(grid - seasonal), level_w, "median", minp)
+            baselines.append(seasonal + offset)
+        model_w = p.points(p.model_window_s, 24)
+        errors = []
+        for i, base in enumerate(baselines):
+            err = _rolling(pd.DataFrame(np.abs(grid - base)), model_w, "mean", max(minp, model_w // 4))
+            if i > 0:
+                err = err / p.season_margin  # a season must earn its place
+            errors.append(np.where(np.isnan(err), np.inf, err))
+        errors_arr = np.stack(errors)
+        model = np.argmin(errors_arr, axis=0)
+        known = np.isfinite(np.min(errors_arr, axis=0))
+        # before any model has an error record, the no-season level is used
+        model = np.where(known, model, 0)
+        stacked = np.stack(baselines)
+        baseline = np.take_along_axis(stacked, model[None], axis=0)[0]
+        baseline = np.where(np.isnan(baseline), level_none, baseline)
+        residual = grid - baseline
 
-    seasonal, seasonal_spread = _seasonal(grid, params)
-    window = params.level_window_points
-    deseasoned = pd.Series(grid - seasonal)
-    level = deseasoned.rolling(window, min_periods=max(1, params.min_history_points)).median().shift(1).to_numpy()
-    # before a whole season is known: the median of the last three points (follows a daily ramp, not a spike)
-    plain = pd.Series(grid).rolling(3, min_periods=1).median().shift(1).to_numpy()
-    seasonal_ok = ~np.isnan(seasonal) & ~np.isnan(level)
-    baseline = np.where(seasonal_ok, seasonal + np.nan_to_num(level), plain)
-    residual = grid - baseline
+        # robust scales, floored so that a constant series has a finite one
+        scale_w = p.points(p.scale_window_s, 24)
+        magnitude = np.abs(_rolling(frame, level_w, "median", minp))
+        tiny = np.maximum(p.rel_scale_floor * np.nan_to_num(magnitude), 1e-9)
+        diff = np.diff(grid, axis=0, prepend=np.nan)
+        # the smallest non-zero step seen lately: a change of one unit (a replica, a quantised gauge) is no anomaly
+        steps = np.abs(diff)
+        resolution = np.nan_to_num(_rolling(pd.DataFrame(np.where(steps > 0, steps, np.nan)), scale_w, "min", 1))
+        tiny = np.fmax(tiny, resolution)
+        scale = np.fmax(1.4826 * _coarse_median(np.abs(residual), scale_w, 4, minp), tiny)
+        diff_scale = np.fmax(1.4826 * _coarse_median(np.abs(diff), scale_w, 4, minp), tiny)
 
-    spread = pd.Series(np.abs(residual)).rolling(params.scale_window_points, min_periods=params.min_history_points).median().shift(1)
-    floors = np.vstack([
-        1.4826 * spread.to_numpy(),                   # how far residuals stray over the past week
-        np.where(seasonal_ok, seasonal_spread, 0.0),  # how much this slot varied from lag to lag
-        _resolution(grid, params.scale_window_points),
-        params.rel_scale_floor * np.abs(baseline),
-    ])
-    scale = np.nanmax(np.nan_to_num(floors, nan=0.0), axis=0) + 1e-12
-    z = residual / scale
+        k = p.change_points
+        res_frame = pd.DataFrame(residual)
+        recent_mean = res_frame.rolling(k, min_periods=k // 2 + 1).mean().to_numpy()
+        recent_std = res_frame.rolling(k, min_periods=k // 2 + 1).std().to_numpy()
+        deviations = {
+            "residual": np.abs(residual) / scale,
+            "change_point": np.abs(recent_mean) * math.sqrt(k) / scale,
+            "rate_of_change": np.abs(diff) / diff_scale,
+            "spread_change": recent_std / scale,
+        }
+        cal_w = p.points(p.calibration_window_s, 48)
+        tail = np.ones((t, s))
+        parts = {}
+        # a deviation enters the calibration only once its scale rests on enough points, and capped,
+        # so that the warm-up and one huge excursion do not widen the distribution for days
+        settled = _rolling(pd.DataFrame(residual), scale_w, "count", 1) >= max(minp, scale_w // 8)
+        counted = np.nan_to_num(_rolling(pd.DataFrame(np.where(settled, 1.0, np.nan)), cal_w, "count", 1))
+        for name, dev in deviations.items():
+            u = np.log1p(np.minimum(dev, 1e12))  # np.minimum keeps NaN (a missing deviation), np.fmin would not
+            u_frame = pd.DataFrame(np.where(settled, np.minimum(u, p.calibration_cap), np.nan))
+            mu = _rolling(u_frame, cal_w, "mean", minp)
+            sd = np.fmax(np.nan_to_num(_rolling(u_frame, cal_w, "std", minp)), p.calibration_std_floor)
+            prob = _gaussian_tail((u - mu) / sd)
+            # within the range of the recent past, a value is at most as rare as one in the window
+            seen = _rolling(u_frame, cal_w, "max", minp)
+            prob = np.where(u > seen, prob, np.fmax(prob, 1.0 / (counted + 1.0)))
+            parts[name] = np.where(np.isnan(prob), 1.0, prob)
+            tail = np.fmin(tail, parts[name])
+        tail = np.fmin(1.0, tail * len(deviations))
+        raw = np.clip(-np.log10(np.fmax(tail, 1e-300)) / p.tail_decades, 0.0, 1.0) + 0.0  # + 0.0: no -0.0
+        # warm-up: no score without a level, a scale and a calibration history
+        ready = have & settled & ~np.isnan(level_none) & ~np.isnan(scale)
+        warm = np.nan_to_num(_rolling(frame, cal_w, "count", 1)) >= max(p.min_history_points, 2 * level_w)
+        raw = np.where(ready & warm, raw, 0.0)
+        sign = np.sign(np.nan_to_num(residual))
 
-    previous = np.concatenate(([np.nan], z[:-1]))
-    same_way = np.sign(previous) == np.sign(z)
-    confirmed = np.where(same_way, np.minimum(np.abs(z), np.abs(previous)), 0.0)
-    lone = np.abs(z) / params.spike_factor
-    strength = np.nan_to_num(np.maximum(np.nan_to_num(confirmed), lone), nan=0.0)
-    with np.errstate(over="ignore"):
-        scores = 1.0 / (1.0 + np.exp(-(strength - params.z_mid) / params.z_width))
-    scores[~have | np.isnan(z)] = 0.0
-    # a logistic never reaches 0: what sits far below the midpoint is reported as 0
-    scores[strength < params.z_mid - 8 * params.z_width] = 0.0
-    return np.clip(scores[positions], 0.0, 1.0)
-
-
-def _parse(df: pd.DataFrame, where: str) -> tuple[pd.Series, pd.Series]:
-    import pandas as pd
-
-    missing = [c for c in INPUT_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(f"{where}: missing columns {missing} (need {list(INPUT_COLUMNS)}, got {list(df.columns)})")
-    ts = pd.to_datetime(df["timestamp"], utc=True, errors="coerce", format="mixed")
-    bad_ts = ts.isna() & df["timestamp"].notna() | df["timestamp"].isna()
-    if bad_ts.any():
-        row = int(bad_ts.to_numpy().nonzero()[0][0])
-        raise DataError(f"{where}: row {row}: timestamp {df['timestamp'].iloc[row]!r} is not a timestamp")
-    raw = df["value"]
-    values = pd.to_numeric(raw, errors="coerce")
-    bad_value = values.isna() & raw.notna()
-    if bad_value.any():  # blank cells are missing values, anything else must be a number
-        bad_value &= raw.astype(str).str.strip() != ""
-    if bad_value.any():
-        row = int(bad_value.to_numpy().nonzero()[0][0])
-        raise DataError(f"{where}: row {row}: value {raw.iloc[row]!r} is not a number")
-    dup = ts.duplicated(keep=False)
-    if dup.any():
-        rows = dup.to_numpy().nonzero()[0][:2].tolist()
-        raise DataError(f"{where}: rows {rows}: duplicate timestamp {ts.iloc[rows[0]].isoformat()}")
-    return ts, values.astype(float)
+    score, event = _events(raw, sign, p)
+    return Detection(score=score, event=event, model=np.where(known, model, -1),
+                     component=np.argmin(np.stack([parts[c] for c in COMPONENTS]), axis=0))
 
 
-def infer_step(seconds: np.ndarray, first: int = 32) -> int:
-    """The series' resolution: the median gap between its first ``first`` + 1 distinct points (sorted epoch seconds).
+def _events(raw: np.ndarray, sign: np.ndarray, p: AnomalyParams) -> tuple[np.ndarray, np.ndarray]:
+    """Event state machine per series: report once, early; label a persisting change as a level shift.
+
+    Only rows at or above the threshold, and the rows of an open event or its refractory time, need
+    the state machine; every other row keeps its score.
+    """
+    import numpy as np
+
+    t, s = raw.shape
+    end_after, refractory, adapt = p.points(p.end_after_s), p.points(p.refractory_s), p.points(p.adapt_after_s, 2)
+    cap = p.threshold * 0.5
+    score = raw.copy()
+    event = np.zeros((t, s), np.int8)
+    hot_all = raw >= p.threshold
+    for col in np.flatnonzero(hot_all.any(axis=0)):
+        hot = hot_all[:, col].tolist()
+        sgn = sign[:, col].tolist()
+        out = score[:, col].tolist()
+        i = int(np.argmax(hot_all[:, col]))
+        while i < t:
+            # an event opens at row i (hot, outside any event and refractory time)
+            event[i, col] = 1
+            direction, run, quiet, labelled = sgn[i], 0, 0, False
+            j = i
+            while j < t:
+                if j > i and out[j] > cap:
+                    out[j] = cap
+                run = run + 1 if (sgn[j] == direction and direction != 0) else 0
+                if not labelled and run >= adapt:
+                    event[j, col] = 2
+                    labelled = True
+                quiet = 0 if hot[j] else quiet + 1
+                j += 1
+                if quiet >= end_after:
+                    break
+            # refractory time after the event: capped, no new report
+            k = j
+            while k < min(t, j + refractory):
+                if out[k] > cap:
+                    out[k] = cap
+                k += 1
+            nxt = np.flatnonzero(hot_all[k:, col])
+            i = k + int(nxt[0]) if len(nxt) else t
+        score[:, col] = out
+    return score, event
+
+
+# ------------------------------------------------------------------------------------------- input
+
+
+def snap_step(seconds: float) -> int:
+    """A measured step rounded to the usual step within 20 % of it (else to whole seconds)."""
+    for usual in USUAL_STEPS_S:
+        if abs(seconds - usual) <= 0.2 * usual:
+            return usual
+    return max(1, int(round(seconds)))
+
+
+def infer_step(seconds: np.ndarray, first: int = 64) -> int:
+    """The series' resolution: the median gap between its first ``first`` + 1 distinct points, snapped to a usual step.
 
     Only the first points count, so appending later points never changes it (the scorer stays causal).
+    Gaps shorter than a second (duplicates, jitter) are ignored.
 
     :raises DataError: when fewer than two distinct timestamps are given.
     """
     import numpy as np
 
-    gaps = np.diff(np.unique(np.asarray(seconds, dtype=float))[: first + 1])
+    distinct = np.unique(np.asarray(seconds, dtype=float))[: first + 1]
+    gaps = np.diff(distinct)
+    gaps = gaps[gaps >= 1.0]
     if len(gaps) == 0:
         raise DataError("cannot infer the series' step from fewer than two distinct timestamps; give the step explicitly")
-    return max(1, int(round(float(np.median(gaps)))))
+    return snap_step(float(np.median(gaps)))
 
 
-def score(df: pd.DataFrame, params: AnomalyParams | None = None, where: str = "input") -> pd.DataFrame:
-    """The rows of ``df`` (columns ``timestamp``, ``value``) with ``anomaly_score`` in [0, 1] added.
+@dataclass(frozen=True)
+class ParsedSeries:
+    """One input series: epoch seconds and values per row (input order), and what was said about it."""
 
-    Causal: appending later points never changes the score of an earlier one. Rows keep
-    their order; empty values score 0. The caller's frame is not modified. Without ``params``
-    the shipped settings are used at the series' own resolution (inferred from its first points,
-    see :func:`infer_step`), so 1-minute, hourly and daily series are scored as well as 5-minute ones.
+    seconds: np.ndarray
+    values: np.ndarray
+    notes: tuple[str, ...] = ()
 
-    :param where: names the input in error messages (a file path, a series).
-    :raises DataError: naming the row with a bad timestamp or value, or duplicate timestamps.
+
+def _where_row(where: str, i: int, lines: bool) -> str:
+    return f"{where}: line {i + 2}" if lines else f"{where}: row {i}"
+
+
+def parse(df: pd.DataFrame, where: str = "input", lines: bool = False) -> ParsedSeries:
+    """Check and convert the ``timestamp`` and ``value`` columns.
+
+    :param lines: name rows by file line (header = line 1), as the CLI does; else by 0-based row.
+    :raises DataError: naming the input, the row (line) and the field.
     """
     import numpy as np
     import pandas as pd
 
-    ts, values = _parse(df, where)
+    missing = [c for c in INPUT_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"{where}: missing columns {missing} (need {list(INPUT_COLUMNS)}, got {list(df.columns)})")
+    raw_ts = df["timestamp"]
+    if pd.api.types.is_datetime64_any_dtype(raw_ts):
+        ts = raw_ts.dt.tz_localize("UTC") if raw_ts.dt.tz is None else raw_ts.dt.tz_convert("UTC")
+    else:
+        text = raw_ts.astype("string").str.strip()
+        ts = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        retry = ts.isna() & text.notna() & (text != "")
+        if retry.any():  # other spellings ("2026-01-01 00:00:00 +0100", "01/02/2026 10:00") one by one
+            ts = ts.copy()
+            ts[retry] = pd.to_datetime(text[retry], utc=True, errors="coerce", format="mixed")
+    bad_ts = ts.isna().to_numpy()
+    if bad_ts.any():
+        i = int(bad_ts.nonzero()[0][0])
+        raise DataError(f"{_where_row(where, i, lines)}: field 'timestamp' = {raw_ts.iloc[i]!r} is not a timestamp "
+                        "(ISO-8601; without a zone it is read as UTC)")
+    raw = df["value"]
+    values = pd.to_numeric(raw, errors="coerce").astype(float)
+    bad_value = values.isna() & raw.notna()
+    if bad_value.any():  # blank cells are missing values, anything else must be a number
+        bad_value &= raw.astype(str).str.strip().str.lower().isin(["", "nan"]) == False  # noqa: E712
+    if bad_value.any():
+        i = int(bad_value.to_numpy().nonzero()[0][0])
+        raise DataError(f"{_where_row(where, i, lines)}: field 'value' = {raw.iloc[i]!r} is not a number")
+    finite = values.to_numpy(float)
+    inf = np.isinf(finite)
+    if inf.any():
+        i = int(inf.nonzero()[0][0])
+        raise DataError(f"{_where_row(where, i, lines)}: field 'value' = {raw.iloc[i]!r} is not a finite number")
     seconds = ((ts - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(float)
-    order = np.argsort(seconds, kind="stable")
+    return ParsedSeries(seconds=seconds, values=finite)
+
+
+def grid_of(seconds: np.ndarray, values: np.ndarray, step_s: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Place points on the epoch-anchored grid of ``step_s``; points in one slot are averaged (NaN ignored).
+
+    :returns: the grid values, each point's grid position, and the number of points that shared a slot with another.
+    """
+    import numpy as np
+
+    slot = np.round(np.asarray(seconds, dtype=float) / step_s).astype(np.int64)
+    position = slot - slot.min()
+    size = int(position.max()) + 1
+    ok = ~np.isnan(values)
+    sums = np.bincount(position[ok], weights=values[ok], minlength=size)
+    counts = np.bincount(position[ok], minlength=size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grid = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    shared = int(len(position) - len(np.unique(position)))
+    return grid, position, shared
+
+
+MAX_GRID_POINTS = 20_000_000
+
+
+def score_series(seconds: np.ndarray, values: np.ndarray, params: AnomalyParams | None = None,
+                 where: str = "input") -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Scores and event labels per input row (any order, duplicates allowed), and notes for the user.
+
+    :returns: (scores in [0, 1], event labels '' / 'anomaly' / 'level_shift', notes).
+    """
+    import numpy as np
+
+    n = len(values)
+    notes: list[str] = []
+    if n == 0:
+        return np.zeros(0), np.array([], dtype=object), [f"{where}: no rows: nothing to score"]
     if params is None:
         params = default_params()
-        if len(df) >= 2:
-            params = params.for_step(infer_step(seconds))
-    sorted_scores = score_values(seconds[order], values.to_numpy(float)[order], params)
-    scores = np.empty(len(df))
-    scores[order] = sorted_scores
+        with contextlib.suppress(DataError):  # one distinct timestamp: the configured step
+            params = replace(params.for_step(infer_step(seconds)), inferred_step=True)
+    valid = int(np.sum(~np.isnan(values)))
+    if valid < params.min_history_points:
+        notes.append(f"{where}: {valid} valid point(s), fewer than min_history_points={params.min_history_points}: "
+                     "too short to score, every score is 0")
+        return np.zeros(n), np.full(n, "", dtype=object), notes
+    span = (np.nanmax(seconds) - np.nanmin(seconds)) / params.step_s + 1
+    if span > MAX_GRID_POINTS:
+        raise DataError(f"{where}: {span:,.0f} grid points at step {params.step_s} s (more than {MAX_GRID_POINTS:,}): "
+                        "check the timestamps' unit or give a coarser --step-s")
+    grid, position, shared = grid_of(seconds, values, params.step_s)
+    if shared:
+        notes.append(f"{where}: {shared} row(s) share a {params.step_s}-s slot with another row (duplicates or jitter): "
+                     "each slot is scored on the mean of its values and every row gets its slot's score")
+    if np.nanmax(grid) == np.nanmin(grid):
+        notes.append(f"{where}: the series is constant ({np.nanmin(grid):g}); a change from it would be scored")
+    detection = detect(grid, params)
+    labels = np.array(["", "anomaly", "level_shift"], dtype=object)
+    return detection.score[position, 0], labels[detection.event[position, 0]], notes
+
+
+def score_many(seconds: list[np.ndarray], values: list[np.ndarray], params: AnomalyParams, chunk: int = 100) -> list[np.ndarray]:
+    """Scores of many series at one step (``params.step_s``), vectorised ``chunk`` series at a time on a shared grid.
+
+    Gives the same scores as scoring each series alone (each series' grid starts at its own first point,
+    which :func:`detect` treats like leading missing values). Memory is bounded by ``chunk`` x the grid length.
+    """
+    import numpy as np
+
+    out: list[np.ndarray] = []
+    for lo in range(0, len(values), chunk):
+        part_s, part_v = seconds[lo: lo + chunk], values[lo: lo + chunk]
+        slots = [np.round(np.asarray(s, dtype=float) / params.step_s).astype(np.int64) for s in part_s]
+        firsts = [int(sl.min()) if len(sl) else 0 for sl in slots]
+        length = max((int(sl.max()) - first + 1 for sl, first in zip(slots, firsts, strict=True) if len(sl)), default=0)
+        grid = np.full((length, len(part_v)), np.nan)
+        positions = []
+        for j, (sl, v) in enumerate(zip(slots, part_v, strict=True)):
+            if len(sl):
+                g, pos, _ = grid_of(sl * params.step_s, np.asarray(v, dtype=float), params.step_s)
+                grid[: len(g), j] = g
+                positions.append(pos)
+            else:
+                positions.append(np.zeros(0, np.int64))
+        scored = detect(grid, params).score if length else np.zeros((0, len(part_v)))
+        out.extend(scored[pos, j] for j, pos in enumerate(positions))
+    return out
+
+
+def score_values(ts_seconds: np.ndarray, values: np.ndarray, params: AnomalyParams | None = None) -> np.ndarray:
+    """Anomaly scores of ``values`` at epoch seconds ``ts_seconds`` (one per point, in the given order)."""
+    return score_series(ts_seconds, values, params)[0]
+
+
+def score(df: pd.DataFrame, params: AnomalyParams | None = None, where: str = "input", lines: bool = False,
+          notes: list[str] | None = None) -> pd.DataFrame:
+    """The rows of ``df`` (columns ``timestamp``, ``value``) with ``anomaly_score`` in [0, 1] and ``event`` added.
+
+    Causal: appending later points never changes the score of an earlier one. Rows keep their order;
+    empty values score 0; rows sharing a timestamp get one score (their slot's). The caller's frame
+    is not modified. Without ``params`` the shipped settings are used at the series' own step
+    (inferred from its first points, see :func:`infer_step`).
+
+    :param where: names the input in error messages (a file path, a series).
+    :param notes: if given, what the user should know (duplicates, too short, constant) is appended.
+    :raises DataError: naming the row (line) and field with a bad timestamp or value.
+    """
+    import numpy as np
+
+    parsed = parse(df, where, lines)
+    scores, events, said = score_series(parsed.seconds, parsed.values, params, where)
+    if notes is not None:
+        notes.extend(said)
     out = df.copy()
     out[SCORE_COLUMN] = np.round(scores, 6)
+    out[EVENT_COLUMN] = events
     return out
 
 
 def score_file(input_path: str, output_path: str, params: AnomalyParams | None = None) -> dict[str, Any]:
-    """Score ``input_path`` (CSV ``timestamp,value``) into ``output_path`` (``timestamp,value,anomaly_score``)."""
+    """Score ``input_path`` (CSV ``timestamp,value``) into ``output_path`` (``timestamp,value,anomaly_score,event``)."""
+    import os
+    import sys
     from pathlib import Path
 
     import pandas as pd
@@ -266,15 +567,24 @@ def score_file(input_path: str, output_path: str, params: AnomalyParams | None =
     path = Path(input_path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
+    out_path = Path(output_path)
+    parent = out_path.parent if str(out_path.parent) else Path(".")
+    if parent.exists() and not os.access(parent, os.W_OK):
+        raise DataError(f"{out_path}: cannot write the output here (directory not writable)")
     try:
-        frame = pd.read_csv(path, dtype={"timestamp": str, "value": str}, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a readable CSV: {exc}") from exc
-    scored = score(frame, params, where=str(path))
-    out = scored[[*INPUT_COLUMNS, SCORE_COLUMN]].copy()
+    notes: list[str] = []
+    scored = score(frame, params, where=str(path), lines=True, notes=notes)
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
+    out = scored[[*INPUT_COLUMNS, SCORE_COLUMN, EVENT_COLUMN]].copy()
     out["value"] = pd.to_numeric(out["value"])
-    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(output_path, index=False)
+    parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(out_path, index=False, na_rep="")
     threshold = (params or default_params()).threshold
-    return {"input": str(path), "output": str(output_path), "rows": len(out),
-            "anomalous": int((out[SCORE_COLUMN] > threshold).sum()), "threshold": threshold}
+    return {"input": str(path), "output": str(out_path), "rows": len(out),
+            "anomalous": int((out[SCORE_COLUMN] >= threshold).sum()), "threshold": threshold,
+            "events": int((out[EVENT_COLUMN] == "anomaly").sum()), "level_shifts": int((out[EVENT_COLUMN] == "level_shift").sum()),
+            "notes": notes}

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import yaml
 
@@ -290,8 +291,13 @@ class BottleneckConfig:
         bad_types = {m: t for m, t in self.prediction.get("types", {}).items() if m not in metrics or t not in self.remedies}
         _require(not bad_types, f"bottlenecks.prediction.types {bad_types} need a canonical metric and a type with a remedy")
         if self.anomaly:
-            _require(int(self.anomaly["step_s"]) > 0, f"bottlenecks.anomaly.step_s={self.anomaly['step_s']!r} must be > 0")
-            _require(float(self.anomaly["z_width"]) > 0, f"bottlenecks.anomaly.z_width={self.anomaly['z_width']!r} must be > 0")
+            from include.headroom.anomalies import AnomalyParams
+            from include.headroom.exceptions import DataError
+
+            try:
+                AnomalyParams.from_mapping(self.anomaly)
+            except (DataError, TypeError, ValueError) as exc:
+                _require(False, f"bottlenecks.anomaly: {exc}")
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ class Cause:
 
     :param score: ranking strength: median robust z over the episode x (0.5 + 0.5 |correlation|).
     :param z: median robust z-score of the signal over the episode (signed).
-    :param onset: first time the signal deviated, from ``cause_lead_points`` before the episode.
+    :param onset: the anomaly detector's first event on the signal from ``cause_lead_points`` before the episode
+        (else the first run of two points past ``cause_z``).
     :param lag_min: minutes from the signal's onset to the symptom's (positive: the signal moved first).
     :param correlation: strongest correlation of the signal, lagged 0..``max_lag_points``, with the symptom.
     :param prior_weight: strongest path weight to the symptom in the dependency prior (0: no known path).
@@ -318,23 +319,41 @@ def _rules(config: HeadroomConfig, z: pd.DataFrame, frame: pd.DataFrame, baselin
 
 
 def _with_anomaly_scores(causes: tuple[Cause, ...], history: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp,
-                         cache: dict[str, pd.Series]) -> tuple[Cause, ...]:
-    """Each cause with the highest causal anomaly score its signal reached during the episode."""
+                         cache: dict[str, pd.DataFrame], lead_from: pd.Timestamp | None = None) -> tuple[Cause, ...]:
+    """Each cause with the anomaly detector's evidence (:mod:`include.headroom.anomalies`): the highest score its
+    signal reached in the episode, and its onset = the detector's first event from ``lead_from`` to the episode's end
+    (the robust-z onset stays when the detector reported none); lags to the symptom are recomputed from those onsets."""
     from dataclasses import replace
 
     import pandas as pd
 
-    from include.headroom.anomalies import default_params, score_values
+    from include.headroom.anomalies import default_params, score_series
 
+    def detected(signal: str) -> pd.DataFrame:
+        if signal not in cache:
+            series = history[signal].dropna() if signal in history else pd.Series(dtype=float)
+            seconds = ((series.index - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(float)
+            scores, events, _ = score_series(seconds, series.to_numpy(float), default_params())
+            cache[signal] = pd.DataFrame({"score": scores, "event": events}, index=series.index)
+        return cache[signal]
+
+    def onset(signal: str) -> pd.Timestamp | None:
+        frame = detected(signal)
+        hits = frame.index[(frame.index >= (lead_from or first)) & (frame.index <= last) & (frame["event"] == "anomaly").to_numpy()]
+        return hits[0] if len(hits) else None
+
+    symptom = onset(SYMPTOMS[0]) if SYMPTOMS[0] in history else None
     out = []
     for cause in causes:
-        if cause.signal not in cache:
-            series = history[cause.signal].dropna()
-            seconds = ((series.index - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(float)
-            cache[cause.signal] = pd.Series(score_values(seconds, series.to_numpy(float), default_params()), index=series.index)
-        scores = cache[cause.signal]
-        inside = scores[(scores.index >= first) & (scores.index <= last)]
-        out.append(replace(cause, anomaly=round(float(inside.max()), 3) if len(inside) else None))
+        frame = detected(cause.signal)
+        inside = frame["score"][(frame.index >= first) & (frame.index <= last)]
+        found = onset(cause.signal)
+        when = found if found is not None else (pd.Timestamp(cause.onset) if cause.onset else None)
+        lag = cause.lag_min
+        if found is not None and symptom is not None:
+            lag = float((symptom - found).total_seconds() / 60.0)
+        out.append(replace(cause, anomaly=round(float(inside.max()), 3) if len(inside) else None,
+                           onset=when.isoformat() if when is not None else None, lag_min=lag))
     return tuple(out)
 
 
@@ -381,14 +400,16 @@ def analyze_service(
     min_points = int(det["min_episode_points"])
     min_leak_points = int(det["memory_leak_min_hours"] * 12)
     findings = []
-    anomaly_cache: dict[str, pd.Series] = {}
+    anomaly_cache: dict[str, pd.DataFrame] = {}
     for kind, mask in rules.items():
         for a, b in _runs(mask, min_leak_points if kind == "memory_leak" else min_points):
             if frame.index[b] < start:
                 continue  # over before the window: an earlier run reported it
             held = float(np.mean(mask[a : b + 1]))
             confidence = round(min(1.0, 0.5 + 0.5 * held * min(1.0, (b - a + 1) / 12)), 2)
-            causes = _with_anomaly_scores(rank_causes(config, z, a, b, prior), history, frame.index[a], frame.index[b], anomaly_cache)
+            lead_from = frame.index[max(0, a - int(det.get("cause_lead_points", 12)))]
+            causes = _with_anomaly_scores(rank_causes(config, z, a, b, prior), history, frame.index[a], frame.index[b],
+                                          anomaly_cache, lead_from)
             if kind == "memory_leak":
                 causes = tuple(sorted(causes, key=lambda c: c.signal != "memory_utilization"))
             peak = {m: round(float(frame[m].iloc[a : b + 1].max()), 6) for m in frame.columns}
