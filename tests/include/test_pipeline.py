@@ -124,7 +124,11 @@ def test_forecast_analyse_act_report(config, loaded, tmp_path):
     assert len(decisions) == len(names) and all(d["service"] in names for d in decisions)
     paths = build_report(store, config, AS_OF, tmp_path / "reports")
     html = paths["html"].read_text()
-    assert html.count("<img ") == len(names)
+    assert html.count("<img class='forecast'") == len(names)
+    # each observed finding shown in full carries its incident's dependency graph, the root cause named beside it
+    graphs = html.count("<img class='incident-graph'")
+    assert graphs >= 2 and graphs == html.count("<p class='root-cause'>Root cause")
+    assert "Root cause <b>postgres-main</b>" in html and "Root cause <b>payments-gateway</b>" in html
     twin = json.loads(paths["json"].read_text())
     search = next(o for o in twin["overview"] if o["service"] == "search-api")
     assert search["saturation_at"] is not None and search["findings"] == 1
