@@ -63,7 +63,7 @@ def run(name: str, records: int, rate_limited: bool) -> dict[str, float]:
     from include.headroom.connectors.engine import pull
     from include.headroom.connectors.registry import build_http_connector
     from include.headroom.connectors.settings import load_connectors
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     obj, _ = OBJECTS[name]
     ctx = multiprocessing.get_context("fork")

@@ -1,11 +1,13 @@
 """The daily pipeline on a large fleet through the local CeleryExecutor cluster, on demand.
 
-``python benchmarks/bench_fleet.py --services 1000`` (``make bench-fleet SERVICES=1000``):
+``python benchmarks/bench_fleet.py --services 1000`` (``make bench-fleet SERVICES=1000``); ``--store postgres``
+keeps the store in PostgreSQL (database ``headroom``, schema ``headroom``, of the cluster's own PostgreSQL server,
+beside Airflow's metadata database), reached by the tasks through the ``postgres_headroom`` connection:
 
 1. writes the fleet's configuration overlay (``scripts/big_fleet.py``: N services x 4 key metrics),
 2. starts the cluster (``scripts/cluster.py``: PostgreSQL, Redis, api-server, scheduler,
    dag-processor, two Celery workers) with only explicitly triggered runs,
-3. seeds ``--days`` - 1 days of history into the store (set-up, timed apart),
+3. seeds ``--days`` - 1 days of history into the store (set-up, timed apart; ``--seed-cache`` is for the embedded store),
 4. triggers each stage of the daily pipeline for one day, one after the other: ingest ->
    validate -> forecast -> bottlenecks -> scaling (dry-run) -> report,
 5. prints per stage the wall time, task instances (and their states), how they spread over the
@@ -110,10 +112,11 @@ def run_stages(cluster: Cluster, start: Any, end: Any, batch_size: int, timeout:
     return results
 
 
-def print_report(results: list[dict[str, Any]], peaks: dict[str, float], seed_s: float, seed_rows: int, services: int) -> None:
+def print_report(results: list[dict[str, Any]], peaks: dict[str, float], seed_s: float, seed_rows: int, services: int,
+                 store: str = "parquet") -> None:
     total = sum(r["wall_s"] for r in results)
     tasks = sum(r["tasks"] for r in results)
-    print(f"\nDaily pipeline, {services} services (history seeded: {seed_rows:,} rows in {seed_s:.0f} s, not counted)")
+    print(f"\nDaily pipeline, {services} services, {store} store (history seeded: {seed_rows:,} rows in {seed_s:.0f} s, not counted)")
     print(f"{'stage':<20}{'state':<9}{'wall s':>8}{'tasks':>7}{'task s':>9}  per worker (task instances / distinct PIDs)")
     for r in results:
         spread = ", ".join(f"{h}: {n}/{r['pids'].get(h, 0)}" for h, n in sorted(r["hosts"].items()))
@@ -131,10 +134,19 @@ def print_report(results: list[dict[str, Any]], peaks: dict[str, float], seed_s:
         print(f"scheduler throughput: {len(finished)} task instances finished in {span:.0f} s = {60 * len(finished) / span:.1f} tasks/min")
 
 
-def seeded_store(config_dir: Path, store_dir: Path, start: Any, end: Any, cache: str | None) -> int:
-    """Seed ``[start, end)`` into ``store_dir``; with ``cache``, copy an earlier seed of the same fleet and span instead."""
+def seeded_store(config_dir: Path, store_dir: Path, start: Any, end: Any, cache: str | None,
+                 cluster: Cluster | None = None) -> int:
+    """Seed ``[start, end)`` into ``store_dir`` (or, on a cluster with the PostgreSQL store, into its database);
+    with ``cache``, copy an earlier seed of the same fleet and span instead (embedded store only)."""
     import shutil
 
+    if cluster is not None and cluster.state.store_backend == "postgres":
+        import psycopg
+
+        from include.headroom.store import open_store
+
+        dsn = cluster.state.store_dsn
+        return seed_history(config_dir, open_store(backend="postgres", connect=lambda: psycopg.connect(dsn)), start, end)
     if not cache:
         return seed_history(config_dir, store_dir, start, end)
     catalog = (config_dir / "catalog.yaml").read_bytes() + (config_dir / "sample_fleet.yaml").read_bytes()
@@ -159,6 +171,8 @@ def main() -> int:
     parser.add_argument("--dir", default="/tmp/headroom-bench", help="cluster folder (deleted first)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one stage may take before the next is started")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--store", choices=("parquet", "postgres"), default="parquet",
+                        help="the store's backend: the embedded Parquet store, or PostgreSQL in the cluster's server")
     parser.add_argument("--seed-cache", help="keep the seeded history here and copy it on the next run of the same fleet and day "
                                              "(seeding 1,000 services takes 10 to 20 minutes)")
     args = parser.parse_args()
@@ -178,13 +192,13 @@ def main() -> int:
     start = end - pd.Timedelta(days=1)
 
     cluster = Cluster(new_state(root, workers=2, concurrency=args.concurrency, config_dir=str(config_dir),
-                                forecast_slots=args.forecast_slots, schedules=False))
+                                forecast_slots=args.forecast_slots, schedules=False, store_backend=args.store))
     started = time.monotonic()
     cluster.up()
-    print(f"cluster up in {time.monotonic() - started:.0f} s ({root}); pipeline day [{start}, {end})", flush=True)
+    print(f"cluster up in {time.monotonic() - started:.0f} s ({root}); store {args.store}; pipeline day [{start}, {end})", flush=True)
     try:
         seed_started = time.monotonic()
-        rows = seeded_store(config_dir, root / "data" / "store", end - pd.Timedelta(days=args.days), start, args.seed_cache)
+        rows = seeded_store(config_dir, root / "data" / "store", end - pd.Timedelta(days=args.days), start, args.seed_cache, cluster)
         seed_s = time.monotonic() - seed_started
         print(f"seeded {rows:,} rows of history in {seed_s:.0f} s", flush=True)
         cluster.wait_for_dags([dag for _, dag in STAGES])
@@ -195,10 +209,11 @@ def main() -> int:
             results = run_stages(cluster, start.to_pydatetime(), end.to_pydatetime(), args.batch_size, args.timeout)
         finally:
             sampler.stop()
-        print_report(results, sampler.peak, seed_s, rows, args.services)
+        print_report(results, sampler.peak, seed_s, rows, args.services, args.store)
         if args.json:
-            Path(args.json).write_text(json.dumps({"services": args.services, "stages": [{k: v for k, v in r.items() if k != "tis"}
-                                                                                          for r in results], "peak_mb": sampler.peak}, indent=2))
+            stages = [{k: v for k, v in r.items() if k != "tis"} for r in results]
+            Path(args.json).write_text(json.dumps({"services": args.services, "store": args.store, "seed_s": seed_s, "stages": stages,
+                                                   "peak_mb": sampler.peak}, indent=2))
     finally:
         cluster.down()
     return 0

@@ -55,11 +55,11 @@ def measure(backend: str, url: str, dsn: str, series: int, hours: float, root: s
     if backend == "postgres":
         import psycopg
 
-        from include.headroom.metrics.pg_store import PostgresStore
+        from include.headroom.store import PostgresStore
 
         store = PostgresStore(lambda: psycopg.connect(dsn), schema="bench")
     else:
-        from include.headroom.metrics.store import ParquetStore
+        from include.headroom.store import ParquetStore
 
         store = ParquetStore(Path(root) / "store")
     queries = tuple(PromQuery(metric="throughput", promql=f'bench_load{{service="svc-{i:04d}"}}', unit="req/s") for i in range(series))

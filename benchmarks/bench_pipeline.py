@@ -29,7 +29,7 @@ def main() -> int:
     from include.headroom import pipeline
     from include.headroom.config import get_config
     from include.headroom.metrics.sources import SampleFleetSource
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     config = get_config()
     as_of = pd.Timestamp("2026-11-01T02:00Z")

@@ -42,7 +42,7 @@ def main() -> int:
 
     from include.headroom.config import get_config
     from include.headroom.metrics.sample_fleet import SampleFleet
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     config = get_config()
     end = pd.Timestamp("2026-11-01T00:00Z")

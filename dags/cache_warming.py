@@ -8,7 +8,7 @@ already hot. A service is warmed when:
   hit ratio itself dropped), on **headroom_findings**;
 - its forecast load within the lead time (`cache.yaml` `warming.lead_time_s`)
   reaches the peak ratio over the last hour (**forecast_peak**);
-- the schedule fires (`warming.schedule`): every service is refreshed.
+- the schedule fires (`15 */6 * * *`, UTC): every service is refreshed.
 
 Keys come from the service's access log, ranked by recency-weighted request
 frequency x the forecast traffic of the coming peak, within the byte budget and
@@ -19,8 +19,8 @@ keys that are still fresh, writes atomic pipelined batches with `SET ... EX`,
 rate limited, and records keys, bytes, errors, duration and the hit ratio
 before and after in the audit trail.
 
-Params: `dry_run` (default from `cache.yaml`, shipped true) only records the
-plan; `trigger` forces a trigger (`manual`, `schedule`, `cache_loss`, ...) for
+Params: `dry_run` (unset: `cache.yaml` `warming.dry_run` decides at run time,
+shipped true) only records the plan; `trigger` forces a trigger (`manual`, `schedule`, `cache_loss`, ...) for
 `services` (default: all).
 
 Emits **headroom_audit**.
@@ -33,13 +33,13 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 from headroom_provider.assets import ACTIONS, FINDINGS
 from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
 from headroom_provider.operators.cache import WarmCacheOperator
-from include.headroom.cache.settings import load_cache_settings
 
-WARMING = load_cache_settings().warming
+# The scheduled refresh of every service (UTC): a quarter past the six-hourly forecast runs.
+SCHEDULE = "15 */6 * * *"
 
 
 @dag(
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(WARMING.schedule, timezone="UTC"), assets=[FINDINGS]),
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(SCHEDULE, timezone="UTC"), assets=[FINDINGS]),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -47,7 +47,8 @@ WARMING = load_cache_settings().warming
     tags=["headroom", "act"],
     doc_md=__doc__,
     params={
-        "dry_run": Param(WARMING.dry_run, type="boolean", description="Record the plan instead of writing to the cache"),
+        "dry_run": Param(None, type=["null", "boolean"],
+                         description="Record the plan instead of writing to the cache (unset: cache.yaml warming.dry_run)"),
         "trigger": Param(None, type=["null", "string"], enum=[None, "manual", "schedule", "cache_loss", "cache_bound", "forecast_peak"],
                          description="Warm every selected service for this reason"),
         "services": Param(None, type=["null", "array"], description="Services to consider (default: the catalog)"),

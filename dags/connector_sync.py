@@ -1,10 +1,13 @@
 """
 ### connector_sync
 
-Keeps enterprise systems (SPEC section 7) in step with headroom. For every connector in
-`connectors.yaml`, an `objects_<connector>` task lists its objects while it is enabled and a
-sync task is mapped over them (dynamic task mapping) in the connector's own pool, so its quota holds
-across concurrent runs. Pull objects (Salesforce, HubSpot, ServiceNow, SAP S/4HANA,
+Keeps enterprise systems (SPEC section 7) in step with headroom. For every shipped connector
+(`CONNECTORS` below, one per connector of `connectors.yaml` that has objects), an
+`objects_<connector>` task reads `connectors.yaml` at run time and lists the connector's objects
+while it is enabled (none otherwise), and a sync task is mapped over them (dynamic task mapping) in
+the connector's own pool `connector_<name>`, so its quota holds across concurrent runs. The file is
+not read while the DAG is parsed; a connector added to `connectors.yaml` is added here too (a test
+checks both lists agree). Pull objects (Salesforce, HubSpot, ServiceNow, SAP S/4HANA,
 Dynamics 365, S3, SFTP) land records idempotently by (connector, object, record id,
 version); push objects send capacity and cost figures out in batches. Each sync reads only
 what changed since its durable watermark and advances it only after landing; calls are
@@ -22,9 +25,11 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 from headroom_provider.assets import ACTIONS, CONNECTOR_RECORDS, FORECASTS
 from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
 from headroom_provider.operators.connectors import CONNECTOR_LANDINGS, SyncConnectorOperator
-from include.headroom.connectors.settings import read_connectors_file
 
-CONNECTORS = {name: c for name, c in read_connectors_file().items() if c.objects}
+# Connector -> its Airflow pool. Enabled or not is decided at run time from connectors.yaml.
+CONNECTORS: dict[str, str] = {name: f"connector_{name}" for name in (
+    "salesforce", "hubspot", "servicenow", "sap_s4hana", "dynamics_365", "aws_s3", "sftp", "capacity_export",
+)}
 
 
 @dag(
@@ -45,9 +50,9 @@ def connector_sync():
         settings = load_connectors().get(connector)
         return list(settings.objects) if settings is not None and settings.enabled else []
 
-    for name, settings in CONNECTORS.items():
+    for name, pool in CONNECTORS.items():
         SyncConnectorOperator.partial(
-            task_id=f"sync_{name}", connector=name, pool=settings.pool,
+            task_id=f"sync_{name}", connector=name, pool=pool,
             outlets=[CONNECTOR_RECORDS, ACTIONS, CONNECTOR_LANDINGS],
         ).expand(obj=objects_to_sync.override(task_id=f"objects_{name}")(name))
 

@@ -74,17 +74,20 @@ def write_fleet_config(out: str | Path, services: int = 1000, days: int = 30, me
     return config_dir
 
 
-def seed_history(config_dir: str | Path, store_dir: str | Path, start: Any, end: Any, chunk: int = 200) -> int:
-    """Simulate ``[start, end)`` for every service of the overlay and upsert it into ``metrics``; returns the row count."""
+def seed_history(config_dir: str | Path, store_dir: str | Path | Any, start: Any, end: Any, chunk: int = 200) -> int:
+    """Simulate ``[start, end)`` for every service of the overlay and upsert it into ``metrics``; returns the row count.
+
+    ``store_dir`` is the embedded store's folder, or any store (e.g. ``open_store(backend="postgres")``).
+    """
     import pandas as pd
 
     from include.headroom.config import load_config
     from include.headroom.metrics.sample_fleet import SampleFleet
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     config = load_config(config_dir)
     fleet = SampleFleet(config, anchor=pd.Timestamp(end).floor("D"))
-    store = ParquetStore(Path(store_dir))
+    store = ParquetStore(Path(store_dir)) if isinstance(store_dir, (str, Path)) else store_dir
     names = [s.name for s in config.services]
     rows = 0
     # Whole span per chunk of services: the simulation's cost is per service and call, not per point.

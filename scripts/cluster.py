@@ -31,11 +31,17 @@ from pathlib import Path
 from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[1]
+if str(PROJECT) not in sys.path:
+    sys.path.insert(0, str(PROJECT))
+from include.headroom.exceptions import WaitTimeoutError  # noqa: E402
+from include.headroom.resilience import wait_until  # noqa: E402
+
 DEFAULT_CLUSTER_DIR = Path("/tmp/headroom-cluster")
 POSTGRES_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 STATE_FILE = "cluster.json"
 PG_USER = "headroom"
 PG_DB = "airflow"
+STORE_DB = "headroom"  # the headroom store's database (schema ``headroom``) when the cluster runs with store_backend="postgres"
 # Airflow components, started in this order after the metadata database is migrated.
 SERVICES = ("api-server", "scheduler", "dag-processor")
 
@@ -90,6 +96,7 @@ class ClusterState:
     schedules: bool = True
     pools: dict[str, int] = field(default_factory=dict)
     pids: dict[str, int] = field(default_factory=dict)
+    store_backend: str = "parquet"  # or "postgres": the store in database STORE_DB of the cluster's PostgreSQL
 
     @property
     def path(self) -> Path:
@@ -102,6 +109,11 @@ class ClusterState:
     @property
     def sql_alchemy_conn(self) -> str:
         return f"postgresql+psycopg2://{PG_USER}@127.0.0.1:{self.pg_port}/{PG_DB}"
+
+    @property
+    def store_dsn(self) -> str:
+        """libpq connection string of the store's database (used when ``store_backend`` is ``postgres``)."""
+        return f"host=127.0.0.1 port={self.pg_port} user={PG_USER} dbname={STORE_DB}"
 
     def save(self) -> None:
         (self.path / STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
@@ -146,6 +158,11 @@ class ClusterState:
         }
         if self.config_dir:
             env["HEADROOM_CONFIG_DIR"] = self.config_dir
+        if self.store_backend == "postgres":  # tasks reach it through the connection, tools through the DSN
+            env["HEADROOM_STORE_BACKEND"] = "postgres"
+            env["HEADROOM_POSTGRES_DSN"] = self.store_dsn
+            env["AIRFLOW_CONN_POSTGRES_HEADROOM"] = json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": self.pg_port,
+                                                                "login": PG_USER, "schema": STORE_DB})
         if not self.schedules:  # only runs triggered explicitly (a benchmark's stages, one at a time)
             env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
         if worker is not None:
@@ -212,14 +229,16 @@ class Cluster:
             return True
 
     def _wait(self, predicate, timeout: float, what: str, name: str | None = None) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             if name and not self.alive(name):
                 raise ClusterError(f"{name} exited while waiting for {what}; log {self.log(name)}:\n{self.tail(name)}")
-            if predicate():
-                return
-            time.sleep(0.5)
-        raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}" + (f"; log {self.log(name)}:\n{self.tail(name)}" if name else ""))
+            return bool(predicate())
+
+        try:
+            wait_until(ready, timeout, 0.5, what=what)
+        except WaitTimeoutError:
+            log = f"; log {self.log(name)}:\n{self.tail(name)}" if name else ""
+            raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}{log}") from None
 
     def tail(self, name: str, chars: int = 3000) -> str:
         path = self.log(name)
@@ -273,6 +292,8 @@ class Cluster:
             raise ClusterError(f"PostgreSQL did not start: {proc.stderr or proc.stdout}; log {pg_dir / 'postgres.log'}")
         if fresh:
             self._psql(f"CREATE DATABASE {PG_DB}")
+            if self.state.store_backend == "postgres":
+                self._psql(f"CREATE DATABASE {STORE_DB}")
 
     def _psql(self, sql: str) -> None:
         import psycopg2
@@ -353,15 +374,16 @@ class Cluster:
             answered = set(json.loads(lines[-1][5:])) if proc.returncode == 0 and lines else set()
             return all(f"{w}@headroom" in answered for w in self.worker_names())
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def alive_and_answering() -> bool:
             for w in self.worker_names():
                 if not self.alive(w):
                     raise ClusterError(f"{w} exited; log {self.log(w)}:\n{self.tail(w)}")
-            if all_answer():
-                return
-            time.sleep(2)
-        raise ClusterError(f"Celery workers did not answer within {timeout:.0f} s; logs under {self.root / 'logs'}")
+            return all_answer()
+
+        try:
+            wait_until(alive_and_answering, timeout, 2, what="Celery workers answering")
+        except WaitTimeoutError:
+            raise ClusterError(f"Celery workers did not answer within {timeout:.0f} s; logs under {self.root / 'logs'}") from None
 
     def up(self) -> None:
         (self.root / "logs").mkdir(parents=True, exist_ok=True)
@@ -388,11 +410,14 @@ class Cluster:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._group_alive(pid):
+
+        def gone() -> bool:
             self._reap(pid)
-            time.sleep(0.3)
-        if self._group_alive(pid):
+            return not self._group_alive(pid)
+
+        try:
+            wait_until(gone, timeout, 0.3, what=f"{name} to stop")
+        except WaitTimeoutError:
             try:
                 os.killpg(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -467,16 +492,17 @@ class Cluster:
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 3600) -> dict[str, Any]:
         """Until the run finishes; returns it (``state`` is ``success`` or ``failed``)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def finished() -> dict[str, Any] | None:
             try:
                 run = self.run(dag_id, run_id)
-            except (OSError, ValueError):
-                run = {}
-            if run.get("state") in ("success", "failed"):
-                return run
-            time.sleep(2)
-        raise ClusterError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s")
+            except (OSError, ValueError):  # the API server restarting in a drill: ask again
+                return None
+            return run if run.get("state") in ("success", "failed") else None
+
+        try:
+            return wait_until(finished, timeout, 2, what=f"{dag_id} run {run_id} to finish")
+        except WaitTimeoutError:
+            raise ClusterError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s") from None
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -504,13 +530,13 @@ print("PING " + json.dumps([name for reply in replies for name in reply]))
 
 
 def new_state(root: Path, workers: int = 2, concurrency: int = 2, config_dir: str | None = None, forecast_slots: int = 2,
-              schedules: bool = True) -> ClusterState:
+              schedules: bool = True, store_backend: str = "parquet") -> ClusterState:
     """A cluster description with free ports and fresh secrets; the pools of ``airflow_pools`` (the configuration's connectors)."""
     if str(PROJECT) not in sys.path:
         sys.path.insert(0, str(PROJECT))
     from include.headroom.pools import airflow_pools
 
-    return ClusterState(schedules=schedules,
+    return ClusterState(schedules=schedules, store_backend=store_backend,
         root=str(root), workers=workers, concurrency=concurrency, pg_port=free_port(), redis_port=free_port(), api_port=free_port(),
         worker_log_ports=[free_port() for _ in range(workers)], jwt_secret=secrets.token_urlsafe(32),
         api_secret_key=secrets.token_urlsafe(32), config_dir=str(Path(config_dir).resolve()) if config_dir else "",

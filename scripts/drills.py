@@ -37,6 +37,9 @@ sys.path.insert(0, str(PROJECT / "scripts"))
 from big_fleet import seed_history, write_fleet_config  # noqa: E402
 from cluster import Cluster, ClusterError, new_state  # noqa: E402
 
+from include.headroom.exceptions import WaitTimeoutError  # noqa: E402
+from include.headroom.resilience import wait_until  # noqa: E402
+
 SERVICES = 12
 RUN_TIMEOUT = 1200.0  # a retried task waits for the DAGs' retry_delay (5 minutes)
 
@@ -73,7 +76,7 @@ class Drills:
     # -- helpers ----------------------------------------------------------------------------------
 
     def store(self):
-        from include.headroom.metrics.store import ParquetStore
+        from include.headroom.store import ParquetStore
 
         return ParquetStore(self.cluster.root / "data" / "store")
 
@@ -87,13 +90,10 @@ class Drills:
                                     logical_date=(self.end + pd.Timedelta(seconds=self.counter)).to_pydatetime())
 
     def wait_until(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(1)
-        raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}")
+        try:
+            return wait_until(predicate, timeout, 1, what=what)
+        except WaitTimeoutError:
+            raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}") from None
 
     def running_on(self, dag_id: str, run_id: str, host: str | None = None) -> list[dict[str, Any]]:
         return [t for t in self.cluster.task_instances(dag_id, run_id)
@@ -108,8 +108,9 @@ class Drills:
                 self.cluster.start_component(name)
 
     def analysis_results(self) -> Any:
-        return self.store().query("SELECT service, window_end, count(*) AS n FROM slo_status WHERE window_end = ? GROUP BY 1, 2",
-                                  [self.end.to_pydatetime()])
+        from include.headroom.store.queries import slo_rows_per_service
+
+        return slo_rows_per_service(self.store(), self.end)
 
     def check_analysis_run(self, result: DrillResult, run_id: str) -> list[dict[str, Any]]:
         run = self.cluster.wait_for_run("bottleneck_analysis", run_id, RUN_TIMEOUT)
@@ -170,9 +171,9 @@ class Drills:
         self.cluster.start_component("scheduler")
         run = self.cluster.wait_for_run("scaling_actions", run_id, RUN_TIMEOUT)
         result.check(f"scaling_actions run resumed and ended success (state {run['state']})", run["state"] == "success")
-        audit = self.store().query(
-            "SELECT service, action, task_id, count(*) AS n, sum(CASE WHEN status = 'applied' THEN 1 ELSE 0 END) AS applied "
-            "FROM audit WHERE kind = 'scaling' AND run_id = ? GROUP BY 1, 2, 3", [run_id])
+        from include.headroom.store.queries import scaling_actions_of_run
+
+        audit = scaling_actions_of_run(self.store(), run_id)
         result.check(f"the audit trail has each decision once ({len(audit)} decisions, max {audit['n'].max() if len(audit) else 0} records each)",
                      len(audit) > 0 and set(audit["n"]) == {1})
         result.check("nothing was applied (every service is dry-run)", int(audit["applied"].sum()) == 0 if len(audit) else False)
@@ -239,7 +240,7 @@ class BackfillDrill:
         self.now = now
 
     def store(self, root: Path | None = None):
-        from include.headroom.metrics.store import ParquetStore
+        from include.headroom.store import ParquetStore
 
         return ParquetStore(root or self.cluster.root / "data" / "store")
 
@@ -252,24 +253,23 @@ class BackfillDrill:
             found = self.cluster.api_get(f"/api/v2/backfills?dag_id={dag_id}")["backfills"]
             return found[-1] if found and found[-1].get("completed_at") else None
 
-        deadline = time.monotonic() + 3600
-        while time.monotonic() < deadline and not (backfill := completed()):
-            time.sleep(5)
-        if not backfill:
-            raise ClusterError(f"backfill of {dag_id} did not complete within an hour")
+        try:
+            backfill = wait_until(completed, 3600, 5, what=f"backfill of {dag_id} to complete")
+        except WaitTimeoutError:
+            raise ClusterError(f"backfill of {dag_id} did not complete within an hour") from None
         runs = self.cluster.api_get(f"/api/v2/dags/{dag_id}/dagRuns?run_type=backfill&limit=100&order_by=logical_date")["dag_runs"]
         return {"backfill": backfill, "runs": runs}
 
     def _wait_scheduled(self, dag_id: str, timeout: float = 900) -> dict[str, Any]:
         """The first scheduled run of ``dag_id`` once it has finished."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def finished() -> dict[str, Any] | None:
             runs = self.cluster.api_get(f"/api/v2/dags/{dag_id}/dagRuns?run_type=scheduled&limit=5")["dag_runs"]
-            done = [r for r in runs if r["state"] in ("success", "failed")]
-            if done:
-                return done[0]
-            time.sleep(5)
-        raise ClusterError(f"no scheduled run of {dag_id} finished within {timeout:.0f} s")
+            return next((r for r in runs if r["state"] in ("success", "failed")), None)
+
+        try:
+            return wait_until(finished, timeout, 5, what=f"a scheduled run of {dag_id} to finish")
+        except WaitTimeoutError:
+            raise ClusterError(f"no scheduled run of {dag_id} finished within {timeout:.0f} s") from None
 
     def run(self) -> DrillResult:
         import shutil
@@ -338,14 +338,11 @@ class BackfillDrill:
         import numpy as np
 
         from include.headroom.metrics.schema import table
+        from include.headroom.store.queries import duplicate_keys, rows_where_in
 
         spec = table(name)
-        marks = ", ".join("?" * len(values))
-        order = ", ".join(spec.sort_by)
-        sql = f"SELECT * FROM {name} WHERE {column} IN ({marks}) ORDER BY {order}"
-        got, want = self.store().query(sql, values), reference.query(sql, values)
-        dupes = int(self.store().query(f"SELECT count(*) AS n FROM (SELECT {', '.join(spec.key)} FROM {name} GROUP BY ALL "
-                                       f"HAVING count(*) > 1)")["n"].iloc[0])
+        got, want = rows_where_in(self.store(), name, column, values), rows_where_in(reference, name, column, values)
+        dupes = duplicate_keys(self.store(), name)
         same = len(got) == len(want) and len(got) > 0
         differing = []
         if same:
@@ -366,7 +363,7 @@ class BackfillDrill:
 
         import pandas as pd
 
-        audit = self.store().query("SELECT * FROM audit WHERE kind = 'scaling'")
+        audit = self.store().read("audit", kind="scaling")
         if len(audit):
             audit["as_of"] = [pd.Timestamp(json.loads(d).get("as_of")) if isinstance(d, str) else pd.NaT for d in audit["detail"]]
         past = audit[audit["as_of"] <= last_window_end] if len(audit) else audit

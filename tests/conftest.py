@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import postgres_server  # noqa: F401 (fixture: any_store's PostgreSQL)
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 ANCHOR = "2026-11-01"
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))  # the sample fleet's "now" in tests: fixed, so figures are reproducible
@@ -43,9 +45,27 @@ def config():
 
 @pytest.fixture
 def store(tmp_path):
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     return ParquetStore(tmp_path / "store")
+
+
+@pytest.fixture(params=["parquet", "postgres"])
+def any_store(request, tmp_path):
+    """Each store backend in turn: the embedded Parquet store, then PostgreSQL (a schema of its own in the test cluster)."""
+    import uuid
+
+    from include.headroom.store import ParquetStore, PostgresStore
+
+    if request.param == "parquet":
+        yield ParquetStore(tmp_path / "store")
+        return
+    import psycopg
+
+    dsn = request.getfixturevalue("postgres_server").dsn
+    pg = PostgresStore(lambda: psycopg.connect(dsn), schema=f"t_{uuid.uuid4().hex[:10]}")
+    yield pg
+    pg.drop_schema()
 
 
 @pytest.fixture(scope="session")

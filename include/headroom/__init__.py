@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from include.headroom.config import HeadroomConfig, Metric, Service, Tier, get_config, load_config
+from include.headroom.configfile import read_yaml
 from include.headroom.exceptions import (
     ActionError,
     ConfigError,
@@ -10,16 +11,22 @@ from include.headroom.exceptions import (
     ForecastError,
     GuardRailError,
     HeadroomError,
+    RetryExhaustedError,
     SchemaError,
     SourceError,
     StaleDataError,
     StoreError,
+    TransientError,
+    WaitTimeoutError,
 )
-from include.headroom.metrics.pg_store import PostgresStore
-from include.headroom.metrics.store import ParquetStore, UpsertResult, open_store
+from include.headroom.fileio import safe_filename, write_atomic
+from include.headroom.redact import redact
+from include.headroom.resilience import CircuitBreaker, RetryPolicy, TokenBucket, retry, wait_until
+from include.headroom.store import ParquetStore, PostgresStore, Store, UpsertResult, open_store
 
 __all__ = [
     "ActionError",
+    "CircuitBreaker",
     "ConfigError",
     "DataError",
     "ForecastError",
@@ -29,14 +36,26 @@ __all__ = [
     "Metric",
     "ParquetStore",
     "PostgresStore",
+    "RetryExhaustedError",
+    "RetryPolicy",
     "SchemaError",
     "Service",
     "SourceError",
     "StaleDataError",
+    "Store",
     "StoreError",
     "Tier",
+    "TokenBucket",
+    "TransientError",
     "UpsertResult",
+    "WaitTimeoutError",
     "get_config",
     "load_config",
     "open_store",
+    "read_yaml",
+    "redact",
+    "retry",
+    "safe_filename",
+    "wait_until",
+    "write_atomic",
 ]

@@ -22,7 +22,7 @@ def _sample_fleet(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config
-    from include.headroom.metrics.store import open_store
+    from include.headroom.store import open_store
     from include.headroom.pipeline import summary
 
     rows = summary(open_store(), get_config(), args.as_of)
@@ -37,12 +37,10 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from include.headroom.metrics.store import open_store
+    from include.headroom.store import open_store
+    from include.headroom.store.queries import audit_listing
 
-    rows = open_store().query(
-        "SELECT created_at, kind, service, action, status, reason FROM audit WHERE kind = ? ORDER BY created_at DESC LIMIT ?",
-        [args.kind, args.limit],
-    )
+    rows = audit_listing(open_store(), args.kind, args.limit)
     for r in rows.itertuples():
         print(f"{r.created_at:%Y-%m-%d %H:%M:%S} {r.service} {r.action} [{r.status}] {r.reason}")
     return 0
@@ -95,7 +93,7 @@ def _anomalies(args: argparse.Namespace) -> int:
 def _quarantine(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config
     from include.headroom.exceptions import DataError
-    from include.headroom.metrics.store import open_store
+    from include.headroom.store import open_store
     from include.headroom.validation import quarantine
 
     if args.action == "fixes":
@@ -142,8 +140,8 @@ def _connectors(args: argparse.Namespace) -> int:
     from include.headroom.connectors.base import read_watermark
     from include.headroom.connectors.engine import watermark_source
     from include.headroom.connectors.registry import state_dir
-    from include.headroom.connectors.resilience import StateFile
-    from include.headroom.metrics.store import open_store
+    from include.headroom.resilience import StateFile
+    from include.headroom.store import open_store
 
     db = open_store()
     rows = []
@@ -174,7 +172,7 @@ def _replay(args: argparse.Namespace) -> int:
 
         history = SampleFleet(config, anchor=args.sample_fleet).generate(since, end, services=names)
     else:
-        from include.headroom.metrics.store import open_store
+        from include.headroom.store import open_store
 
         history = open_store().read_metrics(services=names, metrics=["throughput", "replicas"], start=since, end=end)
     rows = replay(config, history, start, end, names)
@@ -191,7 +189,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config, reports_dir
-    from include.headroom.metrics.store import open_store
+    from include.headroom.store import open_store
     from include.headroom.report.html import build_report
 
     paths = build_report(open_store(), get_config(), args.as_of, args.out or reports_dir())

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 
 class Status(str, Enum):
@@ -46,7 +46,7 @@ class AuditRecord:
         return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def record(store: ParquetStore, *records: AuditRecord, now: Any = None) -> list[str]:
+def record(store: Store, *records: AuditRecord, now: Any = None) -> list[str]:
     """Write ``records`` to the audit table; return their ids."""
     import pandas as pd
 

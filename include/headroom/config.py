@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-import yaml
-
+from include.headroom.configfile import build as _build
+from include.headroom.configfile import read_yaml
+from include.headroom.configfile import require as _require
 from include.headroom.exceptions import ConfigError
 
 CONFIG_DIR = Path(__file__).parent / "config"
@@ -57,11 +58,6 @@ class TargetKind(str, Enum):
     AWS_APPLICATION_AUTOSCALING = "aws_application_autoscaling"  # ECS services, DynamoDB, Lambda provisioned concurrency
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
 @dataclass(frozen=True)
 class LatencySlo:
     percentile: int
@@ -78,15 +74,10 @@ class TierConfig:
     description: str
     uptime_slo: float
     latency_slo: LatencySlo
-    throughput_rpm: int
-    scaling_style: str
-    caching: str
-    price_band_usd_month: tuple[float, float | None]
     hpa_profile: str
 
     def __post_init__(self) -> None:
         _require(0.9 <= self.uptime_slo < 1.0, f"tier {self.name.value}: uptime_slo={self.uptime_slo!r} must be in [0.9, 1)")
-        _require(self.throughput_rpm > 0, f"tier {self.name.value}: throughput_rpm must be > 0")
 
     @property
     def error_budget(self) -> float:
@@ -109,7 +100,6 @@ class HpaProfile:
     memory_target: float
     scale_up: RatePolicy
     scale_down: RatePolicy
-    requests_per_pod_per_s: float | None = None
 
     def __post_init__(self) -> None:
         _require(1 <= self.min_replicas <= self.max_replicas, f"hpa profile: min_replicas={self.min_replicas} max_replicas={self.max_replicas} must satisfy 1 <= min <= max")
@@ -509,32 +499,6 @@ class HeadroomConfig:
         return self.scaling.hpa_profiles[self.tier(service.tier).hpa_profile]
 
 
-# libyaml's safe loader when PyYAML was built with it (the wheels are): a 1,000-service catalog loads in
-# a tenth of the pure-Python parser's time, and every task process loads the configuration.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _read_yaml(directory: Path, name: str) -> dict[str, Any]:
-    path = directory / name
-    try:
-        with path.open() as fh:
-            data = yaml.load(fh, Loader=_SAFE_LOADER) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"configuration file {path} is missing") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"configuration file {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"configuration file {path} must hold a mapping at top level")
-    return data
-
-
-def _build(kind: type, raw: Mapping[str, Any], where: str) -> Any:
-    try:
-        return kind(**raw)
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
 def _rate(raw: Mapping[str, Any]) -> RatePolicy:
     return _build(RatePolicy, raw, "scaling.hpa_profiles")
 
@@ -627,19 +591,18 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
     :raises ConfigError: naming the file and field at fault.
     """
     directory = config_directory(config_dir)
-    tiers_raw = _read_yaml(directory, "tiers.yaml")["tiers"]
+    tiers_raw = read_yaml(directory / "tiers.yaml")["tiers"]
     tiers = {}
     for name, t in tiers_raw.items():
-        band = t.get("price_band_usd_month", [0, None])
         tiers[Tier(name)] = _build(
             TierConfig,
-            {**t, "name": Tier(name), "latency_slo": _build(LatencySlo, t["latency_slo"], f"tier {name}"), "price_band_usd_month": (band[0], band[1])},
+            {**t, "name": Tier(name), "latency_slo": _build(LatencySlo, t["latency_slo"], f"tier {name}")},
             f"tiers.yaml tier {name!r}",
         )
     missing = set(Tier) - set(tiers)
     _require(not missing, f"tiers.yaml: tiers {sorted(t.value for t in missing)} are missing")
 
-    cache_raw = _read_yaml(directory, "cache.yaml")
+    cache_raw = read_yaml(directory / "cache.yaml")
     cache = CacheConfig(
         hit_rate_problem_below=float(cache_raw["hit_rate_problem_below"]),
         adaptive_ttl=_build(AdaptiveTtl, cache_raw["adaptive_ttl"], "cache.yaml adaptive_ttl"),
@@ -647,7 +610,7 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
         max_keys=int(cache_raw["warming"]["max_keys"]),
         memory_budget_fraction=float(cache_raw["warming"]["memory_budget_fraction"]),
     )
-    fc_raw = _read_yaml(directory, "forecasting.yaml")
+    fc_raw = read_yaml(directory / "forecasting.yaml")
     cap = fc_raw["capacity"]
     forecasting = _build(
         ForecastConfig,
@@ -657,7 +620,7 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
                             for s in fc_raw.get("scenarios", []))},
         "forecasting.yaml capacity",
     )
-    bn_raw = _read_yaml(directory, "bottlenecks.yaml")
+    bn_raw = read_yaml(directory / "bottlenecks.yaml")
     bottlenecks = BottleneckConfig(
         alarms=bn_raw["alarms"],
         detection=bn_raw["detection"],
@@ -672,25 +635,25 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
         anomaly=bn_raw.get("anomaly", {}),
         prediction=bn_raw.get("prediction", {}),
     )
-    fleet_raw = _read_yaml(directory, "sample_fleet.yaml")
+    fleet_raw = read_yaml(directory / "sample_fleet.yaml")
     fleet = _build(
         SampleFleetConfig,
         {**fleet_raw, "incidents": tuple(_build(Incident, i, "sample_fleet.yaml incident") for i in fleet_raw.get("incidents", []))},
         "sample_fleet.yaml",
     )
-    conn_raw = _read_yaml(directory, "connectors.yaml")
-    pipe_raw = _read_yaml(directory, "pipeline.yaml")
+    conn_raw = read_yaml(directory / "connectors.yaml")
+    pipe_raw = read_yaml(directory / "pipeline.yaml")
     ingest = pipe_raw["ingest"]
     pipeline = PipelineConfig(
         source=str(ingest["source"]),
         initial_history_days=int(ingest["initial_history_days"]),
         lookback_s=int(ingest["lookback_s"]),
-        validation=_parse_validation(_read_yaml(directory, "validation.yaml")),
+        validation=_parse_validation(read_yaml(directory / "validation.yaml")),
     )
     return HeadroomConfig(
         tiers=tiers,
-        services=tuple(_parse_service(s) for s in _read_yaml(directory, "catalog.yaml")["services"]),
-        scaling=_parse_scaling(_read_yaml(directory, "scaling.yaml")),
+        services=tuple(_parse_service(s) for s in read_yaml(directory / "catalog.yaml")["services"]),
+        scaling=_parse_scaling(read_yaml(directory / "scaling.yaml")),
         cache=cache,
         forecasting=forecasting,
         bottlenecks=bottlenecks,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from include.headroom.config import HeadroomConfig, Service
 from include.headroom.connectors.base import read_watermark, write_watermark
 from include.headroom.exceptions import DataError
+from include.headroom.store import queries
+from include.headroom.store.queries import by_service, latest_capacity, recent_findings, rows_of
 from include.headroom.timeutil import utc
 from include.headroom.validation.gates import Step, gate_services, service_freshness
 
@@ -20,7 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from include.headroom.metrics.sources import MetricsSource
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +32,7 @@ def batch_id_for(source: str, start: pd.Timestamp, end: pd.Timestamp) -> str:
 
 
 def ingest(
-    store: ParquetStore,
+    store: Store,
     config: HeadroomConfig,
     source: MetricsSource,
     interval_start: Any,
@@ -71,11 +73,7 @@ def ingest(
     store.replace_partition("staging", batch_id, rows)
     if len(rows):
         store.upsert("source_units", source_units(rows, source.name, units))
-    new_rows = int(store.query(
-        "SELECT count(*) AS n FROM (SELECT service, metric, labels, ts FROM staging WHERE batch_id = ?) s "
-        "LEFT JOIN (SELECT service, metric, labels, ts FROM metrics WHERE ts >= ? AND ts < ?) m "
-        "ON m.service = s.service AND m.metric = s.metric AND m.labels = s.labels AND m.ts = s.ts WHERE m.ts IS NULL",
-        [batch_id, read_start.to_pydatetime(), end.to_pydatetime()])["n"].iloc[0])
+    new_rows = queries.new_staged_rows(store, batch_id, read_start, end)
     elapsed = time.monotonic() - started
     log.info("Staged batch %s from %s: %d rows (%d new) in %d series, %.1f s, %.0f rows/s", batch_id, source.name, len(rows), new_rows,
              rows.groupby(["service", "metric", "labels"]).ngroups if len(rows) else 0, elapsed, len(rows) / max(elapsed, 1e-9))
@@ -85,14 +83,17 @@ def ingest(
         "rows_in": len(rows), "rows_valid": 0, "rows_quarantined": 0, "ingested_at": pd.Timestamp.now(tz="UTC"),
         "validated_at": None, "failed_expectations": "", "newest_ts": newest,
     }]))
-    if newest is not None and (watermark is None or end > watermark):
-        write_watermark(store, watermark_key, end)
+    if newest is not None:
+        with store.lock(watermark_key):  # read again under the lock: a concurrent run of a later interval never moves it back
+            current = read_watermark(store, watermark_key)
+            if current is None or end > current:
+                write_watermark(store, watermark_key, end)
     return {"batch_id": batch_id, "source": source.name, "rows": len(rows), "new_rows": new_rows, "read_start": read_start.isoformat(),
             "interval_end": end.isoformat(), "series": int(rows.groupby(["service", "metric"]).ngroups) if len(rows) else 0,
             "seconds": round(elapsed, 3), **{k: v for k, v in (getattr(source, "stats", None) or {}).items() if k in ("empty", "non_finite")}}
 
 
-def validate_pending(store: ParquetStore, config: HeadroomConfig, now: Any = None, reports_dir: Any = None) -> list[dict[str, Any]]:
+def validate_pending(store: Store, config: HeadroomConfig, now: Any = None, reports_dir: Any = None) -> list[dict[str, Any]]:
     """Validate every staged batch: valid rows to ``metrics``, failing rows to ``quarantine``; nothing is dropped.
 
     Each batch's results are stored per service (``validation_results``, read by the gates) and
@@ -106,10 +107,9 @@ def validate_pending(store: ParquetStore, config: HeadroomConfig, now: Any = Non
     from include.headroom.validation.results import store_outcome
     from include.headroom.validation.suites import validate_batch
 
-    batches = store.query("SELECT * FROM batches WHERE status = 'staged' ORDER BY interval_end")
     summaries = []
-    for batch in batches.to_dict("records"):
-        rows = store.query("SELECT * FROM staging WHERE batch_id = ? ORDER BY service, metric, ts", [batch["batch_id"]])
+    for batch in queries.staged_batches(store).to_dict("records"):
+        rows = queries.staged_rows(store, batch["batch_id"])
         outcome = validate_batch(config, rows, batch["batch_id"], batch["interval_start"], batch["interval_end"], now=now)
         summaries.append(store_outcome(store, config, outcome, batch, reports_dir))
     if summaries and config.pipeline.validation.data_docs:
@@ -120,7 +120,7 @@ def validate_pending(store: ParquetStore, config: HeadroomConfig, now: Any = Non
     return summaries
 
 
-def freshness(store: ParquetStore, config: HeadroomConfig, as_of: Any) -> dict[str, str | None]:
+def freshness(store: Store, config: HeadroomConfig, as_of: Any) -> dict[str, str | None]:
     """Per catalog service, ``None`` when it may be acted on at ``as_of``, else the reason to refuse (failed validation, stale data).
 
     Read-only (nothing audited); the decision steps call :func:`~include.headroom.validation.gates.gate_services`.
@@ -132,7 +132,7 @@ def _services(config: HeadroomConfig, names: Sequence[str] | None) -> list[Servi
     return [config.service(n) for n in names] if names is not None else list(config.services)
 
 
-def run_forecasts(store: ParquetStore, config: HeadroomConfig, names: Sequence[str], as_of: Any) -> list[dict[str, Any]]:
+def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as_of: Any) -> list[dict[str, Any]]:
     """Forecast capacity metrics of ``names`` from history before ``as_of``; stale services get a row that says why.
 
     Writes ``forecasts``, ``capacity`` and ``scenarios`` for the run's date, and scores the
@@ -168,7 +168,7 @@ def run_forecasts(store: ParquetStore, config: HeadroomConfig, names: Sequence[s
     return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "scores"} for r in rows]
 
 
-def _score_earlier_forecasts(store: ParquetStore, config: HeadroomConfig, names: list[str], history: pd.DataFrame, now: Any,
+def _score_earlier_forecasts(store: Store, config: HeadroomConfig, names: list[str], history: pd.DataFrame, now: Any,
                              run_date: str) -> int:
     """Score forecasts made by earlier runs (within the history window) against the actuals in ``history``."""
     import pandas as pd
@@ -179,11 +179,7 @@ def _score_earlier_forecasts(store: ParquetStore, config: HeadroomConfig, names:
     if not names:
         return 0
     oldest = f"{now - pd.Timedelta(days=config.forecasting.history_days):%Y-%m-%d}"
-    marks = ", ".join("?" for _ in names)
-    earlier = store.query(
-        f"SELECT * FROM forecasts WHERE run_date < ? AND run_date >= ? AND ds <= ? AND service IN ({marks})",
-        [run_date, oldest, now.to_pydatetime(), *names],
-    )
+    earlier = queries.earlier_forecasts(store, run_date, oldest, now, names)
     if earlier.empty or history.empty:
         return 0
     history_of = by_service(history)
@@ -212,37 +208,7 @@ def _complete(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return out
 
 
-def latest_capacity(store: ParquetStore, as_of: Any, services: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The newest capacity rows and their forecasts made on or before ``as_of`` (of ``services`` only, when given)."""
-    run = store.query("SELECT max(run_date) AS d FROM capacity WHERE run_date <= ?", [f"{utc(as_of):%Y-%m-%d}"])["d"].iloc[0]
-    if run is None or run != run:
-        empty = store.query("SELECT * FROM capacity WHERE false")
-        return empty, store.query("SELECT * FROM forecasts WHERE false")
-    if services is None:
-        return store.read("capacity", run_date=run), store.read("forecasts", run_date=run)
-    from include.headroom.metrics.schema import table
-
-    among = f"service IN ({', '.join('?' * len(services))})" if services else "false"
-    return tuple(store.query(f"SELECT * FROM {name} WHERE run_date = ? AND {among} ORDER BY {', '.join(table(name).sort_by)}",
-                             [run, *services]) for name in ("capacity", "forecasts"))
-
-
-def by_service(frame: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    """The rows of ``frame`` per service, split in one pass: filtering the whole frame once per service costs the
-    fleet's size squared (at 1,000 services, most of a batch task's time)."""
-    if frame is None or not len(frame):
-        return {}
-    return dict(tuple(frame.groupby("service", sort=False)))
-
-
-def rows_of(split: Mapping[str, pd.DataFrame], name: str, frame: pd.DataFrame | None) -> pd.DataFrame | None:
-    """``name``'s rows from :func:`by_service` output; none (with ``frame``'s columns) when it has no rows."""
-    if name in split:
-        return split[name]
-    return None if frame is None else frame.iloc[0:0]
-
-
-def run_analysis(store: ParquetStore, config: HeadroomConfig, names: Sequence[str], window_start: Any, window_end: Any) -> list[dict[str, Any]]:
+def run_analysis(store: Store, config: HeadroomConfig, names: Sequence[str], window_start: Any, window_end: Any) -> list[dict[str, Any]]:
     """SLO status and bottleneck findings (observed in the window, predicted from the latest forecast) for ``names``."""
     import pandas as pd
 
@@ -283,21 +249,7 @@ def run_analysis(store: ParquetStore, config: HeadroomConfig, names: Sequence[st
     return out
 
 
-def recent_findings(store: ParquetStore, as_of: Any, hours: float = 24.0 * 14) -> pd.DataFrame:
-    """Findings of the newest analysis at or before ``as_of`` whose episode ended within ``hours``."""
-    import pandas as pd
-
-    now = utc(as_of)
-    last = store.query("SELECT max(window_end) AS w FROM findings WHERE window_end <= ?", [now.to_pydatetime()])["w"].iloc[0]
-    if last is None or last != last:
-        return store.query("SELECT * FROM findings WHERE false")
-    return store.query(
-        "SELECT * FROM findings WHERE window_end = ? AND \"end\" >= ? ORDER BY service, start",
-        [utc(last).to_pydatetime(), (now - pd.Timedelta(hours=hours)).to_pydatetime()],
-    )
-
-
-def plan_all_scaling(store: ParquetStore, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
+def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
     """One scaling decision per catalog service at ``as_of``; a service with stale or invalid data gets a 'skip' decision."""
     import pandas as pd
 
@@ -326,7 +278,7 @@ def plan_all_scaling(store: ParquetStore, config: HeadroomConfig, as_of: Any) ->
     return out
 
 
-def plan_all_warming(store: ParquetStore, config: HeadroomConfig, as_of: Any, lookback_hours: float = 24.0 * 14,
+def plan_all_warming(store: Store, config: HeadroomConfig, as_of: Any, lookback_hours: float = 24.0 * 14,
                      trigger: str | None = None, services: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """A warming plan per service that has a trigger; the others are listed with no trigger and the reason.
 
@@ -383,7 +335,7 @@ def plan_all_warming(store: ParquetStore, config: HeadroomConfig, as_of: Any, lo
     return out
 
 
-def summary(store: ParquetStore, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
+def summary(store: Store, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
     """Per service: saturation date, top finding, scaling decision, and what the cache and connector tasks did."""
     from include.headroom.cache.warming import describe_cache_action
 

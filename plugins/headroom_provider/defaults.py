@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from include.headroom.config import HeadroomConfig
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DEFAULT_ARGS: dict[str, Any] = {
@@ -29,7 +29,7 @@ def run_window(context: Any) -> tuple[datetime, datetime]:
     return start, end
 
 
-def store() -> ParquetStore:
+def store() -> Store:
     from headroom_provider.hooks.store import HeadroomStoreHook
 
     return HeadroomStoreHook().get_store()

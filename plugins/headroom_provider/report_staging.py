@@ -8,20 +8,18 @@ report is written; a failed run leaves them for its retry.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
-from include.headroom.report.html import write_atomic
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+from include.headroom.fileio import safe_filename, write_atomic
 
 
 def staging_dir(context: Mapping[str, Any]) -> Path:
     from include.headroom.config import reports_dir
 
-    return reports_dir() / ".staging" / (_UNSAFE.sub("_", str(context["run_id"])) or "_")
+    return reports_dir() / ".staging" / safe_filename(context["run_id"])
 
 
 def save_figures(context: Mapping[str, Any], figures: Mapping[str, Any]) -> Path:
@@ -39,16 +37,16 @@ def load_figures(context: Mapping[str, Any]) -> dict[str, Any]:
 
 def save_plots(context: Mapping[str, Any], plots: Mapping[str, bytes]) -> None:
     for name, png in plots.items():
-        write_atomic(staging_dir(context) / "plots" / f"{_UNSAFE.sub('_', name)}.png", png)
+        write_atomic(staging_dir(context) / "plots" / f"{safe_filename(name)}.png", png)
 
 
 def load_plots(context: Mapping[str, Any], names: list[str]) -> dict[str, bytes]:
     """The staged plots of ``names``; a missing one is an error naming the service (its batch did not draw it)."""
     folder = staging_dir(context) / "plots"
-    missing = [n for n in names if not (folder / f"{_UNSAFE.sub('_', n)}.png").exists()]
+    missing = [n for n in names if not (folder / f"{safe_filename(n)}.png").exists()]
     if missing:
         raise FileNotFoundError(f"{folder}: no plot for {missing}; clear their draw_service_pages task to draw them again")
-    return {n: (folder / f"{_UNSAFE.sub('_', n)}.png").read_bytes() for n in names}
+    return {n: (folder / f"{safe_filename(n)}.png").read_bytes() for n in names}
 
 
 def discard(context: Mapping[str, Any]) -> None:

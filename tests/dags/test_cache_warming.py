@@ -11,7 +11,7 @@ import pytest
 
 from include.headroom import pipeline
 from include.headroom.metrics.sources import SampleFleetSource
-from include.headroom.metrics.store import ParquetStore
+from include.headroom.store import ParquetStore
 from scripts.pipeline_run import dags_test
 from tests.conftest import ANCHOR, PROJECT_ROOT
 from tests.servers import redis_server  # noqa: F401 (fixture)
@@ -23,14 +23,14 @@ SERVICES = ["catalog-api", "orders-api"]
 def test_schedule_triggers_and_params():
     from airflow.dag_processing.dagbag import DagBag
 
+    from dags.cache_warming import SCHEDULE
     from headroom_provider.assets import ACTIONS, FINDINGS
-    from include.headroom.cache.settings import load_cache_settings
 
     dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags" / "cache_warming.py")).dags["cache_warming"]
     assert {a.uri for a in dag.timetable.asset_condition.objects} == {FINDINGS.uri}
-    assert dag.timetable.timetable.expression == load_cache_settings().warming.schedule
+    assert dag.timetable.timetable.expression == SCHEDULE == "15 */6 * * *"
     assert {a.uri for t in dag.tasks for a in t.outlets} == {ACTIONS.uri}
-    assert dag.params["dry_run"] is True and dag.params["trigger"] is None
+    assert dag.params["dry_run"] is None and dag.params["trigger"] is None  # unset: cache.yaml decides at run time
 
 
 @pytest.mark.e2e

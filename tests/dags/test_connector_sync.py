@@ -15,7 +15,7 @@ import yaml
 from include.headroom.connectors.base import read_watermark
 from include.headroom.connectors.engine import watermark_source
 from include.headroom.connectors.settings import read_connectors_file
-from include.headroom.metrics.store import ParquetStore
+from include.headroom.store import ParquetStore
 from scripts.pipeline_run import dags_test
 from tests.conftest import PROJECT_ROOT
 from tests.connectors_api import HubSpotApi, ODataApi, SalesforceApi, ServiceNowApi, SshdServer
@@ -33,9 +33,11 @@ def test_dag_maps_one_task_per_connector_in_its_own_pool():
     from dags.connector_sync import CONNECTORS, connector_sync
 
     dag = connector_sync()
-    for name, settings in CONNECTORS.items():
+    shipped = read_connectors_file()
+    assert CONNECTORS == {name: c.pool for name, c in shipped.items() if c.objects}  # the DAG's static list follows connectors.yaml
+    for name, pool in CONNECTORS.items():
         task = dag.get_task(f"sync_{name}")
-        assert task.pool == settings.pool == f"connector_{name}"
+        assert task.pool == pool == f"connector_{name}"
         assert dag.get_task(f"objects_{name}") in task.upstream_list
     assert {"salesforce", "hubspot", "servicenow", "sap_s4hana", "dynamics_365", "aws_s3", "sftp"} <= set(CONNECTORS)
     pools = {p["pool_name"] for p in yaml.safe_load((PROJECT_ROOT / "airflow_settings.yaml").read_text())["airflow"]["pools"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -67,6 +68,7 @@ def test_assets_link_the_chain(dagbag):
     assert METRICS_VALIDATED.uri in outlets("validate_metrics")
     assert FORECASTS.uri in outlets("capacity_forecast")
     assert FINDINGS.uri in outlets("bottleneck_analysis")
+
     def triggers(dag_id):
         return {asset.uri for asset in dagbag.dags[dag_id].timetable.asset_condition.objects}
 
@@ -83,3 +85,48 @@ def test_every_store_table_has_an_asset_that_a_dag_writes(dagbag):
     written = {a.uri for dag in dagbag.dags.values() for t in dag.tasks for a in t.outlets if hasattr(a, "uri")}  # not aliases
     assert {a.uri for a in TABLE_ASSETS.values()} <= written, sorted({a.uri for a in TABLE_ASSETS.values()} - written)
     assert TABLE_ASSETS["metrics"].uri == "headroom://store/metrics"
+
+
+CLIENTS = ("boto3", "botocore", "kubernetes", "redis", "paramiko")
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_parsing_imports_no_client_library_and_reads_no_yaml(path):
+    code = (
+        "import builtins, io, json, runpy, sys\n"
+        "opened = []\n"
+        "_open = io.open\n"
+        "def recording(file, *a, **k):\n"
+        "    opened.append(str(file))\n"
+        "    return _open(file, *a, **k)\n"
+        "import airflow.sdk\n"
+        "builtins.open = io.open = recording\n"
+        f"runpy.run_path({str(path)!r})\n"
+        "builtins.open = io.open = _open\n"
+        f"print(json.dumps({{'clients': sorted({{m.split('.')[0] for m in sys.modules}} & set({CLIENTS!r})),\n"
+        "                  'yaml': [f for f in opened if f.endswith(('.yaml', '.yml'))]}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"clients": [], "yaml": []}
+
+
+def test_the_probe_sees_a_client_import_and_a_yaml_read(tmp_path):
+    """The check above can fail: a DAG file that reads YAML and imports boto3 at parse time is caught."""
+    bad = tmp_path / "bad_dag.py"
+    bad.write_text("import boto3\nfrom include.headroom.cache.settings import load_cache_settings\nload_cache_settings()\n")
+    with pytest.raises(AssertionError):
+        test_parsing_imports_no_client_library_and_reads_no_yaml(bad)
+
+
+def test_headroom_asset_uris_are_what_airflow_normalisation_gives():
+    """The Assets skip the provider lookup for the ``headroom`` scheme: no provider may handle it, and the URIs must
+    come out exactly as Airflow's full normalisation (every provider's handlers loaded) would make them."""
+    from airflow.sdk.definitions.asset import _sanitize_uri
+    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    from headroom_provider.assets import REPORT, SCHEME, TABLE_ASSETS
+
+    assert SCHEME not in ProvidersManagerTaskRuntime().asset_uri_handlers
+    for asset in [*TABLE_ASSETS.values(), REPORT]:
+        assert _sanitize_uri(asset.uri) == asset.uri
+        assert asset.uri.startswith("headroom://")

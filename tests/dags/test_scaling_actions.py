@@ -61,7 +61,7 @@ def enabled_config(tmp_path):
 def test_past_interval_records_and_applies_nothing(airflow_db, enabled_config, tmp_path, config):
     from include.headroom import pipeline
     from include.headroom.metrics.sources import SampleFleetSource
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     data = tmp_path / "data"
     store = ParquetStore(data / "store")

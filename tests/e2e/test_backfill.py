@@ -169,7 +169,7 @@ def test_api_server_lists_every_dag_and_no_import_errors(airflow_server):
 
 
 def test_two_day_backfill_leaves_no_duplicates(airflow_server):
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     env, db = airflow_server["env"], airflow_server["home"] / "airflow.db"
     _wait(lambda: _backfill_runs(db).get("success", 0) >= INTERVALS, 1500, "the backfill runs", airflow_server["proc"], airflow_server["log"])

@@ -64,7 +64,7 @@ def test_daily_pipeline_spreads_mapped_tasks_over_both_workers(cluster):
     assert hosts == {"worker1", "worker2"}, hosts  # the Celery workers' own names, recorded per task instance
     assert len({(t["hostname"], t["pid"]) for t in mapped}) >= 2
 
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     store = ParquetStore(cluster.root / "data" / "store")
 

@@ -13,7 +13,7 @@ import yaml
 
 from include.headroom.config import CONFIG_DIR
 from include.headroom.metrics.exporter import FleetExporter
-from include.headroom.metrics.pg_store import PostgresStore
+from include.headroom.store import PostgresStore
 from tests.conftest import AIRFLOW
 from tests.servers import PrometheusServer, postgres_server  # noqa: F401 (fixture)
 

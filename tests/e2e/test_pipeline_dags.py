@@ -1,4 +1,9 @@
-"""The whole pipeline in real Airflow: every DAG run with ``airflow dags test`` on a 21-day slice of the sample fleet."""
+"""The whole pipeline in real Airflow: every DAG run with ``airflow dags test`` on a 21-day slice of the sample fleet.
+
+It runs once on the embedded store and once on PostgreSQL (a database of its own in the test
+cluster, reached by the tasks through the ``postgres_headroom`` connection); every test checks both,
+and the report's figures (its JSON twin) must be the same on both.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from include.headroom.store import ParquetStore, open_store
+from include.headroom.store.queries import duplicate_keys
 from scripts.pipeline_run import dags_test, run_pipeline
 from tests.conftest import ANCHOR
 
@@ -20,33 +27,60 @@ AS_OF = datetime.fromisoformat(f"{ANCHOR}T02:00:00+00:00")
 HISTORY_DAYS = 21
 
 
+STORES = ("parquet", "postgres")
+TWINS: dict[str, dict] = {}  # the report's JSON twin per store, kept for the comparison once both have run
+
+
 def _duplicates(store) -> int:
-    return int(store.query(
-        "SELECT count(*) AS n FROM (SELECT service, metric, ts, labels FROM metrics GROUP BY ALL HAVING count(*) > 1)"
-    )["n"].iloc[0])
+    return duplicate_keys(store, "metrics")
 
 
-@pytest.fixture(scope="module")
-def pipeline(airflow_db):
-    """Ingest the slice twice (same interval), validate, then run every other DAG once."""
-    from include.headroom.metrics.store import open_store
+def _postgres_env(server) -> tuple[dict[str, str], str]:
+    """A database of its own for the pipeline's store (other tests drop schemas in the default one), and the env naming it."""
+    import psycopg
 
-    data = Path(os.environ["HEADROOM_DATA_DIR"])
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS headroom_e2e")
+        conn.execute("CREATE DATABASE headroom_e2e")
+    dsn = server.dsn.replace(f"dbname={server.dbname}", "dbname=headroom_e2e")
+    conn_json = json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": server.port, "login": server.user,
+                            "schema": "headroom_e2e"})
+    return {"HEADROOM_STORE_BACKEND": "postgres", "AIRFLOW_CONN_POSTGRES_HEADROOM": conn_json, "HEADROOM_POSTGRES_DSN": dsn}, dsn
+
+
+@pytest.fixture(scope="module", params=STORES)
+def pipeline(request, airflow_db):
+    """On each store: ingest the slice twice (same interval), validate, then run every other DAG once."""
+    env: dict[str, str] = {}
+    data, reports = Path(os.environ["HEADROOM_DATA_DIR"]), Path(os.environ["HEADROOM_REPORTS_DIR"])
+    if request.param == "postgres":
+        env, dsn = _postgres_env(request.getfixturevalue("postgres_server"))
+        data, reports = data.with_name("data_postgres"), reports.with_name("reports_postgres")
+        env.update(HEADROOM_DATA_DIR=str(data), HEADROOM_REPORTS_DIR=str(reports))
+
+        def connect():
+            import psycopg
+
+            return psycopg.connect(dsn)
+
+        store = open_store(backend="postgres", connect=connect)
+    else:
+        store = ParquetStore(data / "store")
     subprocess.run([sys.executable, "-m", "include.headroom", "sample-fleet", "--anchor", ANCHOR, "--days", "2",
                     "--out", str(data / "sample_fleet")], check=True, capture_output=True)
-    store = open_store()
     counts = []
     for _ in range(2):
         for dag_id, conf in (("ingest_metrics", {"history_days": HISTORY_DAYS}), ("validate_metrics", {})):
-            result = dags_test(dag_id, AS_OF, conf)
+            result = dags_test(dag_id, AS_OF, conf, env=env)
             assert result.ok, result.log.read_text()[-3000:]
         counts.append((store.count("metrics"), _duplicates(store)))
-    incremental = dags_test("ingest_metrics", AS_OF)
+    incremental = dags_test("ingest_metrics", AS_OF, env=env)
     assert incremental.ok, incremental.log.read_text()[-3000:]
-    results = run_pipeline(AS_OF, window_hours=14 * 24, echo=False)
+    results = run_pipeline(AS_OF, window_hours=14 * 24, env=env, echo=False)
     failed = [r for r in results if not r.ok]
     assert not failed, failed[0].log.read_text()[-4000:]
-    return {"store": store, "counts": counts, "results": results, "data": data}
+    TWINS[request.param] = json.loads((reports / "latest.json").read_text())
+    return {"store": store, "counts": counts, "results": results, "data": data, "reports": reports, "backend": request.param}
 
 
 def test_every_dag_ran_successfully(pipeline):
@@ -125,7 +159,7 @@ def test_actions_are_audited_in_dry_run(config, pipeline):
 
 
 def test_report_has_a_plot_per_service(config, pipeline):
-    reports = Path(os.environ["HEADROOM_REPORTS_DIR"])
+    reports = pipeline["reports"]
     page = (reports / f"capacity_report_{ANCHOR}.html").read_text()
     assert page.count("data:image/png;base64,") == len(config.services)
     assert "search-api" in page and "saturation" in page
@@ -137,10 +171,59 @@ def test_validation_results_data_docs_and_gates(config, pipeline):
     store = pipeline["store"]
     results = store.read("validation_results")
     assert set(results["service"]) == {s.name for s in config.services} and results["success"].all()
-    reports = Path(os.environ["HEADROOM_REPORTS_DIR"])
+    reports = pipeline["reports"]
     index = (reports / "data_docs" / "index.html").read_text()
     for batch_id in store.read("batches")["batch_id"]:
         assert batch_id in index and (reports / "data_docs" / batch_id / "index.html").exists()
     validate = next(r for r in pipeline["results"] if r.dag_id == "validate_metrics")
     assert f"Data Docs: {reports / 'data_docs'}" in validate.log.read_text()
     assert store.read("audit", kind="gate").empty  # every service was fresh and valid: nothing refused
+
+
+# Written when the task ran, or measured while it ran: not figures of the fleet. An audit record's id hashes its
+# run id, which `airflow dags test` names after the moment it started.
+VOLATILE = {"created_at", "scored_at", "validated_at", "ingested_at", "updated_at", "landed_at", "seconds", "elapsed_s", "rate",
+            "audit_id", "run_id"}
+
+
+def _figures_only(value):
+    """The twin without the moments records were written and the run ids (they differ between any two runs)."""
+    if isinstance(value, dict):
+        return {k: _figures_only(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        items = [_figures_only(v) for v in value]
+        if value and all(isinstance(v, dict) and "audit_id" in v for v in value):
+            # records written at the same moment are listed by id, which differs between runs: compare them as a set
+            items.sort(key=lambda v: json.dumps(v, sort_keys=True, default=str))
+        return items
+    return value
+
+
+def _differences(a, b, path="") -> list[str]:
+    """Where two twins differ: keys, lengths, and values (floats to 1e-9 relative)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{path}: keys {sorted(a.keys() ^ b.keys())}"]
+        return [d for k in a for d in _differences(a[k], b[k], f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} items against {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in _differences(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return [] if abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b)) else [f"{path}: {a!r} against {b!r}"]
+    return [] if a == b else [f"{path}: {a!r} against {b!r}"]
+
+
+def test_report_twin_is_the_store_and_equal_on_both_stores(config, pipeline):
+    """The twin holds what the store says now; on PostgreSQL it also equals the embedded store's, figure for figure."""
+    from include.headroom.report.figures import collect_figures
+    from include.headroom.report.settings import load_report_settings
+
+    twin = TWINS[pipeline["backend"]]
+    again = json.loads(json.dumps(collect_figures(pipeline["store"], config, AS_OF, load_report_settings())))
+    assert _differences(twin, again) == []
+    assert len(twin["overview"]) == len(config.services) and twin["run_date"] == ANCHOR
+    assert twin["accuracy"]["horizons"] and twin["fleet"]["findings"] > 0
+    if pipeline["backend"] == "postgres":
+        assert "parquet" in TWINS, "the embedded store's run comes first (STORES order)"
+        assert _differences(_figures_only(TWINS["parquet"]), _figures_only(twin)) == []

@@ -10,7 +10,7 @@ import pytest
 
 from include.headroom import pipeline
 from include.headroom.metrics.sources import SampleFleetSource
-from include.headroom.metrics.store import ParquetStore
+from include.headroom.store import ParquetStore
 from scripts.pipeline_run import dags_test
 from tests.conftest import ANCHOR
 

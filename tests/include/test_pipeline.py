@@ -17,7 +17,7 @@ AS_OF = pd.Timestamp("2026-11-01T02:00Z")
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory, config):
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     store = ParquetStore(tmp_path_factory.mktemp("pipeline") / "store")
     source = SampleFleetSource(config, anchor="2026-11-01")
@@ -51,7 +51,7 @@ def test_next_interval_reads_only_the_interval_plus_lookback(config, loaded):
 
 
 def test_bad_rows_are_quarantined_and_counted(config, loaded, tmp_path):
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     class Corrupting:
         name = "corrupting"

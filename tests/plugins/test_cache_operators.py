@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from include.headroom.metrics.store import ParquetStore
+from include.headroom.store import ParquetStore
 from tests.servers import RedisServer, moto_server, origin_stand_in, redis_server  # noqa: F401 (fixtures)
 
 AS_OF = pd.Timestamp("2026-11-20T12:00:00Z")

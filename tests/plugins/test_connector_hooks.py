@@ -8,7 +8,7 @@ import pytest
 
 from headroom_provider.hooks.connectors import EnterpriseApiHook, build_connector, connection_base_url
 from include.headroom.connectors.engine import pull
-from include.headroom.connectors.resilience import AuthenticationError
+from include.headroom.exceptions import AuthenticationError
 from include.headroom.connectors.settings import load_connectors
 from tests.connectors_api import HubSpotApi
 

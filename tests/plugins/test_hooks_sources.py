@@ -266,7 +266,7 @@ def test_source_hooks_declare_their_connection(hook):
 
 def test_store_hook_selects_postgres_by_configuration(monkeypatch, postgres_server):
     from headroom_provider.hooks.store import HeadroomStoreHook
-    from include.headroom.metrics.pg_store import PostgresStore
+    from include.headroom.store import PostgresStore
 
     monkeypatch.setenv("HEADROOM_STORE_BACKEND", "postgres")
     monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_HEADROOM", json.dumps({
@@ -279,3 +279,25 @@ def test_store_hook_selects_postgres_by_configuration(monkeypatch, postgres_serv
     monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_HEADROOM", json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "x"}))
     ok, message = HeadroomStoreHook().test_connection()
     assert not ok and message.startswith("cannot connect to the PostgreSQL store")
+
+
+def test_store_hook_without_the_connection_uses_the_dsn_like_open_store(monkeypatch, postgres_server):
+    """One factory: the hook hands its connection (or none) to open_store, which falls back to HEADROOM_POSTGRES_DSN."""
+    from headroom_provider.hooks.store import HeadroomStoreHook
+    from include.headroom.exceptions import ConfigError
+    from include.headroom.store import PostgresStore, open_store
+
+    monkeypatch.setenv("HEADROOM_STORE_BACKEND", "postgres")
+    monkeypatch.delenv("AIRFLOW_CONN_POSTGRES_HEADROOM", raising=False)
+    monkeypatch.delenv("HEADROOM_POSTGRES_DSN", raising=False)
+    with pytest.raises(ConfigError, match="needs HEADROOM_POSTGRES_DSN outside Airflow"):
+        HeadroomStoreHook().get_store()
+    monkeypatch.setenv("HEADROOM_POSTGRES_DSN", postgres_server.dsn)
+    via_hook, direct = HeadroomStoreHook().get_store(), open_store()
+    assert isinstance(via_hook, PostgresStore) and repr(via_hook) == repr(direct) == "PostgresStore(schema='headroom')"
+    import pandas as pd
+
+    via_hook.upsert("watermarks", pd.DataFrame([{"source": "probe", "watermark": pd.Timestamp("2026-11-01T00:00Z"),
+                                                 "updated_at": pd.Timestamp("2026-11-01T00:00Z")}]))
+    assert direct.read("watermarks", source="probe")["watermark"].tolist() == [pd.Timestamp("2026-11-01T00:00Z")]
+    via_hook.drop_schema()

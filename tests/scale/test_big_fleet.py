@@ -59,7 +59,7 @@ def test_seeded_history_has_one_row_per_key_and_step(tmp_path):
     config_dir = write_fleet_config(tmp_path / "fleet", services=20, days=3)
     rows = seed_history(config_dir, tmp_path / "store", "2026-11-18T00:00Z", "2026-11-20T00:00Z", chunk=7)
     assert rows == 20 * 4 * 288 * 2
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     counts = ParquetStore(tmp_path / "store").query("SELECT service, metric, count(*) AS n, count(DISTINCT ts) AS d FROM metrics GROUP BY 1, 2")
     assert len(counts) == 80 and set(counts["n"]) == {576} and set(counts["d"]) == {576}

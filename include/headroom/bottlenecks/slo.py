@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from include.headroom.exceptions import InvalidArgumentError
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class BudgetStatus:
 def burn_rate(error_ratio: float, error_budget: float) -> float:
     """How many times faster than allowed the budget is spent: ``error_ratio / error_budget``."""
     if error_budget <= 0:
-        raise ValueError(f"error_budget={error_budget!r} must be > 0")
+        raise InvalidArgumentError(f"error_budget={error_budget!r} must be > 0")
     return error_ratio / error_budget
 
 

@@ -13,7 +13,7 @@ import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from include.headroom.exceptions import DataError, SchemaError
+from include.headroom.exceptions import DataError, InvalidArgumentError, SchemaError
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
@@ -114,7 +114,7 @@ def read_access_log(path: str | Path, service: str | None = None) -> pd.DataFram
     def size(value: Any) -> int:
         number = int(value)
         if number < 0:
-            raise ValueError("negative size")
+            raise InvalidArgumentError("negative size")
         return number
 
     def flag(value: Any) -> bool:
@@ -123,12 +123,12 @@ def read_access_log(path: str | Path, service: str | None = None) -> pd.DataFram
             return True
         if text in ("0", "false", "miss"):
             return False
-        raise ValueError("expected hit/miss, true/false or 1/0")
+        raise InvalidArgumentError("expected hit/miss, true/false or 1/0")
 
     def key(value: Any) -> str:
         text = str(value)
         if not text:
-            raise ValueError("empty key")
+            raise InvalidArgumentError("empty key")
         return text
 
     log = pd.DataFrame({

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from include.headroom.cache.redis_warmer import WarmResult, WarmStatus
+from include.headroom.exceptions import TransientError
+from include.headroom.resilience import RetryPolicy, retry
 
 if TYPE_CHECKING:
     import httpx
@@ -39,21 +42,26 @@ def warm_urls(base_url: str, paths: Sequence[str], settings: CdnSettings, client
     client = client or httpx.Client(base_url=base_url, timeout=settings.timeout_s,
                                     limits=httpx.Limits(max_connections=settings.concurrency))
 
+    policy = RetryPolicy(attempts=settings.retries + 1, base_delay_s=settings.backoff_s)
+
     def get(path: str) -> tuple[str, httpx.Response | None, str | None]:
-        problem = ""
-        for attempt in range(settings.retries + 1):
+        def once() -> httpx.Response:
             try:
                 response = client.get(path)
-                if response.status_code < 500:
-                    if response.status_code >= 400:
-                        return path, None, f"HTTP {response.status_code}"
-                    return path, response, None
-                problem = f"HTTP {response.status_code}"
             except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            if attempt < settings.retries:
-                sleep(settings.backoff_s * 2**attempt)
-        return path, None, f"failed after {settings.retries + 1} attempts: {problem}"
+                raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+            if response.status_code >= 500:
+                raise TransientError(f"HTTP {response.status_code}")
+            return response
+
+        try:
+            response = retry(once, policy, what=f"warm-up GET {path}", sleep=sleep,
+                             exhausted=lambda n, exc: TransientError(f"failed after {n} attempts: {exc}"))
+        except TransientError as exc:
+            return path, None, str(exc)
+        if response.status_code >= 400:
+            return path, None, f"HTTP {response.status_code}"
+        return path, response, None
 
     try:
         with ThreadPoolExecutor(max_workers=settings.concurrency) as pool:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable, Sequence
 
 from include.headroom.cache.access_log import sample_value
-from include.headroom.exceptions import ConfigError
+from include.headroom.exceptions import ConfigError, OriginError, TransientError
+from include.headroom.resilience import RetryPolicy, retry
 
 if TYPE_CHECKING:
     import httpx
@@ -68,20 +69,18 @@ class HttpOrigin:
     def _get(self, key: str) -> bytes:
         import httpx
 
-        for attempt in range(self.retries + 1):
+        def once() -> bytes:
             try:
                 response = self.client.get(f"{self.url}/{key}")
-                if response.status_code < 500:
-                    response.raise_for_status()
-                    return response.content
-                problem = f"HTTP {response.status_code}"
-            except httpx.HTTPStatusError:
-                raise
             except httpx.TransportError as exc:  # timeouts, refused connections
-                problem = f"{type(exc).__name__}: {exc}"
-            if attempt < self.retries:
-                time.sleep(self.backoff_s * 2**attempt)
-        raise OSError(f"origin {self.url}/{key} failed after {self.retries + 1} attempts: {problem}")
+                raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+            if response.status_code >= 500:
+                raise TransientError(f"HTTP {response.status_code}")
+            response.raise_for_status()
+            return response.content
+
+        return retry(once, RetryPolicy(attempts=self.retries + 1, base_delay_s=self.backoff_s), what=f"origin {self.url}/{key}",
+                     exhausted=lambda n, exc: OriginError(f"origin {self.url}/{key} failed after {n} attempts: {exc}"))
 
     def fetch(self, entries: Sequence[tuple[str, int]]) -> Fetched:
         out = Fetched()

@@ -10,7 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+
+from include.headroom.exceptions import CacheUnavailableError
+from include.headroom.resilience import RetryPolicy, TokenBucket, describe, retry
 
 if TYPE_CHECKING:
     import redis
@@ -105,10 +109,6 @@ def _stale_or_missing(client: redis.Redis, entries: Sequence[Sequence[Any]], rew
     return [e for e, pttl in zip(entries, ttls) if pttl == -2 or (pttl >= 0 and pttl < rewarm_below_s * 1000)]
 
 
-class _Unavailable(Exception):
-    """Redis stayed unreachable through every retry."""
-
-
 def _is_oom(exc: Exception) -> bool:
     import redis as redis_lib
 
@@ -141,25 +141,20 @@ def warm_redis(
     started = time.monotonic()
     result = WarmResult(target=target, planned=len(entries))
 
+    policy = RetryPolicy(attempts=redis_settings.retries + 1, base_delay_s=redis_settings.backoff_s)
+    transient = (redis_lib.ConnectionError, redis_lib.TimeoutError)
+
     def retried(call: Any) -> Any:
-        for attempt in range(redis_settings.retries + 1):
-            try:
-                return call()
-            except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
-                if attempt >= redis_settings.retries:
-                    raise _Unavailable(f"redis unavailable after {attempt + 1} attempts: {type(exc).__name__}: {exc}") from exc
-                sleep(redis_settings.backoff_s * 2**attempt)
-        return None
+        return retry(call, policy, what="redis", retryable=lambda exc: isinstance(exc, transient), sleep=sleep,
+                     exhausted=lambda n, exc: CacheUnavailableError(f"redis unavailable after {n} attempts: {describe(exc)}"))
 
     try:
         result.used_memory_before, result.memory_limit_bytes = retried(lambda: memory_limit(client, warming.memory_budget_fraction))
         result.hit_ratio_before = retried(lambda: replay_hit_ratio(client, replay_keys) if replay_keys else keyspace_hit_ratio(client))
-    except (_Unavailable, redis_lib.RedisError) as exc:
-        result.status, result.stop_reason = WarmStatus.FAILED, (str(exc) if isinstance(exc, _Unavailable) else f"redis error: {exc}")
+    except (CacheUnavailableError, redis_lib.RedisError) as exc:
+        result.status, result.stop_reason = WarmStatus.FAILED, (str(exc) if isinstance(exc, CacheUnavailableError) else f"redis error: {exc}")
         result.duration_s = round(time.monotonic() - started, 3)
         return result
-
-    from include.headroom.connectors.base import TokenBucket
 
     rate = redis_settings.rate_keys_per_s
     limiter = TokenBucket(rate=rate, capacity=max(1.0, rate))  # keys per second, a second's worth at once
@@ -171,8 +166,8 @@ def warm_redis(
         try:
             todo = retried(lambda: _stale_or_missing(client, batch, warming.rewarm_below_ttl_s))
             used, _ = retried(lambda: memory_limit(client, warming.memory_budget_fraction))
-        except (_Unavailable, redis_lib.RedisError) as exc:
-            result.stop_reason = str(exc) if isinstance(exc, _Unavailable) else f"redis error: {exc}"
+        except (CacheUnavailableError, redis_lib.RedisError) as exc:
+            result.stop_reason = str(exc) if isinstance(exc, CacheUnavailableError) else f"redis error: {exc}"
             break
         if last_estimate:
             inflation = max(inflation, (used - before_write) / last_estimate)
@@ -206,7 +201,7 @@ def warm_redis(
                 last_estimate = sum(len(k) + len(v) + _KEY_OVERHEAD_BYTES for k, v, _ in writes)
                 result.warmed += len(writes)
                 result.bytes += sum(len(v) for _, v, _ in writes)
-            except _Unavailable as exc:
+            except CacheUnavailableError as exc:
                 result.stop_reason = str(exc)
             except redis_lib.RedisError as exc:  # the MULTI/EXEC batch was refused as a whole: nothing of it was written
                 kind = "out of memory" if _is_oom(exc) else type(exc).__name__

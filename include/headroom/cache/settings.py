@@ -6,7 +6,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from include.headroom.config import AdaptiveTtl, _read_yaml, _require, config_directory
+from include.headroom.config import AdaptiveTtl, config_directory
+from include.headroom.configfile import read_yaml
+from include.headroom.configfile import require as _require
 from include.headroom.exceptions import ConfigError
 
 
@@ -22,7 +24,6 @@ class WarmingSettings:
     lookback_s: int
     half_life_s: int
     rewarm_below_ttl_s: int
-    schedule: str
     dry_run: bool = True
     replay_requests: int = 2000
 
@@ -140,7 +141,7 @@ def load_cache_settings(config_dir: str | Path | None = None) -> CacheSettings:
 
     :raises ConfigError: naming the section and field at fault.
     """
-    raw = _read_yaml(config_directory(config_dir), "cache.yaml")
+    raw = read_yaml(config_directory(config_dir) / "cache.yaml")
     overrides = raw.get("tier_overrides") or {}
     _require(isinstance(overrides, Mapping), "cache.yaml tier_overrides must be a mapping of tier -> fields")
     return CacheSettings(

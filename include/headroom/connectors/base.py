@@ -7,40 +7,20 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable
 
 from include.headroom.exceptions import ActionError
+from include.headroom.fileio import write_atomic
+from include.headroom.resilience import TokenBucket
+
+__all__ = ["TokenBucket"]  # re-exported: connectors pace their calls with the shared kit
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from include.headroom.metrics.store import ParquetStore
-
-
-class TokenBucket:
-    """Allows ``capacity`` calls at once and refills ``rate`` calls per second; ``acquire`` waits for a token."""
-
-    def __init__(self, rate: float, capacity: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
-        if rate <= 0 or capacity < 1:
-            raise ActionError(f"token bucket needs rate > 0 and capacity >= 1, got rate={rate!r} capacity={capacity!r}")
-        self.rate, self.capacity, self._clock, self._sleep = rate, capacity, clock, sleep
-        self._tokens, self._last = float(capacity), clock()
-        self.waited_s = 0.0
-
-    def acquire(self, tokens: float = 1) -> None:
-        """Take ``tokens`` (one call, or a batch of keys), waiting until they have been refilled.
-
-        A batch larger than the bucket waits for the part it lacks: the average rate holds either way.
-        """
-        now = self._clock()
-        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate) - tokens
-        self._last = now
-        if self._tokens < 0:
-            wait = -self._tokens / self.rate
-            self.waited_s += wait
-            self._sleep(wait)
-            self._tokens, self._last = 0.0, now + wait  # an oversleep is refilled on the next call
+    from include.headroom.store import Store
 
 
 @dataclass(frozen=True)
@@ -90,18 +70,18 @@ class SyncReport:
         return asdict(self)
 
 
-def read_watermark(store: ParquetStore, source: str) -> pd.Timestamp | None:
+def read_watermark(store: Store, source: str) -> pd.Timestamp | None:
     rows = store.read("watermarks", source=source)
     return None if rows.empty else utc(rows["watermark"].iloc[0])
 
 
-def write_watermark(store: ParquetStore, source: str, watermark: Any) -> None:
+def write_watermark(store: Store, source: str, watermark: Any) -> None:
     import pandas as pd
 
     store.upsert("watermarks", pd.DataFrame([{"source": source, "watermark": utc(watermark), "updated_at": pd.Timestamp.now(tz="UTC")}]))
 
 
-def sync(store: ParquetStore, connector: Connector, obj: str, bucket: TokenBucket) -> SyncReport:
+def sync(store: Store, connector: Connector, obj: str, bucket: TokenBucket) -> SyncReport:
     """Read what changed since the watermark, land it idempotently, deliver it, then advance the watermark.
 
     The watermark moves only after records are landed, so a crash re-reads rather than loses.
@@ -146,7 +126,7 @@ class CapacityExportConnector:
 
     name = "capacity_export"
 
-    def __init__(self, store: ParquetStore, outbox: str | Path, page_size: int = 500) -> None:
+    def __init__(self, store: Store, outbox: str | Path, page_size: int = 500) -> None:
         self.store, self.outbox, self.page_size = store, Path(outbox), page_size
 
     def read_changes(self, obj: str, since: pd.Timestamp | None) -> Iterable[list[Record]]:
@@ -170,6 +150,5 @@ class CapacityExportConnector:
         """One JSON document per (object, version, record id): delivering a page again overwrites, never duplicates."""
         for r in records:
             path = self.outbox / obj / r.version / (r.record_id.replace("/", "__") + ".json")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({"id": r.record_id, "version": r.version, **r.payload}, default=str, sort_keys=True))
+            write_atomic(path, json.dumps({"id": r.record_id, "version": r.version, **r.payload}, default=str, sort_keys=True))
         return len(records)

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol
 
 from include.headroom.connectors.base import Record, SyncReport, read_watermark, write_watermark
-from include.headroom.connectors.resilience import ConnectorError, PartialFailureError, RemoteSchemaError
+from include.headroom.exceptions import ConnectorError, PartialFailureError, RemoteSchemaError
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from include.headroom.connectors.http import CallStats
     from include.headroom.connectors.settings import ConnectorSettings, LandingSettings, ObjectSpec
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 
 class PullConnector(Protocol):
@@ -129,7 +129,7 @@ class StoreLander:
 
     target = "store"
 
-    def __init__(self, store: ParquetStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def land(self, connector: str, obj: str, records: list[Record]) -> int:
@@ -173,7 +173,7 @@ class S3Lander:
         return len(records)
 
 
-def make_lander(settings: LandingSettings, store: ParquetStore, s3_client: Any = None) -> StoreLander | S3Lander:
+def make_lander(settings: LandingSettings, store: Store, s3_client: Any = None) -> StoreLander | S3Lander:
     if settings.target == "s3":
         if s3_client is None:
             raise ConnectorError("connectors.yaml landing.target='s3' needs an S3 client (the landing.conn_id connection)")
@@ -201,7 +201,7 @@ def _finish(report: SyncReport, connector: Any, started: float, before: dict[str
     return report
 
 
-def pull(store: ParquetStore, connector: PullConnector, obj: str, lander: StoreLander | S3Lander | None = None,
+def pull(store: Store, connector: PullConnector, obj: str, lander: StoreLander | S3Lander | None = None,
          flush_records: int = 10000) -> SyncReport:
     """Incremental read of ``obj`` into the landing target; the watermark moves only after everything read is landed.
 
@@ -248,7 +248,7 @@ def pull(store: ParquetStore, connector: PullConnector, obj: str, lander: StoreL
 
 # -- push -------------------------------------------------------------------------------------------
 
-def capacity_rows(store: ParquetStore, source: str, since: pd.Timestamp | None) -> list[Record]:
+def capacity_rows(store: Store, source: str, since: pd.Timestamp | None) -> list[Record]:
     """Rows of a headroom table changed after ``since`` as records keyed ``service/metric``, versioned by run date."""
     if source != "capacity":
         raise ConnectorError(f"push source table {source!r} is not supported; sources: ['capacity']")
@@ -288,7 +288,7 @@ def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def push(store: ParquetStore, connector: PushConnector, obj: str) -> SyncReport:
+def push(store: Store, connector: PushConnector, obj: str) -> SyncReport:
     """Send the source table's changes to the remote in batches; refused records are retried, then reported.
 
     :raises PartialFailureError: when records are still refused after ``retry.record_retry_rounds``; the
@@ -348,7 +348,7 @@ class SyncOutcome:
     error: BaseException | None = None
 
 
-def run_sync(store: ParquetStore, connector: Any, obj: str, lander: StoreLander | S3Lander | None = None,
+def run_sync(store: Store, connector: Any, obj: str, lander: StoreLander | S3Lander | None = None,
              flush_records: int = 10000) -> SyncOutcome:
     """Pull or push ``obj`` by its direction; a failure comes back with the partial report instead of raising."""
     spec = connector.settings.object(obj)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from include.headroom.connectors.base import Record, TokenBucket
 from include.headroom.connectors.http import CallStats
-from include.headroom.connectors.resilience import ConnectorError
+from include.headroom.exceptions import ConnectorError
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:

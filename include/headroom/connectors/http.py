@@ -8,20 +8,15 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from include.headroom.connectors.base import TokenBucket
-from include.headroom.connectors.resilience import (
-    AuthenticationError,
-    CircuitBreaker,
-    ConnectorError,
-    DailyBudget,
-    StateFile,
-    backoff_delay,
-    retry_after_s,
-)
+from include.headroom.connectors.resilience import DailyBudget
+from include.headroom.exceptions import AuthenticationError, ConnectorError, TransientError
+from include.headroom.redact import redact as redact_text
+from include.headroom.resilience import CircuitBreaker, RetryPolicy, StateFile, TokenBucket, retry
 
 if TYPE_CHECKING:
     import requests
@@ -68,9 +63,8 @@ class CallStats:
 
 
 def redact(text: str, secrets: tuple[str, ...]) -> str:
-    for s in secrets:
-        text = text.replace(s, "***")
-    return text
+    """``text`` with the connection's own ``secrets`` and any other credential in it masked."""
+    return redact_text(text, secrets)
 
 
 def _error_text(response: requests.Response) -> str:
@@ -140,7 +134,7 @@ class ApiClient:
             return response.json()
         except ValueError:
             raise ConnectorError(f"connector {self.name!r}: {method} {path} answered HTTP {response.status_code} with a body that is not JSON: "
-                                 f"{response.text[:200]!r}") from None
+                                 f"{self._safe(response.text)[:200]!r}") from None
 
     def _safe(self, text: str) -> str:
         return redact(text, self.credentials.secrets())
@@ -167,51 +161,53 @@ class ApiClient:
         if authenticated and not self._authenticated and self._authenticate is not None:
             self._authenticate(self)
             self._authenticated = True
-        retry = self.settings.retry
-        reauthed = False
+        settings = self.settings.retry
         where = f"connector {self.name!r}: {method} {path.split('?')[0] if path.startswith('http') else path}"
-        last = ""
-        for attempt in range(retry.max_attempts):
+        policy = RetryPolicy(attempts=settings.max_attempts, base_delay_s=settings.base_delay_s, max_delay_s=settings.max_delay_s,
+                             jitter=settings.jitter)
+        reauthed = False
+
+        def send() -> requests.Response:
             self.breaker.before_call()
             self.budget.spend()
             self._acquire()
             self.stats.add(calls=1)
-            delay: float | None = None
+            return self.session.request(method, self.url(path), timeout=settings.timeout_s, **kwargs)
+
+        def once() -> requests.Response:
+            nonlocal reauthed
             try:
-                response = self.session.request(method, self.url(path), timeout=retry.timeout_s, **kwargs)
+                response = send()
+                if (response.status_code == 401 and authenticated and self._authenticate is not None and not reauthed):
+                    self.breaker.record_success()  # the remote is up; the token expired: authenticate once more
+                    reauthed = True
+                    self._authenticate(self)
+                    response = send()
             except (requests.Timeout, requests.ConnectionError) as exc:
-                last = f"{type(exc).__name__}"
                 if self.breaker.record_failure():
                     self.stats.add(breaker_trips=1)
-            else:
-                status = response.status_code
-                if status < 400:
-                    self.breaker.record_success()
-                    return response
-                text = self._safe(_error_text(response))
-                if status in (401, 403) or (not authenticated and status == 400):  # OAuth: 400 invalid_client / invalid_grant
-                    self.breaker.record_success()  # the remote is up; the credentials are wrong
-                    if authenticated and self._authenticate is not None and not reauthed and status == 401:
-                        reauthed = True
-                        self._authenticate(self)
-                        continue
-                    raise AuthenticationError(f"{where} was refused (HTTP {status}: {text}); check the credentials of "
-                                              f"Airflow connection {self.settings.conn_id!r}")
-                if status not in self.RETRY_STATUS:
-                    self.breaker.record_success()
-                    raise ConnectorError(f"{where} failed with HTTP {status}: {text}")
-                last = f"HTTP {status}: {text}"
-                if status == 429:
-                    self.stats.add(throttles=1)
-                    delay = retry_after_s(response.headers.get("Retry-After"))
-                elif self.breaker.record_failure():
-                    self.stats.add(breaker_trips=1)
-            if attempt + 1 >= retry.max_attempts:
-                break
-            if delay is None:
-                delay = backoff_delay(attempt, retry.base_delay_s, retry.max_delay_s, retry.jitter, self._rng)
-            else:
-                delay = min(delay, retry.max_delay_s)
-            self.stats.add(retries=1, backoff_s=delay)
-            self._sleep(delay)
-        raise ConnectorError(f"{where} failed after {retry.max_attempts} attempts; last: {last}")
+                raise TransientError(type(exc).__name__) from exc
+            status = response.status_code
+            if status < 400:
+                self.breaker.record_success()
+                return response
+            text = self._safe(_error_text(response))
+            if status in (401, 403) or (not authenticated and status == 400):  # OAuth: 400 invalid_client / invalid_grant
+                self.breaker.record_success()  # the remote is up; the credentials are wrong
+                raise AuthenticationError(f"{where} was refused (HTTP {status}: {text}); check the credentials of "
+                                          f"Airflow connection {self.settings.conn_id!r}")
+            if status not in self.RETRY_STATUS:
+                self.breaker.record_success()
+                raise ConnectorError(f"{where} failed with HTTP {status}: {text}")
+            if status == 429:
+                self.stats.add(throttles=1)
+                raise TransientError(f"HTTP {status}: {text}", retry_after=response.headers.get("Retry-After"))
+            if self.breaker.record_failure():
+                self.stats.add(breaker_trips=1)
+            raise TransientError(f"HTTP {status}: {text}")
+
+        return retry(
+            once, policy, what=where, sleep=self._sleep, rng=self._rng,
+            on_retry=lambda _n, _exc, delay: self.stats.add(retries=1, backoff_s=delay),
+            exhausted=lambda attempts, exc: ConnectorError(f"{where} failed after {attempts} attempts; last: {exc}"),
+        )

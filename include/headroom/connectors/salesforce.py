@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any, Iterator
 
 from include.headroom.connectors.http import ApiClient, Credentials
-from include.headroom.connectors.resilience import AuthenticationError, ConnectorError
+from include.headroom.exceptions import AuthenticationError, ConnectorError
 
 if TYPE_CHECKING:
     from pathlib import Path

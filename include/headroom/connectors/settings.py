@@ -196,9 +196,10 @@ def enabled_objects(connectors: Mapping[str, ConnectorSettings]) -> list[dict[st
 
 def read_connectors_file(config_dir: Any = None) -> dict[str, ConnectorSettings]:
     """``connectors.yaml`` alone (cheap enough for DAG parsing): every connector by name."""
-    from include.headroom.config import _read_yaml, config_directory
+    from include.headroom.config import config_directory
+    from include.headroom.configfile import read_yaml
 
-    return load_connectors(_read_yaml(config_directory(config_dir), "connectors.yaml"))
+    return load_connectors(read_yaml(config_directory(config_dir) / "connectors.yaml"))
 
 
 def connector_pools(connectors: Mapping[str, ConnectorSettings] | None = None) -> dict[str, dict[str, Any]]:

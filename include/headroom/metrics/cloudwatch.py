@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from string import Template
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from include.headroom.exceptions import SourceError
+from include.headroom.exceptions import SourceError, TransientError
 from include.headroom.metrics.prometheus import template_vars
 from include.headroom.metrics.schema import format_labels
+from include.headroom.redact import redact
+from include.headroom.resilience import RetryPolicy, retry
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
@@ -97,21 +99,24 @@ class CloudWatchSource:
         """One ``GetMetricData`` call; throttling is retried with exponential backoff, other errors name the call."""
         from botocore.exceptions import ClientError
 
-        delay = self.settings.backoff_s
-        for attempt in range(1, self.settings.retries + 1):
+        ids = [q["Id"] for q in kwargs["MetricDataQueries"]][:5]
+
+        def once() -> dict[str, Any]:
             try:
                 return self.client.get_metric_data(**kwargs)
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                ids = [q["Id"] for q in kwargs["MetricDataQueries"]][:5]
                 if code not in THROTTLING_CODES:
-                    raise SourceError(f"cloudwatch GetMetricData refused queries {ids}...: {code}: {exc}") from exc
-                if attempt == self.settings.retries:
-                    raise SourceError(f"cloudwatch GetMetricData still throttled after {attempt} attempts (queries {ids}...): {exc}") from exc
-                log.warning("CloudWatch throttled GetMetricData (%s); retry %d of %d in %.1f s", code, attempt, self.settings.retries - 1, delay)
-                self._sleep(delay)
-                delay = min(delay * 2, 30.0)
-        raise AssertionError("unreachable")
+                    raise SourceError(f"cloudwatch GetMetricData refused queries {ids}...: {code}: {redact(str(exc))}") from exc
+                raise TransientError(redact(str(exc))) from exc
+
+        policy = RetryPolicy(attempts=self.settings.retries, base_delay_s=self.settings.backoff_s, max_delay_s=30.0)
+        return retry(
+            once, policy, what="cloudwatch GetMetricData", sleep=self._sleep,
+            on_retry=lambda n, exc, delay: log.warning("CloudWatch throttled GetMetricData (%s); retry %d of %d in %.1f s",
+                                                       exc, n + 1, self.settings.retries - 1, delay),
+            exhausted=lambda n, exc: SourceError(f"cloudwatch GetMetricData still throttled after {n} attempts (queries {ids}...): {exc}"),
+        )
 
     def read(self, start: Any, end: Any) -> pd.DataFrame:
         """Canonical rows with ``start <= ts < end``; series with no datapoints are logged and listed in ``stats["empty"]``."""

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from string import Template
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
-from include.headroom.exceptions import SourceError
+from include.headroom.exceptions import SourceError, TransientError
 from include.headroom.metrics.schema import format_labels
+from include.headroom.redact import redact
+from include.headroom.resilience import RetryPolicy, retry
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
@@ -25,8 +27,9 @@ SOURCE_NAME = "prometheus"
 COLUMNS = ["ts", "service", "tier", "metric", "value", "unit", "source", "labels"]
 
 
-class _Transient(Exception):
-    """A failure worth retrying: a timeout, a refused connection, a 5xx."""
+def _reply(text: str, limit: int = 300) -> str:
+    """The start of a server's reply, fit for an error message: credentials it echoes are masked first."""
+    return redact(text)[:limit]
 
 
 def template_vars(config: HeadroomConfig, service: Service) -> dict[str, str]:
@@ -96,7 +99,6 @@ class PrometheusSource:
     def _get(self, path: str, params: dict[str, Any], what: str) -> Any:
         """GET an API path; retry timeouts, refused connections and 5xx; translate Prometheus' own errors."""
         import requests
-        from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
         url = f"{self.base_url}{path}"
 
@@ -104,33 +106,26 @@ class PrometheusSource:
             try:
                 resp = self.session.get(url, params=params, timeout=self.settings.timeout_s)
             except (requests.ConnectionError, requests.Timeout) as exc:
-                raise _Transient(f"{type(exc).__name__}: {exc}") from exc
+                raise TransientError(f"{type(exc).__name__}: {redact(str(exc))}") from exc
             if resp.status_code >= 500 or resp.status_code == 429:
-                raise _Transient(f"HTTP {resp.status_code}: {resp.text[:300]}")
+                raise TransientError(f"HTTP {resp.status_code}: {_reply(resp.text)}", retry_after=resp.headers.get("Retry-After"))
             try:
                 body = resp.json()
             except ValueError:
-                raise SourceError(f"prometheus at {self.base_url}: {what}: HTTP {resp.status_code}, not a Prometheus API answer: {resp.text[:300]!r}") from None
+                raise SourceError(f"prometheus at {self.base_url}: {what}: HTTP {resp.status_code}, "
+                                  f"not a Prometheus API answer: {_reply(resp.text)!r}") from None
             if body.get("status") != "success":
-                raise SourceError(
-                    f"prometheus at {self.base_url} refused {what}: {body.get('errorType', 'error')}: {body.get('error', resp.text[:300])}"
-                )
+                raise SourceError(f"prometheus at {self.base_url} refused {what}: {body.get('errorType', 'error')}: "
+                                  f"{_reply(str(body.get('error', resp.text)))}")
             return body["data"]
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self.settings.retries),
-            wait=wait_exponential(multiplier=self.settings.backoff_s, max=30),
-            retry=retry_if_exception_type(_Transient),
-            sleep=self._sleep,
-            before_sleep=lambda state: log.warning("Prometheus %s failed (%s); retry %d of %d", what, state.outcome.exception(),
-                                                   state.attempt_number, self.settings.retries - 1),
+        policy = RetryPolicy(attempts=self.settings.retries, base_delay_s=self.settings.backoff_s, max_delay_s=30.0)
+        return retry(
+            once, policy, what=f"prometheus {what}", sleep=self._sleep,
+            on_retry=lambda n, exc, delay: log.warning("Prometheus %s failed (%s); retry %d of %d in %.1f s", what, exc, n + 1,
+                                                       self.settings.retries - 1, delay),
+            exhausted=lambda n, exc: SourceError(f"prometheus at {self.base_url} unreachable for {what} after {n} attempts: {exc}"),
         )
-        try:
-            return retrying(once)
-        except RetryError as exc:
-            raise SourceError(
-                f"prometheus at {self.base_url} unreachable for {what} after {self.settings.retries} attempts: {exc.last_attempt.exception()}"
-            ) from exc
 
     def build_info(self) -> dict[str, Any]:
         """The server's version information (a cheap reachability check)."""

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from include.headroom.config import CONFIG_DIR, _build, _read_yaml, _require, config_directory
+from include.headroom.config import CONFIG_DIR, config_directory
+from include.headroom.configfile import build as _build
+from include.headroom.configfile import read_yaml
+from include.headroom.configfile import require as _require
 from include.headroom.exceptions import ConfigError
 
 SOURCES_FILE = "sources.yaml"
@@ -147,7 +150,7 @@ def _config_file(name: str, config_dir: str | Path | None) -> Path:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    return _read_yaml(path.parent, path.name)
+    return read_yaml(path)
 
 
 def load_source_settings(config_dir: str | Path | None = None) -> SourceSettings:

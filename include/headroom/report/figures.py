@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 from include.headroom.config import HeadroomConfig, Service
 from include.headroom.exceptions import ForecastError
 from include.headroom.report.settings import ReportSettings
+from include.headroom.store import queries
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 SCHEMA_VERSION = 1
 OVERVIEW_KEYS = (
@@ -69,15 +70,12 @@ def urgency_key(row: dict[str, Any]) -> tuple[bool, str]:
     return (sat is None, sat or "")
 
 
-def latest_slo(store: ParquetStore, now: pd.Timestamp) -> pd.DataFrame:
+def latest_slo(store: Store, now: pd.Timestamp) -> pd.DataFrame:
     """The newest SLO status per service at or before ``now``."""
-    return store.query(
-        "SELECT * FROM slo_status WHERE window_end = (SELECT max(window_end) FROM slo_status WHERE window_end <= ?)",
-        [now.to_pydatetime()],
-    )
+    return queries.latest_slo(store, now)
 
 
-def spec_horizon_bands(store: ParquetStore, config: HeadroomConfig, now: pd.Timestamp, metric: str) -> list[dict[str, Any]]:
+def spec_horizon_bands(store: Store, config: HeadroomConfig, now: pd.Timestamp, metric: str) -> list[dict[str, Any]]:
     """For each SPEC planning horizon: accuracy (1 - MAPE) on a held-out span of the stored daily history, and its band.
 
     Only whole days before ``now`` count (a partial day's mean would be biased by the hours it
@@ -88,10 +86,7 @@ def spec_horizon_bands(store: ParquetStore, config: HeadroomConfig, now: pd.Time
 
     from include.headroom.forecasting.accuracy import horizon_accuracy
 
-    daily = store.query(
-        "SELECT service, date_trunc('day', ts) AS ds, avg(value) AS y FROM metrics WHERE metric = ? AND ts < ? GROUP BY 1, 2 ORDER BY 1, 2",
-        [metric, now.floor("D").to_pydatetime()],
-    )
+    daily = queries.daily_means(store, metric, now.floor("D"))
     history_days = int(daily.groupby("service")["ds"].nunique().max()) if len(daily) else 0
     out = []
     for name, spec in config.forecasting.horizons.items():
@@ -114,13 +109,9 @@ def spec_horizon_bands(store: ParquetStore, config: HeadroomConfig, now: pd.Time
     return out
 
 
-def accuracy_over_time(store: ParquetStore, now: pd.Timestamp, runs: int) -> list[dict[str, Any]]:
+def accuracy_over_time(store: Store, now: pd.Timestamp, runs: int) -> list[dict[str, Any]]:
     """Forecasts of earlier runs scored against actuals, per (run, metric, model, days ahead) over the fleet, newest runs."""
-    frame = store.query(
-        "SELECT run_date, metric, model, horizon_days, count(*) AS series, sum(points) AS points, median(mape) AS mape, "
-        "median(coverage) AS coverage FROM forecast_accuracy WHERE run_date <= ? GROUP BY ALL ORDER BY run_date, metric, model, horizon_days",
-        [f"{now:%Y-%m-%d}"],
-    )
+    frame = queries.accuracy_by_run(store, f"{now:%Y-%m-%d}")
     if frame.empty:
         return []
     keep = sorted(frame["run_date"].unique())[-runs:]
@@ -175,27 +166,24 @@ def _service_figures(service: Service, settings: ReportSettings, capacity: pd.Da
     }
 
 
-def collect_figures(store: ParquetStore, config: HeadroomConfig, as_of: Any, settings: ReportSettings) -> dict[str, Any]:
+def collect_figures(store: Store, config: HeadroomConfig, as_of: Any, settings: ReportSettings) -> dict[str, Any]:
     """Every figure of the report at ``as_of`` from the store: fleet overview, per service, accuracy, scenarios.
 
     :returns: plain JSON (see :func:`plain`); the report's JSON twin is exactly this dict.
     """
     import pandas as pd
 
-    from include.headroom.pipeline import by_service, rows_of, latest_capacity, recent_findings
+    from include.headroom.store.queries import by_service, rows_of
 
     now = utc(as_of)
-    capacity, forecasts = latest_capacity(store, now)
+    capacity, forecasts = queries.latest_capacity(store, now)
     run_date = str(capacity["run_date"].iloc[0]) if len(capacity) else None
-    findings = recent_findings(store, now)
+    findings = queries.recent_findings(store, now)
     slo = latest_slo(store, now)
     audit = store.read("audit")
-    scenarios = store.read("scenarios", run_date=run_date) if run_date else store.query("SELECT * FROM scenarios WHERE false")
-    accuracy = store.query("SELECT * FROM forecast_accuracy WHERE run_date <= ?", [f"{now:%Y-%m-%d}"])
-    replicas = store.query(
-        "SELECT service, arg_max(value, ts) AS value FROM metrics WHERE metric = 'replicas' AND ts <= ? AND ts > ? GROUP BY service",
-        [now.to_pydatetime(), (now - pd.Timedelta(days=1)).to_pydatetime()],
-    )
+    scenarios = queries.scenarios_of_run(store, run_date)
+    accuracy = queries.accuracy_until(store, f"{now:%Y-%m-%d}")
+    replicas = queries.newest_values(store, "replicas", now, now - pd.Timedelta(days=1))
     replicas_now = dict(zip(replicas["service"], replicas["value"])) if len(replicas) else {}
 
     tiers = list(config.tiers)

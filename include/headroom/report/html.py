@@ -18,13 +18,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from include.headroom.exceptions import ReportError
+from include.headroom.fileio import write_atomic
 from include.headroom.report.figures import collect_figures
 from include.headroom.report.settings import ReportSettings, load_report_settings
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
     from include.headroom.config import HeadroomConfig
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 STATUS_CLASS = {"ok": "ok", "at_risk": "warn", "breach": "bad", "no_data": "muted", "meets": "ok", "misses": "bad",
                 "insufficient_history": "muted"}
@@ -310,33 +312,28 @@ def render_service_page(figures: Mapping[str, Any], plots: Mapping[str, bytes], 
     return _page(f"headroom: {name}", body)
 
 
-def draw_plots(store: ParquetStore, config: HeadroomConfig, figures: Mapping[str, Any], settings: ReportSettings,
+def draw_plots(store: Store, config: HeadroomConfig, figures: Mapping[str, Any], settings: ReportSettings,
                names: list[str] | None = None) -> dict[str, bytes]:
     """One PNG per service (``names``, default every service of the figures) from the store's history and the newest forecast run."""
     import pandas as pd
 
-    from include.headroom.pipeline import by_service
     from include.headroom.report.plots import service_plot
+    from include.headroom.store import queries
+    from include.headroom.store.queries import by_service
 
     names = list(figures["services"]) if names is None else names
     unknown = [n for n in names if n not in figures["services"]]
     if unknown:
-        raise ValueError(f"no figures for services {unknown}: not in the catalog the report was collected for")
+        raise ReportError(f"no figures for services {unknown}: not in the catalog the report was collected for")
     now = utc(figures["as_of"])
     start = now - pd.Timedelta(days=settings.history_days)
     metric = settings.plot_metric
     history = store.read_metrics(services=names, metrics=[metric, "replicas"], start=start, end=now)
     if len(history):
         history = history.set_index("ts").groupby(["service", "metric"])["value"].resample("1h").mean().reset_index()
-    in_names = f"service IN ({', '.join('?' * len(names))})" if names else "false"
-    forecasts = (store.query(f"SELECT * FROM forecasts WHERE run_date = ? AND metric = ? AND {in_names} ORDER BY service, ds",
-                             [figures["run_date"], metric, *names]) if figures["run_date"] else pd.DataFrame())
+    forecasts = queries.run_forecasts(store, figures["run_date"], metric, names) if figures["run_date"] else pd.DataFrame()
     # what earlier runs planned for the hours that have since happened: planned vs actual over the same time
-    earlier = store.query(
-        "SELECT service, ds, arg_max(replicas, run_date) AS replicas FROM forecasts WHERE metric = ? AND run_date < ? "
-        f"AND ds >= ? AND ds <= ? AND replicas IS NOT NULL AND {in_names} GROUP BY service, ds ORDER BY service, ds",
-        [metric, figures["run_date"] or "", start.to_pydatetime(), now.to_pydatetime(), *names],
-    )
+    earlier = queries.planned_earlier(store, metric, figures["run_date"] or "", start, now, names)
     history_of, forecast_of, earlier_of = (by_service(f) for f in (history, forecasts, earlier))
     empty = pd.DataFrame(columns=["ts", "value"])
     out = {}
@@ -351,7 +348,7 @@ def draw_plots(store: ParquetStore, config: HeadroomConfig, figures: Mapping[str
     return out
 
 
-def write_service_pages(store: ParquetStore, config: HeadroomConfig, figures: Mapping[str, Any], out_dir: str | Path,
+def write_service_pages(store: Store, config: HeadroomConfig, figures: Mapping[str, Any], out_dir: str | Path,
                         settings: ReportSettings, names: list[str] | None = None) -> dict[str, bytes]:
     """Draw the plots of ``names`` (default every service) and write their ``services/<service>.html``; returns the plots."""
     plots = draw_plots(store, config, figures, settings, names)
@@ -368,7 +365,7 @@ def write_fleet_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], o
     detailed = detailed_names(figures, settings)
     missing = [n for n in detailed if n not in plots]
     if missing:
-        raise ValueError(f"the fleet page shows {missing} in full but their plots were not drawn")
+        raise ReportError(f"the fleet page shows {missing} in full but their plots were not drawn")
     page = render_report(figures, plots, detailed=detailed)
     twin = json.dumps(figures, indent=1, sort_keys=False)
     paths = {"html": out / f"capacity_report_{day}.html", "json": out / f"capacity_report_{day}.json",
@@ -378,7 +375,7 @@ def write_fleet_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], o
     return paths
 
 
-def build_report(store: ParquetStore, config: HeadroomConfig, as_of: Any, out_dir: str | Path,
+def build_report(store: Store, config: HeadroomConfig, as_of: Any, out_dir: str | Path,
                  settings: ReportSettings | None = None) -> dict[str, Path]:
     """Write the report for ``as_of`` under ``out_dir``, in one process.
 
@@ -393,11 +390,3 @@ def build_report(store: ParquetStore, config: HeadroomConfig, as_of: Any, out_di
     figures = collect_figures(store, config, as_of, settings)
     plots = write_service_pages(store, config, figures, out_dir, settings)
     return write_fleet_report(figures, plots, out_dir, settings)
-
-
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write ``data`` to a temporary name beside ``path`` and rename it: a reader sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    tmp.replace(path)

@@ -7,14 +7,15 @@ Airflow layer decides where credentials come from and tests point the real clien
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 from include.headroom.audit import AuditRecord, Status
 from include.headroom.config import TargetKind
-from include.headroom.exceptions import ActionError, GuardRailError
+from include.headroom.exceptions import ActionError, GuardRailError, InvalidArgumentError, RetryExhaustedError
+from include.headroom.redact import redact
+from include.headroom.resilience import RetryPolicy, describe, retry
 from include.headroom.scaling.decide import Action, ScalingDecision
 from include.headroom.scaling.safety import check_guard_rails, check_live_step, validate_target
 
@@ -57,17 +58,22 @@ class Scaler(Protocol):
 
 def _retry(call: Callable[[], Any], *, what: str, retryable: Callable[[Exception], bool], attempts: int, backoff_s: float) -> Any:
     """Run ``call``; retry the errors ``retryable`` accepts with exponential backoff, then fail with ActionError."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return call()
-        except ActionError:
-            raise
-        except Exception as exc:  # translated below: the API client's own error types
-            if not retryable(exc) or attempt == attempts:
-                raise ActionError(f"{what} failed after {attempt} attempt(s): {_describe(exc)}") from exc
-            log.warning("%s: attempt %d failed (%s); retrying", what, attempt, _describe(exc))
-            time.sleep(backoff_s * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
+    tried = 0
+
+    def counted() -> Any:
+        nonlocal tried
+        tried += 1
+        return call()
+
+    try:
+        return retry(counted, RetryPolicy(attempts=attempts, base_delay_s=backoff_s), what=what,
+                     retryable=lambda exc: not isinstance(exc, ActionError) and retryable(exc),
+                     on_retry=lambda n, exc, _delay: log.warning("%s: attempt %d failed (%s); retrying", what, n + 1, _describe(exc)))
+    except ActionError:
+        raise
+    except Exception as exc:  # translated: the API client's own error types (refused at once, or after every attempt)
+        last = exc.__cause__ if isinstance(exc, RetryExhaustedError) else exc
+        raise ActionError(f"{what} failed after {tried} attempt(s): {_describe(last)}") from last
 
 
 def _describe(exc: Exception) -> str:
@@ -76,8 +82,8 @@ def _describe(exc: Exception) -> str:
         return f"HTTP {status} {getattr(exc, 'reason', '')}".strip()
     response = getattr(exc, "response", None)
     if isinstance(response, dict) and "Error" in response:
-        return f"{response['Error'].get('Code')}: {response['Error'].get('Message')}"
-    return f"{type(exc).__name__}: {exc}"
+        return redact(f"{response['Error'].get('Code')}: {response['Error'].get('Message')}")
+    return describe(exc)
 
 
 # -- Kubernetes ------------------------------------------------------------------------------------
@@ -96,7 +102,7 @@ class KubernetesScaler:
 
     def __init__(self, api_client: Any, workload: str = "deployment", attempts: int = 4, backoff_s: float = 0.2) -> None:
         if workload not in ("deployment", "statefulset"):
-            raise ValueError(f"workload={workload!r} must be 'deployment' or 'statefulset'")
+            raise InvalidArgumentError(f"workload={workload!r} must be 'deployment' or 'statefulset'")
         from kubernetes import client
 
         self.name = f"kubernetes_{workload}"

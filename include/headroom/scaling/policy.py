@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from include.headroom.exceptions import ConfigError
+from include.headroom.exceptions import ConfigError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from include.headroom.config import HeadroomConfig, RatePolicy
@@ -85,11 +85,11 @@ def replica_count(current: int, metrics: Sequence[tuple[float, float]], toleranc
     :param metrics: pairs of (current value, target value).
     """
     if current < 1:
-        raise ValueError(f"current={current!r} replicas must be >= 1")
+        raise InvalidArgumentError(f"current={current!r} replicas must be >= 1")
     proposals = []
     for value, target in metrics:
         if target <= 0:
-            raise ValueError(f"metric target={target!r} must be > 0")
+            raise InvalidArgumentError(f"metric target={target!r} must be > 0")
         ratio = value / target
         proposals.append(current if abs(ratio - 1.0) <= tolerance else math.ceil(ratio * current))
     return max(proposals) if proposals else current
@@ -189,7 +189,7 @@ class ScheduledRule:
     def active(self, at: datetime) -> bool:
         """Whether the rule holds at the (timezone-aware) instant ``at``."""
         if at.tzinfo is None:
-            raise ValueError(f"scheduled rule {self.name!r}: at={at!r} must be timezone-aware")
+            raise InvalidArgumentError(f"scheduled rule {self.name!r}: at={at!r} must be timezone-aware")
         local = at.astimezone(ZoneInfo(self.timezone))
         clock = local.time().replace(tzinfo=None)
         if self.start < self.end:
@@ -328,9 +328,10 @@ def parse_policy_settings(raw: Mapping[str, Any], config: HeadroomConfig) -> Sca
 
 @lru_cache(maxsize=4)
 def _load(directory: str) -> ScalingPolicySettings:
-    from include.headroom.config import _read_yaml, config_directory, get_config, load_config
+    from include.headroom.config import config_directory, get_config, load_config
+    from include.headroom.configfile import read_yaml
 
-    raw = _read_yaml(Path(directory), "scaling.yaml")
+    raw = read_yaml(Path(directory) / "scaling.yaml")
     config = get_config() if Path(directory) == config_directory() else load_config(directory)
     return parse_policy_settings(raw, config)
 

@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from include.headroom.exceptions import DataError
+from include.headroom.exceptions import DataError, InvalidArgumentError
 from include.headroom.scaling.policy import (
     Recommendation,
     ScaleEvent,
@@ -94,7 +94,7 @@ def replay_service(config: HeadroomConfig, svc: Service, load: dict[float, float
     from datetime import datetime, timezone
 
     if policy not in POLICIES:
-        raise ValueError(f"policy={policy!r} must be one of {POLICIES}")
+        raise InvalidArgumentError(f"policy={policy!r} must be one of {POLICIES}")
     profile_name = config.tier(svc.tier).hpa_profile
     profile, behavior = config.hpa_profile(svc), settings.behavior(profile_name)
     max_step, step_s = settings.max_step(profile_name), settings.replay_step_s

@@ -11,10 +11,10 @@ from include.headroom.scaling.safety import interval_is_current
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 
-def scaling_memory(store: ParquetStore, as_of: Any, window_s: int) -> dict[str, tuple[list[Recommendation], list[ScaleEvent]]]:
+def scaling_memory(store: Store, as_of: Any, window_s: int) -> dict[str, tuple[list[Recommendation], list[ScaleEvent]]]:
     """Per service, the recommendations and applied changes of the audit trail in the ``window_s`` before ``as_of``.
 
     The stabilization windows and rate policies of the HPA algorithm need them; the time of each is the

@@ -9,12 +9,12 @@ lists every batch, newest first.
 from __future__ import annotations
 
 import html
-import re
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from include.headroom.fileio import safe_filename, write_atomic
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 DOCS_FOLDER = "data_docs"
 GX_SITE = "gx"
 SITE_NAME = "headroom"
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _STYLE = "<style>body{font-family:sans-serif}td,th{padding:2px 8px;text-align:left}tr.failed{background:#fdd}</style>"
 
 
@@ -37,7 +36,7 @@ def docs_root(reports_dir: str | Path | None = None) -> Path:
 
 
 def _folder(name: str) -> str:
-    return _SAFE.sub("_", name) or "_"
+    return safe_filename(name)
 
 
 def _site(context: Any, base: Path) -> None:
@@ -134,14 +133,8 @@ def _write_batch_page(folder: Path, outcome: ValidationOutcome, links: dict[str,
         + "".join(rows) + "</table>" + (f"<h2>Warnings (rows kept)</h2><ul>{warnings}</ul>" if warnings else "") + "</body></html>"
     )
     path = folder / "index.html"
-    _atomic_write(path, page)
+    write_atomic(path, page)
     return path
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def write_docs_index(batches: pd.DataFrame, reports_dir: str | Path | None = None) -> Path:
@@ -164,5 +157,5 @@ def write_docs_index(batches: pd.DataFrame, reports_dir: str | Path | None = Non
         "<th>quarantined</th><th>interval end</th></tr>" + "".join(rows) + "</table></body></html>"
     )
     path = root / "index.html"
-    _atomic_write(path, page)
+    write_atomic(path, page)
     return path

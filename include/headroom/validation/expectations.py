@@ -12,6 +12,8 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
+from include.headroom.exceptions import UnknownNameError
+
 
 class Level(str, Enum):
     """What breaking a rule does: quarantine the rows, quarantine the whole batch, or only warn."""
@@ -226,4 +228,4 @@ def expectation(name: str, **params: Any) -> Any:
     try:
         return classes[name](**params)
     except KeyError:
-        raise KeyError(f"unknown expectation {name!r}; known: {sorted(classes)}") from None
+        raise UnknownNameError(f"unknown expectation {name!r}; known: {sorted(classes)}") from None

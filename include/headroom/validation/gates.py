@@ -6,13 +6,14 @@ import os
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Sequence
 
+from include.headroom.store import queries
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from include.headroom.config import HeadroomConfig
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 ALL_SERVICES = "*"  # a validation result that covers every service (an empty batch, a batch without a service column)
 GATE_KIND = "gate"
@@ -27,20 +28,12 @@ class Step(str, Enum):
     WARMING = "warming"
 
 
-def latest_validations(store: ParquetStore, as_of: Any) -> pd.DataFrame:
+def latest_validations(store: Store, as_of: Any) -> pd.DataFrame:
     """Per service (and ``*``), the newest validation result of a batch whose interval ended by ``as_of``."""
-    return store.query(
-        """
-        SELECT * FROM (
-            SELECT *, row_number() OVER (PARTITION BY service ORDER BY interval_end DESC, validated_at DESC) AS n
-            FROM validation_results WHERE interval_end <= ?
-        ) AS latest WHERE n = 1
-        """,
-        [utc(as_of).to_pydatetime()],
-    )
+    return queries.latest_validations(store, as_of)
 
 
-def _newest_points(store: ParquetStore, names: Sequence[str], now: Any, max_age: Any) -> dict[str, Any]:
+def _newest_points(store: Store, names: Sequence[str], now: Any, max_age: Any) -> dict[str, Any]:
     """Each named service's newest validated point at or before ``now``.
 
     Only the services asked for, and first only the last ``max_age`` (the files of older days are
@@ -49,20 +42,16 @@ def _newest_points(store: ParquetStore, names: Sequence[str], now: Any, max_age:
     """
     if not names:
         return {}
-    marks = ", ".join("?" * len(names))
-    sql = f"SELECT service, max(ts) AS newest FROM metrics WHERE service IN ({marks}) AND ts <= ? {{since}} GROUP BY service"
-    recent = store.query(sql.format(since="AND ts >= ?"), [*names, now.to_pydatetime(), (now - max_age).to_pydatetime()])
+    recent = queries.newest_points(store, names, now, since=now - max_age)
     found = {r.service: utc(r.newest) for r in recent.itertuples()}
     missing = [n for n in names if n not in found]
     if missing:
-        marks = ", ".join("?" * len(missing))
-        older = store.query(f"SELECT service, max(ts) AS newest FROM metrics WHERE service IN ({marks}) AND ts <= ? GROUP BY service",
-                            [*missing, now.to_pydatetime()])
+        older = queries.newest_points(store, missing, now)
         found.update({r.service: utc(r.newest) for r in older.itertuples()})
     return found
 
 
-def service_freshness(store: ParquetStore, config: HeadroomConfig, as_of: Any, names: Sequence[str] | None = None) -> dict[str, str | None]:
+def service_freshness(store: Store, config: HeadroomConfig, as_of: Any, names: Sequence[str] | None = None) -> dict[str, str | None]:
     """Per catalog service (or ``names``), ``None`` when it may be acted on at ``as_of``, else why not.
 
     A service is refused when the newest validation covering it failed, or when its newest
@@ -106,7 +95,7 @@ def _run_identity() -> tuple[str, str, str]:
 
 
 def gate_services(
-    store: ParquetStore,
+    store: Store,
     config: HeadroomConfig,
     as_of: Any,
     step: Step | str,

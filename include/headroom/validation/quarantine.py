@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from include.headroom.exceptions import DataError
+from include.headroom.store import queries
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from include.headroom.config import HeadroomConfig
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 
 @dataclass(frozen=True)
@@ -81,22 +82,15 @@ FIXES: dict[str, Fix] = {
 }
 
 
-def list_quarantine(store: ParquetStore, batch_id: str | None = None, service: str | None = None) -> pd.DataFrame:
+def list_quarantine(store: Store, batch_id: str | None = None, service: str | None = None) -> pd.DataFrame:
     """Quarantined rows counted per batch, series and failed expectations."""
-    where, params = _filters(batch_id=batch_id, service=service)
-    return store.query(
-        f"""SELECT batch_id, service, metric, failed_expectations, count(*) AS rows, min(ts) AS first_ts, max(ts) AS last_ts
-            FROM quarantine {where} GROUP BY batch_id, service, metric, failed_expectations
-            ORDER BY batch_id, service, metric, failed_expectations""",
-        params,
-    )
+    return queries.quarantine_counts(store, batch_id=batch_id, service=service)
 
 
-def show_quarantine(store: ParquetStore, batch_id: str | None = None, service: str | None = None, expectation: str | None = None,
+def show_quarantine(store: Store, batch_id: str | None = None, service: str | None = None, expectation: str | None = None,
                     rows: Sequence[int] | None = None, limit: int | None = 50) -> pd.DataFrame:
     """The quarantined rows themselves, with the observed value, the raw record and why."""
-    where, params = _filters(batch_id=batch_id, service=service, rows=rows)
-    found = _with_expectation(store.query(f'SELECT * FROM quarantine {where} ORDER BY batch_id, "row"', params), expectation)
+    found = _with_expectation(queries.quarantined_rows(store, batch_id=batch_id, service=service, rows=rows), expectation)
     return found.head(limit).reset_index(drop=True) if limit else found.reset_index(drop=True)
 
 
@@ -104,21 +98,6 @@ def _with_expectation(frame: pd.DataFrame, expectation: str | None) -> pd.DataFr
     if not expectation or frame.empty:
         return frame
     return frame[frame["failed_expectations"].map(lambda names: expectation in str(names).split(";"))]
-
-
-def _filters(batch_id: str | None = None, service: str | None = None, rows: Sequence[int] | None = None) -> tuple[str, list[Any]]:
-    """A WHERE clause (portable SQL: the store may be embedded DuckDB or PostgreSQL) and its parameters."""
-    clauses, params = [], []
-    if batch_id:
-        clauses.append("batch_id = ?")
-        params.append(batch_id)
-    if service:
-        clauses.append("service = ?")
-        params.append(service)
-    if rows:
-        clauses.append(f'"row" IN ({", ".join("?" for _ in rows)})')
-        params.extend(int(r) for r in rows)
-    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 def _as_arrived(q: pd.DataFrame) -> pd.DataFrame:
@@ -137,7 +116,7 @@ def _as_arrived(q: pd.DataFrame) -> pd.DataFrame:
 
 
 def readmit(
-    store: ParquetStore,
+    store: Store,
     config: HeadroomConfig,
     batch_id: str,
     fix: str = "none",
@@ -163,14 +142,13 @@ def readmit(
     if batch.empty:
         raise DataError(f"unknown batch {batch_id!r}: see `quarantine list`")
     meta = batch.iloc[0].to_dict()
-    where, params = _filters(batch_id=batch_id, service=service, rows=rows)
-    candidates = _with_expectation(store.query(f'SELECT * FROM quarantine {where} ORDER BY "row"', params), expectation)
+    candidates = _with_expectation(queries.quarantined_rows(store, batch_id=batch_id, service=service, rows=rows), expectation)
     candidates = candidates.reset_index(drop=True)
     if candidates.empty:
         return {"batch_id": batch_id, "fix": fix, "candidates": 0, "readmitted": 0, "still_quarantined": 0, "reasons": {}}
 
     arrived = FIXES[fix].apply(config, _as_arrived(candidates))
-    context = store.query("SELECT * FROM metrics WHERE batch_id = ? ORDER BY service, metric, ts", [batch_id])
+    context = queries.batch_metrics(store, batch_id)
     context_rows = context.drop(columns=["batch_id"]).astype(object)
     combined = pd.concat([context_rows, arrived.astype(object)], ignore_index=True, sort=False)
     outcome = validate_batch(config, combined, batch_id, meta["interval_start"], meta["interval_end"], now=now)
@@ -222,11 +200,11 @@ def _rows_of(outcome: Any, offset: int, positions: Sequence[int]) -> pd.DataFram
     return picked
 
 
-def _refresh_counts(store: ParquetStore, config: HeadroomConfig, batch_id: str, meta: Mapping[str, Any]) -> None:
+def _refresh_counts(store: Store, config: HeadroomConfig, batch_id: str, meta: Mapping[str, Any]) -> None:
     """After re-admission: the batch's counts, its status and its per-service results follow the quarantine."""
     import pandas as pd
 
-    left = store.query("SELECT service, count(*) AS n FROM quarantine WHERE batch_id = ? GROUP BY service", [batch_id])
+    left = queries.quarantined_per_service(store, batch_id)
     left_by = dict(zip(left["service"], left["n"]))
     quarantined = int(sum(left_by.values()))
     rows_in = int(meta["rows_in"])

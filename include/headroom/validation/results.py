@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from include.headroom.store import queries
 from include.headroom.timeutil import utc
 from include.headroom.validation.gates import ALL_SERVICES
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from include.headroom.config import HeadroomConfig
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
     from include.headroom.validation.suites import ValidationOutcome
 
 
@@ -83,7 +84,7 @@ def _record(base: dict[str, Any], service: str, tier: str, outcome: ValidationOu
 
 
 def store_outcome(
-    store: ParquetStore,
+    store: Store,
     config: HeadroomConfig,
     outcome: ValidationOutcome,
     batch: Mapping[str, Any],
@@ -119,7 +120,7 @@ def store_outcome(
         "status": status, "rows_in": outcome.rows_in, "rows_valid": len(outcome.valid), "rows_quarantined": len(outcome.quarantined),
         "validated_at": validated_at, "failed_expectations": outcome.summary(),
     }]))
-    store.replace_partition("staging", outcome.batch_id, store.query("SELECT * FROM staging WHERE false"))
+    store.replace_partition("staging", outcome.batch_id, queries.empty(store, "staging"))
     return {
         "batch_id": outcome.batch_id, "status": status, "rows_in": outcome.rows_in, "rows_valid": len(outcome.valid),
         "rows_quarantined": len(outcome.quarantined), "failed_services": failed_services, "data_docs": docs,
@@ -141,7 +142,7 @@ def _message(outcome: ValidationOutcome, per_service: pd.DataFrame, docs: str, s
 
 
 def validate_rows(
-    store: ParquetStore,
+    store: Store,
     config: HeadroomConfig,
     rows: pd.DataFrame,
     batch_id: str,

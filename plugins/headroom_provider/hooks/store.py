@@ -10,17 +10,20 @@ from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
 if TYPE_CHECKING:
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import Store
 
 
 class HeadroomStoreHook(BaseHook):
     """The metrics store.
 
-    With the default backend (``store.yaml`` ``backend: parquet``), the embedded Parquet +
-    DuckDB store: the connection's extra ``{"path": "..."}`` names the store's folder; without
-    the connection it lives in ``$HEADROOM_DATA_DIR/store`` (default ``<project>/data/store``).
-    With ``backend: postgres``, the tables live in PostgreSQL, reached through the
-    ``postgres_headroom`` connection (``PostgresHook``).
+    The store itself comes from the library's one factory, :func:`include.headroom.store.open_store`;
+    this hook only supplies what Airflow owns. With the default backend (``store.yaml``
+    ``backend: parquet``, ``$HEADROOM_STORE_BACKEND`` overrides it), the embedded Parquet + DuckDB
+    store: the connection's extra ``{"path": "..."}`` names the store's folder; without the
+    connection it lives in ``$HEADROOM_DATA_DIR/store`` (default ``<project>/data/store``). With
+    ``backend: postgres``, the tables live in PostgreSQL, reached through ``store.yaml``'s
+    connection (``postgres_headroom``, through ``PostgresHook``); when that connection is not
+    defined, ``$HEADROOM_POSTGRES_DSN`` as outside Airflow.
     """
 
     conn_name_attr = "headroom_conn_id"
@@ -43,7 +46,7 @@ class HeadroomStoreHook(BaseHook):
         path = extra.get("path")
         return Path(os.path.expandvars(path)) if path else data_dir() / "store"
 
-    def get_conn(self) -> ParquetStore:
+    def get_conn(self) -> Store:
         return self.get_store()
 
     def backend(self) -> str:
@@ -52,21 +55,23 @@ class HeadroomStoreHook(BaseHook):
 
         return load_store_settings().backend
 
-    def get_store(self) -> ParquetStore:
-        """The configured backend: the Parquet folder of this connection, or PostgreSQL through ``postgres_headroom``."""
+    def get_store(self) -> Store:
+        """The configured store through :func:`~include.headroom.store.open_store`, with this hook's folder or PostgreSQL connection."""
         from include.headroom.metrics.source_config import load_store_settings
-        from include.headroom.metrics.store import ParquetStore
+        from include.headroom.store import open_store
 
         settings = load_store_settings()
-        if settings.backend == "postgres":
-            from airflow.providers.postgres.hooks.postgres import PostgresHook
+        if settings.backend != "postgres":
+            return open_store(self.store_path(), backend=settings.backend)
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-            from include.headroom.metrics.pg_store import PostgresStore
-
-            pg = PostgresHook(postgres_conn_id=settings.postgres_conn_id)
-            self.log.info("Store: PostgreSQL through connection '%s', schema %s", settings.postgres_conn_id, settings.postgres_schema)
-            return PostgresStore(pg.get_conn, schema=settings.postgres_schema)  # type: ignore[return-value]
-        return ParquetStore(self.store_path())
+        try:
+            self.get_connection(settings.postgres_conn_id)
+        except AirflowNotFoundException:
+            self.log.info("No connection '%s': the PostgreSQL store through HEADROOM_POSTGRES_DSN", settings.postgres_conn_id)
+            return open_store(backend="postgres")
+        self.log.info("Store: PostgreSQL through connection '%s', schema %s", settings.postgres_conn_id, settings.postgres_schema)
+        return open_store(backend="postgres", connect=PostgresHook(postgres_conn_id=settings.postgres_conn_id).get_conn)
 
     def test_connection(self) -> tuple[bool, str]:
         if self.backend() == "postgres":

@@ -10,7 +10,7 @@ from include.headroom import pipeline
 from include.headroom.cache.settings import load_cache_settings
 from include.headroom.metrics.schema import table
 from include.headroom.metrics.sources import SampleFleetSource
-from include.headroom.metrics.store import ParquetStore
+from include.headroom.store import ParquetStore
 from tests.conftest import ANCHOR
 
 SURGE = "checkout-api"

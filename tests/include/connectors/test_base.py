@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from include.headroom.connectors.base import CapacityExportConnector, Record, TokenBucket, read_watermark, sync
-from include.headroom.exceptions import ActionError
+from include.headroom.exceptions import ActionError, InvalidArgumentError
 
 
 class FakeClock:
@@ -31,7 +31,7 @@ def test_token_bucket_waits_for_refill():
         bucket.acquire()
     assert clock.sleeps == pytest.approx([0.1, 0.1])
     assert bucket.waited_s == pytest.approx(0.2)
-    with pytest.raises(ActionError, match="rate > 0"):
+    with pytest.raises(InvalidArgumentError, match="rate > 0"):
         TokenBucket(rate=0, capacity=1)
 
 

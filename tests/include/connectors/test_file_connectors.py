@@ -12,7 +12,7 @@ import pytest
 from include.headroom.connectors.base import read_watermark
 from include.headroom.connectors.engine import S3Lander, pull, watermark_source
 from include.headroom.connectors.files import S3Connector, SFTPConnector
-from include.headroom.connectors.resilience import ConnectorError
+from include.headroom.exceptions import ConnectorError
 from tests.connectors_api import HubSpotApi, SshdServer
 from tests.include.connectors.conftest import creds_for, fast
 from tests.servers import moto_server  # noqa: F401 - the session fixture

@@ -16,7 +16,7 @@ from include.headroom.connectors.base import read_watermark
 from include.headroom.connectors.engine import pull, push, watermark_source
 from include.headroom.connectors.http import Credentials
 from include.headroom.connectors.registry import build_http_connector
-from include.headroom.connectors.resilience import (
+from include.headroom.exceptions import (
     AuthenticationError,
     CircuitOpenError,
     ConnectorError,
@@ -182,7 +182,7 @@ def test_breaker_opens_persists_across_processes_and_recovers(servicenow_api, st
         "from tests.include.connectors.conftest import fast\n"
         "from include.headroom.connectors.registry import build_http_connector\n"
         "from include.headroom.connectors.http import Credentials\n"
-        "from include.headroom.connectors.resilience import CircuitOpenError\n"
+        "from include.headroom.exceptions import CircuitOpenError\n"
         "c = build_http_connector(fast('servicenow', breaker={'failure_threshold': 3}), "
         "Credentials(base_url=sys.argv[2], login='x', password='y'), sys.argv[3])\n"
         "try:\n    c.client.request('GET', '/api/now/table/cmdb_ci_service')\n"

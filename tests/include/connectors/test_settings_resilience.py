@@ -8,7 +8,9 @@ from email.utils import format_datetime
 
 import pytest
 
-from include.headroom.connectors.resilience import DailyBudget, QuotaExhaustedError, StateFile, backoff_delay, retry_after_s
+from include.headroom.connectors.resilience import DailyBudget
+from include.headroom.exceptions import QuotaExhaustedError
+from include.headroom.resilience import RetryPolicy, StateFile, retry_after_s
 from include.headroom.connectors.settings import connector_pools, load_connectors, parse_connector
 from include.headroom.exceptions import ConfigError
 
@@ -47,9 +49,11 @@ def test_bad_settings_name_the_key(change, message):
 
 
 def test_backoff_grows_caps_and_jitters():
-    assert [backoff_delay(a, 0.5, 30, jitter=False) for a in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+    policy = RetryPolicy(attempts=9, base_delay_s=0.5, max_delay_s=30)
+    assert [policy.delay(a) for a in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
     rng = random.Random(7)
-    draws = [backoff_delay(3, 0.5, 30, jitter=True, rng=rng) for _ in range(200)]
+    jittered = RetryPolicy(attempts=9, base_delay_s=0.5, max_delay_s=30, jitter=True)
+    draws = [jittered.delay(3, rng=rng) for _ in range(200)]
     assert 0 <= min(draws) and max(draws) <= 4 and len(set(draws)) == 200
 
 

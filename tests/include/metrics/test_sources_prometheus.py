@@ -207,7 +207,8 @@ def flaky_proxy(prometheus):
                 status, body = failures.pop(0)
                 seen.append(status)
                 self.send_response(status)
-                self.send_header("Retry-After", "0")
+                if status == 429:  # the gateway says when to come back; the 503 leaves it to the client's backoff
+                    self.send_header("Retry-After", "2")
             else:
                 with urllib.request.urlopen(prometheus.url + self.path, timeout=10) as upstream:
                     body, status = upstream.read(), upstream.status
@@ -238,6 +239,52 @@ def test_5xx_and_429_are_retried_with_backoff_then_read(flaky_proxy, prometheus,
     direct = _source(prometheus, config, settings).read(start, end)
     want = direct[direct["service"] == SERVICES[0]]
     assert flaky_proxy.seen[:3] == [503, 429, 200]
-    assert slept == [0.5, 1.0]  # exponential backoff: 0.5 s, then 1 s
+    assert slept == [0.5, 2.0]  # exponential backoff after the 503 (0.5 s), then the 429's Retry-After (2 s) wins over 1 s
     pd.testing.assert_frame_equal(read.sort_values(["metric", "ts"]).reset_index(drop=True)[list(want.columns)],
                                   want.sort_values(["metric", "ts"]).reset_index(drop=True))
+
+
+@pytest.fixture
+def echoing_gateway():
+    """A gateway in front of Prometheus that, like some misconfigured proxies, echoes the request headers in its error
+    replies: first a 502 (retried), then a 400 that is not a Prometheus API answer."""
+    import http.server
+    import threading
+
+    replies = [502, 400]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            status = replies.pop(0) if replies else 400
+            body = f"bad gateway; request was GET {self.path}\r\n{self.headers}".encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_reply_echoing_the_credentials_is_redacted_in_the_error_and_the_log(echoing_gateway, config, settings, caplog):
+    import base64
+
+    import requests
+
+    session = requests.Session()
+    session.auth = ("headroom", "hunter2-prom")
+    slept = []
+    source = PrometheusSource(echoing_gateway, dataclasses.replace(settings, retries=2, backoff_s=0.25), config, session=session,
+                              sleep=slept.append)
+    with caplog.at_level("WARNING"), pytest.raises(SourceError, match=r"not a Prometheus API answer: .*Authorization: \*\*\*") as info:
+        source.build_info()
+    secret = base64.b64encode(b"headroom:hunter2-prom").decode()
+    assert slept == [0.25]  # the 502 was retried once
+    assert secret not in str(info.value) and "hunter2" not in str(info.value)
+    assert "HTTP 502" in caplog.text and secret not in caplog.text and "Authorization: ***" in caplog.text

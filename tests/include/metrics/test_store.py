@@ -1,4 +1,7 @@
-"""The embedded store: idempotent upserts by key, partitions, and clear errors."""
+"""The store: reads and clear errors on both backends (``any_store``); partitions and file races of the embedded one.
+
+Upserts, partitions replaced and deletes on both backends: ``test_store_backends.py``.
+"""
 
 from __future__ import annotations
 
@@ -14,16 +17,6 @@ def _rows(start="2026-11-01T00:00Z", periods=6, value=1.0, service="catalog-api"
                          "unit": "percent", "source": "test", "labels": "", "batch_id": "b1"})
 
 
-def test_upsert_twice_replaces_instead_of_duplicating(store):
-    first = store.upsert("metrics", _rows())
-    assert (first.inserted, first.updated) == (6, 0)
-    second = store.upsert("metrics", _rows(value=2.0))
-    assert (second.inserted, second.updated) == (0, 6)
-    stored = store.read_metrics()
-    assert len(stored) == 6
-    assert stored["value"].tolist() == [2.0] * 6
-
-
 def test_rows_spanning_midnight_land_in_two_date_partitions(store):
     result = store.upsert("metrics", _rows(start="2026-11-01T23:45Z", periods=6))
     assert result.partitions == 2
@@ -33,57 +26,21 @@ def test_rows_spanning_midnight_land_in_two_date_partitions(store):
     assert store.count("metrics") == 7
 
 
-def test_labels_are_part_of_the_key(store):
-    store.upsert("metrics", _rows())
-    store.upsert("metrics", _rows().assign(labels="quantile=p99"))
-    assert store.count("metrics") == 12
-
-
-def test_read_metrics_filters_by_time_and_series(store):
-    store.upsert("metrics", pd.concat([_rows(), _rows(service="orders-api")]))
-    part = store.read_metrics(services=["orders-api"], start="2026-11-01T00:10Z", end="2026-11-01T00:20Z")
+def test_read_metrics_filters_by_time_and_series(any_store):
+    any_store.upsert("metrics", pd.concat([_rows(), _rows(service="orders-api")]))
+    part = any_store.read_metrics(services=["orders-api"], start="2026-11-01T00:10Z", end="2026-11-01T00:20Z")
     assert part["service"].unique().tolist() == ["orders-api"]
     assert [t.strftime("%H:%M") for t in part["ts"]] == ["00:10", "00:15"]
 
 
-def test_rows_repeating_a_key_are_refused_with_an_example(store):
-    rows = pd.concat([_rows(periods=2), _rows(periods=1)])
-    with pytest.raises(StoreError, match=r"2 rows repeat a key"):
-        store.upsert("metrics", rows)
-    assert store.count("metrics") == 0
-
-
-def test_missing_column_is_named(store):
-    with pytest.raises(SchemaError, match=r"lack required columns \['unit'\]"):
-        store.upsert("metrics", _rows().drop(columns=["unit"]))
-
-
-def test_non_numeric_value_is_named(store):
+def test_non_numeric_value_is_named(any_store):
     with pytest.raises(SchemaError, match="column 'value' cannot be read as float64"):
-        store.upsert("metrics", _rows().assign(value="fast"))
+        any_store.upsert("metrics", _rows().assign(value="fast"))
 
 
-def test_replace_partition_and_delete(store):
-    staged = _rows()
-    store.replace_partition("staging", "b1", staged)
-    assert store.count("staging") == 6
-    store.replace_partition("staging", "b1", staged.head(2))
-    assert store.count("staging") == 2
-    store.replace_partition("staging", "b1", staged.head(0))
-    assert store.count("staging") == 0
-    store.upsert("metrics", _rows())
-    assert store.delete("metrics", _rows(periods=2)[["service", "metric", "ts", "labels"]]) == 2
-    assert store.count("metrics") == 4
-
-
-def test_empty_tables_are_queryable(store):
-    assert store.count("findings") == 0
-    assert list(store.read("audit").columns)[:3] == ["audit_id", "created_at", "kind"]
-
-
-def test_unknown_table_is_named(store):
+def test_unknown_table_is_named(any_store):
     with pytest.raises(SchemaError, match="unknown table 'nope'"):
-        store.read("nope")
+        any_store.read("nope")
 
 
 def test_query_survives_a_partition_removed_after_listing(store, monkeypatch):

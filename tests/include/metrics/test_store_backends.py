@@ -8,29 +8,17 @@ import pandas as pd
 import pytest
 
 from include.headroom.exceptions import ConfigError, SchemaError, StoreError
-from include.headroom.metrics.pg_store import PostgresStore, translate_placeholders
 from include.headroom.metrics.sources import SampleFleetSource
-from include.headroom.metrics.store import ParquetStore, open_store
 from include.headroom.pipeline import ingest
+from include.headroom.store import ParquetStore, open_store
+from include.headroom.store.postgres import PostgresStore, translate_placeholders
 from tests.conftest import ANCHOR
-from tests.servers import postgres_server  # noqa: F401 (fixture)
 
 
 def _pg(dsn: str, schema: str) -> PostgresStore:
     import psycopg
 
     return PostgresStore(lambda: psycopg.connect(dsn), schema=schema)
-
-
-@pytest.fixture(params=["parquet", "postgres"])
-def any_store(request, tmp_path):
-    if request.param == "parquet":
-        yield ParquetStore(tmp_path / "store")
-        return
-    server = request.getfixturevalue("postgres_server")
-    store = _pg(server.dsn, f"t_{uuid.uuid4().hex[:10]}")
-    yield store
-    store.drop_schema()
 
 
 def _rows(start="2026-11-01T00:00Z", periods=6, value=1.0, service="catalog-api"):
@@ -176,3 +164,25 @@ def test_validation_results_and_gates_on_both_backends(any_store, config, fleet,
     gate = service_freshness(any_store, config, now)
     assert gate["orders-api"] and "validation" in gate["orders-api"]
     assert {name for name, reason in gate.items() if reason} == {"orders-api"}
+
+
+def test_lock_excludes_a_second_holder_until_released(any_store):
+    """Another process's (here: thread's, on its own connection or file handle) ``lock`` of the same name waits for the first."""
+    import threading
+    import time
+
+    events = []
+
+    def second() -> None:
+        with any_store.lock("watermark:source:x"):
+            events.append("second acquired")
+
+    with any_store.lock("watermark:source:x"):
+        other = threading.Thread(target=second)
+        other.start()
+        time.sleep(0.5)
+        with any_store.lock("another name"):  # other names are independent
+            events.append("other name acquired")
+        events.append("first released")
+    other.join(timeout=10)
+    assert events == ["other name acquired", "first released", "second acquired"]

@@ -23,17 +23,23 @@ EARLIER_RUN = AS_OF - pd.Timedelta(days=2)
 @lru_cache(maxsize=1)
 def fleet_results_dir() -> Path:
     """A data folder (``<dir>/store``) with the fleet's results at :data:`AS_OF`; built on first use, then shared."""
+    from include.headroom.store import ParquetStore
+
+    root = Path(tempfile.mkdtemp(prefix="headroom-report-"))
+    fill_fleet_results(ParquetStore(root / "store"))
+    return root
+
+
+def fill_fleet_results(store) -> None:
+    """Write the fleet's results at :data:`AS_OF` into ``store`` (any backend), with the pipeline's own steps."""
     from include.headroom import pipeline
     from include.headroom.audit import AuditRecord, Status, record
     from include.headroom.config import get_config
     from include.headroom.metrics.sources import SampleFleetSource
-    from include.headroom.metrics.store import ParquetStore
     from include.headroom.scaling.decide import ScalingDecision
     from include.headroom.scaling.executors import DryRunExecutor
 
     config = get_config()
-    root = Path(tempfile.mkdtemp(prefix="headroom-report-"))
-    store = ParquetStore(root / "store")
     source = SampleFleetSource(config, anchor=ANCHOR)
     pipeline.ingest(store, config, source, AS_OF - pd.Timedelta(minutes=15), AS_OF, history_days=21)
     pipeline.validate_pending(store, config)
@@ -54,4 +60,18 @@ def fleet_results_dir() -> Path:
         for p in pipeline.plan_all_warming(store, config, AS_OF) if p["trigger"]
     ]
     record(store, *records, now=AS_OF)
-    return root
+
+
+def differences(a, b, path: str = "") -> list[str]:
+    """Where two JSON documents (report twins) differ: keys, lengths, values (floats to 1e-9 relative)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return [f"{path}: keys {sorted(a.keys() ^ b.keys())}"]
+        return [d for k in a for d in differences(a[k], b[k], f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [f"{path}: {len(a)} items against {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{path}[{i}]")]
+    if isinstance(a, float) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        return [] if abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b)) else [f"{path}: {a!r} against {b!r}"]
+    return [] if a == b else [f"{path}: {a!r} against {b!r}"]

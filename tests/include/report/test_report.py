@@ -13,7 +13,7 @@ import pytest
 
 from include.headroom.audit import AuditRecord, Status, record
 from include.headroom.exceptions import ConfigError
-from include.headroom.metrics.store import ParquetStore
+from include.headroom.store import ParquetStore
 from include.headroom.report.figures import spec_horizon_bands
 from include.headroom.report.figures import collect_figures
 from include.headroom.report.html import build_report, fmt, write_fleet_report, write_service_pages

@@ -19,7 +19,7 @@ START = END - pd.Timedelta(days=7)
 @pytest.fixture(scope="module")
 def stored(fleet_history, tmp_path_factory):
     """The sample fleet's 21 days written to and read back from a real store."""
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     store = ParquetStore(tmp_path_factory.mktemp("replay") / "store")
     store.upsert("metrics", fleet_history[fleet_history["metric"].isin(["throughput", "replicas"])].assign(batch_id="replay-test"))

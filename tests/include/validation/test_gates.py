@@ -25,7 +25,7 @@ def _break(rows: pd.DataFrame, service: str, metrics=("cpu_utilization", "error_
 @pytest.fixture(scope="module")
 def gated_once(config, hour, tmp_path_factory):
     """A store whose one batch failed for orders-api only (3 of its 9 metrics out of range: 33 % > 20 %)."""
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     root = tmp_path_factory.mktemp("gated")
     summary = validate_rows(ParquetStore(root / "store"), config, _break(hour, BROKEN), "hour-1", "test", START, END, now=NOW,
@@ -37,7 +37,7 @@ def gated_once(config, hour, tmp_path_factory):
 @pytest.fixture
 def gated(gated_once, tmp_path):
     """A private copy of that store, for tests that add to it."""
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     shutil.copytree(gated_once, tmp_path / "store")
     return ParquetStore(tmp_path / "store")

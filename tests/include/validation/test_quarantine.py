@@ -36,7 +36,7 @@ def _no_duplicates(store) -> bool:
 
 @pytest.fixture(scope="module")
 def stored_once(config, catalogue, tmp_path_factory):
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     root = tmp_path_factory.mktemp("catalogue")
     store = ParquetStore(root / "store")
@@ -47,7 +47,7 @@ def stored_once(config, catalogue, tmp_path_factory):
 @pytest.fixture
 def stored(stored_once, tmp_path):
     """A private copy of the validated catalogue's store (validating once is the slow part)."""
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     root, summary = stored_once
     shutil.copytree(root / "store", tmp_path / "store")

@@ -1,0 +1,231 @@
+"""The embedded store: partitioned Parquet files, idempotent upserts by key, queried through DuckDB."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from collections.abc import Generator, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from include.headroom.exceptions import StoreError
+from include.headroom.metrics.schema import TABLES, TableSpec, table
+from include.headroom.store.base import Dialect, SqlReads, UpsertResult, fill_columns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+DATA_FILE = "data.parquet"
+ROW_GROUP_ROWS = 32_768  # rows per Parquet row group
+
+
+def _partition_dir_name(value: str) -> str:
+    return _SAFE.sub("_", value) or "_"
+
+
+class ParquetStore(SqlReads):
+    """Tables of Parquet files under ``root/<table>/<partition>/data.parquet``.
+
+    Writes are read-merge-replace per partition under an exclusive file lock, and
+    the new file replaces the old atomically, so a reader sees either state and a
+    re-run of the same rows replaces them instead of adding copies.
+    """
+
+    dialect = Dialect.DUCKDB
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"ParquetStore(root={str(self.root)!r})"
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _partitions(self, spec: TableSpec, df: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
+        if spec.partition_by is None:
+            yield "all", df
+            return
+        if spec.partition_by.startswith("date:"):
+            values = df[spec.partition_by[5:]].dt.strftime("date=%Y-%m-%d")
+        else:
+            values = spec.partition_by + "=" + df[spec.partition_by].astype(str)
+        for value, part in df.groupby(values, sort=True):
+            yield _partition_dir_name(str(value)), part
+
+    @contextmanager
+    def _locked(self, directory: Path) -> Generator[None]:
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / ".lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    @contextmanager
+    def lock(self, name: str) -> Generator[None]:
+        """Hold the lock ``name`` (a file lock under ``root/.locks``, shared by every process on the store's file system)."""
+        with self._locked(self.root / ".locks" / _partition_dir_name(name)):
+            yield
+
+    def upsert(self, name: str, rows: pd.DataFrame) -> UpsertResult:
+        """Insert ``rows`` into table ``name``, replacing rows with the same key.
+
+        :raises SchemaError: when rows lack a column or hold a value of the wrong type.
+        :raises StoreError: when rows repeat a key among themselves.
+        """
+        import pandas as pd
+
+        spec = table(name)
+        df = spec.conform_keyed(rows)
+        inserted = updated = partitions = 0
+        for part_name, part in self._partitions(spec, df):
+            directory = self.root / name / part_name
+            with self._locked(directory):
+                path = directory / DATA_FILE
+                if path.exists():
+                    existing = self._read_file(spec, path)
+                    new_keys = pd.MultiIndex.from_frame(part[list(spec.key)])
+                    old_keys = pd.MultiIndex.from_frame(existing[list(spec.key)])
+                    replaced = old_keys.isin(new_keys)
+                    updated += int(replaced.sum())
+                    inserted += len(part) - int(replaced.sum())
+                    merged = pd.concat([existing.loc[~replaced], part], ignore_index=True)
+                else:
+                    inserted += len(part)
+                    merged = part
+                self._write_file(spec, merged, path)
+                partitions += 1
+        return UpsertResult(table=name, inserted=inserted, updated=updated, partitions=partitions)
+
+    def replace_partition(self, name: str, partition_value: str, rows: pd.DataFrame) -> UpsertResult:
+        """Replace one whole partition (e.g. a staging batch) with ``rows``; an empty frame removes it."""
+        spec = table(name)
+        if spec.partition_by is None or spec.partition_by.startswith("date:"):
+            raise StoreError(f"table {name!r} is not partitioned by a column value")
+        directory = self.root / name / _partition_dir_name(f"{spec.partition_by}={partition_value}")
+        df = spec.conform(rows)
+        with self._locked(directory):
+            path = directory / DATA_FILE
+            before = len(self._read_file(spec, path)) if path.exists() else 0
+            if len(df):
+                self._write_file(spec, df, path)
+            elif path.exists():
+                path.unlink()
+        return UpsertResult(table=name, inserted=len(df), updated=0, partitions=1 if before or len(df) else 0)
+
+    def delete(self, name: str, keys: pd.DataFrame) -> int:
+        """Delete the rows of ``name`` whose key is in ``keys``; return how many were removed."""
+        import pandas as pd
+
+        spec = table(name)
+        if keys.empty:
+            return 0
+        wanted = pd.MultiIndex.from_frame(spec.conform(fill_columns(spec, keys))[list(spec.key)])
+        removed = 0
+        for path in sorted((self.root / name).glob(f"**/{DATA_FILE}")):
+            with self._locked(path.parent):
+                existing = self._read_file(spec, path)
+                hit = pd.MultiIndex.from_frame(existing[list(spec.key)]).isin(wanted)
+                if hit.any():
+                    removed += int(hit.sum())
+                    remaining = existing.loc[~hit]
+                    if len(remaining):
+                        self._write_file(spec, remaining, path)
+                    else:
+                        path.unlink()
+        return removed
+
+    def _write_file(self, spec: TableSpec, df: pd.DataFrame, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if spec.sort_by:
+            df = df.sort_values(list(spec.sort_by), kind="stable")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            # Small row groups over key-sorted rows: a query for a few services skips the rest by row-group statistics.
+            pq.write_table(pa.Table.from_pandas(df, schema=spec.arrow_schema(), preserve_index=False), tmp, compression="zstd",
+                           row_group_size=ROW_GROUP_ROWS)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc}") from exc
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _read_file(self, spec: TableSpec, path: Path) -> pd.DataFrame:
+        import pyarrow.parquet as pq
+
+        try:
+            return spec.conform(pq.read_table(path).to_pandas())
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def files(self, name: str) -> list[Path]:
+        table(name)
+        return sorted((self.root / name).glob(f"**/{DATA_FILE}"))
+
+    def _relation_sql(self, spec: TableSpec) -> str:
+        files = self.files(spec.name)
+        if files:
+            listing = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+            columns = ", ".join(f'"{c}"' for c in spec.columns)
+            return f"SELECT {columns} FROM read_parquet([{listing}], union_by_name = true, hive_partitioning = false)"
+        duck = {"timestamp": "TIMESTAMPTZ", "string": "VARCHAR", "float64": "DOUBLE", "int64": "BIGINT", "bool": "BOOLEAN"}
+        cols = ", ".join(f'CAST(NULL AS {duck[kind]}) AS "{col}"' for col, kind in spec.columns.items())
+        return f"SELECT {cols} WHERE false"
+
+    def query(self, sql: str, params: Sequence[Any] | None = None, via_arrow: bool = False, attempts: int = 5) -> pd.DataFrame:
+        """Run DuckDB SQL in which every store table is a view by its name; timestamps come back in UTC.
+
+        ``via_arrow`` converts the result through Arrow: pandas takes Arrow strings as they are, where
+        DuckDB's own conversion builds Python strings first (a third of a 50-service history read). Only
+        for plain columns: Arrow keeps DuckDB's exact types, so an integer ``sum()`` would come back as
+        ``Decimal`` instead of ``float``.
+
+        The views list each table's files when the query starts. A writer in another task may
+        replace or remove a partition before DuckDB opens it (writes are atomic, but the listing
+        is then stale): such a query is run again on a fresh listing, up to ``attempts`` times.
+        """
+        import duckdb
+
+        attempt = 0
+        while True:
+            attempt += 1
+            before = self._fingerprint()
+            con = duckdb.connect(database=":memory:")
+            try:
+                con.execute("SET TimeZone = 'UTC'")
+                for spec in TABLES.values():
+                    con.execute(f"CREATE VIEW {spec.name} AS {self._relation_sql(spec)}")
+                result = con.execute(sql, params or [])
+                return result.arrow().read_all().to_pandas() if via_arrow else result.df()
+            except duckdb.IOException as exc:
+                vanished = "No such file or directory" in str(exc) or "No files found that match" in str(exc)
+                if not vanished or attempt >= attempts:
+                    raise StoreError(f"query failed: {exc}\n{sql}") from exc
+                time.sleep(0.05 * attempt)
+            except duckdb.Error as exc:
+                # A file replaced by a writer while DuckDB read it reads as garbage: run again on the new files.
+                if attempt >= attempts or self._fingerprint() == before:
+                    raise StoreError(f"query failed: {exc}\n{sql}") from exc
+                time.sleep(0.05 * attempt)
+            finally:
+                con.close()
+
+    def _fingerprint(self) -> frozenset[tuple[str, int]]:
+        """Every data file of the store with its modification time: changes when any writer replaces a file."""
+        out = set()
+        for path in self.root.glob(f"*/**/{DATA_FILE}"):
+            try:
+                out.add((str(path), path.stat().st_mtime_ns))
+            except FileNotFoundError:
+                continue
+        return frozenset(out)
