@@ -105,12 +105,13 @@ class RootCauseSettings:
 
 def load_rootcause_settings(config_dir: str | Path | None = None) -> RootCauseSettings:
     """Read ``rootcause.yaml`` from the active configuration folder (the shipped one when that folder has none)."""
-    from include.headroom.config import CONFIG_DIR, _read_yaml, config_directory
+    from include.headroom.config import CONFIG_DIR, config_directory
+    from include.headroom.configfile import read_yaml
 
     directory = config_directory(config_dir)
     if not (directory / "rootcause.yaml").exists():
         directory = CONFIG_DIR
-    raw = _read_yaml(directory, "rootcause.yaml")
+    raw = read_yaml(directory / "rootcause.yaml")
     try:
         dev, win = raw.get("deviation", {}), raw.get("windows", {})
         return RootCauseSettings(
@@ -611,7 +612,7 @@ def rank_files(metrics: str | Path, normal: str | Path | None, graph: str | Path
     import json
 
     from include.headroom.bottlenecks.graph import read_graph_csv
-    from include.headroom.report.html import write_atomic
+    from include.headroom.fileio import write_atomic
     from include.headroom.timeutil import utc
 
     try:
