@@ -37,6 +37,10 @@ def main() -> int:
                "episodes_found": [f"{e.service} {e.type} {e.start:%Y-%m-%d %H:%M}..{e.end:%m-%d %H:%M} cause {e.top_cause} -> {e.remedy}"
                                   for e in result.all_episodes],
                "seconds": round(time.perf_counter() - started, 1)}
+    from include.headroom.bottlenecks.evaluation import evaluate_root_causes
+
+    # Root-cause service (across the call graph) of each incident's finding, cross-service incidents included.
+    figures["root_cause"] = evaluate_root_causes(config, SampleFleet(config, anchor=args.anchor)).to_dict()
     if args.predictions:
         from include.headroom.bottlenecks.evaluation import evaluate_predictions
 

@@ -308,6 +308,15 @@ def _ingest_file(args: argparse.Namespace) -> int:
     return 1 if outcome["status"] == "failed" else 0
 
 
+def _rootcause(args: argparse.Namespace) -> int:
+    from include.headroom.bottlenecks.rootcause import rank_files
+
+    ranking = rank_files(args.metrics, args.normal, args.graph, args.target_service, args.target_metric, args.at, args.output)
+    top = [{"service": c.service, "score": c.score, "path": list(c.path)} for c in ranking.candidates[:3]]
+    print(json.dumps({"output": str(args.output), "ranked": len(ranking.candidates), "top": top, "notes": list(ranking.notes)}, indent=2))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m include.headroom", description="headroom: capacity and performance operations")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -397,6 +406,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     alog.add_argument("--anchor", help="the sample fleet's 'now' (default today, or $HEADROOM_SAMPLE_ANCHOR)")
     alog.add_argument("--out", required=True, help="CSV file to write (readable by access_log.source: file)")
     alog.set_defaults(func=_access_log)
+
+    rc = commands.add_parser("rootcause", help="rank the services of a call graph as the root cause of a symptom (long CSVs in, JSON out)")
+    rc.add_argument("--metrics", required=True, help="CSV timestamp,service,metric,statistic,value around the issue (may be .gz)")
+    rc.add_argument("--normal", help="the same format for normal operation (may be .gz); optional but advised")
+    rc.add_argument("--graph", required=True, help="CSV caller,callee: one row per call edge")
+    rc.add_argument("--target-service", required=True, help="the service where the symptom shows")
+    rc.add_argument("--target-metric", required=True, help="the symptom's metric: latency, availability, response_time, error_rate")
+    rc.add_argument("--at", required=True, help="when the symptom was seen (ISO-8601)")
+    rc.add_argument("--output", required=True, help='JSON to write: {"ranking": [{"service", "score", "evidence", "path"}, ...]} best first')
+    rc.set_defaults(func=_rootcause)
 
     rpt = commands.add_parser("report", help="write the capacity and SLO report (HTML, JSON twin, drill-down pages) from the store")
     rpt.add_argument("--as-of", required=True, help="the time to report at (UTC)")

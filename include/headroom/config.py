@@ -341,6 +341,7 @@ class Incident:
     expected_type: str
     expected_cause: str
     remedy: str
+    root_cause: str = ""  # the node that caused it when not ``service`` itself (e.g. the database it uses)
 
 
 @dataclass(frozen=True)
@@ -495,8 +496,10 @@ class HeadroomConfig:
         names = [s.name for s in self.services]
         dupes = sorted({n for n in names if names.count(n) > 1})
         _require(not dupes, f"catalog: duplicate service names {dupes}")
+        dependencies = {d for s in self.services for d in s.dependencies}
         for incident in self.sample_fleet.incidents:
-            _require(incident.service in names, f"sample_fleet: incident {incident.kind!r} names unknown service {incident.service!r}")
+            _require(incident.service in names or incident.service in dependencies,
+                     f"sample_fleet: incident {incident.kind!r} names unknown service {incident.service!r} (neither a service nor a dependency)")
 
     def service(self, name: str) -> Service:
         for svc in self.services:

@@ -266,6 +266,11 @@ def run_analysis(store: Store, config: HeadroomConfig, names: Sequence[str], win
     import pandas as pd
 
     from include.headroom.bottlenecks.analysis import analyze_service, predicted_findings, slo_status
+    from include.headroom.bottlenecks.crossservice import explain_findings
+
+    def read_nodes(services: list[str], first: Any, last: Any) -> pd.DataFrame:
+        """Metrics of the services a finding's root cause may be in (across the call graph), for the cross-service ranking."""
+        return store.read_metrics(services=services, start=first, end=last)
 
     start, end = utc(window_start), utc(window_end)
     detection = config.bottlenecks.detection
@@ -282,12 +287,14 @@ def run_analysis(store: Store, config: HeadroomConfig, names: Sequence[str], win
         if gate[svc.name]:
             out.append({"service": svc.name, "status": "skipped", "reason": gate[svc.name], "findings": []})
             continue
-        found = analyze_service(config, svc, rows, start, end) + predicted_findings(
+        found = explain_findings(config, analyze_service(config, svc, rows, start, end), read_nodes) + predicted_findings(
             config, svc, rows_of(capacity_of, svc.name, capacity), end, rows_of(forecasts_of, svc.name, forecasts))
         findings += [f.to_row(end, start) for f in found]
         out.append({"service": svc.name, "status": slos[-1]["status"], "reason": "", "alert": slos[-1]["alert"],
                     "budget_remaining": slos[-1]["error_budget_remaining"],
                     "findings": [{"type": f.type, "kind": f.kind, "start": f.start.isoformat(), "cause": f.top_cause, "remedy": f.remedy,
+                                  "root_cause_service": f.evidence.get("root_cause", {}).get("service"),
+                                  "remedy_owner": f.evidence.get("root_cause", {}).get("owner"),
                                   "confidence": f.confidence, "summary": f.describe()} for f in found]})
     store.upsert("slo_status", pd.DataFrame(slos))
     if findings:

@@ -140,6 +140,9 @@ def test_injected_incidents_are_classified(fleet, pipeline):
         assert len(hits) >= 1, f"{truth.kind} on {truth.service} not found as {truth.expected_type}"
         assert json.loads(hits["root_causes"].iloc[0])[0]["signal"] == truth.expected_cause
         assert set(hits["remedy"]) == {truth.remedy}
+        # the root cause across services: the injected node, and the team to tell
+        named = {json.loads(e).get("root_cause", {}).get("service") for e in hits["evidence"]}
+        assert truth.root_cause in named, f"{truth.kind} on {truth.service}: root cause {named}, expected {truth.root_cause}"
     incident_services = {t.service for t in fleet.ground_truth()}
     assert findings[~findings["service"].isin(incident_services)].empty
 

@@ -48,6 +48,7 @@ def _is_data_map(file: str, mapping: str) -> bool:
 def load_everything(config_dir: Path) -> None:
     """Everything any loader of the library loads from ``config_dir``, uncached."""
     from include.headroom.alerts.settings import load_alert_settings
+    from include.headroom.bottlenecks.rootcause import load_rootcause_settings
     from include.headroom.cache.settings import load_cache_settings
     from include.headroom.config import load_config
     from include.headroom.connectors.settings import load_connectors, load_landing, read_connectors_file
@@ -67,6 +68,7 @@ def load_everything(config_dir: Path) -> None:
     load_source_settings(config_dir)
     load_store_settings(config_dir)
     airflow_pools(config_dir=config_dir)
+    load_rootcause_settings(config_dir)
 
 
 def names_used_by_code(roots: tuple[str, ...] = PRODUCT_CODE) -> set[str]:

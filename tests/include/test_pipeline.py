@@ -110,7 +110,12 @@ def test_forecast_analyse_act_report(config, loaded, tmp_path):
     assert {r["status"] for r in rows} == {"ok"}
     analysed = pipeline.run_analysis(store, config, names, AS_OF - pd.Timedelta(days=14), AS_OF)
     by_service = {r["service"]: r for r in analysed}
-    assert [f["type"] for f in by_service["catalog-api"]["findings"]] == ["cache_bound"]
+    # the shared database's slowdown, then the cache loss; the first is blamed on the database, told to its caller's team
+    assert [f["type"] for f in by_service["catalog-api"]["findings"]] == ["database_bound", "cache_bound"]
+    assert [(f["root_cause_service"], f["remedy_owner"]) for f in by_service["catalog-api"]["findings"]] == [
+        ("postgres-main", "commerce"), ("catalog-api", "commerce")]
+    assert [(f["type"], f["root_cause_service"], f["remedy_owner"]) for f in by_service["checkout-api"]["findings"]] == [
+        ("cpu_bound", "checkout-api", "commerce"), ("dependency_failure", "payments-gateway", "payments")]
     assert [(f["type"], f["kind"]) for f in by_service["search-api"]["findings"]] == [("cpu_bound", "predicted")]
     plans = {p["service"]: p for p in pipeline.plan_all_warming(store, config, AS_OF)}
     assert plans["catalog-api"]["trigger"] == "cache_bound" and plans["catalog-api"]["keys"] > 0
@@ -119,7 +124,11 @@ def test_forecast_analyse_act_report(config, loaded, tmp_path):
     assert len(decisions) == len(names) and all(d["service"] in names for d in decisions)
     paths = build_report(store, config, AS_OF, tmp_path / "reports")
     html = paths["html"].read_text()
-    assert html.count("<img ") == len(names)
+    assert html.count("<img class='forecast'") == len(names)
+    # each observed finding shown in full carries its incident's dependency graph, the root cause named beside it
+    graphs = html.count("<img class='incident-graph'")
+    assert graphs >= 2 and graphs == html.count("<p class='root-cause'>Root cause")
+    assert "Root cause <b>postgres-main</b>" in html and "Root cause <b>payments-gateway</b>" in html
     twin = json.loads(paths["json"].read_text())
     search = next(o for o in twin["overview"] if o["service"] == "search-api")
     assert search["saturation_at"] is not None and search["findings"] == 1

@@ -89,8 +89,11 @@ class Finding:
             for c in self.root_causes[:3]
         )
         end = f"{self.end:%H:%M}" if self.end.date() == self.start.date() else f"{self.end:%Y-%m-%d %H:%M}"
+        root = self.evidence.get("root_cause") or {}
+        across = (f"; root cause {root['service']} via {' -> '.join(root.get('path', []))}, tell {root.get('owner') or '?'}"
+                  if root.get("service") and root["service"] != self.service else "")
         return (f"{self.service} [{self.tier}] {self.kind} {self.type} {self.start:%Y-%m-%d %H:%M}..{end} "
-                f"confidence {self.confidence:.2f}: causes {causes or 'none'} -> {self.remedy}")
+                f"confidence {self.confidence:.2f}: causes {causes or 'none'} -> {self.remedy}{across}")
 
 
 def wide(metrics: pd.DataFrame) -> pd.DataFrame:

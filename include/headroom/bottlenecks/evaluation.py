@@ -177,3 +177,56 @@ def evaluate_predictions(config: HeadroomConfig, fleet: SampleFleet, history: pd
         if not mine:
             false += [f"{svc.name} {f.type} at {f.start:%Y-%m-%d %H:%M} (p={f.confidence})" for f in predicted]
     return PredictionEvaluation(saturations=len(truths), found=found, false=tuple(false))
+
+
+@dataclass(frozen=True)
+class RootCauseEvaluation:
+    """Root-cause service of the findings on the sample fleet's incidents against the ground truth's ``root_cause``."""
+
+    cases: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        ranks = [c["rank"] for c in self.cases]
+        n = len(ranks) or 1
+        cross = [c for c in self.cases if c["root_cause"] != c["service"]]
+        return {"incidents": len(ranks), "root_cause_accuracy": round(sum(r == 1 for r in ranks) / n, 3),
+                "top3": round(sum(r is not None and r <= 3 for r in ranks) / n, 3),
+                "mrr": round(sum(1.0 / r for r in ranks if r) / n, 3),
+                "cross_service": len(cross), "cross_service_accuracy": round(sum(c["rank"] == 1 for c in cross) / (len(cross) or 1), 3),
+                "cases": list(self.cases)}
+
+
+def evaluate_root_causes(config: HeadroomConfig, fleet: SampleFleet, history: pd.DataFrame | None = None) -> RootCauseEvaluation:
+    """For each observed incident: the analysis on a window around it, the matching finding explained across services,
+    and where the ground truth's root cause lands in the ranking (``rank`` None: not ranked, or no matching finding)."""
+    import pandas as pd
+
+    from include.headroom.bottlenecks.analysis import analyze_service
+    from include.headroom.bottlenecks.crossservice import explain_findings
+
+    det = config.bottlenecks.detection
+    lead = pd.Timedelta(days=float(det["baseline_days"]) + 1) + pd.Timedelta(hours=float(det.get("context_hours", 0)))
+    truths = [t for t in fleet.ground_truth() if t.kind != "saturation" and t.root_cause]
+    if history is None:
+        first = min(pd.Timestamp(t.start) for t in truths) - lead
+        history = fleet.generate(first, fleet.anchor)
+
+    def read(services: list[str], start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        return history[history["service"].isin(services) & (history["ts"] >= start) & (history["ts"] < end)]
+
+    cases = []
+    for t in truths:
+        start, end = pd.Timestamp(t.start), pd.Timestamp(t.end)
+        svc = config.service(t.service)
+        rows = history[(history["service"] == t.service) & (history["ts"] >= start - lead) & (history["ts"] < end + pd.Timedelta(hours=1))]
+        found = [f for f in analyze_service(config, svc, rows, start - pd.Timedelta(hours=1), end + pd.Timedelta(hours=1))
+                 if f.type == t.expected_type]
+        rank, named = None, None
+        if found:
+            explained = explain_findings(config, found[:1], read)[0]
+            ranking = [r["service"] for r in explained.evidence.get("root_cause", {}).get("ranking", [])]
+            named = ranking[0] if ranking else None
+            rank = ranking.index(t.root_cause) + 1 if t.root_cause in ranking else None
+        cases.append({"incident": f"{t.kind} on {t.service}", "service": t.service, "root_cause": t.root_cause,
+                      "found_as": t.expected_type if found else None, "named": named, "rank": rank})
+    return RootCauseEvaluation(tuple(cases))

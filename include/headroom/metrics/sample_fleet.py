@@ -64,6 +64,7 @@ class GroundTruth:
     remedy: str
     saturation_at: str | None = None
     capacity_limit: float | None = None
+    root_cause: str | None = None  # the node where the incident was injected (the symptom's service, a database it uses, a callee)
 
 
 def default_anchor() -> pd.Timestamp:
@@ -99,6 +100,10 @@ class SampleFleet:
 
     def _incidents(self, service: str, kind: str) -> list[Incident]:
         return [i for i in self.fleet.incidents if i.service == service and i.kind == kind]
+
+    def _dependency_incidents(self, svc: Service, kind: str) -> list[Incident]:
+        """Incidents of ``kind`` injected into something ``svc`` calls (a shared database, a failing service)."""
+        return [i for i in self.fleet.incidents if i.kind == kind and i.service in svc.dependencies]
 
     def capacity_limit(self, svc: Service) -> float:
         """Load (req/s) at which max replicas run at the CPU target: beyond it the service saturates."""
@@ -181,7 +186,8 @@ class SampleFleet:
         miss_nominal = 1.0 - hit_base
         db_util = np.clip(0.3 * (load / (svc.base_rps * 1.5)) * ((1.0 - hit) / miss_nominal), 0.0, 0.95)
         query_ms = 2.0 / (1.0 - db_util)
-        for inc in self._incidents(service, "database_slowdown"):
+        shared_db = [i for i in self._dependency_incidents(svc, "database_slowdown") if i.service not in self._services]
+        for inc in self._incidents(service, "database_slowdown") + shared_db:
             start, end = self._incident_window(inc)
             query_ms = np.where((days >= start) & (days < end), query_ms * inc.magnitude, query_ms)
         nominal_query_ms = 2.0 / (1.0 - 0.3 * 0.7)
@@ -200,6 +206,13 @@ class SampleFleet:
             error = np.where(inside, inc.magnitude * (1.0 + 0.05 * noise["error_rate"]), error)
             latency = np.where(inside, latency * 1.6, latency)  # callers wait for timeouts
             cpu_scale = np.where(inside, 0.85, cpu_scale)
+        for inc in self._dependency_incidents(svc, "dependency_failure"):
+            # A failing callee fails most of the requests that need it, and callers wait for its timeouts.
+            start, end = self._incident_window(inc)
+            inside = (days >= start) & (days < end)
+            error = np.where(inside, error + 0.7 * inc.magnitude * (1.0 + 0.05 * noise["error_rate"]), error)
+            latency = np.where(inside, latency * 1.3, latency)
+            cpu_scale = np.where(inside, 0.9, cpu_scale)
 
         memory = 38.0 + 12.0 * util
         for inc in self._incidents(service, "memory_leak"):
@@ -300,11 +313,23 @@ class SampleFleet:
                 crossing = np.flatnonzero(self.expected_load(svc, ts) >= limit)
                 saturation_at = ts[crossing[0]].isoformat() if len(crossing) else None
                 end = start
-            truths.append(GroundTruth(
-                kind=inc.kind, service=inc.service, start=start.isoformat(), end=end.isoformat(),
-                expected_type=inc.expected_type, expected_cause=inc.expected_cause, remedy=inc.remedy,
-                saturation_at=saturation_at, capacity_limit=limit,
-            ))
+            services = {s.name for s in self.config.services}
+            if inc.service in services:
+                truths.append(GroundTruth(
+                    kind=inc.kind, service=inc.service, start=start.isoformat(), end=end.isoformat(),
+                    expected_type=inc.expected_type, expected_cause=inc.expected_cause, remedy=inc.remedy,
+                    saturation_at=saturation_at, capacity_limit=limit, root_cause=inc.root_cause or inc.service,
+                ))
+            # Cross-service: every catalog service that calls the injected node shows the symptom too.
+            # (a slow database is seen by its callers only: a service's own database slowdown does not reach its callers).
+            if inc.kind == "dependency_failure" or (inc.kind == "database_slowdown" and inc.service not in services):
+                for caller in self.config.services:
+                    if inc.service in caller.dependencies:
+                        truths.append(GroundTruth(
+                            kind=inc.kind, service=caller.name, start=start.isoformat(), end=end.isoformat(),
+                            expected_type=inc.expected_type, expected_cause=inc.expected_cause, remedy=inc.remedy,
+                            root_cause=inc.root_cause or inc.service,
+                        ))
         return truths
 
     def write(self, directory: str | Path, days: int | None = None) -> dict[str, Any]:

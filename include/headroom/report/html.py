@@ -200,9 +200,29 @@ def _findings(found: list[dict[str, Any]]) -> str:
             f"{fmt(f.get('start'), 'time')} to {fmt(f.get('end'), 'time')}: remedy <b>{esc(f.get('remedy'))}</b>"
             f"<br><small>{esc(f.get('summary'))}</small>"
             + (_table(["root cause (ranked)", "onset", "lead (min)", "correlation", "prior weight", "score"], causes) if causes else "")
+            + _root_cause(f)
             + (f"<details><summary>evidence</summary>{_mapping(f.get('evidence'))}</details>" if f.get("evidence") else "")
             + "</li>")
     return "<ul class='findings'>" + "".join(out) + "</ul>"
+
+
+def _root_cause(f: Mapping[str, Any]) -> str:
+    """The root cause across services (``evidence.root_cause``): who to tell, the path, and the incident's dependency graph."""
+    from include.headroom.report.incident_graph import incident_graph_svg
+
+    root = (f.get("evidence") or {}).get("root_cause") if isinstance(f.get("evidence"), dict) else None
+    if not isinstance(root, dict) or not root.get("service"):
+        return ""
+    path = root.get("path") or []
+    line = (f"<p class='root-cause'>Root cause <b>{esc(root['service'])}</b> (score {fmt(root.get('score'))}), path "
+            f"{esc(' → '.join(path))}; tell <b>{esc(root.get('owner') or '?')}</b>. Ranked: "
+            + esc(", ".join(f"{r['service']} {r['score']:.2f}" for r in root.get("ranking", []))) + "</p>")
+    edges = root.get("graph") or []
+    if not edges:
+        return line
+    svg = incident_graph_svg(edges, f.get("service", ""), root["service"], path)
+    return (line + f"<img class='incident-graph' alt='dependency graph: {esc(f.get('service'))} to {esc(root['service'])}' "
+            f"src='data:image/svg+xml;base64,{base64.b64encode(svg).decode()}'/>")
 
 
 def _actions(actions: list[dict[str, Any]], with_service: bool = False) -> str:

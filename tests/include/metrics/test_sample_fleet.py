@@ -66,17 +66,25 @@ def test_replicas_follow_load_within_catalog_bounds(config, fleet_history):
 
 
 def test_incidents_leave_their_marks(fleet, fleet_history):
-    truth = {t.kind: t for t in fleet.ground_truth()}
-    assert set(truth) == {"traffic_surge", "cache_loss", "database_slowdown", "memory_leak", "dependency_failure", "saturation"}
+    truth = {(t.kind, t.service): t for t in fleet.ground_truth()}
+    assert {kind for kind, _ in truth} == {"traffic_surge", "cache_loss", "database_slowdown", "memory_leak", "dependency_failure", "saturation"}
 
     def during(kind, service, metric):
-        t = truth[kind]
+        t = truth[(kind, service)]
         s = _wide(fleet_history, service)[metric]
         return s[(s.index >= t.start) & (s.index < t.end)]
 
     assert during("cache_loss", "catalog-api", "cache_hit_ratio").min() < 0.3
     assert during("dependency_failure", "payments-gateway", "error_rate").mean() > 0.1
     assert during("database_slowdown", "orders-api", "database_performance").median() > 4 * _wide(fleet_history, "orders-api")["database_performance"].median()
+    # cross-service: the shared database slows both its callers; the failing payments-gateway fails its caller
+    for caller in ("catalog-api", "user-profile"):
+        slow = during("database_slowdown", caller, "database_performance").median()
+        assert slow > 4 * _wide(fleet_history, caller)["database_performance"].median()
+        assert truth[("database_slowdown", caller)].root_cause == "postgres-main"
+    assert during("dependency_failure", "checkout-api", "error_rate").mean() > 0.06
+    assert truth[("dependency_failure", "checkout-api")].root_cause == "payments-gateway"
+    assert truth[("database_slowdown", "orders-api")].root_cause == "postgres-orders"
     leak = during("memory_leak", "session-service", "memory_utilization")
     assert leak.iloc[-12:].mean() - leak.iloc[:12].mean() > 30
     assert during("traffic_surge", "checkout-api", "cpu_utilization").max() > 90
