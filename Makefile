@@ -20,11 +20,12 @@ export HEADROOM_REPORTS_DIR ?= $(CURDIR)/reports
 export PATH := $(BIN):$(PATH)
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: help install airflow-db demo test airflow backfill dags-check clean
+.PHONY: help install airflow-db demo test lint airflow backfill dags-check clean
 
 help:
 	@echo "make demo      set up, generate the sample fleet, run every DAG end to end, print a summary"
 	@echo "make test      set up and run the test suite"
+	@echo "make lint      ruff (E, F, B, UP, SIM, AIR; configured in pyproject.toml)"
 	@echo "make airflow   start Airflow (api-server, scheduler, dag-processor, triggerer) on http://127.0.0.1:8080"
 	@echo "make backfill FROM=YYYY-MM-DD TO=YYYY-MM-DD [DAG=ingest_metrics]   create a backfill (with Airflow stopped: SQLite); make airflow runs it"
 	@echo "make clean     remove .venv, .airflow, data and reports"
@@ -52,6 +53,9 @@ demo: install airflow-db
 
 test: install
 	python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	ruff check .
 
 dags-check: install airflow-db
 	airflow dags reserialize > /dev/null 2>&1

@@ -55,7 +55,10 @@ def build_series(n: int, days: int):
     rows, labels, window = [], [], 0
     while len(rows) < n:
         fleet_cfg = dataclasses.replace(config.sample_fleet, seed=config.sample_fleet.seed + window)
-        fleet = SampleFleet(dataclasses.replace(config, sample_fleet=fleet_cfg), anchor=pd.Timestamp("2026-11-01", tz="UTC") - pd.Timedelta(days=days * window))
+        fleet = SampleFleet(
+            dataclasses.replace(config, sample_fleet=fleet_cfg),
+            anchor=pd.Timestamp("2026-11-01", tz="UTC") - pd.Timedelta(days=days * window),
+        )
         frame = fleet.generate(fleet.anchor - pd.Timedelta(days=days), fleet.anchor)
         frame = frame[frame["metric"].isin(metrics)]
         hourly = frame.set_index("ts").groupby(["service", "metric"])["value"].resample("1h").mean()
@@ -225,34 +228,49 @@ def accuracy(args) -> int:
                 scores[method] = full
                 label = "seasonal_naive" if method == "seasonal_naive_alone" else method
                 done = np.isfinite(sc[:, 0])
-                table.append({"dataset": name, "method": label, "series": int(done.sum()),
-                              "series_per_min": round(len(rows) / seconds * 60, 1),
-                              "median_mase": _r(sc[done, 0], np.median), "median_smape": _r(sc[done, 1], np.median),
-                              "coverage_80": _r(sc[done, 2], np.mean)})
+                table.append(
+                    {
+                        "dataset": name,
+                        "method": label,
+                        "series": int(done.sum()),
+                        "series_per_min": round(len(rows) / seconds * 60, 1),
+                        "median_mase": _r(sc[done, 0], np.median),
+                        "median_smape": _r(sc[done, 1], np.median),
+                        "coverage_80": _r(sc[done, 2], np.mean),
+                    }
+                )
                 print(json.dumps(table[-1]), flush=True)
             per_series[name] = (series, scores)
     print("\n| data set | method | series | series/min | median MASE | median sMAPE | 80 % coverage |")
     print("|---|---|---|---|---|---|---|")
     for r in table:
-        print(f"| {r['dataset']} | {r['method']} | {r['series']} | {r['series_per_min']:,.0f} | {r['median_mase']:.3f} | "
-              f"{r['median_smape']:.3f} | {r['coverage_80']:.3f} |")
-    print("\ngoals (auto): median MASE <= 0.80 x seasonal naive's; no series worse than 1.25x the better of naive and Prophet; "
-          "coverage 75-85 %")
+        print(
+            f"| {r['dataset']} | {r['method']} | {r['series']} | {r['series_per_min']:,.0f} | {r['median_mase']:.3f} | "
+            f"{r['median_smape']:.3f} | {r['coverage_80']:.3f} |"
+        )
+    print(
+        "\ngoals (auto): median MASE <= 0.80 x seasonal naive's; no series worse than 1.25x the better of naive and Prophet; "
+        "coverage 75-85 %"
+    )
     everything = []
     for name, (series, scores) in per_series.items():
         auto, naive, prophet = scores["auto"][:, 0], scores["seasonal_naive_alone"][:, 0], scores["prophet"][:, 0]
         better = np.fmin(naive, np.where(np.isfinite(prophet), prophet, np.inf))
         worse = [series[i].name for i in np.flatnonzero(auto > 1.25 * better)]
         ratio = float(np.nanmedian(auto) / np.nanmedian(naive))
-        print(f"  {name:<10} median MASE ratio auto/naive {ratio:.3f}; worse than 1.25x the better of naive and Prophet: "
-              f"{len(worse)}/{len(series)} {worse[:4]}; coverage {np.nanmean(scores['auto'][:, 2]):.3f}")
+        print(
+            f"  {name:<10} median MASE ratio auto/naive {ratio:.3f}; worse than 1.25x the better of naive and Prophet: "
+            f"{len(worse)}/{len(series)} {worse[:4]}; coverage {np.nanmean(scores['auto'][:, 2]):.3f}"
+        )
         everything.append((auto, naive, scores["auto"][:, 2]))
     if everything:
         auto = np.concatenate([e[0] for e in everything])
         naive = np.concatenate([e[1] for e in everything])
         cover = np.concatenate([e[2] for e in everything])
-        print(f"  {'all':<10} median MASE ratio auto/naive {np.nanmedian(auto) / np.nanmedian(naive):.3f}; "
-              f"median of per-series ratios {np.nanmedian(auto / naive):.3f}; coverage {np.nanmean(cover):.3f}")
+        print(
+            f"  {'all':<10} median MASE ratio auto/naive {np.nanmedian(auto) / np.nanmedian(naive):.3f}; "
+            f"median of per-series ratios {np.nanmedian(auto / naive):.3f}; coverage {np.nanmean(cover):.3f}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2))
     return 0
@@ -268,8 +286,12 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--test-days", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--prophet-subset", type=int, default=100,
-                        help="series Prophet (and statsmodels extras) run on per data set (random, seeded); 0 = all")
+    parser.add_argument(
+        "--prophet-subset",
+        type=int,
+        default=100,
+        help="series Prophet (and statsmodels extras) run on per data set (random, seeded); 0 = all",
+    )
     parser.add_argument("--statsmodels-subset", type=int, default=0, help="series each statsmodels model runs on; 0 = all")
     parser.add_argument("--skip", default="", help="comma-separated methods to skip (e.g. sarimax)")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -287,14 +309,18 @@ def main() -> int:
     config = get_config()
     started = time.perf_counter()
     values, labels = build_series(args.series, args.days)
-    print(f"built {values.shape[0]} series x {values.shape[1]} hourly points in {time.perf_counter() - started:.1f} s; "
-          f"{args.workers} workers on {os.cpu_count()} cores", flush=True)
+    print(
+        f"built {values.shape[0]} series x {values.shape[1]} hourly points in {time.perf_counter() - started:.1f} s; "
+        f"{args.workers} workers on {os.cpu_count()} cores",
+        flush=True,
+    )
     horizon = args.test_days * 24
     train, test = values[:, :-horizon], values[:, -horizon:]
     scale = _naive_scale(train)
     bt = config.forecasting.backtest
-    spec = BacktestSpec(initial=int(bt.initial_days * 24), period=int(bt.period_days * 24), horizon=int(bt.horizon_days * 24),
-                        max_cutoffs=bt.max_cutoffs)
+    spec = BacktestSpec(
+        initial=int(bt.initial_days * 24), period=int(bt.period_days * 24), horizon=int(bt.horizon_days * 24), max_cutoffs=bt.max_cutoffs
+    )
     _DATA.update(train=train, horizon=horizon, spec=spec, candidates=list(VECTORIZED))
     rng = np.random.default_rng(7)
     everything = np.arange(len(train))
@@ -311,8 +337,12 @@ def main() -> int:
     skip = set(filter(None, args.skip.split(",")))
     ctx = mp.get_context("fork")
     with ctx.Pool(args.workers) as pool:
-        plan = [("seasonal_naive", everything), ("holt_winters", subset(args.statsmodels_subset)),
-                ("sarimax", subset(args.statsmodels_subset)), ("prophet", subset(args.prophet_subset))]
+        plan = [
+            ("seasonal_naive", everything),
+            ("holt_winters", subset(args.statsmodels_subset)),
+            ("sarimax", subset(args.statsmodels_subset)),
+            ("prophet", subset(args.prophet_subset)),
+        ]
         for name, rows in plan:
             if name in skip:
                 continue
@@ -320,9 +350,16 @@ def main() -> int:
             out = pool.map(_one, [(name, int(i)) for i in rows], chunksize=4)
             seconds = time.perf_counter() - t0
             mase = mase_of(rows, out)
-            results.append({"method": name, "series": len(rows), "seconds": round(seconds, 2),
-                            "series_per_min": round(len(rows) / seconds * 60, 1), "median_mase": round(float(np.nanmedian(mase)), 4),
-                            "failed": int(np.isnan(mase).sum())})
+            results.append(
+                {
+                    "method": name,
+                    "series": len(rows),
+                    "seconds": round(seconds, 2),
+                    "series_per_min": round(len(rows) / seconds * 60, 1),
+                    "median_mase": round(float(np.nanmedian(mase)), 4),
+                    "failed": int(np.isnan(mase).sum()),
+                }
+            )
             print(json.dumps(results[-1]), flush=True)
         # auto, batched: each worker backtests and forecasts a block of series with shared matrices.
         t0 = time.perf_counter()
@@ -333,19 +370,34 @@ def main() -> int:
         chosen = [c for _, names in out for c in names]
         mase = mase_of(everything, forecasts)
         prophet_rows = next((rows for name, rows in plan if name == "prophet" and name not in skip), None)
-        results.append({"method": "auto (batched, with backtests)", "series": len(everything), "seconds": round(seconds, 2),
-                        "series_per_min": round(len(everything) / seconds * 60, 1), "median_mase": round(float(np.nanmedian(mase)), 4),
-                        "failed": int(np.isnan(mase).sum()), "chosen": {c: chosen.count(c) for c in sorted(set(chosen))},
-                        "median_mase_on_prophet_series": None if prophet_rows is None else round(float(np.nanmedian(mase[prophet_rows])), 4)})
+        results.append(
+            {
+                "method": "auto (batched, with backtests)",
+                "series": len(everything),
+                "seconds": round(seconds, 2),
+                "series_per_min": round(len(everything) / seconds * 60, 1),
+                "median_mase": round(float(np.nanmedian(mase)), 4),
+                "failed": int(np.isnan(mase).sum()),
+                "chosen": {c: chosen.count(c) for c in sorted(set(chosen))},
+                "median_mase_on_prophet_series": None if prophet_rows is None else round(float(np.nanmedian(mase[prophet_rows])), 4),
+            }
+        )
         print(json.dumps(results[-1]), flush=True)
         if "auto_per_series" not in skip:
             t0 = time.perf_counter()
             out = pool.map(_auto_one, [int(i) for i in everything], chunksize=8)
             seconds = time.perf_counter() - t0
             mase = mase_of(everything, [f for f, _ in out])
-            results.append({"method": "auto (series by series, with backtests)", "series": len(everything), "seconds": round(seconds, 2),
-                            "series_per_min": round(len(everything) / seconds * 60, 1),
-                            "median_mase": round(float(np.nanmedian(mase)), 4), "failed": int(np.isnan(mase).sum())})
+            results.append(
+                {
+                    "method": "auto (series by series, with backtests)",
+                    "series": len(everything),
+                    "seconds": round(seconds, 2),
+                    "series_per_min": round(len(everything) / seconds * 60, 1),
+                    "median_mase": round(float(np.nanmedian(mase)), 4),
+                    "failed": int(np.isnan(mase).sum()),
+                }
+            )
             print(json.dumps(results[-1]), flush=True)
 
     prophet = next((r for r in results if r["method"] == "prophet"), None)
@@ -354,16 +406,20 @@ def main() -> int:
     for r in results:
         print(f"{r['method']:<42} {r['series']:>6} {r['series_per_min']:>12.1f} {r['median_mase']:>13.4f}")
     if prophet:
-        print(f"\nauto (batched) vs Prophet alone: {auto['series_per_min'] / prophet['series_per_min']:.1f}x the throughput "
-              f"(goal >= 10x); median MASE {auto['median_mase']:.4f} on all series, {auto['median_mase_on_prophet_series']:.4f} on "
-              f"Prophet's series, vs {prophet['median_mase']:.4f} for Prophet (goal: no worse). "
-              f"Prophet measured on {prophet['series']} random series of {len(everything)}.")
+        print(
+            f"\nauto (batched) vs Prophet alone: {auto['series_per_min'] / prophet['series_per_min']:.1f}x the throughput "
+            f"(goal >= 10x); median MASE {auto['median_mase']:.4f} on all series, {auto['median_mase_on_prophet_series']:.4f} on "
+            f"Prophet's series, vs {prophet['median_mase']:.4f} for Prophet (goal: no worse). "
+            f"Prophet measured on {prophet['series']} random series of {len(everything)}."
+        )
 
     bands = horizon_bands(config)
     print("\nplanning horizons on two years of daily throughput (fourier_trend), share of services within each band:")
     for name, row in bands.items():
-        print(f"  {name:<7} {row['days']:>4} days at {row['resample']}: median accuracy {row['median_accuracy']:.3f}, "
-              f"band {row['band']}, meets the band on {row['meets']}/{row['series']} services")
+        print(
+            f"  {name:<7} {row['days']:>4} days at {row['resample']}: median accuracy {row['median_accuracy']:.3f}, "
+            f"band {row['band']}, meets the band on {row['meets']}/{row['series']} services"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({"methods": results, "horizons": bands}, indent=2))
     return 0

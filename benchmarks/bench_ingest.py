@@ -34,7 +34,7 @@ def openmetrics(series: int, hours: float):
     for i in range(series):
         values = 100 + 50 * np.sin(times / 3600 + i) + i % 7
         head = f'bench_load{{service="svc-{i:04d}"}} '
-        yield "".join(f"{head}{v:.4f} {t}\n" for v, t in zip(values, times))
+        yield "".join(f"{head}{v:.4f} {t}\n" for v, t in zip(values, times, strict=False))
     yield "# EOF\n"
 
 

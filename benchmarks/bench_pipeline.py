@@ -51,17 +51,30 @@ def main() -> int:
         frame = step("generate sample fleet", lambda: source.read(as_of - pd.Timedelta(days=args.days), as_of))
         n = len(frame)
         print(f"  ({n:,} rows: {len(names)} services x 9 metrics x {args.days} days at 5 min)")
-        step("ingest (stage batch)", lambda: pipeline.ingest(store, config, source, as_of - pd.Timedelta(minutes=15), as_of, history_days=args.days), n)
+        step(
+            "ingest (stage batch)",
+            lambda: pipeline.ingest(store, config, source, as_of - pd.Timedelta(minutes=15), as_of, history_days=args.days),
+            n,
+        )
         step("import great_expectations", lambda: __import__("great_expectations"))
         step("validate + upsert into metrics", lambda: pipeline.validate_pending(store, config), n)
-        step("re-ingest + re-validate same rows", lambda: (
-            pipeline.ingest(store, config, source, as_of - pd.Timedelta(minutes=15), as_of, history_days=args.days),
-            pipeline.validate_pending(store, config)), n)
+        step(
+            "re-ingest + re-validate same rows",
+            lambda: (
+                pipeline.ingest(store, config, source, as_of - pd.Timedelta(minutes=15), as_of, history_days=args.days),
+                pipeline.validate_pending(store, config),
+            ),
+            n,
+        )
         step("DuckDB read of all metrics", lambda: store.read_metrics(), n)
         series = len(names) * len(config.forecasting.metrics)
         step("forecast (backtest + fit, all series)", lambda: pipeline.run_forecasts(store, config, names, as_of), series, "series")
-        step("bottleneck analysis, 14-day window", lambda: pipeline.run_analysis(store, config, names, as_of - pd.Timedelta(days=14), as_of),
-             len(names), "services")
+        step(
+            "bottleneck analysis, 14-day window",
+            lambda: pipeline.run_analysis(store, config, names, as_of - pd.Timedelta(days=14), as_of),
+            len(names),
+            "services",
+        )
         step("scaling decisions", lambda: pipeline.plan_all_scaling(store, config, as_of), len(names), "services")
         from include.headroom.report.html import build_report
 

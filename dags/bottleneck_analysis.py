@@ -80,7 +80,7 @@ def bottleneck_analysis():
                 print(f"    {f['summary']}")
         return json_safe(results)
 
-    @task(outlets=[FINDINGS, SLO_STATUS])
+    @task(multiple_outputs=True, outlets=[FINDINGS, SLO_STATUS])
     def publish(results: list[list[dict]], **context) -> dict:
         from headroom_provider.defaults import run_window
 

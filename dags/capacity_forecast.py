@@ -75,7 +75,7 @@ def capacity_forecast():
         skip_unless_fresh("forecast", as_of, services)  # no fresh, valid service in the batch: the task is skipped
         return json_safe(run_forecasts(store(), config(), services, as_of))
 
-    @task(outlets=[FORECASTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS])
+    @task(multiple_outputs=True, outlets=[FORECASTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS])
     def publish(results: list[list[dict]]) -> dict:
         rows = [r for batch in results for r in batch]
         saturating = sorted({r["service"] for r in rows if r.get("saturation_at")})

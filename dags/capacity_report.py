@@ -66,7 +66,7 @@ def capacity_report():
         print(f"{len(plots)} drill-down pages written under {reports_dir() / 'services'}")
         return len(plots)
 
-    @task(outlets=[REPORT])
+    @task(multiple_outputs=True, outlets=[REPORT])
     def write_report(drawn: list[int], **context) -> dict:
         from headroom_provider.report_staging import discard, load_figures, load_plots
         from headroom_provider.ui.report_publish import publish_report

@@ -34,7 +34,7 @@ from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
     params={"history_days": Param(None, type=["null", "integer"], minimum=1, description="Load this many days of history")},
 )
 def ingest_metrics():
-    @task(outlets=[METRICS_STAGED, BATCHES, WATERMARKS, SOURCE_UNITS])
+    @task(multiple_outputs=True, outlets=[METRICS_STAGED, BATCHES, WATERMARKS, SOURCE_UNITS])
     def stage_batch(**context) -> dict:
         from headroom_provider.defaults import config, run_window, store
         from headroom_provider.hooks.sources import metrics_source

@@ -44,6 +44,7 @@ from headroom_provider.operators.scaling import (
     VerifyScalingSensor,
 )
 from headroom_provider.sensors.freshness import MetricsFreshnessSensor
+from datetime import UTC
 
 LABEL = "{{ task.decision['service'] }}"
 
@@ -62,7 +63,7 @@ def scaling_actions():
 
     @task
     def plan_decisions(**context) -> list[dict]:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from headroom_provider.defaults import as_of, config, store
         from headroom_provider.gates import skip_unless_fresh
@@ -72,9 +73,9 @@ def scaling_actions():
 
         skip_unless_fresh("scaling", as_of(context))  # no service with fresh, valid data: the task is skipped
         decisions = plan_all_scaling(store(), config(), as_of(context))
-        return route_decisions(decisions, datetime.now(timezone.utc), policy_settings())
+        return route_decisions(decisions, datetime.now(UTC), policy_settings())
 
-    @task(outlets=[ACTIONS])
+    @task(multiple_outputs=True, outlets=[ACTIONS])
     def record_not_applied(decisions: list[dict], **context) -> dict[str, int]:
         """Dry-run, past-interval and refused decisions: recorded together in one write, nothing is called."""
         from headroom_provider.operators.scaling import record_not_applied as record
@@ -96,12 +97,12 @@ def scaling_actions():
     @task
     def plan_capacity_schedules(**context) -> list[dict]:
         """The next hours' planned capacity of services on AWS targets, for scheduled actions (dry-run unless enabled and current)."""
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         from headroom_provider.defaults import as_of, config, store
         from include.headroom.pipeline import plan_capacity_schedules as plan
 
-        return plan(store(), config(), as_of(context), datetime.now(timezone.utc))
+        return plan(store(), config(), as_of(context), datetime.now(UTC))
 
     decisions = plan_decisions()
     fresh >> decisions

@@ -15,6 +15,7 @@ on one machine do not collide.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -161,8 +162,9 @@ class ClusterState:
         if self.store_backend == "postgres":  # tasks reach it through the connection, tools through the DSN
             env["HEADROOM_STORE_BACKEND"] = "postgres"
             env["HEADROOM_POSTGRES_DSN"] = self.store_dsn
-            env["AIRFLOW_CONN_POSTGRES_HEADROOM"] = json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": self.pg_port,
-                                                                "login": PG_USER, "schema": STORE_DB})
+            env["AIRFLOW_CONN_POSTGRES_HEADROOM"] = json.dumps(
+                {"conn_type": "postgres", "host": "127.0.0.1", "port": self.pg_port, "login": PG_USER, "schema": STORE_DB}
+            )
         if not self.schedules:  # only runs triggered explicitly (a benchmark's stages, one at a time)
             env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"
         if worker is not None:
@@ -200,8 +202,7 @@ class Cluster:
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str], **kwargs: Any) -> int:
         with self.log(name).open("a") as fh:
-            proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
-                                    cwd=str(PROJECT), **kwargs)
+            proc = subprocess.Popen(argv, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True, cwd=str(PROJECT), **kwargs)
         self.state.pids[name] = proc.pid
         self.state.save()
         return proc.pid
@@ -249,8 +250,9 @@ class Cluster:
             return json.load(resp)
 
     def api_post(self, path: str, body: dict[str, Any], method: str = "POST", timeout: float = 30) -> Any:
-        request = urllib.request.Request(f"{self.state.api_url}{path}", data=json.dumps(body).encode(), method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.state.api_url}{path}", data=json.dumps(body).encode(), method=method, headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             return json.load(resp)
 
@@ -279,15 +281,35 @@ class Cluster:
                 for parent in (self.root, *self.root.parents):  # 'nobody' must traverse to its folder
                     if parent.stat().st_uid == os.geteuid() and not parent.stat().st_mode & 0o001:
                         parent.chmod(parent.stat().st_mode | 0o011)
-            proc = subprocess.run([initdb, "-D", str(self.pg_data), "-U", PG_USER, "--auth=trust", "-E", "UTF8", "--no-sync"],
-                                  capture_output=True, text=True, **as_user)
+            proc = subprocess.run(
+                [initdb, "-D", str(self.pg_data), "-U", PG_USER, "--auth=trust", "-E", "UTF8", "--no-sync"],
+                capture_output=True,
+                text=True,
+                **as_user,
+            )
             if proc.returncode != 0:
-                raise ClusterError(f"initdb {self.pg_data} failed (as root, PostgreSQL runs as 'nobody', who must be able to "
-                                   f"reach the cluster folder): {proc.stderr.strip() or proc.stdout.strip()}")
+                raise ClusterError(
+                    f"initdb {self.pg_data} failed (as root, PostgreSQL runs as 'nobody', who must be able to "
+                    f"reach the cluster folder): {proc.stderr.strip() or proc.stdout.strip()}"
+                )
         proc = subprocess.run(
-            [pg_ctl, "-D", str(self.pg_data), "-l", str(pg_dir / "postgres.log"), "-w", "-t", "60",
-             "-o", f"-h 127.0.0.1 -p {self.state.pg_port} -k {pg_dir} -F -c max_connections=200", "start"],
-            capture_output=True, text=True, **as_user)
+            [
+                pg_ctl,
+                "-D",
+                str(self.pg_data),
+                "-l",
+                str(pg_dir / "postgres.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-h 127.0.0.1 -p {self.state.pg_port} -k {pg_dir} -F -c max_connections=200",
+                "start",
+            ],
+            capture_output=True,
+            text=True,
+            **as_user,
+        )
         if proc.returncode != 0:
             raise ClusterError(f"PostgreSQL did not start: {proc.stderr or proc.stdout}; log {pg_dir / 'postgres.log'}")
         if fresh:
@@ -310,8 +332,12 @@ class Cluster:
         if not self.pg_data.exists():
             return
         pg_ctl = _binary("pg_ctl", POSTGRES_BIN_DIRS)
-        subprocess.run([pg_ctl, "-D", str(self.pg_data), "-m", mode, "-w", "-t", "60", "stop"],
-                       capture_output=True, text=True, **self._as_postgres_user())
+        subprocess.run(
+            [pg_ctl, "-D", str(self.pg_data), "-m", mode, "-w", "-t", "60", "stop"],
+            capture_output=True,
+            text=True,
+            **self._as_postgres_user(),
+        )
 
     def restart_postgres(self) -> None:
         self.stop_postgres()
@@ -321,8 +347,23 @@ class Cluster:
         redis_dir = self.root / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
         # Append-only persistence: queued Celery messages survive a broker restart.
-        argv = [_binary("redis-server"), "--bind", "127.0.0.1", "--port", str(self.state.redis_port), "--dir", str(redis_dir),
-                "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "yes"]
+        argv = [
+            _binary("redis-server"),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.state.redis_port),
+            "--dir",
+            str(redis_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
+        ]
         self._spawn("redis", argv, dict(os.environ))
         self._wait(self._redis_ping, 30, "Redis to answer PING", "redis")
 
@@ -345,15 +386,25 @@ class Cluster:
         (self.root / "airflow").mkdir(parents=True, exist_ok=True)
         self.airflow("db", "migrate")
         pools_file = self.root / "pools.json"
-        pools_file.write_text(json.dumps({name: {"slots": slots, "description": name, "include_deferred": False}
-                                          for name, slots in self.state.pools.items()}))
+        pools_file.write_text(
+            json.dumps({name: {"slots": slots, "description": name, "include_deferred": False} for name, slots in self.state.pools.items()})
+        )
         self.airflow("pools", "import", str(pools_file))
 
     def start_component(self, name: str) -> None:
         if name.startswith("worker"):
             index = int(name.removeprefix("worker"))
-            argv = [_airflow(), "celery", "worker", "--celery-hostname", f"{name}@headroom",
-                    "--concurrency", str(self.state.concurrency), "--without-gossip", "--without-mingle"]
+            argv = [
+                _airflow(),
+                "celery",
+                "worker",
+                "--celery-hostname",
+                f"{name}@headroom",
+                "--concurrency",
+                str(self.state.concurrency),
+                "--without-gossip",
+                "--without-mingle",
+            ]
             self._spawn(name, argv, self.process_env(index))
             return
         argv = [_airflow(), name]
@@ -368,6 +419,7 @@ class Cluster:
 
     def wait_for_workers(self, timeout: float = 120) -> None:
         """Until every worker answers a Celery ping through the broker."""
+
         def all_answer() -> bool:
             proc = subprocess.run([sys.executable, "-c", _PING], env=self.process_env(), capture_output=True, text=True, timeout=60)
             lines = [line for line in proc.stdout.splitlines() if line.startswith("PING ")]
@@ -406,10 +458,8 @@ class Cluster:
         pid = self.state.pids.get(name)
         if not pid:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
 
         def gone() -> bool:
             self._reap(pid)
@@ -418,10 +468,8 @@ class Cluster:
         try:
             wait_until(gone, timeout, 0.3, what=f"{name} to stop")
         except WaitTimeoutError:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             time.sleep(0.5)
         self._reap(pid)
         self.state.pids.pop(name, None)
@@ -429,10 +477,8 @@ class Cluster:
 
     @staticmethod
     def _reap(pid: int) -> None:
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
 
     @staticmethod
     def _group_alive(pgid: int) -> bool:
@@ -466,23 +512,30 @@ class Cluster:
 
     def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
         """Until the dag-processor has serialized every one of ``dag_ids``."""
+
         def listed() -> bool:
             try:
                 found = {d["dag_id"] for d in self.api_get("/api/v2/dags?limit=100")["dags"]}
             except (OSError, ValueError):
                 return False
             return set(dag_ids) <= found
+
         self._wait(listed, timeout, f"DAGs {dag_ids} to be parsed", "dag-processor")
 
-    def trigger(self, dag_id: str, start: Any, end: Any, conf: dict[str, Any] | None = None, run_id: str | None = None,
-                logical_date: Any = None) -> str:
+    def trigger(
+        self, dag_id: str, start: Any, end: Any, conf: dict[str, Any] | None = None, run_id: str | None = None, logical_date: Any = None
+    ) -> str:
         """Trigger ``dag_id`` for the data interval ``[start, end)``; returns the run id.
 
         :param logical_date: default ``end``; a DAG has one run per logical date, so a second run of
             the same interval needs another one.
         """
-        body = {"logical_date": (logical_date or end).isoformat(), "data_interval_start": start.isoformat(), "data_interval_end": end.isoformat(),
-                "conf": conf or {}}
+        body = {
+            "logical_date": (logical_date or end).isoformat(),
+            "data_interval_start": start.isoformat(),
+            "data_interval_end": end.isoformat(),
+            "conf": conf or {},
+        }
         if run_id:
             body["dag_run_id"] = run_id
         return self.api_post(f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"]
@@ -492,6 +545,7 @@ class Cluster:
 
     def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 3600) -> dict[str, Any]:
         """Until the run finishes; returns it (``state`` is ``success`` or ``failed``)."""
+
         def finished() -> dict[str, Any] | None:
             try:
                 run = self.run(dag_id, run_id)
@@ -507,15 +561,16 @@ class Cluster:
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         while True:
-            page = self.api_get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances"
-                                f"?limit=100&offset={len(out)}")
+            page = self.api_get(f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}/taskInstances?limit=100&offset={len(out)}")
             out += page["task_instances"]
             if len(out) >= page["total_entries"] or not page["task_instances"]:
                 return out
 
     def status(self) -> dict[str, Any]:
         return {
-            "root": str(self.root), "api": self.state.api_url, "healthy": self._healthy(),
+            "root": str(self.root),
+            "api": self.state.api_url,
+            "healthy": self._healthy(),
             "processes": {name: {"pid": pid, "alive": self.alive(name)} for name, pid in self.state.pids.items()},
             "postgres": {"port": self.state.pg_port, "running": (self.pg_data / "postmaster.pid").exists()},
         }
@@ -529,17 +584,33 @@ print("PING " + json.dumps([name for reply in replies for name in reply]))
 """
 
 
-def new_state(root: Path, workers: int = 2, concurrency: int = 2, config_dir: str | None = None, forecast_slots: int = 2,
-              schedules: bool = True, store_backend: str = "parquet") -> ClusterState:
+def new_state(
+    root: Path,
+    workers: int = 2,
+    concurrency: int = 2,
+    config_dir: str | None = None,
+    forecast_slots: int = 2,
+    schedules: bool = True,
+    store_backend: str = "parquet",
+) -> ClusterState:
     """A cluster description with free ports and fresh secrets; the pools of ``airflow_pools`` (the configuration's connectors)."""
     if str(PROJECT) not in sys.path:
         sys.path.insert(0, str(PROJECT))
     from include.headroom.pools import airflow_pools
 
-    return ClusterState(schedules=schedules, store_backend=store_backend,
-        root=str(root), workers=workers, concurrency=concurrency, pg_port=free_port(), redis_port=free_port(), api_port=free_port(),
-        worker_log_ports=[free_port() for _ in range(workers)], jwt_secret=secrets.token_urlsafe(32),
-        api_secret_key=secrets.token_urlsafe(32), config_dir=str(Path(config_dir).resolve()) if config_dir else "",
+    return ClusterState(
+        schedules=schedules,
+        store_backend=store_backend,
+        root=str(root),
+        workers=workers,
+        concurrency=concurrency,
+        pg_port=free_port(),
+        redis_port=free_port(),
+        api_port=free_port(),
+        worker_log_ports=[free_port() for _ in range(workers)],
+        jwt_secret=secrets.token_urlsafe(32),
+        api_secret_key=secrets.token_urlsafe(32),
+        config_dir=str(Path(config_dir).resolve()) if config_dir else "",
         pools={**{name: p["slots"] for name, p in airflow_pools(config_dir=config_dir).items()}, "headroom_forecasting": forecast_slots},
     )
 
@@ -555,11 +626,17 @@ def main(argv: list[str] | None = None) -> int:
     up = sub.add_parser("up", help="start PostgreSQL, Redis, api-server, scheduler, dag-processor and the Celery workers")
     up.add_argument("--workers", type=int, default=2, help="Celery workers (default 2)")
     up.add_argument("--concurrency", type=int, default=2, help="task processes per worker (default 2)")
-    up.add_argument("--config-dir", default=os.environ.get("HEADROOM_CONFIG_DIR"),
-                    help="headroom configuration folder for every component (default $HEADROOM_CONFIG_DIR or the shipped one)")
+    up.add_argument(
+        "--config-dir",
+        default=os.environ.get("HEADROOM_CONFIG_DIR"),
+        help="headroom configuration folder for every component (default $HEADROOM_CONFIG_DIR or the shipped one)",
+    )
     up.add_argument("--forecast-slots", type=int, default=2, help="slots of the headroom_forecasting pool (default 2)")
-    up.add_argument("--no-schedules", action="store_true",
-                    help="the scheduler creates no scheduled or asset-triggered runs: only explicitly triggered ones run")
+    up.add_argument(
+        "--no-schedules",
+        action="store_true",
+        help="the scheduler creates no scheduled or asset-triggered runs: only explicitly triggered ones run",
+    )
     up.add_argument("--fresh", action="store_true", help="delete the folder's previous state first")
     sub.add_parser("down", help="stop everything the cluster started")
     sub.add_parser("status", help="print the components and whether they are alive (JSON)")
@@ -575,12 +652,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.fresh and root.exists():
             shutil.rmtree(root)
         root.mkdir(parents=True, exist_ok=True)
-        cluster = Cluster(new_state(root, args.workers, args.concurrency, args.config_dir, args.forecast_slots,
-                                     schedules=not args.no_schedules))
+        cluster = Cluster(
+            new_state(root, args.workers, args.concurrency, args.config_dir, args.forecast_slots, schedules=not args.no_schedules)
+        )
         started = time.monotonic()
         cluster.up()
-        print(f"cluster up in {time.monotonic() - started:.0f} s: api {cluster.state.api_url}, "
-              f"{args.workers} Celery workers, state and logs in {root}")
+        print(
+            f"cluster up in {time.monotonic() - started:.0f} s: api {cluster.state.api_url}, "
+            f"{args.workers} Celery workers, state and logs in {root}"
+        )
         print(f'use it from a shell: eval "$({sys.executable} {Path(__file__).relative_to(PROJECT)} env)"')
         return 0
     if args.command == "down":

@@ -28,7 +28,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
@@ -85,9 +86,14 @@ class Drills:
 
         self.counter += 1
         # Same data interval, its own logical date: a DAG has one run per logical date.
-        return self.cluster.trigger(dag_id, self.start.to_pydatetime(), self.end.to_pydatetime(), conf,
-                                    run_id=f"drill_{self.counter}_{dag_id}",
-                                    logical_date=(self.end + pd.Timedelta(seconds=self.counter)).to_pydatetime())
+        return self.cluster.trigger(
+            dag_id,
+            self.start.to_pydatetime(),
+            self.end.to_pydatetime(),
+            conf,
+            run_id=f"drill_{self.counter}_{dag_id}",
+            logical_date=(self.end + pd.Timedelta(seconds=self.counter)).to_pydatetime(),
+        )
 
     def wait_until(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
         try:
@@ -96,8 +102,11 @@ class Drills:
             raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}") from None
 
     def running_on(self, dag_id: str, run_id: str, host: str | None = None) -> list[dict[str, Any]]:
-        return [t for t in self.cluster.task_instances(dag_id, run_id)
-                if t["state"] == "running" and (host is None or t.get("hostname") == host)]
+        return [
+            t
+            for t in self.cluster.task_instances(dag_id, run_id)
+            if t["state"] == "running" and (host is None or t.get("hostname") == host)
+        ]
 
     def supervise(self, result: DrillResult) -> None:
         """Start again every Airflow component that exited (what Kubernetes or systemd would do)."""
@@ -119,8 +128,10 @@ class Drills:
         result.check(f"bottleneck_analysis run {run_id} succeeded (state {run['state']})", run["state"] == "success")
         result.check(f"all {SERVICES} mapped tasks succeeded", len(mapped) == SERVICES and all(t["state"] == "success" for t in mapped))
         slo = self.analysis_results()
-        result.check(f"slo_status holds every service once for the window ({len(slo)} services, max {slo['n'].max() if len(slo) else 0} rows each)",
-                     len(slo) == SERVICES and set(slo["n"]) == {1})
+        result.check(
+            f"slo_status holds every service once for the window ({len(slo)} services, max {slo['n'].max() if len(slo) else 0} rows each)",
+            len(slo) == SERVICES and set(slo["n"]) == {1},
+        )
         return mapped
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -129,8 +140,7 @@ class Drills:
         import pandas as pd
 
         self.cluster.up()
-        seed_history(self.cluster.state.config_dir, self.cluster.root / "data" / "store",
-                     self.end - pd.Timedelta(days=3), self.start)
+        seed_history(self.cluster.state.config_dir, self.cluster.root / "data" / "store", self.end - pd.Timedelta(days=3), self.start)
         dags = ["ingest_metrics", "validate_metrics", "capacity_forecast", "bottleneck_analysis", "scaling_actions"]
         self.cluster.wait_for_dags(dags)
         self.cluster.unpause(*dags)
@@ -152,19 +162,30 @@ class Drills:
         self.cluster.state.pids.pop("worker1", None)
         self.cluster.start_component("worker1")
         self.check_analysis_run(result, run_id)
-        retried = [t for t in self.cluster.task_instances("bottleneck_analysis", run_id)
-                   if (t["task_id"], t["map_index"]) == (victim["task_id"], victim["map_index"])]
-        result.check(f"the killed task was retried by Airflow (try {retried[0]['try_number'] if retried else '-'})",
-                     bool(retried) and retried[0]["try_number"] >= 2)
+        retried = [
+            t
+            for t in self.cluster.task_instances("bottleneck_analysis", run_id)
+            if (t["task_id"], t["map_index"]) == (victim["task_id"], victim["map_index"])
+        ]
+        result.check(
+            f"the killed task was retried by Airflow (try {retried[0]['try_number'] if retried else '-'})",
+            bool(retried) and retried[0]["try_number"] >= 2,
+        )
         return result
 
     def scheduler_restart(self) -> DrillResult:
         result = DrillResult("scheduler-restart")
         self.cluster.wait_for_run("bottleneck_analysis", self.trigger("bottleneck_analysis", {"batch_size": 4}), RUN_TIMEOUT)
         run_id = self.trigger("scaling_actions")
-        self.wait_until(lambda: [t for t in self.cluster.task_instances("scaling_actions", run_id)
-                                 if t["task_id"] == "plan_decisions" and t["state"] in ("running", "success")], 600,
-                        "scaling decisions being planned")
+        self.wait_until(
+            lambda: [
+                t
+                for t in self.cluster.task_instances("scaling_actions", run_id)
+                if t["task_id"] == "plan_decisions" and t["state"] in ("running", "success")
+            ],
+            600,
+            "scaling decisions being planned",
+        )
         self.cluster.stop("scheduler")
         result.notes.append("scheduler stopped while decisions were being planned and recorded, started again 5 s later")
         time.sleep(5)
@@ -174,8 +195,10 @@ class Drills:
         from include.headroom.store.queries import scaling_actions_of_run
 
         audit = scaling_actions_of_run(self.store(), run_id)
-        result.check(f"the audit trail has each decision once ({len(audit)} decisions, max {audit['n'].max() if len(audit) else 0} records each)",
-                     len(audit) > 0 and set(audit["n"]) == {1})
+        result.check(
+            f"the audit trail has each decision once ({len(audit)} decisions, max {audit['n'].max() if len(audit) else 0} records each)",
+            len(audit) > 0 and set(audit["n"]) == {1},
+        )
         result.check("nothing was applied (every service is dry-run)", int(audit["applied"].sum()) == 0 if len(audit) else False)
         return result
 
@@ -246,8 +269,20 @@ class BackfillDrill:
 
     def _backfill(self, dag_id: str, first: Any, last: Any) -> dict[str, Any]:
         """Create the backfill with the CLI, wait until the scheduler has completed it; returns it with its runs."""
-        self.cluster.airflow("backfill", "create", "--dag-id", dag_id, "--from-date", first.isoformat(), "--to-date", last.isoformat(),
-                             "--reprocess-behavior", "none", "--max-active-runs", "1")
+        self.cluster.airflow(
+            "backfill",
+            "create",
+            "--dag-id",
+            dag_id,
+            "--from-date",
+            first.isoformat(),
+            "--to-date",
+            last.isoformat(),
+            "--reprocess-behavior",
+            "none",
+            "--max-active-runs",
+            "1",
+        )
 
         def completed() -> dict[str, Any] | None:
             found = self.cluster.api_get(f"/api/v2/backfills?dag_id={dag_id}")["backfills"]
@@ -262,6 +297,7 @@ class BackfillDrill:
 
     def _wait_scheduled(self, dag_id: str, timeout: float = 900) -> dict[str, Any]:
         """The first scheduled run of ``dag_id`` once it has finished."""
+
         def finished() -> dict[str, Any] | None:
             runs = self.cluster.api_get(f"/api/v2/dags/{dag_id}/dagRuns?run_type=scheduled&limit=5")["dag_runs"]
             return next((r for r in runs if r["state"] in ("success", "failed")), None)
@@ -283,8 +319,9 @@ class BackfillDrill:
         os.environ["HEADROOM_CONFIG_DIR"] = str(self.config_dir)  # the in-process reference reads the same configuration
         config = load_config(self.config_dir)
         self.cluster.up()
-        seed_history(self.config_dir, self.cluster.root / "data" / "store", self.day - pd.Timedelta(days=self.DAYS + 11),
-                     self.now.floor("15min"))
+        seed_history(
+            self.config_dir, self.cluster.root / "data" / "store", self.day - pd.Timedelta(days=self.DAYS + 11), self.now.floor("15min")
+        )
         shutil.copytree(self.cluster.root / "data" / "store", self.reference_dir / "store")
         dags = ["ingest_metrics", "validate_metrics", "capacity_forecast", "bottleneck_analysis", "scaling_actions"]
         self.cluster.wait_for_dags(dags)
@@ -296,18 +333,22 @@ class BackfillDrill:
 
         forecast_first = self.day + pd.Timedelta(hours=2) - pd.Timedelta(days=self.DAYS)
         fc = self._backfill("capacity_forecast", forecast_first, self.day + pd.Timedelta(hours=2) - pd.Timedelta(days=1))
-        result.check(f"capacity_forecast backfill: {len(fc['runs'])} runs, all success ({sorted({r['state'] for r in fc['runs']})})",
-                     len(fc["runs"]) == self.DAYS and all(r["state"] == "success" for r in fc["runs"]))
+        result.check(
+            f"capacity_forecast backfill: {len(fc['runs'])} runs, all success ({sorted({r['state'] for r in fc['runs']})})",
+            len(fc["runs"]) == self.DAYS and all(r["state"] == "success" for r in fc["runs"]),
+        )
         window_last = self.day + pd.Timedelta(hours=2)
         ba = self._backfill("bottleneck_analysis", window_last - pd.Timedelta(hours=self.HOURS), window_last - pd.Timedelta(hours=1))
-        result.check(f"bottleneck_analysis backfill: {len(ba['runs'])} runs, all success ({sorted({r['state'] for r in ba['runs']})})",
-                     len(ba["runs"]) == self.HOURS and all(r["state"] == "success" for r in ba["runs"]))
+        result.check(
+            f"bottleneck_analysis backfill: {len(ba['runs'])} runs, all success ({sorted({r['state'] for r in ba['runs']})})",
+            len(ba["runs"]) == self.HOURS and all(r["state"] == "success" for r in ba["runs"]),
+        )
         ended = pd.Timestamp.now(tz="UTC")
 
         # The same runs one after the other, in-process, on the copy taken before the backfill.
         reference = self.store(self.reference_dir / "store")
         names = sorted(s.name for s in config.services)
-        batches = [names[i:i + 4] for i in range(0, len(names), 4)]  # the DAGs' default batch_size
+        batches = [names[i : i + 4] for i in range(0, len(names), 4)]  # the DAGs' default batch_size
         fc_ends = [pd.Timestamp(r["data_interval_end"]) for r in fc["runs"]]
         ba_windows = [(pd.Timestamp(r["data_interval_start"]), pd.Timestamp(r["data_interval_end"])) for r in ba["runs"]]
         for as_of in fc_ends:
@@ -325,12 +366,19 @@ class BackfillDrill:
         self._compare(result, reference, "findings", "window_end", window_ends)
         self._compare(result, reference, "slo_status", "window_end", window_ends)
 
-        scheduled = [r for dag_id in ("ingest_metrics", "validate_metrics", "bottleneck_analysis")
-                     for r in self.cluster.api_get(f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
-                     if r["run_type"] in ("scheduled", "asset_triggered") and r["state"] == "success"
-                     and began <= pd.Timestamp(r["end_date"]) <= ended]
-        result.check(f"scheduled runs kept succeeding during the backfill ({len(scheduled)} finished, e.g. "
-                     f"{', '.join(sorted({r['dag_id'] for r in scheduled})) or 'none'})", len(scheduled) > 0)
+        scheduled = [
+            r
+            for dag_id in ("ingest_metrics", "validate_metrics", "bottleneck_analysis")
+            for r in self.cluster.api_get(f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+            if r["run_type"] in ("scheduled", "asset_triggered")
+            and r["state"] == "success"
+            and began <= pd.Timestamp(r["end_date"]) <= ended
+        ]
+        result.check(
+            f"scheduled runs kept succeeding during the backfill ({len(scheduled)} finished, e.g. "
+            f"{', '.join(sorted({r['dag_id'] for r in scheduled})) or 'none'})",
+            len(scheduled) > 0,
+        )
         self._check_scaling(result, window_last)
         return result
 
@@ -354,9 +402,12 @@ class BackfillDrill:
                     equal = a.equals(b) or bool(((a == b) | (a.isna() & b.isna())).all())
                 if not equal:
                     differing.append(col)
-        result.check(f"{name}: {len(got)} rows of the backfilled intervals, identical to the sequential runs' {len(want)}"
-                     + (f" (columns differ: {differing})" if differing else "") + f"; {dupes} duplicated keys",
-                     same and not differing and dupes == 0)
+        result.check(
+            f"{name}: {len(got)} rows of the backfilled intervals, identical to the sequential runs' {len(want)}"
+            + (f" (columns differ: {differing})" if differing else "")
+            + f"; {dupes} duplicated keys",
+            same and not differing and dupes == 0,
+        )
 
     def _check_scaling(self, result: DrillResult, last_window_end: Any) -> None:
         import json
@@ -367,18 +418,23 @@ class BackfillDrill:
         if len(audit):
             audit["as_of"] = [pd.Timestamp(json.loads(d).get("as_of")) if isinstance(d, str) else pd.NaT for d in audit["detail"]]
         past = audit[audit["as_of"] <= last_window_end] if len(audit) else audit
-        result.check(f"the scaling runs the backfilled findings triggered recorded {len(past)} decisions for past intervals",
-                     len(past) > 0)
+        result.check(f"the scaling runs the backfilled findings triggered recorded {len(past)} decisions for past intervals", len(past) > 0)
         if not len(past):
             return
         result.check(f"none of them was applied (statuses {sorted(set(past['status']))})", set(past["status"]) <= {"dry_run", "skipped"})
         scales = past[past["action"] == "scale"]
-        result.check(f"each past scale decision says why ({len(scales)} 'past interval' of {len(scales)} scale decisions)"
-                     if all("past interval" in r for r in scales["reason"]) else "a past scale decision lacks the past-interval reason",
-                     all("past interval" in r for r in scales["reason"]))
+        result.check(
+            f"each past scale decision says why ({len(scales)} 'past interval' of {len(scales)} scale decisions)"
+            if all("past interval" in r for r in scales["reason"])
+            else "a past scale decision lacks the past-interval reason",
+            all("past interval" in r for r in scales["reason"]),
+        )
         per = audit.groupby(["run_id", "service", "task_id"]).size()
-        result.check(f"each decision is recorded once ({len(per)} decisions in {audit['run_id'].nunique()} scaling runs, "
-                     f"max {int(per.max())} records each)", int(per.max()) == 1)
+        result.check(
+            f"each decision is recorded once ({len(per)} decisions in {audit['run_id'].nunique()} scaling runs, "
+            f"max {int(per.max())} records each)",
+            int(per.max()) == 1,
+        )
 
 
 def backfill(drills: Any) -> DrillResult:

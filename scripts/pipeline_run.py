@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 # (dag_id, conf) in pipeline order; "{window_hours}" is filled in by run_pipeline.
 PIPELINE: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -46,7 +47,7 @@ def airflow_bin() -> str:
 
 def default_as_of(now: datetime | None = None) -> datetime:
     """The latest 02:00 UTC (the daily schedule's time) at or before ``now``: every pipeline schedule has a run then."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     at = now.replace(hour=2, minute=0, second=0, microsecond=0)
     return at if at <= now else at - timedelta(days=1)
 

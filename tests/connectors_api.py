@@ -21,7 +21,8 @@ import time
 import uuid
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import pandas as pd
@@ -198,8 +199,10 @@ def iso(ts: pd.Timestamp) -> str:
 
 # -- Salesforce ----------------------------------------------------------------------------------------
 
-SOQL = re.compile(r"^SELECT (?P<fields>.+?) FROM (?P<obj>\w+)(?: WHERE (?P<wf>\w+) >= (?P<wv>\S+))?"
-                  r"(?: ORDER BY (?P<order>\w+) ASC(?:, (?P<order2>\w+) ASC)?)?$")
+SOQL = re.compile(
+    r"^SELECT (?P<fields>.+?) FROM (?P<obj>\w+)(?: WHERE (?P<wf>\w+) >= (?P<wv>\S+))?"
+    r"(?: ORDER BY (?P<order>\w+) ASC(?:, (?P<order2>\w+) ASC)?)?$"
+)
 
 
 class SalesforceApi(ApiServer):
@@ -217,8 +220,16 @@ class SalesforceApi(ApiServer):
 
     def seed(self, obj: str, n: int, start: str = "2026-11-01T00:00:00Z", step_s: int = 60) -> None:
         t0 = pd.Timestamp(start)
-        self.data[obj] = [{"Id": f"001{i:012d}", "Name": f"Account {i}", "Industry": ["Energy", "Retail", "Banking"][i % 3],
-                           "AnnualRevenue": float(1000 * i), "SystemModstamp": iso(t0 + pd.Timedelta(seconds=step_s * i))} for i in range(n)]
+        self.data[obj] = [
+            {
+                "Id": f"001{i:012d}",
+                "Name": f"Account {i}",
+                "Industry": ["Energy", "Retail", "Banking"][i % 3],
+                "AnnualRevenue": float(1000 * i),
+                "SystemModstamp": iso(t0 + pd.Timedelta(seconds=step_s * i)),
+            }
+            for i in range(n)
+        ]
 
     def touch(self, obj: str, ids: Iterable[int], when: str) -> None:
         for i in ids:
@@ -243,16 +254,27 @@ class SalesforceApi(ApiServer):
             form = {k: v[-1] for k, v in parse_qs(body.decode()).items()}
             if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
                 return Reply(400, {"error": "invalid_client", "error_description": "invalid client credentials"})
-            return Reply(200, {"access_token": self.token, "instance_url": self.url, "token_type": "Bearer", "id": f"{self.url}/id/00D/005"})
+            return Reply(
+                200, {"access_token": self.token, "instance_url": self.url, "token_type": "Bearer", "id": f"{self.url}/id/00D/005"}
+            )
         if path == f"{base}/query" and method == "GET":
             return self._query(query.get("q", ""), headers)
         if path.startswith(f"{base}/query/"):
             return self._page(path.rsplit("/", 1)[1])
         if path == f"{base}/jobs/ingest" and method == "POST":
             spec = json.loads(body)
-            job = {"id": "750" + uuid.uuid4().hex[:15], "operation": spec["operation"], "object": spec["object"],
-                   "externalIdFieldName": spec["externalIdFieldName"], "state": "Open", "contentType": "CSV",
-                   "numberRecordsProcessed": 0, "numberRecordsFailed": 0, "rows": [], "failed": []}
+            job = {
+                "id": "750" + uuid.uuid4().hex[:15],
+                "operation": spec["operation"],
+                "object": spec["object"],
+                "externalIdFieldName": spec["externalIdFieldName"],
+                "state": "Open",
+                "contentType": "CSV",
+                "numberRecordsProcessed": 0,
+                "numberRecordsFailed": 0,
+                "rows": [],
+                "failed": [],
+            }
             self.jobs[job["id"]] = job
             return Reply(200, {k: v for k, v in job.items() if k not in ("rows", "failed")})
         m = re.match(rf"^{base}/jobs/ingest/(\w+)(/batches|/failedResults/|/successfulResults/)?$", path)
@@ -289,7 +311,9 @@ class SalesforceApi(ApiServer):
             index = {r.get(ext): r for r in store}
             for row in job["rows"]:
                 if self.refuses(row[ext]):
-                    job["failed"].append({"sf__Id": "", "sf__Error": "FIELD_CUSTOM_VALIDATION_EXCEPTION:Capacity figure rejected:--", **row})
+                    job["failed"].append(
+                        {"sf__Id": "", "sf__Error": "FIELD_CUSTOM_VALIDATION_EXCEPTION:Capacity figure rejected:--", **row}
+                    )
                     continue
                 if row[ext] in index:
                     index[row[ext]].update(row)
@@ -318,8 +342,13 @@ class SalesforceApi(ApiServer):
             rows = [r for r in rows if pd.Timestamp(r[m.group("wf")]) >= since]
         if m.group("order"):
             rows = sorted(rows, key=lambda r: (pd.Timestamp(r[m.group("order")]), r.get(m.group("order2") or "Id")))
-        rows = [{"attributes": {"type": obj, "url": f"/services/data/{self.VERSION}/sobjects/{obj}/{r['Id']}"},
-                 **self.shape(obj, {f: r.get(f) for f in fields})} for r in rows]
+        rows = [
+            {
+                "attributes": {"type": obj, "url": f"/services/data/{self.VERSION}/sobjects/{obj}/{r['Id']}"},
+                **self.shape(obj, {f: r.get(f) for f in fields}),
+            }
+            for r in rows
+        ]
         size = 2000
         opts = headers.get("Sforce-Query-Options") or ""
         if "batchSize=" in opts:
@@ -344,6 +373,7 @@ class SalesforceApi(ApiServer):
 
 # -- HubSpot --------------------------------------------------------------------------------------------
 
+
 class HubSpotApi(ApiServer):
     """HubSpot CRM v3: ``GET /crm/v3/objects/{type}``, ``POST .../search`` (at most 100 a page), ``POST .../batch/upsert``."""
 
@@ -357,21 +387,48 @@ class HubSpotApi(ApiServer):
         self.data[obj] = []
         for i in range(n):
             ts = (t0 + pd.Timedelta(seconds=step_s * i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-            self.data[obj].append({"id": str(1000 + i), "properties": {"name": f"Company {i}", "domain": f"c{i}.example",
-                                   "numberofemployees": str(10 + i), "lastmodifieddate": ts, "hs_object_id": str(1000 + i)},
-                                   "createdAt": ts, "updatedAt": ts, "archived": False})
+            self.data[obj].append(
+                {
+                    "id": str(1000 + i),
+                    "properties": {
+                        "name": f"Company {i}",
+                        "domain": f"c{i}.example",
+                        "numberofemployees": str(10 + i),
+                        "lastmodifieddate": ts,
+                        "hs_object_id": str(1000 + i),
+                    },
+                    "createdAt": ts,
+                    "updatedAt": ts,
+                    "archived": False,
+                }
+            )
 
     def authorized(self, headers: Any) -> bool:
         return headers.get("Authorization") == f"Bearer {self.token}"
 
     def unauthorized(self) -> Reply:
-        return Reply(401, {"status": "error", "message": "Authentication credentials not found. This API supports OAuth 2.0 "
-                           "authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-                           "correlationId": str(uuid.uuid4()), "category": "INVALID_AUTHENTICATION"})
+        return Reply(
+            401,
+            {
+                "status": "error",
+                "message": "Authentication credentials not found. This API supports OAuth 2.0 "
+                "authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                "correlationId": str(uuid.uuid4()),
+                "category": "INVALID_AUTHENTICATION",
+            },
+        )
 
     def throttled_reply(self) -> Reply:
-        return Reply(429, {"status": "error", "message": "You have reached your ten_secondly_rolling limit.", "errorType": "RATE_LIMIT",
-                           "correlationId": str(uuid.uuid4()), "policyName": "TEN_SECONDLY_ROLLING"})
+        return Reply(
+            429,
+            {
+                "status": "error",
+                "message": "You have reached your ten_secondly_rolling limit.",
+                "errorType": "RATE_LIMIT",
+                "correlationId": str(uuid.uuid4()),
+                "policyName": "TEN_SECONDLY_ROLLING",
+            },
+        )
 
     def _out(self, obj: str, r: dict[str, Any], props: list[str]) -> dict[str, Any]:
         keep = set(props) | {"hs_object_id", "lastmodifieddate", "createdate"}
@@ -411,19 +468,33 @@ class HubSpotApi(ApiServer):
             for group in spec.get("filterGroups", []):
                 for f in group.get("filters", []):
                     if f["operator"] != "GTE":
-                        return Reply(400, {"status": "error", "category": "VALIDATION_ERROR", "message": f"operator {f['operator']} not supported here"})
+                        return Reply(
+                            400,
+                            {"status": "error", "category": "VALIDATION_ERROR", "message": f"operator {f['operator']} not supported here"},
+                        )
                     edge = pd.Timestamp(int(f["value"]), unit="ms", tz="UTC")
                     rows = [r for r in rows if pd.Timestamp(r["properties"][f["propertyName"]]) >= edge]
             for s in reversed(spec.get("sorts", [])):
-                rows.sort(key=lambda r: (pd.Timestamp(r["properties"][s["propertyName"]]), int(r["id"])), reverse=s.get("direction") == "DESCENDING")
+                rows.sort(
+                    key=lambda r: (pd.Timestamp(r["properties"][s["propertyName"]]), int(r["id"])),
+                    reverse=s.get("direction") == "DESCENDING",
+                )
             if int(spec.get("after") or 0) >= self.search_window:
-                return Reply(400, {"status": "error", "category": "VALIDATION_ERROR",
-                                   "message": f"Search results are limited to {self.search_window} records; refine the filter"})
+                return Reply(
+                    400,
+                    {
+                        "status": "error",
+                        "category": "VALIDATION_ERROR",
+                        "message": f"Search results are limited to {self.search_window} records; refine the filter",
+                    },
+                )
             return self._page(obj, rows, spec.get("after"), limit, spec.get("properties", []), path)
         if sub == "/batch/upsert" and method == "POST":
             inputs = json.loads(body)["inputs"]
             if len(inputs) > 100:
-                return Reply(400, {"status": "error", "category": "VALIDATION_ERROR", "message": f"Batch input size {len(inputs)} exceeds 100"})
+                return Reply(
+                    400, {"status": "error", "category": "VALIDATION_ERROR", "message": f"Batch input size {len(inputs)} exceeds 100"}
+                )
             self.begin_write(len(inputs))
             try:
                 store = self.data.setdefault(obj, [])
@@ -443,8 +514,14 @@ class HubSpotApi(ApiServer):
                     results.append(existing)
                 answer: dict[str, Any] = {"status": "COMPLETE", "results": results}
                 if refused:
-                    answer["errors"] = [{"status": "error", "category": "VALIDATION_ERROR",
-                                         "message": "Property values were not valid", "context": {"ids": refused}}]
+                    answer["errors"] = [
+                        {
+                            "status": "error",
+                            "category": "VALIDATION_ERROR",
+                            "message": "Property values were not valid",
+                            "context": {"ids": refused},
+                        }
+                    ]
                     answer["numErrors"] = len(refused)
                 return Reply(207 if refused else 200, answer)
             finally:
@@ -453,6 +530,7 @@ class HubSpotApi(ApiServer):
 
 
 # -- ServiceNow -----------------------------------------------------------------------------------------
+
 
 class ServiceNowApi(ApiServer):
     """ServiceNow Table API: ``GET /api/now/table/{table}`` with encoded ``sysparm_query`` (``field>=value``,
@@ -464,20 +542,35 @@ class ServiceNowApi(ApiServer):
 
     def seed(self, table: str, n: int, start: str = "2026-11-01 00:00:00", step_s: int = 60) -> None:
         t0 = pd.Timestamp(start)
-        self.data[table] = [{"sys_id": uuid.UUID(int=i + 1).hex, "name": f"service-{i}", "owned_by": f"user{i % 7}",
-                             "busines_criticality": f"{1 + i % 4} - {['critical', 'high', 'medium', 'low'][i % 4]}",
-                             "operational_status": "1", "sys_updated_on": (t0 + pd.Timedelta(seconds=step_s * i)).strftime("%Y-%m-%d %H:%M:%S")}
-                            for i in range(n)]
+        self.data[table] = [
+            {
+                "sys_id": uuid.UUID(int=i + 1).hex,
+                "name": f"service-{i}",
+                "owned_by": f"user{i % 7}",
+                "busines_criticality": f"{1 + i % 4} - {['critical', 'high', 'medium', 'low'][i % 4]}",
+                "operational_status": "1",
+                "sys_updated_on": (t0 + pd.Timedelta(seconds=step_s * i)).strftime("%Y-%m-%d %H:%M:%S"),
+            }
+            for i in range(n)
+        ]
 
     def authorized(self, headers: Any) -> bool:
         expected = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
         return headers.get("Authorization") == expected
 
     def unauthorized(self) -> Reply:
-        return Reply(401, {"error": {"message": "User Not Authenticated", "detail": "Required to provide Auth information"}, "status": "failure"})
+        return Reply(
+            401, {"error": {"message": "User Not Authenticated", "detail": "Required to provide Auth information"}, "status": "failure"}
+        )
 
     def throttled_reply(self) -> Reply:
-        return Reply(429, {"error": {"message": "Rate limit exceeded", "detail": "Rate limit of 100 requests per 10 seconds exceeded"}, "status": "failure"})
+        return Reply(
+            429,
+            {
+                "error": {"message": "Rate limit exceeded", "detail": "Rate limit of 100 requests per 10 seconds exceeded"},
+                "status": "failure",
+            },
+        )
 
     def route(self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes) -> Reply:
         m = re.match(r"^/api/now/table/(\w+)$", path)
@@ -504,7 +597,7 @@ class ServiceNowApi(ApiServer):
         limit, offset = int(query.get("sysparm_limit", 10000)), int(query.get("sysparm_offset", 0))
         fields = [f for f in query.get("sysparm_fields", "").split(",") if f]
         page = [self.shape(table, {f: r[f] for f in (fields or r) if f in r}) for r in rows[offset : offset + limit]]
-        link = f"<{self.url}{path}?sysparm_offset={offset + limit}&sysparm_limit={limit}>;rel=\"next\""
+        link = f'<{self.url}{path}?sysparm_offset={offset + limit}&sysparm_limit={limit}>;rel="next"'
         return Reply(200, {"result": page}, headers={"X-Total-Count": str(len(rows)), "Link": link})
 
 
@@ -516,23 +609,46 @@ FILTER = re.compile(r"^(\w+) (ge|gt) (\S+)$")
 class ODataApi(ApiServer):
     """An OData v4 service under ``service_path``. ``auth`` is ``basic`` (SAP) or ``bearer`` (Dynamics)."""
 
-    def __init__(self, service_path: str, auth: str, login: str = "HEADROOM_COMM", secret: str = "odata-secret-55aa",
-                 key_field: str = "CostCenter", modified_field: str = "LastChangeDateTime", max_batch: int = 1000) -> None:
+    def __init__(
+        self,
+        service_path: str,
+        auth: str,
+        login: str = "HEADROOM_COMM",
+        secret: str = "odata-secret-55aa",
+        key_field: str = "CostCenter",
+        modified_field: str = "LastChangeDateTime",
+        max_batch: int = 1000,
+    ) -> None:
         super().__init__()
         self.service, self.auth, self.login, self.secret = service_path.rstrip("/"), auth, login, secret
         self.key_field, self.modified_field, self.max_batch = key_field, modified_field, max_batch
 
     def seed_sap(self, entity_set: str, n: int, start: str = "2026-11-01T00:00:00Z", step_s: int = 60) -> None:
         t0 = pd.Timestamp(start)
-        self.data[entity_set] = [{"ControllingArea": "A000", "CostCenter": f"CC{i:07d}", "CostCenterName": f"Cost center {i}",
-                                  "CompanyCode": "1010", "CostCtrResponsiblePerson": f"P{i % 9}",
-                                  "LastChangeDateTime": (t0 + pd.Timedelta(seconds=step_s * i)).strftime("%Y-%m-%dT%H:%M:%SZ")} for i in range(n)]
+        self.data[entity_set] = [
+            {
+                "ControllingArea": "A000",
+                "CostCenter": f"CC{i:07d}",
+                "CostCenterName": f"Cost center {i}",
+                "CompanyCode": "1010",
+                "CostCtrResponsiblePerson": f"P{i % 9}",
+                "LastChangeDateTime": (t0 + pd.Timedelta(seconds=step_s * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            for i in range(n)
+        ]
 
     def seed_dynamics(self, entity_set: str, n: int, start: str = "2026-11-01T00:00:00Z", step_s: int = 60) -> None:
         t0 = pd.Timestamp(start)
-        self.data[entity_set] = [{"accountid": str(uuid.UUID(int=i + 1)), "name": f"Account {i}", "revenue": 100.0 * i,
-                                  "_ownerid_value": str(uuid.UUID(int=9)),
-                                  "modifiedon": (t0 + pd.Timedelta(seconds=step_s * i)).strftime("%Y-%m-%dT%H:%M:%SZ")} for i in range(n)]
+        self.data[entity_set] = [
+            {
+                "accountid": str(uuid.UUID(int=i + 1)),
+                "name": f"Account {i}",
+                "revenue": 100.0 * i,
+                "_ownerid_value": str(uuid.UUID(int=9)),
+                "modifiedon": (t0 + pd.Timedelta(seconds=step_s * i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            for i in range(n)
+        ]
 
     def authorized(self, headers: Any) -> bool:
         if self.auth == "bearer":
@@ -540,11 +656,21 @@ class ODataApi(ApiServer):
         return headers.get("Authorization") == "Basic " + base64.b64encode(f"{self.login}:{self.secret}".encode()).decode()
 
     def unauthorized(self) -> Reply:
-        return Reply(401, {"error": {"code": "0x80072560" if self.auth == "bearer" else "/IWFND/MED/170",
-                                     "message": "The user is not authorized" if self.auth == "bearer" else "Logon failed: invalid user or password"}})
+        return Reply(
+            401,
+            {
+                "error": {
+                    "code": "0x80072560" if self.auth == "bearer" else "/IWFND/MED/170",
+                    "message": "The user is not authorized" if self.auth == "bearer" else "Logon failed: invalid user or password",
+                }
+            },
+        )
 
     def throttled_reply(self) -> Reply:
-        return Reply(429, {"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit of 6000 over time window of 300 seconds."}})
+        return Reply(
+            429,
+            {"error": {"code": "0x80072322", "message": "Number of requests exceeded the limit of 6000 over time window of 300 seconds."}},
+        )
 
     def route(self, method: str, path: str, query: dict[str, str], headers: Any, body: bytes) -> Reply:
         if not path.startswith(self.service + "/"):
@@ -578,30 +704,45 @@ class ODataApi(ApiServer):
             size = int(prefer.split("odata.maxpagesize=")[1].split(",")[0])
         skip = int(base64.urlsafe_b64decode(query["$skiptoken"]).decode()) if "$skiptoken" in query else 0
         page = rows[skip : skip + size]
-        answer: dict[str, Any] = {"@odata.context": f"{self.url}{self.service}/$metadata#{segment}",
-                                  "value": [self.shape(segment, {k: r[k] for k in (select or r)}) for r in page]}
+        answer: dict[str, Any] = {
+            "@odata.context": f"{self.url}{self.service}/$metadata#{segment}",
+            "value": [self.shape(segment, {k: r[k] for k in (select or r)}) for r in page],
+        }
         if skip + size < len(rows):
             token = base64.urlsafe_b64encode(str(skip + size).encode()).decode()
             rest = {k: v for k, v in query.items() if k != "$skiptoken"}
             answer["@odata.nextLink"] = f"{self.url}{path}?{urlencode({**rest, '$skiptoken': token})}"
-        return Reply(200, answer, headers={"OData-Version": "4.0", **({"Preference-Applied": f"odata.maxpagesize={size}"} if prefer else {})})
+        return Reply(
+            200, answer, headers={"OData-Version": "4.0", **({"Preference-Applied": f"odata.maxpagesize={size}"} if prefer else {})}
+        )
 
     def _batch(self, batch: dict[str, Any]) -> Reply:
         requests = batch.get("requests", [])
         if len(requests) > self.max_batch:
-            return Reply(400, {"error": {"code": "0x0", "message": f"The batch holds {len(requests)} requests; the limit is {self.max_batch}."}})
+            return Reply(
+                400, {"error": {"code": "0x0", "message": f"The batch holds {len(requests)} requests; the limit is {self.max_batch}."}}
+            )
         self.begin_write(len(requests))
         try:
             responses = []
             for req in requests:
                 m = re.match(r"^(\w+)\('?(.*?)'?\)$", req["url"])
                 if req["method"] != "PATCH" or not m:
-                    responses.append({"id": req["id"], "status": 400, "body": {"error": {"code": "0x0", "message": f"bad request {req['url']}"}}})
+                    responses.append(
+                        {"id": req["id"], "status": 400, "body": {"error": {"code": "0x0", "message": f"bad request {req['url']}"}}}
+                    )
                     continue
                 entity_set, key = m.group(1), unquote(m.group(2)).replace("''", "'")
                 if self.refuses(key):
-                    responses.append({"id": req["id"], "status": 400, "body": {"error": {"code": "0x80040265",
-                                      "message": f"Validation failed for {entity_set}({key}): value out of range"}}})
+                    responses.append(
+                        {
+                            "id": req["id"],
+                            "status": 400,
+                            "body": {
+                                "error": {"code": "0x80040265", "message": f"Validation failed for {entity_set}({key}): value out of range"}
+                            },
+                        }
+                    )
                     continue
                 store = self.data.setdefault(entity_set, [])
                 existing = next((r for r in store if r.get("_key") == key), None)
@@ -616,6 +757,7 @@ class ODataApi(ApiServer):
 
 
 # -- OpenSSH (SFTP) -------------------------------------------------------------------------------------
+
 
 class SshdServer:
     """Debian's OpenSSH ``sshd`` on a free loopback port, run as the current user with a temporary host key,
@@ -644,14 +786,29 @@ class SshdServer:
         for key in (self.host_key, self.client_key):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, capture_output=True)
         (self.root / "authorized_keys").write_text(self.client_key.with_suffix(".pub").read_text())
-        self.config.write_text("\n".join([
-            f"Port {self.port}", "ListenAddress 127.0.0.1", f"HostKey {self.host_key}", f"PidFile {self.root / 'sshd.pid'}",
-            f"AuthorizedKeysFile {self.root / 'authorized_keys'}", "PubkeyAuthentication yes", "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "StrictModes no", "UsePAM no",
-            f"AllowUsers {self.user}", "Subsystem sftp internal-sftp", "LogLevel ERROR", "",
-        ]))
+        self.config.write_text(
+            "\n".join(
+                [
+                    f"Port {self.port}",
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {self.host_key}",
+                    f"PidFile {self.root / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {self.root / 'authorized_keys'}",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "PermitRootLogin prohibit-password",
+                    "StrictModes no",
+                    "UsePAM no",
+                    f"AllowUsers {self.user}",
+                    "Subsystem sftp internal-sftp",
+                    "LogLevel ERROR",
+                    "",
+                ]
+            )
+        )
         os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation folder
-        self._log_fh = open(self.log, "w")
+        self._log_fh = open(self.log, "w")  # noqa: SIM115 - sshd writes to it until stop() closes it
         self.proc = subprocess.Popen([self.sshd, "-D", "-e", "-f", str(self.config)], stdout=self._log_fh, stderr=subprocess.STDOUT)
         import socket
 
@@ -678,12 +835,21 @@ class SshdServer:
 
         ssh = paramiko.SSHClient()
         ssh.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        ssh.connect("127.0.0.1", port=self.port, username=self.user, key_filename=str(self.client_key), look_for_keys=False, allow_agent=False)
+        ssh.connect(
+            "127.0.0.1", port=self.port, username=self.user, key_filename=str(self.client_key), look_for_keys=False, allow_agent=False
+        )
         client = ssh.open_sftp()
         client._headroom_ssh = ssh  # keep the transport alive as long as the client
         return client
 
     def airflow_conn(self) -> str:
         """An ``AIRFLOW_CONN_*`` value for the SFTP provider."""
-        return json.dumps({"conn_type": "sftp", "host": "127.0.0.1", "port": self.port, "login": self.user,
-                           "extra": {"key_file": str(self.client_key), "no_host_key_check": True}})
+        return json.dumps(
+            {
+                "conn_type": "sftp",
+                "host": "127.0.0.1",
+                "port": self.port,
+                "login": self.user,
+                "extra": {"key_file": str(self.client_key), "no_host_key_check": True},
+            }
+        )

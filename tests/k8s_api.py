@@ -52,12 +52,18 @@ class KubeApiServer:
 
     def kubeconfig(self, directory: Path) -> Path:
         path = Path(directory) / "kubeconfig"
-        path.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "stand-in",
-            "clusters": [{"name": "stand-in", "cluster": {"server": self.url}}],
-            "users": [{"name": "headroom", "user": {"token": "stand-in-token"}}],
-            "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "headroom"}}],
-        }))
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "stand-in",
+                    "clusters": [{"name": "stand-in", "cluster": {"server": self.url}}],
+                    "users": [{"name": "headroom", "user": {"token": "stand-in-token"}}],
+                    "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "headroom"}}],
+                }
+            )
+        )
         return path
 
     # -- fixtures ---------------------------------------------------------------------------------
@@ -69,7 +75,8 @@ class KubeApiServer:
     def add_workload(self, kind: str, namespace: str, name: str, replicas: int) -> None:
         with self.lock:
             self.objects[(kind, namespace, name)] = {
-                "apiVersion": "apps/v1", "kind": KINDS[kind],
+                "apiVersion": "apps/v1",
+                "kind": KINDS[kind],
                 "metadata": {"name": name, "namespace": namespace, "resourceVersion": self._bump(), "uid": f"uid-{name}"},
                 "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}}},
                 "status": {"replicas": replicas, "readyReplicas": replicas},
@@ -78,11 +85,17 @@ class KubeApiServer:
     def add_hpa(self, namespace: str, name: str, target: str, min_replicas: int, max_replicas: int) -> None:
         with self.lock:
             self.objects[("hpa", namespace, name)] = {
-                "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
                 "metadata": {"name": name, "namespace": namespace, "resourceVersion": self._bump()},
-                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-                         "minReplicas": min_replicas, "maxReplicas": max_replicas,
-                         "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]},
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                    "minReplicas": min_replicas,
+                    "maxReplicas": max_replicas,
+                    "metrics": [
+                        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}
+                    ],
+                },
                 "status": {"currentReplicas": min_replicas, "desiredReplicas": min_replicas},
             }
 
@@ -100,10 +113,13 @@ class KubeApiServer:
 
     def _scale_view(self, obj: dict[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
-        return {"apiVersion": "autoscaling/v1", "kind": "Scale",
-                "metadata": {"name": meta["name"], "namespace": meta["namespace"], "resourceVersion": meta["resourceVersion"]},
-                "spec": {"replicas": obj["spec"]["replicas"]},
-                "status": {"replicas": obj["status"]["replicas"], "selector": f"app={meta['name']}"}}
+        return {
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "resourceVersion": meta["resourceVersion"]},
+            "spec": {"replicas": obj["spec"]["replicas"]},
+            "status": {"replicas": obj["status"]["replicas"], "selector": f"app={meta['name']}"},
+        }
 
     def handle(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
         with self.lock:
@@ -139,12 +155,14 @@ class KubeApiServer:
                 if self.converge:
                     obj["status"].update(replicas=replicas, readyReplicas=replicas)
             elif m:
-                obj["spec"].update((body.get("spec") or {}))
+                obj["spec"].update(body.get("spec") or {})
             else:
                 spec = body.get("spec") or {}
                 lo, hi = spec.get("minReplicas", obj["spec"]["minReplicas"]), spec.get("maxReplicas", obj["spec"]["maxReplicas"])
                 if not 1 <= lo <= hi:
-                    return 422, _status(422, f"spec.minReplicas: Invalid value: {lo!r}: must be between 1 and maxReplicas {hi}", reason="Invalid")
+                    return 422, _status(
+                        422, f"spec.minReplicas: Invalid value: {lo!r}: must be between 1 and maxReplicas {hi}", reason="Invalid"
+                    )
                 obj["spec"].update(minReplicas=lo, maxReplicas=hi)
             obj["metadata"]["resourceVersion"] = self._bump()
             return 200, self._scale_view(obj) if is_scale else obj
@@ -180,5 +198,9 @@ def _status(code: int, message: str, reason: str = "InternalError") -> dict[str,
 
 
 def _conflict(key: tuple[str, str, str]) -> dict[str, Any]:
-    return _status(409, f'Operation cannot be fulfilled on {key[0]} "{key[2]}": the object has been modified; '
-                        "please apply your changes to the latest version and try again", reason="Conflict")
+    return _status(
+        409,
+        f'Operation cannot be fulfilled on {key[0]} "{key[2]}": the object has been modified; '
+        "please apply your changes to the latest version and try again",
+        reason="Conflict",
+    )

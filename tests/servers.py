@@ -15,9 +15,11 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
+import contextlib
 
 POSTGRES_BIN_DIRS = ("/usr/local/bin", "/usr/lib/postgresql/15/bin")
 
@@ -149,10 +151,8 @@ class PostgresServer:
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError):
                 self._run(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
-            except subprocess.CalledProcessError:
-                pass
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from include.headroom.exceptions import DataError, HeadroomError
 
@@ -105,9 +105,12 @@ def _forecast(args: argparse.Namespace) -> int:
     result = forecast_series(frame, args.horizon, config, model=args.model, alpha=args.alpha)
     path = write_forecast_csv(result.forecast, args.output, naive)
     summary = result.summary()
-    for key, what in (("outliers_replaced", "outliers replaced (robust z above forecasting.capacity.outlier_z)"),
-                      ("duplicates_averaged", "duplicate timestamps averaged"), ("gaps_filled", "missing steps interpolated"),
-                      ("timestamps_moved_onto_grid", "jittered timestamps moved onto the grid")):
+    for key, what in (
+        ("outliers_replaced", "outliers replaced (robust z above forecasting.capacity.outlier_z)"),
+        ("duplicates_averaged", "duplicate timestamps averaged"),
+        ("gaps_filled", "missing steps interpolated"),
+        ("timestamps_moved_onto_grid", "jittered timestamps moved onto the grid"),
+    ):
         if summary.get(key):
             print(f"warning: {args.input}: {summary[key]} {what}", file=sys.stderr)
     print(json.dumps({**summary, "input": str(args.input), "output": str(path)}, indent=2, allow_nan=False))
@@ -134,8 +137,10 @@ def _horizons(args: argparse.Namespace) -> int:
         return 0
     for name, row in bands.items():
         lo, hi = row["band"]
-        print(f"{name:<7} {row['days']:>5} days ahead at {row['resample']:<3} median accuracy {row['median_accuracy']:.3f}  "
-              f"band [{lo:.2f}, {hi:.2f}]  {'meets' if row['meets_band'] else 'MISSES'} it ({row['meets']}/{row['series']} series)")
+        print(
+            f"{name:<7} {row['days']:>5} days ahead at {row['resample']:<3} median accuracy {row['median_accuracy']:.3f}  "
+            f"band [{lo:.2f}, {hi:.2f}]  {'meets' if row['meets_band'] else 'MISSES'} it ({row['meets']}/{row['series']} series)"
+        )
     return 0
 
 
@@ -162,15 +167,24 @@ def _quarantine(args: argparse.Namespace) -> int:
     if args.action == "readmit":
         if not args.batch:
             raise DataError("quarantine readmit needs --batch (see `quarantine list`)")
-        result = quarantine.readmit(store, get_config(), args.batch, fix=args.fix, service=args.service,
-                                    expectation=args.expectation, rows=args.rows, dry_run=args.dry_run)
+        result = quarantine.readmit(
+            store,
+            get_config(),
+            args.batch,
+            fix=args.fix,
+            service=args.service,
+            expectation=args.expectation,
+            rows=args.rows,
+            dry_run=args.dry_run,
+        )
         print(json.dumps(result, indent=2, default=str))
         return 0
     if args.action == "list":
         frame = quarantine.list_quarantine(store, batch_id=args.batch, service=args.service)
     else:
-        frame = quarantine.show_quarantine(store, batch_id=args.batch, service=args.service, expectation=args.expectation,
-                                           rows=args.rows, limit=args.limit)
+        frame = quarantine.show_quarantine(
+            store, batch_id=args.batch, service=args.service, expectation=args.expectation, rows=args.rows, limit=args.limit
+        )
     if args.json:
         print(frame.to_json(orient="records", date_format="iso", indent=2))
     elif frame.empty:
@@ -207,9 +221,17 @@ def _connectors(args: argparse.Namespace) -> int:
         state = StateFile(state_dir(data_dir()) / f"{c.name}.json").read()
         for obj in c.objects:
             mark = read_watermark(db, watermark_source(c.name, obj))
-            rows.append({"connector": c.name, "object": obj, "enabled": c.enabled, "pool": c.pool,
-                         "watermark": mark.isoformat() if mark is not None else None,
-                         "breaker": state.get("breaker", {}).get("state", "closed"), "calls_today": state.get("daily", {}).get("calls", 0)})
+            rows.append(
+                {
+                    "connector": c.name,
+                    "object": obj,
+                    "enabled": c.enabled,
+                    "pool": c.pool,
+                    "watermark": mark.isoformat() if mark is not None else None,
+                    "breaker": state.get("breaker", {}).get("state", "closed"),
+                    "calls_today": state.get("daily", {}).get("calls", 0),
+                }
+            )
     print(json.dumps(rows, indent=2))
     return 0
 
@@ -246,8 +268,10 @@ def _replay(args: argparse.Namespace) -> int:
     print(f"policy replay {start.isoformat()} .. {end.isoformat()} ({len(rows) // len(policies) - 1} services)")
     print(f"{'service':<18} {'policy':<10} {'SLO-violation min':>17} {'replica-hours':>13} {'cost USD':>9} {'actions':>7}")
     for r in rows:
-        print(f"{r['service']:<18} {r['policy']:<10} {r['slo_violation_minutes']:>17.0f} {r['replica_hours']:>13.1f} "
-              f"{r['cost_usd']:>9.2f} {r['scale_actions']:>7}")
+        print(
+            f"{r['service']:<18} {r['policy']:<10} {r['slo_violation_minutes']:>17.0f} {r['replica_hours']:>13.1f} "
+            f"{r['cost_usd']:>9.2f} {r['scale_actions']:>7}"
+        )
     return 0
 
 
@@ -255,15 +279,33 @@ def _replay_trace(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config
     from include.headroom.scaling.trace import read_trace, replay_file
 
-    missing = [flag for flag, value in (("--capacity-per-replica", args.capacity_per_replica), ("--min-replicas", args.min_replicas),
-                                        ("--max-replicas", args.max_replicas), ("--tier", args.tier), ("--output", args.output))
-               if value is None]
+    missing = [
+        flag
+        for flag, value in (
+            ("--capacity-per-replica", args.capacity_per_replica),
+            ("--min-replicas", args.min_replicas),
+            ("--max-replicas", args.max_replicas),
+            ("--tier", args.tier),
+            ("--output", args.output),
+        )
+        if value is None
+    ]
     if missing:
         raise DataError(f"replay --load needs {', '.join(missing)}")
     trace = read_trace(args.load)
-    out = replay_file(get_config(), trace, capacity_per_replica=args.capacity_per_replica, min_replicas=args.min_replicas,
-                      max_replicas=args.max_replicas, tier=args.tier, policies=(args.policies or "reactive,predictive,combined").split(","),
-                      output=args.output, plot=args.plot, base_latency_ms=args.base_latency_ms, cost_per_replica_hour=args.cost_per_replica_hour)
+    out = replay_file(
+        get_config(),
+        trace,
+        capacity_per_replica=args.capacity_per_replica,
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+        tier=args.tier,
+        policies=(args.policies or "reactive,predictive,combined").split(","),
+        output=args.output,
+        plot=args.plot,
+        base_latency_ms=args.base_latency_ms,
+        cost_per_replica_hour=args.cost_per_replica_hour,
+    )
     print(json.dumps(out, indent=2))
     return 0
 
@@ -288,13 +330,23 @@ def _access_log(args: argparse.Namespace) -> int:
     from include.headroom.metrics.sample_fleet import SampleFleet
 
     ensure_writable(args.out)
-    log = sample_access_log(SampleFleet(get_config(), anchor=args.anchor), load_cache_settings().access_log, args.service,
-                            args.start, args.end)
+    log = sample_access_log(
+        SampleFleet(get_config(), anchor=args.anchor), load_cache_settings().access_log, args.service, args.start, args.end
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     log.assign(ts=log["ts"].map(lambda t: t.isoformat()), hit=log["hit"].map({True: "hit", False: "miss"})).to_csv(out, index=False)
-    print(json.dumps({"service": args.service, "requests": len(log), "keys": int(log["key"].nunique()),
-                      "hit_ratio": round(float(log["hit"].mean()), 4) if len(log) else None, "file": str(out)}))
+    print(
+        json.dumps(
+            {
+                "service": args.service,
+                "requests": len(log),
+                "keys": int(log["key"].nunique()),
+                "hit_ratio": round(float(log["hit"].mean()), 4) if len(log) else None,
+                "file": str(out),
+            }
+        )
+    )
     return 0
 
 
@@ -302,8 +354,9 @@ def _ingest_file(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config
     from include.headroom.ingest_file import ingest_file
 
-    outcome = ingest_file(args.paths, get_config(), services=args.service, start=args.start, end=args.end, now=args.now,
-                          dry_run=args.dry_run)
+    outcome = ingest_file(
+        args.paths, get_config(), services=args.service, start=args.start, end=args.end, now=args.now, dry_run=args.dry_run
+    )
     print(json.dumps(outcome, indent=2, default=str))
     return 1 if outcome["status"] == "failed" else 0
 
@@ -343,8 +396,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     fc.add_argument("--output", required=True, help="CSV to write: timestamp,yhat,yhat_lower,yhat_upper per future step")
     fc.add_argument("--model", default="auto", help="auto (best backtest MASE, never worse than seasonal naive) or a model name")
     fc.add_argument("--alpha", type=float, default=None, help="1 - interval width (default from forecasting.yaml: 0.2, an 80 %% interval)")
-    fc.add_argument("--outlier-z", type=float, default=None,
-                    help="robust z above which a point is replaced as an outlier (default from forecasting.yaml: 8; 0 = off)")
+    fc.add_argument(
+        "--outlier-z",
+        type=float,
+        default=None,
+        help="robust z above which a point is replaced as an outlier (default from forecasting.yaml: 8; 0 = off)",
+    )
     fc.set_defaults(func=_forecast)
 
     hor = commands.add_parser("horizons", help="accuracy of the short, medium and long planning horizons against their expected bands")
@@ -357,9 +414,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     anom = commands.add_parser("anomalies", help="score one series from a CSV file (timestamp,value) for anomalies, causally")
     anom.add_argument("--input", required=True, help="CSV with columns timestamp,value")
-    anom.add_argument("--output", required=True,
-                      help="CSV to write: timestamp,value,anomaly_score (0..1),event (anomaly, level_shift or empty) per input row")
-    anom.add_argument("--step-s", type=int, default=None, help="the series' resolution in seconds (default: inferred from its first points)")
+    anom.add_argument(
+        "--output",
+        required=True,
+        help="CSV to write: timestamp,value,anomaly_score (0..1),event (anomaly, level_shift or empty) per input row",
+    )
+    anom.add_argument(
+        "--step-s", type=int, default=None, help="the series' resolution in seconds (default: inferred from its first points)"
+    )
     anom.set_defaults(func=_anomalies)
 
     quar = commands.add_parser("quarantine", help="list, show or re-admit (after a fix) rows that failed validation")
@@ -377,7 +439,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     pools = commands.add_parser("pools", help="every Airflow pool the DAGs use, for `airflow pools import`")
     pools.set_defaults(func=_pools)
 
-    conn = commands.add_parser("connectors", help="connector pools (for `airflow pools import`) or each object's watermark and breaker state")
+    conn = commands.add_parser(
+        "connectors", help="connector pools (for `airflow pools import`) or each object's watermark and breaker state"
+    )
     conn.add_argument("action", choices=["pools", "status"])
     conn.set_defaults(func=_connectors)
 
@@ -414,7 +478,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     rc.add_argument("--target-service", required=True, help="the service where the symptom shows")
     rc.add_argument("--target-metric", required=True, help="the symptom's metric: latency, availability, response_time, error_rate")
     rc.add_argument("--at", required=True, help="when the symptom was seen (ISO-8601)")
-    rc.add_argument("--output", required=True, help='JSON to write: {"ranking": [{"service", "score", "evidence", "path"}, ...]} best first')
+    rc.add_argument(
+        "--output", required=True, help='JSON to write: {"ranking": [{"service", "score", "evidence", "path"}, ...]} best first'
+    )
     rc.set_defaults(func=_rootcause)
 
     rpt = commands.add_parser("report", help="write the capacity and SLO report (HTML, JSON twin, drill-down pages) from the store")
@@ -422,11 +488,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     rpt.add_argument("--out", help="folder to write (default $HEADROOM_REPORTS_DIR)")
     rpt.set_defaults(func=_report)
 
-    ingf = commands.add_parser("ingest-file", help="push metric files (CSV, Parquet) through the file source and validation; "
-                                                   "print the batch outcome")
+    ingf = commands.add_parser(
+        "ingest-file", help="push metric files (CSV, Parquet) through the file source and validation; print the batch outcome"
+    )
     ingf.add_argument("paths", nargs="+", help="files (or globs) in the sources.yaml files format (columns, units, timestamps)")
-    ingf.add_argument("--service", action="append",
-                      help="only this catalog service's rows (repeatable); the others are counted, not staged")
+    ingf.add_argument(
+        "--service", action="append", help="only this catalog service's rows (repeatable); the others are counted, not staged"
+    )
     ingf.add_argument("--start", help="interval start (UTC timestamp); default: the files' oldest row")
     ingf.add_argument("--end", help="interval end (exclusive); default: one step past the newest row not in the future")
     ingf.add_argument("--now", help="the clock that decides what is in the future (default: now)")

@@ -102,7 +102,10 @@ class HpaProfile:
     scale_down: RatePolicy
 
     def __post_init__(self) -> None:
-        _require(1 <= self.min_replicas <= self.max_replicas, f"hpa profile: min_replicas={self.min_replicas} max_replicas={self.max_replicas} must satisfy 1 <= min <= max")
+        _require(
+            1 <= self.min_replicas <= self.max_replicas,
+            f"hpa profile: min_replicas={self.min_replicas} max_replicas={self.max_replicas} must satisfy 1 <= min <= max",
+        )
         _require(0 < self.cpu_target <= 100, f"hpa profile: cpu_target={self.cpu_target} must be in (0, 100]")
 
 
@@ -145,7 +148,9 @@ class CacheConfig:
     memory_budget_fraction: float
 
     def __post_init__(self) -> None:
-        _require(0 < self.memory_budget_fraction <= 1, f"cache.warming.memory_budget_fraction={self.memory_budget_fraction!r} must be in (0, 1]")
+        _require(
+            0 < self.memory_budget_fraction <= 1, f"cache.warming.memory_budget_fraction={self.memory_budget_fraction!r} must be in (0, 1]"
+        )
 
 
 @dataclass(frozen=True)
@@ -164,8 +169,10 @@ class BacktestConfig:
     def __post_init__(self) -> None:
         for name in ("initial_days", "period_days", "horizon_days", "max_cutoffs", "top_k"):
             _require(getattr(self, name) > 0, f"forecasting.capacity.backtest.{name}={getattr(self, name)!r} must be > 0")
-        _require(self.combine in ("inverse_error", "median"),
-                 f"forecasting.capacity.backtest.combine={self.combine!r} must be 'inverse_error' or 'median'")
+        _require(
+            self.combine in ("inverse_error", "median"),
+            f"forecasting.capacity.backtest.combine={self.combine!r} must be 'inverse_error' or 'median'",
+        )
         _require(self.guard_ratio > 1, f"forecasting.capacity.backtest.guard_ratio={self.guard_ratio!r} must be above 1")
 
 
@@ -191,10 +198,14 @@ class Scenario:
         where = f"forecasting.scenarios {self.name!r}"
         _require(self.multiplier > 0, f"{where}: multiplier={self.multiplier!r} must be > 0")
         _require(self.growth > -1, f"{where}: growth={self.growth!r} must be > -1")
-        _require(self.multiplier == 1.0 or (self.start is None) != (self.start_in_days is None),
-                 f"{where}: a multiplier needs exactly one of start (a date) or start_in_days")
-        _require(self.growth == 0.0 or (self.by is None) != (self.over_days is None),
-                 f"{where}: growth needs exactly one of by (a date) or over_days")
+        _require(
+            self.multiplier == 1.0 or (self.start is None) != (self.start_in_days is None),
+            f"{where}: a multiplier needs exactly one of start (a date) or start_in_days",
+        )
+        _require(
+            self.growth == 0.0 or (self.by is None) != (self.over_days is None),
+            f"{where}: growth needs exactly one of by (a date) or over_days",
+        )
         _require(self.multiplier != 1.0 or self.growth != 0.0, f"{where}: set a multiplier other than 1 or a growth other than 0")
 
     def starts_at(self, run_start: Any) -> Any:
@@ -239,8 +250,11 @@ class ForecastConfig:
     def __post_init__(self) -> None:
         _require(0 < self.alpha < 1, f"forecasting.capacity.alpha={self.alpha!r} must be in (0, 1)")
         needed = self.backtest.initial_days + self.backtest.horizon_days
-        _require(self.min_history_days >= needed,
-                 f"forecasting.capacity.min_history_days={self.min_history_days!r} must be at least backtest initial_days + horizon_days ({needed})")
+        _require(
+            self.min_history_days >= needed,
+            f"forecasting.capacity.min_history_days={self.min_history_days!r} must be at least "
+            f"backtest initial_days + horizon_days ({needed})",
+        )
         unknown = set(self.metrics) - {m.value for m in Metric}
         _require(not unknown, f"forecasting.capacity.metrics has unknown metrics {sorted(unknown)}")
         names = [s.name for s in self.scenarios]
@@ -271,20 +285,36 @@ class BottleneckConfig:
         _require(not unknown, f"bottlenecks.signals names nodes {unknown} that no dependency_prior edge uses")
         metrics = {m.value for m in Metric}
         for name, res in self.resources.items():
-            _require(res.get("utilization") in metrics, f"bottlenecks.resources.{name}.utilization={res.get('utilization')!r} is not a canonical metric")
-            _require(res.get("type") in self.remedies, f"bottlenecks.resources.{name}.type={res.get('type')!r} has no remedy in bottlenecks.remedies")
-            _require(res.get("direction") in ("high", "low"), f"bottlenecks.resources.{name}.direction={res.get('direction')!r} must be 'high' or 'low'")
+            _require(
+                res.get("utilization") in metrics,
+                f"bottlenecks.resources.{name}.utilization={res.get('utilization')!r} is not a canonical metric",
+            )
+            _require(
+                res.get("type") in self.remedies,
+                f"bottlenecks.resources.{name}.type={res.get('type')!r} has no remedy in bottlenecks.remedies",
+            )
+            _require(
+                res.get("direction") in ("high", "low"),
+                f"bottlenecks.resources.{name}.direction={res.get('direction')!r} must be 'high' or 'low'",
+            )
         for metric, budget in self.budgets.items():
             levels = [budget.get(k) for k in ("target", "warning", "critical")]
             _require(None not in levels, f"bottlenecks.budgets.{metric} needs target, warning and critical (got {dict(budget)})")
-            _require(levels == sorted(levels) or levels == sorted(levels, reverse=True),
-                     f"bottlenecks.budgets.{metric}: target/warning/critical={levels} must be monotonic")
-        _require(self.resource_rule_level in ("target", "warning", "critical"), f"bottlenecks.resource_rule_level={self.resource_rule_level!r} must be target, warning or critical")
+            _require(
+                levels == sorted(levels) or levels == sorted(levels, reverse=True),
+                f"bottlenecks.budgets.{metric}: target/warning/critical={levels} must be monotonic",
+            )
+        _require(
+            self.resource_rule_level in ("target", "warning", "critical"),
+            f"bottlenecks.resource_rule_level={self.resource_rule_level!r} must be target, warning or critical",
+        )
         unknown_res = sorted(set(self.resource_rule_resources) - set(self.resources))
         _require(not unknown_res, f"bottlenecks.resource_rule_resources names unknown resources {unknown_res}")
         for alert in self.slo.get("burn_alerts", ()):
-            _require(alert["burn_rate"] > 0 and 0 < alert["short_window_h"] < alert["long_window_h"],
-                     f"bottlenecks.slo.burn_alerts {alert.get('name')!r}: need burn_rate > 0 and 0 < short_window_h < long_window_h")
+            _require(
+                alert["burn_rate"] > 0 and 0 < alert["short_window_h"] < alert["long_window_h"],
+                f"bottlenecks.slo.burn_alerts {alert.get('name')!r}: need burn_rate > 0 and 0 < short_window_h < long_window_h",
+            )
         threshold = self.prediction.get("probability_threshold", 0.7)
         _require(0 < threshold < 1, f"bottlenecks.prediction.probability_threshold={threshold!r} must be in (0, 1)")
         bad_types = {m: t for m, t in self.prediction.get("types", {}).items() if m not in metrics or t not in self.remedies}
@@ -321,7 +351,10 @@ class Service:
     dependencies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        _require(1 <= self.min_replicas <= self.max_replicas, f"service {self.name!r}: min_replicas={self.min_replicas} max_replicas={self.max_replicas} must satisfy 1 <= min <= max")
+        _require(
+            1 <= self.min_replicas <= self.max_replicas,
+            f"service {self.name!r}: min_replicas={self.min_replicas} max_replicas={self.max_replicas} must satisfy 1 <= min <= max",
+        )
         _require(self.capacity_per_replica_rps > 0, f"service {self.name!r}: capacity_per_replica_rps must be > 0")
         _require(self.cost_per_replica_hour >= 0, f"service {self.name!r}: cost_per_replica_hour must be >= 0")
 
@@ -410,7 +443,9 @@ class MetricFamily:
         for unit, (low, high) in self.units.items():
             _require(high is None or low <= high, f"{where}: unit {unit!r} range [{low}, {high}] is empty")
         _require(self.spike_factor is None or self.spike_factor > 1, f"{where}: spike_factor={self.spike_factor!r} must be > 1")
-        _require(self.flatline_points is None or self.flatline_points >= 3, f"{where}: flatline_points={self.flatline_points!r} must be >= 3")
+        _require(
+            self.flatline_points is None or self.flatline_points >= 3, f"{where}: flatline_points={self.flatline_points!r} must be >= 3"
+        )
         _require(self.catalog_margin is None or self.catalog_margin >= 0, f"{where}: catalog_margin={self.catalog_margin!r} must be >= 0")
 
 
@@ -450,8 +485,10 @@ class ValidationConfig:
         _require(self.future_tolerance_s >= 0, f"validation.yaml future_tolerance_s={self.future_tolerance_s!r} must be >= 0")
         _require(self.batch_max_age_steps > 0, f"validation.yaml batch_max_age_steps={self.batch_max_age_steps!r} must be > 0")
         for name, per_tier, low, high in (
-            ("max_failure_ratio", self.max_failure_ratio, 0.0, 1.0), ("max_gap_ratio", self.max_gap_ratio, 0.0, 1.0),
-            ("max_gap_s", self.max_gap_s, float(self.step_s), float("inf")), ("max_age_s", self.max_age_s, 1.0, float("inf")),
+            ("max_failure_ratio", self.max_failure_ratio, 0.0, 1.0),
+            ("max_gap_ratio", self.max_gap_ratio, 0.0, 1.0),
+            ("max_gap_s", self.max_gap_s, float(self.step_s), float("inf")),
+            ("max_age_s", self.max_age_s, 1.0, float("inf")),
         ):
             for tier, value in {"default": per_tier.default, **{t.value: v for t, v in per_tier.tiers.items()}}.items():
                 _require(low <= value <= high, f"validation.yaml {name} ({tier})={value!r} must be in [{low}, {high}]")
@@ -498,8 +535,10 @@ class HeadroomConfig:
         _require(not dupes, f"catalog: duplicate service names {dupes}")
         dependencies = {d for s in self.services for d in s.dependencies}
         for incident in self.sample_fleet.incidents:
-            _require(incident.service in names or incident.service in dependencies,
-                     f"sample_fleet: incident {incident.kind!r} names unknown service {incident.service!r} (neither a service nor a dependency)")
+            _require(
+                incident.service in names or incident.service in dependencies,
+                f"sample_fleet: incident {incident.kind!r} names unknown service {incident.service!r} (neither a service nor a dependency)",
+            )
 
     def service(self, name: str) -> Service:
         for svc in self.services:
@@ -552,7 +591,9 @@ def _rate(raw: Mapping[str, Any]) -> RatePolicy:
 
 def _parse_scaling(raw: Mapping[str, Any]) -> ScalingConfig:
     profiles = {
-        name: _build(HpaProfile, {**p, "scale_up": _rate(p["scale_up"]), "scale_down": _rate(p["scale_down"])}, f"scaling.hpa_profiles.{name}")
+        name: _build(
+            HpaProfile, {**p, "scale_up": _rate(p["scale_up"]), "scale_down": _rate(p["scale_down"])}, f"scaling.hpa_profiles.{name}"
+        )
         for name, p in raw["hpa_profiles"].items()
     }
     reactive, target = raw["reactive"], raw["target_tracking"]
@@ -605,8 +646,13 @@ def _parse_validation(raw: Mapping[str, Any]) -> ValidationConfig:
         ratio = fam.pop("plausible_ratio", None)
         families[name] = _build(
             MetricFamily,
-            {**fam, "name": name, "metrics": tuple(fam.get("metrics", ())), "units": units,
-             "plausible_ratio": tuple(float(x) for x in ratio) if ratio else None},
+            {
+                **fam,
+                "name": name,
+                "metrics": tuple(fam.get("metrics", ())),
+                "units": units,
+                "plausible_ratio": tuple(float(x) for x in ratio) if ratio else None,
+            },
             f"validation.yaml family {name!r}",
         )
     try:
@@ -662,10 +708,17 @@ def load_config(config_dir: str | Path | None = None) -> HeadroomConfig:
     cap = fc_raw["capacity"]
     forecasting = _build(
         ForecastConfig,
-        {**cap, "metrics": tuple(cap["metrics"]), "models": tuple(cap["models"]), "horizons": fc_raw["horizons"],
-         "backtest": _build(BacktestConfig, cap["backtest"], "forecasting.yaml capacity.backtest"),
-         "scenarios": tuple(_build(Scenario, {**s, "metrics": tuple(s.get("metrics", ("throughput",)))}, "forecasting.yaml scenarios")
-                            for s in fc_raw.get("scenarios", []))},
+        {
+            **cap,
+            "metrics": tuple(cap["metrics"]),
+            "models": tuple(cap["models"]),
+            "horizons": fc_raw["horizons"],
+            "backtest": _build(BacktestConfig, cap["backtest"], "forecasting.yaml capacity.backtest"),
+            "scenarios": tuple(
+                _build(Scenario, {**s, "metrics": tuple(s.get("metrics", ("throughput",)))}, "forecasting.yaml scenarios")
+                for s in fc_raw.get("scenarios", [])
+            ),
+        },
         "forecasting.yaml capacity",
     )
     bn_raw = read_yaml(directory / "bottlenecks.yaml")
@@ -716,8 +769,10 @@ def _parse_catalog(directory: Path) -> tuple[Service, ...]:
     raw = read_yaml(directory / "catalog.yaml")
     services = raw.get("services")
     if not services or not isinstance(services, list):
-        raise ConfigError(f"configuration file {directory / 'catalog.yaml'}: key 'services' must list at least one service "
-                          f"(found {'nothing' if services is None else repr(services)[:60]})")
+        raise ConfigError(
+            f"configuration file {directory / 'catalog.yaml'}: key 'services' must list at least one service "
+            f"(found {'nothing' if services is None else repr(services)[:60]})"
+        )
     return tuple(_parse_service(s) for s in services)
 
 

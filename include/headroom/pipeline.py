@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from include.headroom.config import HeadroomConfig, Service
 from include.headroom.connectors.base import read_watermark
@@ -90,9 +91,19 @@ def ingest(
     newest = utc(rows["ts"].max()) if len(rows) else None
     ingested_at = pd.Timestamp.now(tz="UTC")
     record = {
-        "batch_id": batch_id, "source": source.name, "interval_start": read_start, "interval_end": end, "status": "staging",
-        "rows_in": len(rows) + duplicates, "rows_valid": 0, "rows_quarantined": 0, "rows_duplicate": duplicates,
-        "ingested_at": ingested_at, "validated_at": None, "failed_expectations": "", "newest_ts": newest,
+        "batch_id": batch_id,
+        "source": source.name,
+        "interval_start": read_start,
+        "interval_end": end,
+        "status": "staging",
+        "rows_in": len(rows) + duplicates,
+        "rows_valid": 0,
+        "rows_quarantined": 0,
+        "rows_duplicate": duplicates,
+        "ingested_at": ingested_at,
+        "validated_at": None,
+        "failed_expectations": "",
+        "newest_ts": newest,
     }
     # The record first (a re-run always re-stages): a validation of this batch still running will see that its
     # staging was replaced and neither record its outcome over ours nor delete the rows staged here.
@@ -102,23 +113,43 @@ def ingest(
         store.upsert("source_units", source_units(rows, source.name, units))
     new_rows = queries.new_staged_rows(store, batch_id, read_start, end)
     elapsed = time.monotonic() - started
-    log.info("Staged batch %s from %s: %d rows (%d new) in %d series, %.1f s, %.0f rows/s", batch_id, source.name, len(rows), new_rows,
-             rows.groupby(["service", "metric", "labels"]).ngroups if len(rows) else 0, elapsed, len(rows) / max(elapsed, 1e-9))
+    log.info(
+        "Staged batch %s from %s: %d rows (%d new) in %d series, %.1f s, %.0f rows/s",
+        batch_id,
+        source.name,
+        len(rows),
+        new_rows,
+        rows.groupby(["service", "metric", "labels"]).ngroups if len(rows) else 0,
+        elapsed,
+        len(rows) / max(elapsed, 1e-9),
+    )
     staged = {**record, "status": "staged"}
     if not compare_and_set(store, "batches", staged, lambda current: same_staging(current, ingested_at, "staging")):
         log.warning("Batch %s was staged again by another run while this one staged it: that run's rows stand", batch_id)
     if newest is not None:
         advance_watermark(store, watermark_key, end)
-    return {"batch_id": batch_id, "source": source.name, "rows": len(rows), "new_rows": new_rows, "read_start": read_start.isoformat(),
-            "interval_end": end.isoformat(), "series": int(rows.groupby(["service", "metric"]).ngroups) if len(rows) else 0,
-            "seconds": round(elapsed, 3), "rows_duplicate": duplicates,
-            **{k: v for k, v in stats.items() if k in ("empty", "non_finite", "rows_before_window", "rows_after_window", "rows_in_future",
-                                                        "naive_timestamps")},
-            **({"notes": list(source.notes)} if getattr(source, "notes", None) else {})}
+    return {
+        "batch_id": batch_id,
+        "source": source.name,
+        "rows": len(rows),
+        "new_rows": new_rows,
+        "read_start": read_start.isoformat(),
+        "interval_end": end.isoformat(),
+        "series": int(rows.groupby(["service", "metric"]).ngroups) if len(rows) else 0,
+        "seconds": round(elapsed, 3),
+        "rows_duplicate": duplicates,
+        **{
+            k: v
+            for k, v in stats.items()
+            if k in ("empty", "non_finite", "rows_before_window", "rows_after_window", "rows_in_future", "naive_timestamps")
+        },
+        **({"notes": list(source.notes)} if getattr(source, "notes", None) else {}),
+    }
 
 
-def validate_pending(store: Store, config: HeadroomConfig, now: Any = None, reports_dir: Any = None,
-                     batch_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def validate_pending(
+    store: Store, config: HeadroomConfig, now: Any = None, reports_dir: Any = None, batch_ids: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """Validate every staged batch: valid rows to ``metrics``, failing rows to ``quarantine``; nothing is dropped.
 
     Each batch's results are stored per service (``validation_results``, read by the gates) and
@@ -200,8 +231,19 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
     work = []  # the whole batch goes through one engine run per time grid
     for svc in _services(config, names):
         if gate[svc.name]:
-            rows += [{"run_date": run_date, "service": svc.name, "tier": svc.tier.value, "metric": m, "model": "",
-                      "trusted": False, "status": "skipped", "reason": gate[svc.name]} for m in config.forecasting.metrics]
+            rows += [
+                {
+                    "run_date": run_date,
+                    "service": svc.name,
+                    "tier": svc.tier.value,
+                    "metric": m,
+                    "model": "",
+                    "trusted": False,
+                    "status": "skipped",
+                    "reason": gate[svc.name],
+                }
+                for m in config.forecasting.metrics
+            ]
             continue
         metrics = rows_of(history_of, svc.name, history)
         work += [(svc, metrics, m) for m in config.forecasting.metrics]
@@ -221,8 +263,7 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
     return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "scores"} for r in rows]
 
 
-def _score_earlier_forecasts(store: Store, config: HeadroomConfig, names: list[str], history: pd.DataFrame, now: Any,
-                             run_date: str) -> int:
+def _score_earlier_forecasts(store: Store, config: HeadroomConfig, names: list[str], history: pd.DataFrame, now: Any, run_date: str) -> int:
     """Score forecasts made by earlier runs (within the history window) against the actuals in ``history``."""
     import pandas as pd
 
@@ -288,14 +329,32 @@ def run_analysis(store: Store, config: HeadroomConfig, names: Sequence[str], win
             out.append({"service": svc.name, "status": "skipped", "reason": gate[svc.name], "findings": []})
             continue
         found = explain_findings(config, analyze_service(config, svc, rows, start, end), read_nodes) + predicted_findings(
-            config, svc, rows_of(capacity_of, svc.name, capacity), end, rows_of(forecasts_of, svc.name, forecasts))
+            config, svc, rows_of(capacity_of, svc.name, capacity), end, rows_of(forecasts_of, svc.name, forecasts)
+        )
         findings += [f.to_row(end, start) for f in found]
-        out.append({"service": svc.name, "status": slos[-1]["status"], "reason": "", "alert": slos[-1]["alert"],
-                    "budget_remaining": slos[-1]["error_budget_remaining"],
-                    "findings": [{"type": f.type, "kind": f.kind, "start": f.start.isoformat(), "cause": f.top_cause, "remedy": f.remedy,
-                                  "root_cause_service": f.evidence.get("root_cause", {}).get("service"),
-                                  "remedy_owner": f.evidence.get("root_cause", {}).get("owner"),
-                                  "confidence": f.confidence, "summary": f.describe()} for f in found]})
+        out.append(
+            {
+                "service": svc.name,
+                "status": slos[-1]["status"],
+                "reason": "",
+                "alert": slos[-1]["alert"],
+                "budget_remaining": slos[-1]["error_budget_remaining"],
+                "findings": [
+                    {
+                        "type": f.type,
+                        "kind": f.kind,
+                        "start": f.start.isoformat(),
+                        "cause": f.top_cause,
+                        "remedy": f.remedy,
+                        "root_cause_service": f.evidence.get("root_cause", {}).get("service"),
+                        "remedy_owner": f.evidence.get("root_cause", {}).get("owner"),
+                        "confidence": f.confidence,
+                        "summary": f.describe(),
+                    }
+                    for f in found
+                ],
+            }
+        )
     store.upsert("slo_status", pd.DataFrame(slos))
     if findings:
         store.upsert("findings", pd.DataFrame(findings))
@@ -322,9 +381,19 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: Any) -> list[d
     recent_of, findings_of, capacity_of, forecast_of = by_service(recent), by_service(findings), by_service(capacity), by_service(forecast)
     for svc in config.services:
         history, events = memory.get(svc.name, ([], []))
-        decision = plan_scaling(config, svc, rows_of(recent_of, svc.name, recent), now, rows_of(findings_of, svc.name, findings),
-                                rows_of(capacity_of, svc.name, capacity), rows_of(forecast_of, svc.name, forecast),
-                                history=history, events=events, settings=settings, first_seen=svc.name not in memory).to_dict()
+        decision = plan_scaling(
+            config,
+            svc,
+            rows_of(recent_of, svc.name, recent),
+            now,
+            rows_of(findings_of, svc.name, findings),
+            rows_of(capacity_of, svc.name, capacity),
+            rows_of(forecast_of, svc.name, forecast),
+            history=history,
+            events=events,
+            settings=settings,
+            first_seen=svc.name not in memory,
+        ).to_dict()
         if gate[svc.name]:
             decision.update(action="skip", rule="freshness_gate", reason=gate[svc.name], desired_replicas=decision["current_replicas"])
         out.append(decision)
@@ -347,13 +416,21 @@ def plan_capacity_schedules(store: Store, config: HeadroomConfig, as_of: Any, no
     for svc in config.services:
         if svc.target.kind.value not in ("aws_autoscaling_group", "aws_application_autoscaling"):
             continue
-        plan = planned_capacity(config, svc, as_of, rows_of(capacity_of, svc.name, capacity), rows_of(forecast_of, svc.name, forecast), settings)
+        plan = planned_capacity(
+            config, svc, as_of, rows_of(capacity_of, svc.name, capacity), rows_of(forecast_of, svc.name, forecast), settings
+        )
         out.append({"service": svc.name, "plan": plan, "live": bool(current and svc.target.enabled)})
     return out
 
 
-def plan_all_warming(store: Store, config: HeadroomConfig, as_of: Any, lookback_hours: float = 24.0 * 14,
-                     trigger: str | None = None, services: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def plan_all_warming(
+    store: Store,
+    config: HeadroomConfig,
+    as_of: Any,
+    lookback_hours: float = 24.0 * 14,
+    trigger: str | None = None,
+    services: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
     """A warming plan per service that has a trigger; the others are listed with no trigger and the reason.
 
     Triggers: a cache_bound finding in the lookback (``cache_loss`` too when the hit ratio caused it), a
@@ -396,17 +473,46 @@ def plan_all_warming(store: Store, config: HeadroomConfig, as_of: Any, lookback_
             out.append({"service": svc.name, "trigger": None, "skip_reason": gate[svc.name]})
             continue
         if not triggers:
-            out.append({"service": svc.name, "trigger": None, "skip_reason": "no cache_bound finding, no cache loss and no forecast peak ahead"})
+            out.append(
+                {"service": svc.name, "trigger": None, "skip_reason": "no cache_bound finding, no cache loss and no forecast peak ahead"}
+            )
             continue
         observed = load.loc[load["service"] == svc.name, "value"]
         peak_rps = peak if peak is not None else (float(observed.mean()) if len(observed) else None)
         log_rows = load_access_log(settings.access_log, svc.name, now - pd.Timedelta(seconds=warm.lookback_s), now, fleet)
         keys = rank_hot_keys(log_rows, now, warm.half_life_s, peak_rps)
-        plan = plan_warming(config, svc, triggers[0], hit_rate, volatility, memory_budget_bytes=warm.budget_bytes,
-                            keys=keys, settings=settings, peak_rps=peak_rps)
-        out.append({**plan.to_dict(), "triggers": triggers, "hit_rate": round(hit_rate, 4), "volatility": round(volatility, 4),
-                    "as_of": now.isoformat(), "skip_reason": None})
+        plan = plan_warming(
+            config,
+            svc,
+            triggers[0],
+            hit_rate,
+            volatility,
+            memory_budget_bytes=warm.budget_bytes,
+            keys=keys,
+            settings=settings,
+            peak_rps=peak_rps,
+        )
+        out.append(
+            {
+                **plan.to_dict(),
+                "triggers": triggers,
+                "hit_rate": round(hit_rate, 4),
+                "volatility": round(volatility, 4),
+                "as_of": now.isoformat(),
+                "skip_reason": None,
+            }
+        )
     return out
+
+
+def _bottleneck_line(top: Any) -> str:
+    causes = json.loads(top["root_causes"])
+    return f"{top['type']} ({top['kind']}, cause {causes[0]['signal'] if causes else '?'}) -> {top['remedy']}"
+
+
+def _scaling_line(scaling: Any) -> str:
+    before, after = json.loads(scaling["before"].iloc[0]), json.loads(scaling["after"].iloc[0])
+    return f"{scaling['action'].iloc[0]} {before.get('replicas')}->{after.get('replicas')} [{scaling['status'].iloc[0]}]"
 
 
 def summary(store: Store, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
@@ -426,13 +532,19 @@ def summary(store: Store, config: HeadroomConfig, as_of: Any) -> list[dict[str, 
         acts = audit[audit["service"] == svc.name] if len(audit) else audit
         scaling = acts[acts["kind"] == "scaling"].sort_values("created_at").tail(1) if len(acts) else acts
         cache = acts[acts["kind"] == "cache"].sort_values("created_at").tail(1) if len(acts) else acts
-        rows.append({
-            "service": svc.name, "tier": svc.tier.value,
-            "saturation": (f"{utc(sat):%Y-%m-%d %H:%M}" if sat is not None and sat == sat else "none in horizon"),
-            "model": cap["model"].iloc[0] if len(cap) else "",
-            "bottleneck": f"{top['type']} ({top['kind']}, cause {json.loads(top['root_causes'])[0]['signal'] if json.loads(top['root_causes']) else '?'}) -> {top['remedy']}" if top is not None else "none",
-            "scaling": f"{scaling['action'].iloc[0]} {json.loads(scaling['before'].iloc[0]).get('replicas')}->{json.loads(scaling['after'].iloc[0]).get('replicas')} [{scaling['status'].iloc[0]}]" if len(scaling) else "-",
-            "cache": describe_cache_action(cache["action"].iloc[0], cache["status"].iloc[0], cache["before"].iloc[0],
-                                           cache["after"].iloc[0]) if len(cache) else "-",
-        })
+        rows.append(
+            {
+                "service": svc.name,
+                "tier": svc.tier.value,
+                "saturation": (f"{utc(sat):%Y-%m-%d %H:%M}" if sat is not None and sat == sat else "none in horizon"),
+                "model": cap["model"].iloc[0] if len(cap) else "",
+                "bottleneck": _bottleneck_line(top) if top is not None else "none",
+                "scaling": _scaling_line(scaling) if len(scaling) else "-",
+                "cache": describe_cache_action(
+                    cache["action"].iloc[0], cache["status"].iloc[0], cache["before"].iloc[0], cache["after"].iloc[0]
+                )
+                if len(cache)
+                else "-",
+            }
+        )
     return rows

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import TYPE_CHECKING, Any
 
 from headroom_provider.notifications.alerts import HeadroomAlertNotifier
@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from include.headroom.config import HeadroomConfig
     from include.headroom.store import Store
 
-START_DATE = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START_DATE = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "headroom",
     "retries": 3,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pandas as pd
 import pytest
@@ -22,7 +22,7 @@ from tests.connectors_api import HubSpotApi, ODataApi, SalesforceApi, ServiceNow
 from tests.servers import moto_server  # noqa: F401 - the session fixture
 
 pytestmark = pytest.mark.e2e
-AS_OF = datetime(2026, 11, 1, 6, 0, tzinfo=timezone.utc)
+AS_OF = datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
 
 
 def _http_conn(url, login="", password=""):
@@ -34,7 +34,7 @@ def test_dag_maps_one_task_per_connector_in_its_own_pool():
 
     dag = connector_sync()
     shipped = read_connectors_file()
-    assert CONNECTORS == {name: c.pool for name, c in shipped.items() if c.objects}  # the DAG's static list follows connectors.yaml
+    assert {name: c.pool for name, c in shipped.items() if c.objects} == CONNECTORS  # the DAG's static list follows connectors.yaml
     for name, pool in CONNECTORS.items():
         task = dag.get_task(f"sync_{name}")
         assert task.pool == pool == f"connector_{name}"
@@ -50,12 +50,40 @@ def test_connector_sync_lands_every_connector(airflow_db, moto_server, tmp_path)
 
     data = tmp_path / "data"
     store = ParquetStore(data / "store")
-    store.upsert("capacity", pd.DataFrame([{
-        "run_date": "2026-11-01", "service": f"svc-{i}", "tier": "standard", "metric": "cpu_utilization", "model": "holt_winters",
-        "scores": "{}", "mape": 0.1, "trusted": True, "data_points": 1, "capacity_limit": 1.0, "last_value": 1.0,
-        "saturation_at": None, "saturation_at_upper": None, "saturation_probability": 0.0, "replicas_needed_peak": 1,
-        "max_replicas_enough": True, "cost_now_month": 10.0 * i, "cost_forecast_month": 12.0 * i, "status": "ok", "reason": "",
-        "mase": 0.8, "coverage": 0.8, "hours_over_max": 0, "cost_recommended_month": 1.0} for i in range(12)]))
+    store.upsert(
+        "capacity",
+        pd.DataFrame(
+            [
+                {
+                    "run_date": "2026-11-01",
+                    "service": f"svc-{i}",
+                    "tier": "standard",
+                    "metric": "cpu_utilization",
+                    "model": "holt_winters",
+                    "scores": "{}",
+                    "mape": 0.1,
+                    "trusted": True,
+                    "data_points": 1,
+                    "capacity_limit": 1.0,
+                    "last_value": 1.0,
+                    "saturation_at": None,
+                    "saturation_at_upper": None,
+                    "saturation_probability": 0.0,
+                    "replicas_needed_peak": 1,
+                    "max_replicas_enough": True,
+                    "cost_now_month": 10.0 * i,
+                    "cost_forecast_month": 12.0 * i,
+                    "status": "ok",
+                    "reason": "",
+                    "mase": 0.8,
+                    "coverage": 0.8,
+                    "hours_over_max": 0,
+                    "cost_recommended_month": 1.0,
+                }
+                for i in range(12)
+            ]
+        ),
+    )
 
     raw = yaml.safe_load((PROJECT_ROOT / "include/headroom/config/connectors.yaml").read_text())
     sf, hs, sn = SalesforceApi().start(), HubSpotApi().start(), ServiceNowApi().start()
@@ -68,7 +96,9 @@ def test_connector_sync_lands_every_connector(airflow_db, moto_server, tmp_path)
         sn.seed("cmdb_ci_service", 300)
         sap.seed_sap("A_CostCenter", 300)
         dyn.seed_dynamics("accounts", 300)
-        s3 = boto3.client("s3", endpoint_url=moto_server.url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3 = boto3.client(
+            "s3", endpoint_url=moto_server.url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+        )
         s3.create_bucket(Bucket="headroom-exchange")
         for i in range(3):
             s3.put_object(Bucket="headroom-exchange", Key=f"exports/cost/part-{i}.csv", Body=b"service,cost\na,1\n")
@@ -88,7 +118,9 @@ def test_connector_sync_lands_every_connector(airflow_db, moto_server, tmp_path)
 
         secrets = [sf.client_secret, hs.token, sn.password, sap.secret, dyn.secret]
         env = {
-            "HEADROOM_DATA_DIR": str(data), "HEADROOM_REPORTS_DIR": str(tmp_path / "reports"), "HEADROOM_CONFIG_DIR": str(config),
+            "HEADROOM_DATA_DIR": str(data),
+            "HEADROOM_REPORTS_DIR": str(tmp_path / "reports"),
+            "HEADROOM_CONFIG_DIR": str(config),
             "AIRFLOW_CONN_HEADROOM_SALESFORCE": _http_conn(sf.url, sf.client_id, sf.client_secret),
             "AIRFLOW_CONN_HEADROOM_HUBSPOT": _http_conn(hs.url, "", hs.token),
             "AIRFLOW_CONN_HEADROOM_SERVICENOW": _http_conn(sn.url, sn.user, sn.password),
@@ -107,10 +139,18 @@ def test_connector_sync_lands_every_connector(airflow_db, moto_server, tmp_path)
     landed = store.read("connector_records")
     counts = landed.groupby(["connector", "object"]).size().to_dict()
     assert counts == {
-        ("salesforce", "Account"): 300, ("salesforce", "Headroom_Capacity__c"): 12, ("hubspot", "companies"): 250,
-        ("hubspot", "headroom_capacity"): 12, ("servicenow", "cmdb_ci_service"): 300, ("sap_s4hana", "A_CostCenter"): 300,
-        ("sap_s4hana", "A_CapacityFigure"): 12, ("dynamics_365", "accounts"): 300, ("dynamics_365", "msdyn_headroomcapacities"): 12,
-        ("aws_s3", "cost_exports"): 3, ("sftp", "mainframe_extracts"): 2, ("capacity_export", "capacity"): 12,
+        ("salesforce", "Account"): 300,
+        ("salesforce", "Headroom_Capacity__c"): 12,
+        ("hubspot", "companies"): 250,
+        ("hubspot", "headroom_capacity"): 12,
+        ("servicenow", "cmdb_ci_service"): 300,
+        ("sap_s4hana", "A_CostCenter"): 300,
+        ("sap_s4hana", "A_CapacityFigure"): 12,
+        ("dynamics_365", "accounts"): 300,
+        ("dynamics_365", "msdyn_headroomcapacities"): 12,
+        ("aws_s3", "cost_exports"): 3,
+        ("sftp", "mainframe_extracts"): 2,
+        ("capacity_export", "capacity"): 12,
     }
     assert len(sf.data["Headroom_Capacity__c"]) == len(hs.data["headroom_capacity"]) == len(dyn.data["msdyn_headroomcapacities"]) == 12
     assert read_watermark(store, watermark_source("servicenow", "cmdb_ci_service")) == pd.Timestamp("2026-11-01 04:59:00", tz="UTC")
@@ -126,7 +166,10 @@ def test_connector_sync_lands_every_connector(airflow_db, moto_server, tmp_path)
 
     db = sqlite3.connect(airflow_db / "airflow.db")
     uris = {u for (u,) in db.execute("select a.uri from asset_event e join asset a on a.id = e.asset_id")}
-    assert {"headroom://connectors/salesforce/Account", "headroom://connectors/sftp/mainframe_extracts",
-            "headroom://connectors/dynamics_365/msdyn_headroomcapacities"} <= uris
+    assert {
+        "headroom://connectors/salesforce/Account",
+        "headroom://connectors/sftp/mainframe_extracts",
+        "headroom://connectors/dynamics_365/msdyn_headroomcapacities",
+    } <= uris
     pools = dict(db.execute("select task_id, pool from task_instance where dag_id = 'connector_sync' and task_id like 'sync_%'").fetchall())
     assert pools["sync_hubspot"] == "connector_hubspot" and pools["sync_sftp"] == "connector_sftp"

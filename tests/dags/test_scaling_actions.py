@@ -41,7 +41,9 @@ def test_shape_pool_and_approval(dag):
     assert dag.get_task("plan_capacity_schedules").downstream_task_ids == {"schedule_capacity"}
     assert set(dag.get_task("approve_scaling").downstream_task_ids) == {"apply_approved"}
     pools = yaml.safe_load((PROJECT_ROOT / "airflow_settings.yaml").read_text())["airflow"]["pools"]
-    assert {"pool_name": "headroom_scaling", "pool_slot": 1} .items() <= next(p for p in pools if p["pool_name"] == "headroom_scaling").items()
+    assert {"pool_name": "headroom_scaling", "pool_slot": 1}.items() <= next(
+        p for p in pools if p["pool_name"] == "headroom_scaling"
+    ).items()
 
 
 @pytest.fixture
@@ -57,10 +59,28 @@ def enabled_config(tmp_path):
             svc["target"].update(enabled=True, conn_id="aws_moto", name="user-profile-dag")
     (directory / "catalog.yaml").write_text(yaml.safe_dump(catalog))
     scaling = yaml.safe_load((directory / "scaling.yaml").read_text())
-    scaling["scheduled"].append({"name": "test-floor", "services": ["orders-api"], "timezone": "UTC", "days": ["sun"],
-                                 "start": "00:00", "end": "23:59", "min_replicas": 12})
-    scaling["scheduled"].append({"name": "test-planned", "services": ["user-profile"], "timezone": "UTC", "days": ["sun"],
-                                 "start": "14:00", "end": "16:00", "min_replicas": 6})
+    scaling["scheduled"].append(
+        {
+            "name": "test-floor",
+            "services": ["orders-api"],
+            "timezone": "UTC",
+            "days": ["sun"],
+            "start": "00:00",
+            "end": "23:59",
+            "min_replicas": 12,
+        }
+    )
+    scaling["scheduled"].append(
+        {
+            "name": "test-planned",
+            "services": ["user-profile"],
+            "timezone": "UTC",
+            "days": ["sun"],
+            "start": "14:00",
+            "end": "16:00",
+            "min_replicas": 6,
+        }
+    )
     (directory / "scaling.yaml").write_text(yaml.safe_dump(scaling))
     return directory
 
@@ -76,19 +96,33 @@ def test_past_interval_records_and_applies_nothing(airflow_db, enabled_config, t
     pipeline.validate_pending(store, config)
     import boto3
 
-    asg = boto3.client("autoscaling", endpoint_url=moto_server.url, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    asg = boto3.client(
+        "autoscaling", endpoint_url=moto_server.url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     asg.create_launch_configuration(LaunchConfigurationName="lc-dag", ImageId="ami-12c6146b", InstanceType="t3.micro")
-    asg.create_auto_scaling_group(AutoScalingGroupName="user-profile-dag", LaunchConfigurationName="lc-dag",
-                                  MinSize=3, MaxSize=10, DesiredCapacity=3, AvailabilityZones=["us-east-1a"])
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="user-profile-dag",
+        LaunchConfigurationName="lc-dag",
+        MinSize=3,
+        MaxSize=10,
+        DesiredCapacity=3,
+        AvailabilityZones=["us-east-1a"],
+    )
     kube = KubeApiServer().start()
     try:
         kube.add_workload("deployments", "commerce", "orders-api", 4)
-        env = {**os.environ, "HEADROOM_DATA_DIR": str(data), "HEADROOM_CONFIG_DIR": str(enabled_config),
-               "AIRFLOW_CONN_AWS_MOTO": moto_server.aws_conn(),
-               "AIRFLOW_CONN_K8S_STANDIN": json.dumps({"conn_type": "kubernetes", "extra": {"kube_config_path": str(kube.kubeconfig(tmp_path))}})}
-        run = subprocess.run([AIRFLOW, "dags", "test", "scaling_actions", AS_OF.isoformat()], env=env, capture_output=True, text=True,
-                             timeout=240)
+        env = {
+            **os.environ,
+            "HEADROOM_DATA_DIR": str(data),
+            "HEADROOM_CONFIG_DIR": str(enabled_config),
+            "AIRFLOW_CONN_AWS_MOTO": moto_server.aws_conn(),
+            "AIRFLOW_CONN_K8S_STANDIN": json.dumps(
+                {"conn_type": "kubernetes", "extra": {"kube_config_path": str(kube.kubeconfig(tmp_path))}}
+            ),
+        }
+        run = subprocess.run(
+            [AIRFLOW, "dags", "test", "scaling_actions", AS_OF.isoformat()], env=env, capture_output=True, text=True, timeout=240
+        )
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
         assert kube.requests == []  # production untouched
         # the planned capacity (the 14:00-16:00 floor of 6) is only logged for a past interval, never put on the group

@@ -21,8 +21,13 @@ def _client_calls() -> dict[str, set[str]]:
     calls: dict[str, set[str]] = {}
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name in AWS_PREFIX):
         for node in ast.walk(cls):
-            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and node.value.attr == "client"
-                    and isinstance(node.value.value, ast.Name) and node.value.value.id == "self"):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "client"
+                and isinstance(node.value.value, ast.Name)
+                and node.value.value.id == "self"
+            ):
                 calls.setdefault(cls.name, set()).add(node.attr)
     return calls
 
@@ -44,8 +49,15 @@ def test_rbac_covers_the_catalog_namespaces_with_least_privilege(config):
     assert {r["metadata"]["namespace"] for r in roles} == bindings == namespaces
     assert not any(d["kind"] in ("ClusterRole", "ClusterRoleBinding") for d in docs)
     source = EXECUTORS.read_text()
-    used = {(K8S_VERB[m[0]], m[1]) for m in re.findall(r"\.(read|replace|patch)_namespaced_(deployment_scale|stateful_set_scale|horizontal_pod_autoscaler)\b", source)}
-    resource = {"deployment_scale": "deployments/scale", "stateful_set_scale": "statefulsets/scale", "horizontal_pod_autoscaler": "horizontalpodautoscalers"}
+    used = {
+        (K8S_VERB[m[0]], m[1])
+        for m in re.findall(r"\.(read|replace|patch)_namespaced_(deployment_scale|stateful_set_scale|horizontal_pod_autoscaler)\b", source)
+    }
+    resource = {
+        "deployment_scale": "deployments/scale",
+        "stateful_set_scale": "statefulsets/scale",
+        "horizontal_pod_autoscaler": "horizontalpodautoscalers",
+    }
     for role in roles:
         granted = {(verb, res) for rule in role["rules"] for res in rule["resources"] for verb in rule["verbs"]}
         assert {(v, resource[r]) for v, r in used} <= granted

@@ -37,8 +37,11 @@ def _runs(db: Path, dag_id: str) -> dict[str, int]:
 
 def _backfill_runs(db: Path) -> dict[str, int]:
     with sqlite3.connect(db) as con:
-        return dict(con.execute("SELECT state, count(*) FROM dag_run WHERE dag_id = 'ingest_metrics' AND run_type = 'backfill' "
-                                "GROUP BY state").fetchall())
+        return dict(
+            con.execute(
+                "SELECT state, count(*) FROM dag_run WHERE dag_id = 'ingest_metrics' AND run_type = 'backfill' GROUP BY state"
+            ).fetchall()
+        )
 
 
 def _wait(predicate, timeout: float, what: str, proc: subprocess.Popen, log: Path):
@@ -105,18 +108,41 @@ def airflow_server(tmp_path_factory):
     _cli(env, "dags", "reserialize")
     for dag_id in ("ingest_metrics", "validate_metrics"):
         _cli(env, "dags", "unpause", dag_id)
-    _cli(env, "backfill", "create", "--dag-id", "ingest_metrics", "--from-date", FROM, "--to-date", TO,
-         "--reprocess-behavior", "none", "--max-active-runs", "4")
+    _cli(
+        env,
+        "backfill",
+        "create",
+        "--dag-id",
+        "ingest_metrics",
+        "--from-date",
+        FROM,
+        "--to-date",
+        TO,
+        "--reprocess-behavior",
+        "none",
+        "--max-active-runs",
+        "4",
+    )
     base = f"http://127.0.0.1:{port}"
     api = _start(env, home / "api-server.log", "api-server", "--port", str(port))
     procs = [api]
     try:
-        _wait(lambda: (_get_json(f"{base}/api/v2/monitor/health") or {}).get("metadatabase", {}).get("status") == "healthy",
-              120, "the API server", api, home / "api-server.log")
+        _wait(
+            lambda: (_get_json(f"{base}/api/v2/monitor/health") or {}).get("metadatabase", {}).get("status") == "healthy",
+            120,
+            "the API server",
+            api,
+            home / "api-server.log",
+        )
         procs.append(_start(env, home / "scheduler.log", "scheduler"))
         procs.append(_start(env, home / "dag-processor.log", "dag-processor"))
-        _wait(lambda: (_get_json(f"{base}/api/v2/monitor/health") or {}).get("scheduler", {}).get("status") == "healthy",
-              120, "the scheduler", procs[1], home / "scheduler.log")
+        _wait(
+            lambda: (_get_json(f"{base}/api/v2/monitor/health") or {}).get("scheduler", {}).get("status") == "healthy",
+            120,
+            "the scheduler",
+            procs[1],
+            home / "scheduler.log",
+        )
         server = {"home": home, "env": env, "base": base, "proc": procs[1], "log": home / "scheduler.log", "data": data}
 
         def while_scheduler_stopped(action):
@@ -149,8 +175,12 @@ def _cli(env, *args: str) -> str:
 
 def _token(server) -> str:
     password = json.loads((server["home"] / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
-    request = urllib.request.Request(f"{server['base']}/auth/token", data=json.dumps({"username": "admin", "password": password}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{server['base']}/auth/token",
+        data=json.dumps({"username": "admin", "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         return json.load(resp)["access_token"]
 
@@ -163,8 +193,16 @@ def _get(server, path: str) -> dict:
 
 def test_api_server_lists_every_dag_and_no_import_errors(airflow_server):
     dags = {d["dag_id"] for d in _get(airflow_server, "/api/v2/dags?limit=100")["dags"]}
-    assert dags == {"ingest_metrics", "validate_metrics", "capacity_forecast", "bottleneck_analysis",
-                    "scaling_actions", "cache_warming", "connector_sync", "capacity_report"}
+    assert dags == {
+        "ingest_metrics",
+        "validate_metrics",
+        "capacity_forecast",
+        "bottleneck_analysis",
+        "scaling_actions",
+        "cache_warming",
+        "connector_sync",
+        "capacity_report",
+    }
     assert _get(airflow_server, "/api/v2/importErrors")["total_entries"] == 0
 
 
@@ -172,7 +210,9 @@ def test_two_day_backfill_leaves_no_duplicates(airflow_server):
     from include.headroom.store import ParquetStore
 
     env, db = airflow_server["env"], airflow_server["home"] / "airflow.db"
-    _wait(lambda: _backfill_runs(db).get("success", 0) >= INTERVALS, 1500, "the backfill runs", airflow_server["proc"], airflow_server["log"])
+    _wait(
+        lambda: _backfill_runs(db).get("success", 0) >= INTERVALS, 1500, "the backfill runs", airflow_server["proc"], airflow_server["log"]
+    )
     assert _backfill_runs(db) == {"success": INTERVALS}
 
     store = ParquetStore(airflow_server["data"] / "store")
@@ -202,15 +242,28 @@ def test_two_day_backfill_leaves_no_duplicates(airflow_server):
     _wait(backfill_closed, 300, "the scheduler to close the backfill", airflow_server["proc"], airflow_server["log"])
     before = store.read_metrics(start="2026-10-31T12:00Z", end="2026-10-31T13:00Z")
     before_validated = store.read("batches")["validated_at"].max()
-    airflow_server["while_scheduler_stopped"](lambda: _cli(
-        env, "backfill", "create", "--dag-id", "ingest_metrics", "--from-date", "2026-10-31T12:00:00+00:00",
-        "--to-date", "2026-10-31T12:45:00+00:00", "--reprocess-behavior", "completed"))
+    airflow_server["while_scheduler_stopped"](
+        lambda: _cli(
+            env,
+            "backfill",
+            "create",
+            "--dag-id",
+            "ingest_metrics",
+            "--from-date",
+            "2026-10-31T12:00:00+00:00",
+            "--to-date",
+            "2026-10-31T12:45:00+00:00",
+            "--reprocess-behavior",
+            "completed",
+        )
+    )
 
     def rerun_done() -> bool:
         with sqlite3.connect(db) as con:
             completed, pending = con.execute(
                 "SELECT b.completed_at, (SELECT count(*) FROM dag_run r WHERE r.backfill_id = b.id AND r.state != 'success') "
-                "FROM backfill b ORDER BY b.id DESC LIMIT 1").fetchone()
+                "FROM backfill b ORDER BY b.id DESC LIMIT 1"
+            ).fetchone()
         return completed is not None and pending == 0 and all_validated() and store.read("batches")["validated_at"].max() > before_validated
 
     _wait(rerun_done, 600, "the re-run hour", airflow_server["proc"], airflow_server["log"])

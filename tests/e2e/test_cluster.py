@@ -38,7 +38,7 @@ def cluster():
     finally:
         pids = dict(cl.state.pids)
         cl.down()
-        for name, pid in pids.items():
+        for pid in pids.values():
             with pytest.raises(ProcessLookupError):
                 os.killpg(pid, 0)
         assert not (cl.pg_data / "postmaster.pid").exists(), "PostgreSQL still running after down"

@@ -50,8 +50,15 @@ def test_dag_ingests_prometheus_into_postgres_idempotently(airflow_db, prometheu
         **os.environ,
         "HEADROOM_CONFIG_DIR": str(_config_dir(tmp_path)),
         "HEADROOM_STORE_BACKEND": "postgres",
-        "AIRFLOW_CONN_POSTGRES_HEADROOM": json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": postgres_server.port,
-                                                      "login": postgres_server.user, "schema": postgres_server.dbname}),
+        "AIRFLOW_CONN_POSTGRES_HEADROOM": json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": "127.0.0.1",
+                "port": postgres_server.port,
+                "login": postgres_server.user,
+                "schema": postgres_server.dbname,
+            }
+        ),
         "AIRFLOW_CONN_PROMETHEUS_DEFAULT": json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": prometheus.port}),
     }
     store = PostgresStore(lambda: psycopg.connect(postgres_server.dsn), schema="headroom")
@@ -76,6 +83,7 @@ def test_dag_ingests_prometheus_into_postgres_idempotently(airflow_db, prometheu
     batches = store.read("batches")
     assert batches["batch_id"].tolist() == ["prometheus_20261101T024500Z_20261101T030000Z"] and batches["rows_in"].tolist() == [54]
     assert store.read("watermarks", source="source:prometheus")["watermark"].tolist() == [pd.Timestamp("2026-11-01T03:00Z")]
-    assert store.read("source_units", service="checkout-api", metric="memory_utilization")[["original_unit", "unit", "factor"]].values.tolist() \
-        == [["ratio", "percent", 100.0]]
+    assert store.read("source_units", service="checkout-api", metric="memory_utilization")[
+        ["original_unit", "unit", "factor"]
+    ].values.tolist() == [["ratio", "percent", 100.0]]
     store.drop_schema()

@@ -12,7 +12,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, UTC
 from pathlib import Path
 
 import pandas as pd
@@ -185,7 +185,7 @@ def test_validation_results_data_docs_and_gates(config, pipeline):
 def test_alerts_dag_tells_each_incident_once_and_never_for_a_past_interval(pipeline):
     """The alerts DAG on the pipeline's store: a run for the slice's (old) interval sends and records nothing; a run
     now opens one incident per condition through the shipped log channel; the next run sends nothing again."""
-    from datetime import timedelta, timezone
+    from datetime import timedelta
 
     store, outbox = pipeline["store"], pipeline["data"] / "outbox" / "alerts.jsonl"
     env = pipeline["env"]
@@ -194,7 +194,7 @@ def test_alerts_dag_tells_each_incident_once_and_never_for_a_past_interval(pipel
     assert store.read("alerts").empty and not outbox.exists()
     assert "is a past interval: nothing is recorded or sent" in past.log.read_text()
 
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
     live = dags_test("alerts", now, env=env)
     assert live.ok, live.log.read_text()[-3000:]
     incidents = store.read("alerts")

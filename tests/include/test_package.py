@@ -23,7 +23,13 @@ def test_library_source_never_imports_airflow():
     offenders = []
     for path in LIBRARY.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             offenders += [f"{path.relative_to(LIBRARY)}: {n}" for n in names if n == "airflow" or n.startswith("airflow.")]
     assert offenders == []
 
@@ -31,16 +37,31 @@ def test_library_source_never_imports_airflow():
 def test_importing_every_library_module_loads_no_airflow():
     modules = sorted(
         "include." + ".".join(p.relative_to(LIBRARY.parent).with_suffix("").parts).replace(".__init__", "")
-        for p in LIBRARY.rglob("*.py") if p.name != "__main__.py"
+        for p in LIBRARY.rglob("*.py")
+        if p.name != "__main__.py"
     )
-    code = "import importlib, sys\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules) + "print(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'))"
+    code = (
+        "import importlib, sys\n"
+        + "".join(f"importlib.import_module({m!r})\n" for m in modules)
+        + "print(sorted(m for m in sys.modules if m.split('.')[0] == 'airflow'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
     assert len(modules) > 15
 
 
 def test_errors_form_one_tree():
-    for name in ("ConfigError", "DataError", "SchemaError", "StaleDataError", "StoreError", "ForecastError", "SourceError", "ActionError", "GuardRailError"):
+    for name in (
+        "ConfigError",
+        "DataError",
+        "SchemaError",
+        "StaleDataError",
+        "StoreError",
+        "ForecastError",
+        "SourceError",
+        "ActionError",
+        "GuardRailError",
+    ):
         assert issubclass(getattr(headroom, name), headroom.HeadroomError)
     assert issubclass(headroom.SchemaError, headroom.DataError)
     assert issubclass(headroom.GuardRailError, headroom.ActionError)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -32,9 +33,16 @@ def test_first_ingest_loads_history_and_validation_moves_it(config, loaded):
     assert first["rows"] == rows
     (summary,) = validated
     assert {k: summary[k] for k in ("batch_id", "status", "rows_in", "rows_valid", "rows_quarantined", "failed_services", "message")} == {
-        "batch_id": first["batch_id"], "status": "validated", "rows_in": rows, "rows_valid": rows, "rows_quarantined": 0,
-        "failed_services": [], "message": ""}
-    assert summary["data_docs"].endswith(f"data_docs/{first['batch_id']}/index.html") and "<html" in open(summary["data_docs"]).read().lower()
+        "batch_id": first["batch_id"],
+        "status": "validated",
+        "rows_in": rows,
+        "rows_valid": rows,
+        "rows_quarantined": 0,
+        "failed_services": [],
+        "message": "",
+    }
+    assert summary["data_docs"].endswith(f"data_docs/{first['batch_id']}/index.html")
+    assert "<html" in Path(summary["data_docs"]).read_text().lower()
     results = store.read("validation_results")
     assert sorted(results["service"]) == sorted(s.name for s in config.services) and results["success"].all()
     assert store.count("metrics") == rows and store.count("staging") == 0
@@ -69,15 +77,27 @@ def test_bad_rows_are_quarantined_and_counted(config, loaded, tmp_path):
     # one metric in nine bad (11 %) in the lower tiers: under their 20 % threshold, so the batch passes with its
     # bad rows quarantined (enterprise and critical, with 10 % and 5 % thresholds, are left clean)
     lower = ("basic", "standard", "professional")
-    pipeline.ingest(store, config, Corrupting(["cpu_utilization"], lower), AS_OF - pd.Timedelta(hours=2), AS_OF - pd.Timedelta(hours=1),
-                    history_days=1 / 24)
+    pipeline.ingest(
+        store,
+        config,
+        Corrupting(["cpu_utilization"], lower),
+        AS_OF - pd.Timedelta(hours=2),
+        AS_OF - pd.Timedelta(hours=1),
+        history_days=1 / 24,
+    )
     (summary,) = pipeline.validate_pending(store, config)
     assert summary["status"] == "validated" and summary["failed_services"] == []
     assert summary["rows_quarantined"] == 12 * sum(s.tier.value in lower for s in config.services) + 3
     assert summary["rows_in"] == summary["rows_valid"] + summary["rows_quarantined"] == store.count("metrics") + store.count("quarantine")
     # three metrics in nine bad: the task fails, naming series and expectation, after keeping every row
-    pipeline.ingest(store, config, Corrupting(["cpu_utilization", "error_rate", "cache_hit_ratio"]), AS_OF - pd.Timedelta(hours=1), AS_OF,
-                    history_days=1 / 24)
+    pipeline.ingest(
+        store,
+        config,
+        Corrupting(["cpu_utilization", "error_rate", "cache_hit_ratio"]),
+        AS_OF - pd.Timedelta(hours=1),
+        AS_OF,
+        history_days=1 / 24,
+    )
     with pytest.raises(DataError, match=r"series catalog-api/error_rate: expect_value_in_unit_range on 12 rows"):
         pipeline.validate_pending(store, config)
     batches = store.read("batches").set_index("batch_id")
@@ -113,9 +133,13 @@ def test_forecast_analyse_act_report(config, loaded, tmp_path):
     # the shared database's slowdown, then the cache loss; the first is blamed on the database, told to its caller's team
     assert [f["type"] for f in by_service["catalog-api"]["findings"]] == ["database_bound", "cache_bound"]
     assert [(f["root_cause_service"], f["remedy_owner"]) for f in by_service["catalog-api"]["findings"]] == [
-        ("postgres-main", "commerce"), ("catalog-api", "commerce")]
+        ("postgres-main", "commerce"),
+        ("catalog-api", "commerce"),
+    ]
     assert [(f["type"], f["root_cause_service"], f["remedy_owner"]) for f in by_service["checkout-api"]["findings"]] == [
-        ("cpu_bound", "checkout-api", "commerce"), ("dependency_failure", "payments-gateway", "payments")]
+        ("cpu_bound", "checkout-api", "commerce"),
+        ("dependency_failure", "payments-gateway", "payments"),
+    ]
     assert [(f["type"], f["kind"]) for f in by_service["search-api"]["findings"]] == [("cpu_bound", "predicted")]
     plans = {p["service"]: p for p in pipeline.plan_all_warming(store, config, AS_OF)}
     assert plans["catalog-api"]["trigger"] == "cache_bound" and plans["catalog-api"]["keys"] > 0

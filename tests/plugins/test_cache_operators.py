@@ -77,7 +77,10 @@ def test_redis_down_fails_the_task_and_records_it(config, context, tmp_path, mon
     server = RedisServer().start()
     monkeypatch.setenv("AIRFLOW_CONN_CACHE_DOWN", server.conn_uri())
     server.stop()
-    with pytest.raises(AirflowException, match="cache warming of catalog-api failed: cache_loss: failed: 0/50 keys warmed.*redis unavailable after 2 attempts"):
+    with pytest.raises(
+        AirflowException,
+        match="cache warming of catalog-api failed: cache_loss: failed: 0/50 keys warmed.*redis unavailable after 2 attempts",
+    ):
         WarmCacheOperator(task_id="warm_cache", plan=_plan(config), dry_run=False, redis_conn_id="cache_down").execute(context)
     row = _audit(tmp_path).iloc[0]
     assert (row["status"], json.loads(row["after"])["warmed"]) == ("failed", 0)
@@ -88,8 +91,9 @@ def test_dry_run_and_no_trigger_write_nothing(config, context, tmp_path):
 
     out = WarmCacheOperator(task_id="warm_cache", plan=_plan(config), dry_run="true").execute(context)
     assert out == {"service": "catalog-api", "status": "dry_run", "keys": 50}
-    skipped = WarmCacheOperator(task_id="warm_cache", plan={"service": "orders-api", "trigger": None, "skip_reason": "no trigger"},
-                                dry_run=False).execute(context)
+    skipped = WarmCacheOperator(
+        task_id="warm_cache", plan={"service": "orders-api", "trigger": None, "skip_reason": "no trigger"}, dry_run=False
+    ).execute(context)
     assert skipped["status"] == "skipped"
     assert sorted(_audit(tmp_path)["status"]) == ["dry_run", "skipped"]
     with pytest.raises(ValueError, match=r"dry_run='maybe' must be true or false"):
@@ -120,20 +124,37 @@ def test_cloudfront_invalidation_against_moto(context, tmp_path, monkeypatch, mo
 
     monkeypatch.setenv("AIRFLOW_CONN_AWS_MOTO", moto_server.aws_conn())
     cloudfront = boto3.client("cloudfront", endpoint_url=moto_server.url, region_name="us-east-1")
-    origin = {"Id": "origin", "DomainName": "origin.example.com",
-              "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "http-only"}}
-    distribution = cloudfront.create_distribution(DistributionConfig={
-        "CallerReference": "headroom-test", "Origins": {"Quantity": 1, "Items": [origin]}, "Comment": "", "Enabled": True,
-        "DefaultCacheBehavior": {"TargetOriginId": "origin", "ViewerProtocolPolicy": "allow-all", "MinTTL": 0},
-    })["Distribution"]["Id"]
-    out = InvalidateCdnOperator(task_id="invalidate", service="catalog-api", paths=["/catalog/*", "/img/logo.png"],
-                                distribution_id=distribution, aws_conn_id="aws_moto", wait_timeout_s=30).execute(context)
+    origin = {
+        "Id": "origin",
+        "DomainName": "origin.example.com",
+        "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "http-only"},
+    }
+    distribution = cloudfront.create_distribution(
+        DistributionConfig={
+            "CallerReference": "headroom-test",
+            "Origins": {"Quantity": 1, "Items": [origin]},
+            "Comment": "",
+            "Enabled": True,
+            "DefaultCacheBehavior": {"TargetOriginId": "origin", "ViewerProtocolPolicy": "allow-all", "MinTTL": 0},
+        }
+    )["Distribution"]["Id"]
+    out = InvalidateCdnOperator(
+        task_id="invalidate",
+        service="catalog-api",
+        paths=["/catalog/*", "/img/logo.png"],
+        distribution_id=distribution,
+        aws_conn_id="aws_moto",
+        wait_timeout_s=30,
+    ).execute(context)
     listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]
     assert listed["Quantity"] == 1 and listed["Items"][0]["Id"] == out["invalidation_id"]
-    paths = cloudfront.get_invalidation(DistributionId=distribution, Id=out["invalidation_id"])["Invalidation"]["InvalidationBatch"]["Paths"]
+    paths = cloudfront.get_invalidation(DistributionId=distribution, Id=out["invalidation_id"])["Invalidation"]["InvalidationBatch"][
+        "Paths"
+    ]
     assert sorted(paths["Items"]) == ["/catalog/*", "/img/logo.png"]
     row = _audit(tmp_path).iloc[0]
     assert (row["action"], row["executor"], row["status"]) == ("invalidate", "cloudfront", "applied")
     with pytest.raises(ValueError, match="must be a non-empty list of paths starting with '/'"):
-        InvalidateCdnOperator(task_id="invalidate", service="catalog-api", paths=["catalog"], distribution_id=distribution,
-                              aws_conn_id="aws_moto").execute(context)
+        InvalidateCdnOperator(
+            task_id="invalidate", service="catalog-api", paths=["catalog"], distribution_id=distribution, aws_conn_id="aws_moto"
+        ).execute(context)

@@ -26,7 +26,9 @@ SERVICES = ["orders-api", "docs-site"]
 def prometheus(fleet, tmp_path_factory):
     server = PrometheusServer(tmp_path_factory.mktemp("prom-hook"))
     end = fleet.anchor
-    server.backfill(FleetExporter(fleet, origin=end - pd.Timedelta(hours=3), services=SERVICES).openmetrics(end - pd.Timedelta(hours=2), end))
+    server.backfill(
+        FleetExporter(fleet, origin=end - pd.Timedelta(hours=3), services=SERVICES).openmetrics(end - pd.Timedelta(hours=2), end)
+    )
     server.start()
     yield server
     server.stop()
@@ -41,7 +43,9 @@ def aws(moto_server, monkeypatch):
 
 
 def test_prometheus_hook_reads_through_the_connection(prometheus, monkeypatch, fleet, config):
-    monkeypatch.setenv("AIRFLOW_CONN_PROMETHEUS_DEFAULT", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": prometheus.port, "schema": "http"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_PROMETHEUS_DEFAULT", json.dumps({"conn_type": "http", "host": "127.0.0.1", "port": prometheus.port, "schema": "http"})
+    )
     hook = PrometheusHook()
     ok, message = hook.test_connection()
     assert ok and message.startswith("Prometheus 2.") and message.endswith(f"at {prometheus.url} answers queries")
@@ -102,10 +106,23 @@ def test_a_missing_s3_object_names_bucket_and_key(aws, config, monkeypatch):
 
 
 CW_QUERIES = (
-    CloudWatchQuery(metric="cpu_utilization", namespace="AWS/ECS", metric_name="CPUUtilization", stat="Average",
-                    dimensions={"ServiceName": "$service"}, unit="Percent"),
-    CloudWatchQuery(metric="response_time", namespace="Headroom/Services", metric_name="TargetResponseTime", stat="Average",
-                    dimensions={"ServiceName": "$service"}, unit="Seconds", labels={"quantile": "p$percentile"}),
+    CloudWatchQuery(
+        metric="cpu_utilization",
+        namespace="AWS/ECS",
+        metric_name="CPUUtilization",
+        stat="Average",
+        dimensions={"ServiceName": "$service"},
+        unit="Percent",
+    ),
+    CloudWatchQuery(
+        metric="response_time",
+        namespace="Headroom/Services",
+        metric_name="TargetResponseTime",
+        stat="Average",
+        dimensions={"ServiceName": "$service"},
+        unit="Seconds",
+        labels={"quantile": "p$percentile"},
+    ),
 )
 
 
@@ -119,8 +136,16 @@ def cloudwatch_data(aws, config):
     for q in CW_QUERIES:
         part = rows[rows["metric"] == q.metric]
         scale = 0.001 if q.metric == "response_time" else 1.0
-        data = [{"MetricName": q.metric_name, "Dimensions": [{"Name": "ServiceName", "Value": r.service}], "Timestamp": r.ts.to_pydatetime(),
-                 "Value": r.value * scale, "Unit": q.unit} for r in part.itertuples()]
+        data = [
+            {
+                "MetricName": q.metric_name,
+                "Dimensions": [{"Name": "ServiceName", "Value": r.service}],
+                "Timestamp": r.ts.to_pydatetime(),
+                "Value": r.value * scale,
+                "Unit": q.unit,
+            }
+            for r in part.itertuples()
+        ]
         for i in range(0, len(data), 20):  # PutMetricData takes at most 20 datums a call
             client.put_metric_data(Namespace=q.namespace, MetricData=data[i : i + 20])
     return fleet, rows, start, end
@@ -141,7 +166,10 @@ def test_cloudwatch_values_read_back_normalized(cloudwatch_data, config):
         got = read[read["metric"] == metric].set_index(["service", "ts"])["value"].sort_index()
         want = rows[rows["metric"] == metric].set_index(["service", "ts"])["value"].sort_index()
         pd.testing.assert_series_equal(got, want, check_names=False, rtol=1e-9)
-    assert sorted(read.loc[read["metric"] == "response_time", "labels"].unique()) == ["quantile=p90", "quantile=p95"]  # docs-site is basic, orders-api professional
+    assert sorted(read.loc[read["metric"] == "response_time", "labels"].unique()) == [
+        "quantile=p90",
+        "quantile=p95",
+    ]  # docs-site is basic, orders-api professional
     assert set(read["unit"]) == {"percent", "ms"} and set(read["original_unit"]) == {"Percent", "Seconds"}
     ok, message = hook.test_connection()
     assert ok and "metrics listed" in message
@@ -222,8 +250,14 @@ def paging_cloudwatch(monkeypatch):
         for r in original(self).result["MetricDataResults"]:
             rest = len(r["values"]) > offset + page
             more |= rest
-            results.append({**r, "values": r["values"][offset : offset + page], "timestamps": r["timestamps"][offset : offset + page],
-                            "status_code": "PartialData" if rest else "Complete"})
+            results.append(
+                {
+                    **r,
+                    "values": r["values"][offset : offset + page],
+                    "timestamps": r["timestamps"][offset : offset + page],
+                    "status_code": "PartialData" if rest else "Complete",
+                }
+            )
         return ActionResult({"MetricDataResults": results, **({"NextToken": str(offset + page)} if more else {})})
 
     monkeypatch.setattr(CloudWatchResponse, "get_metric_data", paged)
@@ -269,14 +303,26 @@ def test_store_hook_selects_postgres_by_configuration(monkeypatch, postgres_serv
     from include.headroom.store import PostgresStore
 
     monkeypatch.setenv("HEADROOM_STORE_BACKEND", "postgres")
-    monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_HEADROOM", json.dumps({
-        "conn_type": "postgres", "host": "127.0.0.1", "port": postgres_server.port, "login": postgres_server.user, "schema": postgres_server.dbname}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_POSTGRES_HEADROOM",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": "127.0.0.1",
+                "port": postgres_server.port,
+                "login": postgres_server.user,
+                "schema": postgres_server.dbname,
+            }
+        ),
+    )
     hook = HeadroomStoreHook()
     store = hook.get_store()
     assert isinstance(store, PostgresStore) and store.schema == "headroom"
     assert hook.test_connection() == (True, "PostgreSQL store schema 'headroom' is reachable (0 metric rows)")
     store.drop_schema()
-    monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_HEADROOM", json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "x"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_POSTGRES_HEADROOM", json.dumps({"conn_type": "postgres", "host": "127.0.0.1", "port": 1, "login": "x"})
+    )
     ok, message = HeadroomStoreHook().test_connection()
     assert not ok and message.startswith("cannot connect to the PostgreSQL store")
 
@@ -297,7 +343,11 @@ def test_store_hook_without_the_connection_uses_the_dsn_like_open_store(monkeypa
     assert isinstance(via_hook, PostgresStore) and repr(via_hook) == repr(direct) == "PostgresStore(schema='headroom')"
     import pandas as pd
 
-    via_hook.upsert("watermarks", pd.DataFrame([{"source": "probe", "watermark": pd.Timestamp("2026-11-01T00:00Z"),
-                                                 "updated_at": pd.Timestamp("2026-11-01T00:00Z")}]))
+    via_hook.upsert(
+        "watermarks",
+        pd.DataFrame(
+            [{"source": "probe", "watermark": pd.Timestamp("2026-11-01T00:00Z"), "updated_at": pd.Timestamp("2026-11-01T00:00Z")}]
+        ),
+    )
     assert direct.read("watermarks", source="probe")["watermark"].tolist() == [pd.Timestamp("2026-11-01T00:00Z")]
     via_hook.drop_schema()

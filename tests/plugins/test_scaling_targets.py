@@ -17,10 +17,27 @@ from tests.servers import moto_server  # noqa: F401 (fixture)
 
 
 def decision(kind: str, target: dict, current: int, desired: int, **kw) -> ScalingDecision:
-    base = dict(decision_id="d1", service="orders-api", tier="professional", as_of="2026-11-01T12:00:00+00:00", action="scale",
-                rule="hpa_cpu", reason="cpu 95% vs target 70%", current_replicas=current, desired_replicas=desired,
-                cost_change_month=146.0, impact="medium", requires_approval=False, target_kind=kind, target=target,
-                enabled=True, min_replicas=2, max_replicas=12, max_step=6, recommendation=desired)
+    base = dict(
+        decision_id="d1",
+        service="orders-api",
+        tier="professional",
+        as_of="2026-11-01T12:00:00+00:00",
+        action="scale",
+        rule="hpa_cpu",
+        reason="cpu 95% vs target 70%",
+        current_replicas=current,
+        desired_replicas=desired,
+        cost_change_month=146.0,
+        impact="medium",
+        requires_approval=False,
+        target_kind=kind,
+        target=target,
+        enabled=True,
+        min_replicas=2,
+        max_replicas=12,
+        max_step=6,
+        recommendation=desired,
+    )
     return ScalingDecision(**{**base, **kw})
 
 
@@ -62,7 +79,9 @@ def test_deployment_scaled_through_scale_subresource_and_idempotent(kube):
 
 def test_statefulset_and_hpa_floor(kube):
     sts = {"namespace": "identity", "name": "session-service", "conn_id": "k8s_standin"}
-    rec = apply_decision(decision("kubernetes_statefulset", sts, 3, 5, service="session-service"), scaler_for("kubernetes_statefulset", sts))
+    rec = apply_decision(
+        decision("kubernetes_statefulset", sts, 3, 5, service="session-service"), scaler_for("kubernetes_statefulset", sts)
+    )
     assert rec.status is Status.APPLIED and kube.replicas("statefulsets", "identity", "session-service") == 5
     hpa = {**DEPLOY, "hpa": "orders-api"}
     floor = apply_decision(decision("kubernetes_deployment", hpa, 2, 5, rule="predictive_floor"), scaler_for("kubernetes_deployment", hpa))
@@ -95,11 +114,14 @@ def test_missing_object_fails_at_once(kube):
         apply_decision(decision("kubernetes_deployment", missing, 4, 5), scaler_for("kubernetes_deployment", missing))
 
 
-@pytest.mark.parametrize(("target", "match"), [
-    ({"namespace": "Commerce", "name": "orders-api"}, "namespace='Commerce' is not a valid Kubernetes namespace"),
-    ({"namespace": "commerce", "name": "orders_api"}, "name='orders_api' is not a valid Kubernetes object name"),
-    ({"namespace": "commerce"}, "target field 'name' is missing"),
-])
+@pytest.mark.parametrize(
+    ("target", "match"),
+    [
+        ({"namespace": "Commerce", "name": "orders-api"}, "namespace='Commerce' is not a valid Kubernetes namespace"),
+        ({"namespace": "commerce", "name": "orders_api"}, "name='orders_api' is not a valid Kubernetes object name"),
+        ({"namespace": "commerce"}, "target field 'name' is missing"),
+    ],
+)
 def test_invalid_names_refused_before_any_call(kube, target, match):
     scaler = scaler_for("kubernetes_deployment", {**DEPLOY})
     with pytest.raises(GuardRailError, match=match):
@@ -161,8 +183,14 @@ def test_ecs_service_desired_count(aws):
 
 def test_autoscaling_group_desired_capacity_and_scheduled_floor(aws):
     aws["autoscaling"].create_launch_configuration(LaunchConfigurationName="lc-up", ImageId="ami-12c6146b", InstanceType="t3.micro")
-    aws["autoscaling"].create_auto_scaling_group(AutoScalingGroupName="user-profile-asg", LaunchConfigurationName="lc-up",
-                                                 MinSize=3, MaxSize=10, DesiredCapacity=3, AvailabilityZones=["us-east-1a"])
+    aws["autoscaling"].create_auto_scaling_group(
+        AutoScalingGroupName="user-profile-asg",
+        LaunchConfigurationName="lc-up",
+        MinSize=3,
+        MaxSize=10,
+        DesiredCapacity=3,
+        AvailabilityZones=["us-east-1a"],
+    )
     target = {"name": "user-profile-asg", "conn_id": "aws_moto"}
     scaler = scaler_for("aws_autoscaling_group", target)
     rec = apply_decision(decision("aws_autoscaling_group", target, 3, 5, service="user-profile", min_replicas=3, max_replicas=10), scaler)
@@ -175,8 +203,12 @@ def test_autoscaling_group_desired_capacity_and_scheduled_floor(aws):
 
 
 def test_application_autoscaling_targets_and_scheduled_action(aws):
-    target = {"service_namespace": "dynamodb", "resource_id": "table/orders", "scalable_dimension": "dynamodb:table:ReadCapacityUnits",
-              "conn_id": "aws_moto"}
+    target = {
+        "service_namespace": "dynamodb",
+        "resource_id": "table/orders",
+        "scalable_dimension": "dynamodb:table:ReadCapacityUnits",
+        "conn_id": "aws_moto",
+    }
     scaler = scaler_for("aws_application_autoscaling", target)
     scaler.register(target, 5, 50)
     rec = apply_decision(decision("aws_application_autoscaling", target, 5, 8, min_replicas=1, max_replicas=50), scaler)
@@ -186,7 +218,8 @@ def test_application_autoscaling_targets_and_scheduled_action(aws):
     scaler.schedule_floor(target, "headroom-planned-0900", "2030-01-06T09:00:00Z", 12)
     actions = aws["application-autoscaling"].describe_scheduled_actions(ServiceNamespace="dynamodb")["ScheduledActions"]
     assert [(a["ScheduledActionName"], a["Schedule"], a["ScalableTargetAction"]["MinCapacity"]) for a in actions] == [
-        ("headroom-planned-0900", "at(2030-01-06T09:00:00)", 12)]
+        ("headroom-planned-0900", "at(2030-01-06T09:00:00)", 12)
+    ]
     bad = {**target, "resource_id": "table/x"}
     with pytest.raises(GuardRailError, match="resource_id='table/x' is not a valid dynamodb resource id"):
         apply_decision(decision("aws_application_autoscaling", bad, 5, 8), scaler)
@@ -216,8 +249,12 @@ def _inject(client, code: str, times: int, status: int = 400):
 
 
 def test_throttling_retried_and_access_denied_clean(aws):
-    target = {"service_namespace": "dynamodb", "resource_id": "table/throttled", "scalable_dimension": "dynamodb:table:ReadCapacityUnits",
-              "conn_id": "aws_moto"}
+    target = {
+        "service_namespace": "dynamodb",
+        "resource_id": "table/throttled",
+        "scalable_dimension": "dynamodb:table:ReadCapacityUnits",
+        "conn_id": "aws_moto",
+    }
     scaler = scaler_for("aws_application_autoscaling", target)
     scaler.client.meta.config.retries = {"max_attempts": 0}
     scaler.register(target, 2, 20)

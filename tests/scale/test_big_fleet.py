@@ -22,8 +22,11 @@ def test_overlay_has_the_fleet_size_and_keeps_the_shipped_services_first(tmp_pat
     config = load_config(write_fleet_config(tmp_path, services=250, days=30))
     names = [s.name for s in config.services]
     assert len(names) == len(set(names)) == 250
-    shipped = [s["name"] for s in yaml.safe_load((Path(__file__).resolve().parents[2] / "include/headroom/config/catalog.yaml").read_text())["services"]]
-    assert names[:len(shipped)] == shipped  # the sample incidents still point at real services
+    shipped = [
+        s["name"]
+        for s in yaml.safe_load((Path(__file__).resolve().parents[2] / "include/headroom/config/catalog.yaml").read_text())["services"]
+    ]
+    assert names[: len(shipped)] == shipped  # the sample incidents still point at real services
     assert config.sample_fleet.history_days == 30 and config.sample_fleet.metrics == KEY_METRICS
     targets = [(s.target.kind, tuple(sorted(s.target.params.items()))) for s in config.services]
     assert len(set(targets)) == 250  # every copy scales its own target
@@ -61,5 +64,7 @@ def test_seeded_history_has_one_row_per_key_and_step(tmp_path):
     assert rows == 20 * 4 * 288 * 2
     from include.headroom.store import ParquetStore
 
-    counts = ParquetStore(tmp_path / "store").query("SELECT service, metric, count(*) AS n, count(DISTINCT ts) AS d FROM metrics GROUP BY 1, 2")
+    counts = ParquetStore(tmp_path / "store").query(
+        "SELECT service, metric, count(*) AS n, count(DISTINCT ts) AS d FROM metrics GROUP BY 1, 2"
+    )
     assert len(counts) == 80 and set(counts["n"]) == {576} and set(counts["d"]) == {576}

@@ -70,11 +70,19 @@ class Finding:
 
     def to_row(self, window_end: pd.Timestamp, window_start: pd.Timestamp | None = None) -> dict[str, Any]:
         return {
-            "window_start": window_start if window_start is not None else window_end, "window_end": window_end,
-            "service": self.service, "tier": self.tier, "type": self.type,
-            "confidence": self.confidence, "start": self.start, "end": self.end, "kind": self.kind,
+            "window_start": window_start if window_start is not None else window_end,
+            "window_end": window_end,
+            "service": self.service,
+            "tier": self.tier,
+            "type": self.type,
+            "confidence": self.confidence,
+            "start": self.start,
+            "end": self.end,
+            "kind": self.kind,
             "root_causes": json.dumps([asdict(c) for c in self.root_causes]),
-            "evidence": json.dumps(self.evidence, default=str), "remedy": self.remedy, "severity": self.severity,
+            "evidence": json.dumps(self.evidence, default=str),
+            "remedy": self.remedy,
+            "severity": self.severity,
             "summary": self.describe(),
         }
 
@@ -90,10 +98,15 @@ class Finding:
         )
         end = f"{self.end:%H:%M}" if self.end.date() == self.start.date() else f"{self.end:%Y-%m-%d %H:%M}"
         root = self.evidence.get("root_cause") or {}
-        across = (f"; root cause {root['service']} via {' -> '.join(root.get('path', []))}, tell {root.get('owner') or '?'}"
-                  if root.get("service") and root["service"] != self.service else "")
-        return (f"{self.service} [{self.tier}] {self.kind} {self.type} {self.start:%Y-%m-%d %H:%M}..{end} "
-                f"confidence {self.confidence:.2f}: causes {causes or 'none'} -> {self.remedy}{across}")
+        across = (
+            f"; root cause {root['service']} via {' -> '.join(root.get('path', []))}, tell {root.get('owner') or '?'}"
+            if root.get("service") and root["service"] != self.service
+            else ""
+        )
+        return (
+            f"{self.service} [{self.tier}] {self.kind} {self.type} {self.start:%Y-%m-%d %H:%M}..{end} "
+            f"confidence {self.confidence:.2f}: causes {causes or 'none'} -> {self.remedy}{across}"
+        )
 
 
 def wide(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -248,18 +261,27 @@ def rank_causes(config: HeadroomConfig, z: pd.DataFrame, start: int, end: int, p
             lag = float((lead.index[symptom_onset] - lead.index[onset]).total_seconds() / 60.0)
         corr = _lagged_correlation(context[metric].to_numpy(float), symptom, max_lag) if symptom is not None else None
         score = float(strength[metric]) * (0.5 + 0.5 * abs(corr or 0.0))
-        causes.append(Cause(
-            signal=metric, score=round(score, 2), z=round(float(episode[metric].median()), 2),
-            onset=lead.index[onset].isoformat() if onset is not None else None,
-            is_root=not any(prior.explains(up, float(medians[up]), metric, float(medians[metric])) for up in prior.ancestors(metric) & deviating),
-            lag_min=lag, correlation=corr,
-            prior_weight=prior.weight_to(metric),
-        ))
+        causes.append(
+            Cause(
+                signal=metric,
+                score=round(score, 2),
+                z=round(float(episode[metric].median()), 2),
+                onset=lead.index[onset].isoformat() if onset is not None else None,
+                is_root=not any(
+                    prior.explains(up, float(medians[up]), metric, float(medians[metric])) for up in prior.ancestors(metric) & deviating
+                ),
+                lag_min=lag,
+                correlation=corr,
+                prior_weight=prior.weight_to(metric),
+            )
+        )
     causes.sort(key=lambda c: (not c.is_root, -c.score, c.signal))
     return tuple(causes)
 
 
-def _level_mask(value: np.ndarray, reference: np.ndarray, budget: dict[str, float], level: str, direction: str, relative: bool) -> np.ndarray:
+def _level_mask(
+    value: np.ndarray, reference: np.ndarray, budget: dict[str, float], level: str, direction: str, relative: bool
+) -> np.ndarray:
     """Points at or past a budget ``level`` (absolute, or relative to ``reference``)."""
     import numpy as np
 
@@ -268,8 +290,9 @@ def _level_mask(value: np.ndarray, reference: np.ndarray, budget: dict[str, floa
         return (value <= limit) if direction == "low" else (value >= limit)
 
 
-def _rules(config: HeadroomConfig, z: pd.DataFrame, frame: pd.DataFrame, baseline: pd.DataFrame, leak_slope: np.ndarray,
-           prior: _Prior) -> dict[str, np.ndarray]:
+def _rules(
+    config: HeadroomConfig, z: pd.DataFrame, frame: pd.DataFrame, baseline: pd.DataFrame, leak_slope: np.ndarray, prior: _Prior
+) -> dict[str, np.ndarray]:
     """Per type, the points where its rule holds."""
     import numpy as np
 
@@ -282,7 +305,9 @@ def _rules(config: HeadroomConfig, z: pd.DataFrame, frame: pd.DataFrame, baselin
         latency_up = col("response_time") > det["latency_inflation"] * base("response_time")
         errors_high = col("error_rate") > alarms["error_rate"]["threshold"]
         cpu_high = col("cpu_utilization") > det["cpu_high_pct"]
-        hit_low = (col("cache_hit_ratio") < alarms["cache_hit_ratio"]["threshold"]) | (col("cache_hit_ratio") < base("cache_hit_ratio") - det["cache_drop"])
+        hit_low = (col("cache_hit_ratio") < alarms["cache_hit_ratio"]["threshold"]) | (
+            col("cache_hit_ratio") < base("cache_hit_ratio") - det["cache_drop"]
+        )
         hit_ok = col("cache_hit_ratio") >= base("cache_hit_ratio") - det["cache_ok_margin"]
         db_slow = col("database_performance") > det["db_slowdown_factor"] * base("database_performance")
         errors_warn = col("error_rate") >= bn.budgets.get("error_rate", {}).get(bn.resource_rule_level, alarms["error_rate"]["threshold"])
@@ -318,8 +343,14 @@ def _rules(config: HeadroomConfig, z: pd.DataFrame, frame: pd.DataFrame, baselin
     return rules
 
 
-def _with_anomaly_scores(causes: tuple[Cause, ...], history: pd.DataFrame, first: pd.Timestamp, last: pd.Timestamp,
-                         cache: dict[str, pd.DataFrame], lead_from: pd.Timestamp | None = None) -> tuple[Cause, ...]:
+def _with_anomaly_scores(
+    causes: tuple[Cause, ...],
+    history: pd.DataFrame,
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    cache: dict[str, pd.DataFrame],
+    lead_from: pd.Timestamp | None = None,
+) -> tuple[Cause, ...]:
     """Each cause with the anomaly detector's evidence (:mod:`include.headroom.anomalies`): the highest score its
     signal reached in the episode, and its onset = the detector's first event from ``lead_from`` to the episode's end
     (the robust-z onset stays when the detector reported none); lags to the symptom are recomputed from those onsets."""
@@ -352,8 +383,14 @@ def _with_anomaly_scores(causes: tuple[Cause, ...], history: pd.DataFrame, first
         lag = cause.lag_min
         if found is not None and symptom is not None:
             lag = float((symptom - found).total_seconds() / 60.0)
-        out.append(replace(cause, anomaly=round(float(inside.max()), 3) if len(inside) else None,
-                           onset=when.isoformat() if when is not None else None, lag_min=lag))
+        out.append(
+            replace(
+                cause,
+                anomaly=round(float(inside.max()), 3) if len(inside) else None,
+                onset=when.isoformat() if when is not None else None,
+                lag_min=lag,
+            )
+        )
     return tuple(out)
 
 
@@ -365,9 +402,7 @@ def _leak_slope(frame: pd.DataFrame) -> pd.Series | None:
     return daily_mean.diff(12)  # 12 points of 5 minutes
 
 
-def analyze_service(
-    config: HeadroomConfig, service: Service, metrics: pd.DataFrame, window_start: Any, window_end: Any
-) -> list[Finding]:
+def analyze_service(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, window_start: Any, window_end: Any) -> list[Finding]:
     """Observed bottleneck episodes of one service that reach into ``[window_start, window_end)``.
 
     Episodes are traced from ``context_hours`` before the window; the baseline comes from the
@@ -408,19 +443,32 @@ def analyze_service(
             held = float(np.mean(mask[a : b + 1]))
             confidence = round(min(1.0, 0.5 + 0.5 * held * min(1.0, (b - a + 1) / 12)), 2)
             lead_from = frame.index[max(0, a - int(det.get("cause_lead_points", 12)))]
-            causes = _with_anomaly_scores(rank_causes(config, z, a, b, prior), history, frame.index[a], frame.index[b],
-                                          anomaly_cache, lead_from)
+            causes = _with_anomaly_scores(
+                rank_causes(config, z, a, b, prior), history, frame.index[a], frame.index[b], anomaly_cache, lead_from
+            )
             if kind == "memory_leak":
                 causes = tuple(sorted(causes, key=lambda c: c.signal != "memory_utilization"))
             peak = {m: round(float(frame[m].iloc[a : b + 1].max()), 6) for m in frame.columns}
-            findings.append(Finding(
-                service=service.name, tier=service.tier.value, type=kind, confidence=confidence,
-                start=frame.index[a], end=frame.index[b], kind=OBSERVED, root_causes=causes,
-                evidence={"points": int(b - a + 1), "rule_held": round(held, 3), "peak": peak,
-                          "baseline": {m: round(float(baseline[m].iloc[a]), 6) for m in baseline.columns if np.isfinite(baseline[m].iloc[a])}},
-                remedy=bn.remedies[kind],
-                severity="critical" if kind == "dependency_failure" or service.tier.value == "critical" else "high",
-            ))
+            findings.append(
+                Finding(
+                    service=service.name,
+                    tier=service.tier.value,
+                    type=kind,
+                    confidence=confidence,
+                    start=frame.index[a],
+                    end=frame.index[b],
+                    kind=OBSERVED,
+                    root_causes=causes,
+                    evidence={
+                        "points": int(b - a + 1),
+                        "rule_held": round(held, 3),
+                        "peak": peak,
+                        "baseline": {m: round(float(baseline[m].iloc[a]), 6) for m in baseline.columns if np.isfinite(baseline[m].iloc[a])},
+                    },
+                    remedy=bn.remedies[kind],
+                    severity="critical" if kind == "dependency_failure" or service.tier.value == "critical" else "high",
+                )
+            )
     # Scaling does not fix a failing dependency: an episode inside a dependency failure is reported once, as that.
     # A leak explains high memory: no separate memory_bound episode while it lasts.
     failures = [f for f in findings if f.type == "dependency_failure"]
@@ -459,7 +507,11 @@ def predicted_findings(
     now = utc(as_of)
     out = []
     # Only trusted forecasts (backtest MAPE within the accuracy gate) may predict a bottleneck.
-    rows = capacity[(capacity["service"] == service.name) & (capacity["status"] == "ok") & capacity["trusted"].astype(bool)] if len(capacity) else capacity
+    rows = (
+        capacity[(capacity["service"] == service.name) & (capacity["status"] == "ok") & capacity["trusted"].astype(bool)]
+        if len(capacity)
+        else capacity
+    )
     trusted_metrics = set(rows["metric"]) if len(rows) else set()
     horizon_days = float(pred.get("saturation_days", 1e9))
     for row in rows.itertuples():
@@ -469,14 +521,31 @@ def predicted_findings(
         if utc(when) > now + pd.Timedelta(days=horizon_days):
             continue
         kind = types[row.metric]
-        out.append(Finding(
-            service=service.name, tier=service.tier.value, type=kind, confidence=round(float(row.saturation_probability), 2),
-            start=utc(when), end=utc(when), kind=PREDICTED,
-            root_causes=(Cause(signal=row.metric, score=float(row.saturation_probability), z=0.0, onset=utc(when).isoformat(), is_root=True),),
-            evidence={"source": "capacity", "forecast_run": row.run_date, "model": row.model, "capacity_limit": row.capacity_limit,
-                      "saturation_at": str(row.saturation_at), "saturation_at_upper": str(row.saturation_at_upper), "as_of": str(now)},
-            remedy=bn.remedies[kind], severity="high",
-        ))
+        out.append(
+            Finding(
+                service=service.name,
+                tier=service.tier.value,
+                type=kind,
+                confidence=round(float(row.saturation_probability), 2),
+                start=utc(when),
+                end=utc(when),
+                kind=PREDICTED,
+                root_causes=(
+                    Cause(signal=row.metric, score=float(row.saturation_probability), z=0.0, onset=utc(when).isoformat(), is_root=True),
+                ),
+                evidence={
+                    "source": "capacity",
+                    "forecast_run": row.run_date,
+                    "model": row.model,
+                    "capacity_limit": row.capacity_limit,
+                    "saturation_at": str(row.saturation_at),
+                    "saturation_at_upper": str(row.saturation_at_upper),
+                    "as_of": str(now),
+                },
+                remedy=bn.remedies[kind],
+                severity="high",
+            )
+        )
     if forecasts is None or forecasts.empty:
         return out
     horizons = pred.get("horizons_s", {})
@@ -485,10 +554,7 @@ def predicted_findings(
     for metric, series in own.groupby("metric"):
         if metric not in types or metric not in trusted_metrics:
             continue
-        if metric == "response_time":
-            limit = config.tier(service.tier).latency_slo.threshold_ms
-        else:
-            limit = capacity_limit(config, service, metric)
+        limit = config.tier(service.tier).latency_slo.threshold_ms if metric == "response_time" else capacity_limit(config, service, metric)
         horizon = pd.Timedelta(seconds=float(horizons.get(metric, horizons.get("bottleneck", 7200))))
         series = series.sort_values("ds")
         ds = pd.DatetimeIndex(series["ds"])
@@ -504,15 +570,30 @@ def predicted_findings(
             continue
         kind = types[metric]
         when = now + pd.Timedelta(seconds=float(grid[best]))
-        out.append(Finding(
-            service=service.name, tier=service.tier.value, type=kind, confidence=round(float(prob[best]), 2),
-            start=when, end=now + horizon, kind=PREDICTED,
-            root_causes=(Cause(signal=metric, score=round(float(prob[best]), 3), z=0.0, onset=when.isoformat(), is_root=True),),
-            evidence={"source": "forecast", "model": str(series["model"].iloc[0]) if "model" in series else "", "limit": limit,
-                      "horizon_s": horizon.total_seconds(), "yhat": round(float(yhat[best]), 4), "sigma": round(float(sigma[best]), 4),
-                      "probability": round(float(prob[best]), 4), "as_of": str(now)},
-            remedy=bn.remedies[kind], severity="high",
-        ))
+        out.append(
+            Finding(
+                service=service.name,
+                tier=service.tier.value,
+                type=kind,
+                confidence=round(float(prob[best]), 2),
+                start=when,
+                end=now + horizon,
+                kind=PREDICTED,
+                root_causes=(Cause(signal=metric, score=round(float(prob[best]), 3), z=0.0, onset=when.isoformat(), is_root=True),),
+                evidence={
+                    "source": "forecast",
+                    "model": str(series["model"].iloc[0]) if "model" in series else "",
+                    "limit": limit,
+                    "horizon_s": horizon.total_seconds(),
+                    "yhat": round(float(yhat[best]), 4),
+                    "sigma": round(float(sigma[best]), 4),
+                    "probability": round(float(prob[best]), 4),
+                    "as_of": str(now),
+                },
+                remedy=bn.remedies[kind],
+                severity="high",
+            )
+        )
     return out
 
 
@@ -522,7 +603,9 @@ def _normal_isf(q: float) -> float:
     return float(-ndtri(q))
 
 
-def budget_levels(config: HeadroomConfig, service: Service, frame: pd.DataFrame, baseline: pd.DataFrame | None, at: Any) -> dict[str, dict[str, Any]]:
+def budget_levels(
+    config: HeadroomConfig, service: Service, frame: pd.DataFrame, baseline: pd.DataFrame | None, at: Any
+) -> dict[str, dict[str, Any]]:
     """Each metric with a performance budget, averaged over the 5 minutes before ``at``, and the budget level it reached."""
     import numpy as np
     import pandas as pd
@@ -551,12 +634,18 @@ def budget_levels(config: HeadroomConfig, service: Service, frame: pd.DataFrame,
         for level in ("target", "warning", "critical"):
             if (ratio <= budget[level]) if low else (ratio >= budget[level]):
                 reached = level
-        out[metric] = {"value": round(value, 6), "reference": round(reference, 6), "level": reached,
-                       **{k: budget[k] for k in ("target", "warning", "critical")}}
+        out[metric] = {
+            "value": round(value, 6),
+            "reference": round(reference, 6),
+            "level": reached,
+            **{k: budget[k] for k in ("target", "warning", "critical")},
+        }
     return out
 
 
-def use_report(config: HeadroomConfig, service: Service, frame: pd.DataFrame, baseline: pd.DataFrame | None, at: Any) -> list[dict[str, Any]]:
+def use_report(
+    config: HeadroomConfig, service: Service, frame: pd.DataFrame, baseline: pd.DataFrame | None, at: Any
+) -> list[dict[str, Any]]:
     """The USE method per resource with a metric: utilization, saturation and errors over the 5 minutes before ``at``.
 
     Saturation is what shows queueing: latency inflation over the seasonal baseline for every
@@ -586,12 +675,30 @@ def use_report(config: HeadroomConfig, service: Service, frame: pd.DataFrame, ba
         if res.get("relative"):
             saturation["vs_baseline"] = round(levels[metric]["value"] / levels[metric]["reference"], 3)
         full_scale = float(res.get("scale", 1.0)) if not res.get("relative") else levels[metric]["reference"]
-        out.append({"resource": name, "metric": metric, "utilization": round(levels[metric]["value"] / full_scale, 4), "level": levels[metric]["level"],
-                    "saturation": saturation, "errors": errors if res.get("errors") or name == "cpu" else None})
+        out.append(
+            {
+                "resource": name,
+                "metric": metric,
+                "utilization": round(levels[metric]["value"] / full_scale, 4),
+                "level": levels[metric]["level"],
+                "saturation": saturation,
+                "errors": errors if res.get("errors") or name == "cpu" else None,
+            }
+        )
     if latency is not None:
-        out.append({"resource": "service", "metric": "response_time", "utilization": latency["value"], "level": latency["level"],
-                    "saturation": {"latency_inflation": inflation}, "errors": errors,
-                    "alarms": {name: _alarm(frame, now, metric, bn.alarms[name]) for name, metric in _ALARM_METRICS.items() if name in bn.alarms}})
+        out.append(
+            {
+                "resource": "service",
+                "metric": "response_time",
+                "utilization": latency["value"],
+                "level": latency["level"],
+                "saturation": {"latency_inflation": inflation},
+                "errors": errors,
+                "alarms": {
+                    name: _alarm(frame, now, metric, bn.alarms[name]) for name, metric in _ALARM_METRICS.items() if name in bn.alarms
+                },
+            }
+        )
     return out
 
 
@@ -605,7 +712,9 @@ def _alarm(frame: pd.DataFrame, at: pd.Timestamp, metric: str, alarm: Any) -> bo
     if metric not in frame:
         return None
     period = pd.Timedelta(seconds=float(alarm["period_s"]))
-    means = [frame[metric][(frame.index >= at - (k + 1) * period) & (frame.index < at - k * period)].mean() for k in range(int(alarm["periods"]))]
+    means = [
+        frame[metric][(frame.index >= at - (k + 1) * period) & (frame.index < at - k * period)].mean() for k in range(int(alarm["periods"]))
+    ]
     if any(m != m for m in means):
         return None
     low = metric == "cache_hit_ratio"
@@ -633,10 +742,12 @@ def slo_status(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, 
 
     frame = wide(metrics[metrics["ts"] < end]) if len(metrics) else pd.DataFrame()
     err_series = frame["error_rate"].dropna() if "error_rate" in frame else pd.Series(dtype=float)
-    thr_series = frame["throughput"] if "throughput" in frame else None
+    thr_series = frame.get("throughput", None)
     window_days = float(slo_cfg.get("budget_window_days", 30))
     budget = budget_status(err_series, tier.error_budget, end, window_days, float(slo_cfg.get("exhaustion_burn_window_h", 6)), thr_series)
-    alerts = evaluate_burn_alerts(err_series, tier.error_budget, end, [BurnAlert.from_mapping(a) for a in slo_cfg.get("burn_alerts", ())], thr_series)
+    alerts = evaluate_burn_alerts(
+        err_series, tier.error_budget, end, [BurnAlert.from_mapping(a) for a in slo_cfg.get("burn_alerts", ())], thr_series
+    )
     firing = [a for a in alerts if a.firing]
     alert = "page" if any(a.severity == "page" for a in firing) else "ticket" if firing else "none"
     objective = float(slo_cfg.get("latency_objective", 0.99))
@@ -654,11 +765,21 @@ def slo_status(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, 
         baseline, _ = seasonal_baseline(frame, base_start, int(bn.detection["baseline_days"]))
         use = use_report(config, service, frame, baseline, end)
     return {
-        "window_end": end, "service": service.name, "tier": service.tier.value,
-        "latency_percentile": tier.latency_slo.percentile, "latency_slo_ms": tier.latency_slo.threshold_ms,
+        "window_end": end,
+        "service": service.name,
+        "tier": service.tier.value,
+        "latency_percentile": tier.latency_slo.percentile,
+        "latency_slo_ms": tier.latency_slo.threshold_ms,
         "latency_observed_ms": float(np.percentile(latency, tier.latency_slo.percentile)) if len(latency) else float("nan"),
-        "latency_compliance": compliance, "uptime_slo": tier.uptime_slo, "availability": availability,
-        "error_budget_remaining": budget.remaining, "budget_consumed": budget.consumed, "burn_rate": budget.burn_rate,
-        "budget_exhausted_at": budget.exhausted_at, "alert": alert,
-        "burn_alerts": json.dumps([a.to_dict() for a in alerts]), "use": json.dumps(use, default=str), "status": status,
+        "latency_compliance": compliance,
+        "uptime_slo": tier.uptime_slo,
+        "availability": availability,
+        "error_budget_remaining": budget.remaining,
+        "budget_consumed": budget.consumed,
+        "burn_rate": budget.burn_rate,
+        "budget_exhausted_at": budget.exhausted_at,
+        "alert": alert,
+        "burn_alerts": json.dumps([a.to_dict() for a in alerts]),
+        "use": json.dumps(use, default=str),
+        "status": status,
     }

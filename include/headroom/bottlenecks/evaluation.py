@@ -9,7 +9,8 @@ windows are one episode.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from include.headroom.config import HeadroomConfig
 
@@ -61,11 +62,19 @@ class Evaluation:
         return 10.0 * self.false_episodes / self.healthy_service_days if self.healthy_service_days else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"incidents": self.incidents, "found_right_type_and_cause": self.found, "recall": round(self.recall, 4),
-                "episodes": self.episodes, "true_episodes": self.true_episodes, "precision": round(self.precision, 4),
-                "false_episodes": self.false_episodes, "healthy_service_days": round(self.healthy_service_days, 2),
-                "false_per_10_healthy_service_days": round(self.false_per_10_healthy_days, 4), "missed": list(self.missed),
-                "false": [f"{e.service} {e.type} {e.start:%Y-%m-%d %H:%M}..{e.end:%H:%M} cause {e.top_cause}" for e in self.false]}
+        return {
+            "incidents": self.incidents,
+            "found_right_type_and_cause": self.found,
+            "recall": round(self.recall, 4),
+            "episodes": self.episodes,
+            "true_episodes": self.true_episodes,
+            "precision": round(self.precision, 4),
+            "false_episodes": self.false_episodes,
+            "healthy_service_days": round(self.healthy_service_days, 2),
+            "false_per_10_healthy_service_days": round(self.false_per_10_healthy_days, 4),
+            "missed": list(self.missed),
+            "false": [f"{e.service} {e.type} {e.start:%Y-%m-%d %H:%M}..{e.end:%H:%M} cause {e.top_cause}" for e in self.false],
+        }
 
 
 def merge_episodes(findings: Sequence[Finding], gap_minutes: float = 60.0) -> list[Episode]:
@@ -98,7 +107,11 @@ def score_episodes(episodes: Sequence[Episode], truths: Sequence[GroundTruth], s
     truths = [t for t in truths if t.kind != "saturation" and pd.Timestamp(t.end) > lo and pd.Timestamp(t.start) < hi]
     found, missed = 0, []
     for t in truths:
-        right = [e for e in episodes if _overlaps(e, t) and e.type == t.expected_type and e.top_cause == t.expected_cause and e.remedy == t.remedy]
+        right = [
+            e
+            for e in episodes
+            if _overlaps(e, t) and e.type == t.expected_type and e.top_cause == t.expected_cause and e.remedy == t.remedy
+        ]
         if right:
             found += 1
         else:
@@ -110,13 +123,22 @@ def score_episodes(episodes: Sequence[Episode], truths: Sequence[GroundTruth], s
         t_start, t_end = max(pd.Timestamp(t.start), lo), min(pd.Timestamp(t.end) + pd.Timedelta(hours=MATCH_GRACE_H), hi)
         affected_days += max(0.0, (t_end.ceil("D") - t_start.floor("D")).total_seconds() / 86400.0)
     healthy = services * (hi - lo).total_seconds() / 86400.0 - affected_days
-    return Evaluation(incidents=len(truths), found=found, episodes=len(episodes), true_episodes=len(true_eps),
-                      false_episodes=len(false_eps), healthy_service_days=healthy, missed=tuple(missed),
-                      false=tuple(false_eps), all_episodes=tuple(episodes))
+    return Evaluation(
+        incidents=len(truths),
+        found=found,
+        episodes=len(episodes),
+        true_episodes=len(true_eps),
+        false_episodes=len(false_eps),
+        healthy_service_days=healthy,
+        missed=tuple(missed),
+        false=tuple(false_eps),
+        all_episodes=tuple(episodes),
+    )
 
 
-def evaluate_fleet(config: HeadroomConfig, fleet: SampleFleet, days: int = 30, window_hours: float = 24.0,
-                   history: pd.DataFrame | None = None) -> Evaluation:
+def evaluate_fleet(
+    config: HeadroomConfig, fleet: SampleFleet, days: int = 30, window_hours: float = 24.0, history: pd.DataFrame | None = None
+) -> Evaluation:
     """Run the analysis window by window over the ``days`` before the fleet's anchor and score it against the ground truth."""
     import pandas as pd
 
@@ -172,7 +194,9 @@ def evaluate_predictions(config: HeadroomConfig, fleet: SampleFleet, history: pd
         forecasts = [r.forecast for r in results if len(r.forecast)]
         predicted = predicted_findings(config, svc, capacity, as_of, pd.concat(forecasts, ignore_index=True) if forecasts else None)
         mine = [t for t in truths if t.service == svc.name]
-        right = [f for f in predicted for t in mine if f.type == t.expected_type and f.top_cause == t.expected_cause and f.remedy == t.remedy]
+        right = [
+            f for f in predicted for t in mine if f.type == t.expected_type and f.top_cause == t.expected_cause and f.remedy == t.remedy
+        ]
         found += min(len(mine), 1 if right else 0)
         if not mine:
             false += [f"{svc.name} {f.type} at {f.start:%Y-%m-%d %H:%M} (p={f.confidence})" for f in predicted]
@@ -189,11 +213,15 @@ class RootCauseEvaluation:
         ranks = [c["rank"] for c in self.cases]
         n = len(ranks) or 1
         cross = [c for c in self.cases if c["root_cause"] != c["service"]]
-        return {"incidents": len(ranks), "root_cause_accuracy": round(sum(r == 1 for r in ranks) / n, 3),
-                "top3": round(sum(r is not None and r <= 3 for r in ranks) / n, 3),
-                "mrr": round(sum(1.0 / r for r in ranks if r) / n, 3),
-                "cross_service": len(cross), "cross_service_accuracy": round(sum(c["rank"] == 1 for c in cross) / (len(cross) or 1), 3),
-                "cases": list(self.cases)}
+        return {
+            "incidents": len(ranks),
+            "root_cause_accuracy": round(sum(r == 1 for r in ranks) / n, 3),
+            "top3": round(sum(r is not None and r <= 3 for r in ranks) / n, 3),
+            "mrr": round(sum(1.0 / r for r in ranks if r) / n, 3),
+            "cross_service": len(cross),
+            "cross_service_accuracy": round(sum(c["rank"] == 1 for c in cross) / (len(cross) or 1), 3),
+            "cases": list(self.cases),
+        }
 
 
 def evaluate_root_causes(config: HeadroomConfig, fleet: SampleFleet, history: pd.DataFrame | None = None) -> RootCauseEvaluation:
@@ -219,14 +247,25 @@ def evaluate_root_causes(config: HeadroomConfig, fleet: SampleFleet, history: pd
         start, end = pd.Timestamp(t.start), pd.Timestamp(t.end)
         svc = config.service(t.service)
         rows = history[(history["service"] == t.service) & (history["ts"] >= start - lead) & (history["ts"] < end + pd.Timedelta(hours=1))]
-        found = [f for f in analyze_service(config, svc, rows, start - pd.Timedelta(hours=1), end + pd.Timedelta(hours=1))
-                 if f.type == t.expected_type]
+        found = [
+            f
+            for f in analyze_service(config, svc, rows, start - pd.Timedelta(hours=1), end + pd.Timedelta(hours=1))
+            if f.type == t.expected_type
+        ]
         rank, named = None, None
         if found:
             explained = explain_findings(config, found[:1], read)[0]
             ranking = [r["service"] for r in explained.evidence.get("root_cause", {}).get("ranking", [])]
             named = ranking[0] if ranking else None
             rank = ranking.index(t.root_cause) + 1 if t.root_cause in ranking else None
-        cases.append({"incident": f"{t.kind} on {t.service}", "service": t.service, "root_cause": t.root_cause,
-                      "found_as": t.expected_type if found else None, "named": named, "rank": rank})
+        cases.append(
+            {
+                "incident": f"{t.kind} on {t.service}",
+                "service": t.service,
+                "root_cause": t.root_cause,
+                "found_as": t.expected_type if found else None,
+                "named": named,
+                "rank": rank,
+            }
+        )
     return RootCauseEvaluation(tuple(cases))

@@ -11,7 +11,8 @@ request-weighted (error rate x throughput) when throughput is known.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from include.headroom.exceptions import InvalidArgumentError
 from include.headroom.timeutil import utc

@@ -11,7 +11,8 @@ from __future__ import annotations
 import hashlib
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from include.headroom.exceptions import DataError, InvalidArgumentError, SchemaError
 from include.headroom.timeutil import utc
@@ -64,7 +65,7 @@ def sample_access_log(fleet: SampleFleet, settings: AccessLogSettings, service: 
     sizes = key_sizes(service, settings.population, fleet.fleet.seed)
     salt = zlib.crc32(service.encode())
     parts = []
-    for t, rps, ratio in zip(steps, load, hit_ratio):
+    for t, rps, ratio in zip(steps, load, hit_ratio, strict=False):
         number = int((t - fleet.anchor) // step)
         rng = np.random.default_rng([fleet.fleet.seed, salt, number + (1 << 24)])
         n = int(rng.poisson(rps * fleet.step * settings.sample_fraction))
@@ -91,7 +92,9 @@ def read_access_log(path: str | Path, service: str | None = None) -> pd.DataFram
     if not path.is_file():
         raise DataError(f"access log {path} does not exist")
     try:
-        raw = pd.read_json(path, lines=True, dtype=False) if path.suffix == ".jsonl" else pd.read_csv(path, dtype=str, keep_default_na=False)
+        raw = (
+            pd.read_json(path, lines=True, dtype=False) if path.suffix == ".jsonl" else pd.read_csv(path, dtype=str, keep_default_na=False)
+        )
     except ValueError as exc:
         raise DataError(f"access log {path} cannot be parsed: {exc}") from exc
     missing = [c for c in ("ts", "key", "size_bytes", "hit") if c not in raw.columns]
@@ -131,13 +134,15 @@ def read_access_log(path: str | Path, service: str | None = None) -> pd.DataFram
             raise InvalidArgumentError("empty key")
         return text
 
-    log = pd.DataFrame({
-        "ts": pd.DatetimeIndex(convert("ts", lambda v: utc(pd.Timestamp(v)))),
-        "service": raw["service"].astype(str),
-        "key": convert("key", key),
-        "size_bytes": convert("size_bytes", size),
-        "hit": convert("hit", flag),
-    })
+    log = pd.DataFrame(
+        {
+            "ts": pd.DatetimeIndex(convert("ts", lambda v: utc(pd.Timestamp(v)))),
+            "service": raw["service"].astype(str),
+            "key": convert("key", key),
+            "size_bytes": convert("size_bytes", size),
+            "hit": convert("hit", flag),
+        }
+    )
     if service is not None:
         log = log[log["service"] == service]
     return log.sort_values("ts", kind="stable").reset_index(drop=True)

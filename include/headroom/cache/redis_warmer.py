@@ -106,14 +106,18 @@ def _stale_or_missing(client: redis.Redis, entries: Sequence[Sequence[Any]], rew
     for key, *_ in entries:
         pipe.pttl(key)
     ttls = pipe.execute()
-    return [e for e, pttl in zip(entries, ttls) if pttl == -2 or (pttl >= 0 and pttl < rewarm_below_s * 1000)]
+    return [e for e, pttl in zip(entries, ttls, strict=False) if pttl == -2 or (pttl >= 0 and pttl < rewarm_below_s * 1000)]
 
 
 def _is_oom(exc: Exception) -> bool:
     import redis as redis_lib
 
     text = str(exc)
-    return isinstance(exc, (redis_lib.exceptions.OutOfMemoryError, redis_lib.exceptions.ExecAbortError)) or "OOM" in text or "maxmemory" in text
+    return (
+        isinstance(exc, (redis_lib.exceptions.OutOfMemoryError, redis_lib.exceptions.ExecAbortError))
+        or "OOM" in text
+        or "maxmemory" in text
+    )
 
 
 def warm_redis(
@@ -145,14 +149,23 @@ def warm_redis(
     transient = (redis_lib.ConnectionError, redis_lib.TimeoutError)
 
     def retried(call: Any) -> Any:
-        return retry(call, policy, what="redis", retryable=lambda exc: isinstance(exc, transient), sleep=sleep,
-                     exhausted=lambda n, exc: CacheUnavailableError(f"redis unavailable after {n} attempts: {describe(exc)}"))
+        return retry(
+            call,
+            policy,
+            what="redis",
+            retryable=lambda exc: isinstance(exc, transient),
+            sleep=sleep,
+            exhausted=lambda n, exc: CacheUnavailableError(f"redis unavailable after {n} attempts: {describe(exc)}"),
+        )
 
     try:
         result.used_memory_before, result.memory_limit_bytes = retried(lambda: memory_limit(client, warming.memory_budget_fraction))
         result.hit_ratio_before = retried(lambda: replay_hit_ratio(client, replay_keys) if replay_keys else keyspace_hit_ratio(client))
     except (CacheUnavailableError, redis_lib.RedisError) as exc:
-        result.status, result.stop_reason = WarmStatus.FAILED, (str(exc) if isinstance(exc, CacheUnavailableError) else f"redis error: {exc}")
+        result.status, result.stop_reason = (
+            WarmStatus.FAILED,
+            (str(exc) if isinstance(exc, CacheUnavailableError) else f"redis error: {exc}"),
+        )
         result.duration_s = round(time.monotonic() - started, 3)
         return result
 
@@ -164,7 +177,7 @@ def warm_redis(
     for i in range(0, len(entries), redis_settings.batch_size):
         batch = list(entries[i : i + redis_settings.batch_size])
         try:
-            todo = retried(lambda: _stale_or_missing(client, batch, warming.rewarm_below_ttl_s))
+            todo = retried(lambda batch=batch: _stale_or_missing(client, batch, warming.rewarm_below_ttl_s))
             used, _ = retried(lambda: memory_limit(client, warming.memory_budget_fraction))
         except (CacheUnavailableError, redis_lib.RedisError) as exc:
             result.stop_reason = str(exc) if isinstance(exc, CacheUnavailableError) else f"redis error: {exc}"
@@ -179,8 +192,10 @@ def warm_redis(
         for entry in todo:
             cost = int((len(entry[0]) + int(entry[1]) + _KEY_OVERHEAD_BYTES) * inflation)
             if cost > room:
-                result.stop_reason = (f"memory guard: used_memory {used} B + next key would pass {warming.memory_budget_fraction:.0%} "
-                                      f"of maxmemory ({result.memory_limit_bytes} B)")
+                result.stop_reason = (
+                    f"memory guard: used_memory {used} B + next key would pass {warming.memory_budget_fraction:.0%} "
+                    f"of maxmemory ({result.memory_limit_bytes} B)"
+                )
                 break
             fits.append(entry)
             room -= cost
@@ -189,7 +204,8 @@ def warm_redis(
             result.error(f"origin {key}: {why}")
         writes = [(e[0], fetched.values[e[0]], int(e[2])) for e in fits if e[0] in fetched.values]
         if writes:
-            def write() -> None:
+
+            def write(writes: list = writes) -> None:
                 pipe = client.pipeline(transaction=True)
                 for key, value, ttl in writes:
                     pipe.set(key, value, ex=ttl)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from include.headroom.config import AdaptiveTtl, config_directory
 from include.headroom.configfile import read_yaml
@@ -28,7 +29,10 @@ class WarmingSettings:
     replay_requests: int = 2000
 
     def __post_init__(self) -> None:
-        _require(0 < self.memory_budget_fraction <= 1, f"cache.yaml warming.memory_budget_fraction={self.memory_budget_fraction!r} must be in (0, 1]")
+        _require(
+            0 < self.memory_budget_fraction <= 1,
+            f"cache.yaml warming.memory_budget_fraction={self.memory_budget_fraction!r} must be in (0, 1]",
+        )
         for name in ("lead_time_s", "max_keys", "budget_bytes", "lookback_s", "half_life_s"):
             _require(getattr(self, name) > 0, f"cache.yaml warming.{name}={getattr(self, name)!r} must be > 0")
         _require(self.peak_ratio >= 1, f"cache.yaml warming.peak_ratio={self.peak_ratio!r} must be >= 1")

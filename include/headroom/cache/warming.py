@@ -62,7 +62,7 @@ def sample_hot_keys(service: str, count: int = 2000, seed: int = 7) -> list[HotK
     frequency = 1.0 / ranks**1.1
     frequency = frequency / frequency.sum()
     sizes = np.clip(rng.lognormal(mean=9.0, sigma=1.5, size=count), 64, 8 * 1024 * 1024).astype(int)
-    return [HotKey(f"{service}:item:{r}", float(f), int(s)) for r, f, s in zip(ranks, frequency, sizes)]
+    return [HotKey(f"{service}:item:{r}", float(f), int(s)) for r, f, s in zip(ranks, frequency, sizes, strict=False)]
 
 
 def rank_hot_keys(log: pd.DataFrame, now: Any, half_life_s: float, peak_rps: float | None = None) -> list[HotKey]:

@@ -100,11 +100,19 @@ def sync(store: Store, connector: Connector, obj: str, bucket: TokenBucket) -> S
         report.read += len(page)
         if not page:
             continue
-        landed = pd.DataFrame([
-            {"connector": connector.name, "object": obj, "record_id": r.record_id, "version": r.version,
-             "payload": json.dumps(r.payload, default=str, sort_keys=True), "landed_at": pd.Timestamp.now(tz="UTC")}
-            for r in page
-        ])
+        landed = pd.DataFrame(
+            [
+                {
+                    "connector": connector.name,
+                    "object": obj,
+                    "record_id": r.record_id,
+                    "version": r.version,
+                    "payload": json.dumps(r.payload, default=str, sort_keys=True),
+                    "landed_at": pd.Timestamp.now(tz="UTC"),
+                }
+                for r in page
+            ]
+        )
         store.upsert("connector_records", landed)
         bucket.acquire()
         report.calls += 1
@@ -141,8 +149,15 @@ class CapacityExportConnector:
         for start in range(0, len(rows), self.page_size):
             page = rows.iloc[start : start + self.page_size]
             yield [
-                Record(record_id=f"{r['service']}/{r['metric']}", version=str(r["run_date"]), modified=r["modified"],
-                       payload={k: r[k] for k in ("service", "tier", "metric", "model", "saturation_at", "cost_now_month", "cost_forecast_month", "trusted")})
+                Record(
+                    record_id=f"{r['service']}/{r['metric']}",
+                    version=str(r["run_date"]),
+                    modified=r["modified"],
+                    payload={
+                        k: r[k]
+                        for k in ("service", "tier", "metric", "model", "saturation_at", "cost_now_month", "cost_forecast_month", "trusted")
+                    },
+                )
                 for r in page.to_dict("records")
             ]
 

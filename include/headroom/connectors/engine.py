@@ -16,8 +16,9 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol
+from datetime import datetime, UTC
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Iterable, Iterator, Mapping
 
 from include.headroom.connectors.base import Record, SyncReport, read_watermark, write_watermark
 from include.headroom.exceptions import ConnectorError, PartialFailureError, RemoteSchemaError
@@ -58,7 +59,7 @@ _MISSING = object()
 
 def _get(raw: Mapping[str, Any], path: str) -> Any:
     if "." not in path:  # the common case, kept cheap: this runs for every field of every record
-        return raw.get(path, _MISSING) if type(raw) is dict else (raw[path] if path in raw else _MISSING)
+        return raw.get(path, _MISSING) if type(raw) is dict else (raw.get(path, _MISSING))
     value: Any = raw
     for part in path.split("."):
         if not isinstance(value, Mapping) or part not in value:
@@ -75,7 +76,7 @@ def _timestamp(value: Any) -> datetime:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             return utc(value).to_pydatetime()
-        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     return utc(value).to_pydatetime()
 
 
@@ -307,7 +308,7 @@ def push(store: Store, connector: PushConnector, obj: str) -> SyncReport:
     pending = list(by_id)
     failures: dict[str, str] = {}
     try:
-        for round_ in range(settings.retry.record_retry_rounds + 1):
+        for _round in range(settings.retry.record_retry_rounds + 1):
             if not pending:
                 break
             batches = list(_batches(pending, settings.batch_size))

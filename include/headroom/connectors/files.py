@@ -12,7 +12,8 @@ import os
 import stat
 import time
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 from include.headroom.connectors.base import Record, TokenBucket
 from include.headroom.connectors.http import CallStats
@@ -90,12 +91,24 @@ class S3Connector:
             tmp = dest.with_name(dest.name + ".part")
             self.client.download_file(bucket, key, str(tmp))
             if tmp.stat().st_size != size:
-                raise ConnectorError(f"connector {self.settings.name!r}: s3://{bucket}/{key} downloaded {tmp.stat().st_size} bytes, "
-                                     f"listing says {size}")
+                raise ConnectorError(
+                    f"connector {self.settings.name!r}: s3://{bucket}/{key} downloaded {tmp.stat().st_size} bytes, listing says {size}"
+                )
             os.replace(tmp, dest)
-        return Record(record_id=key, version=etag, modified=modified,
-                      payload={"bucket": bucket, "key": key, "size": size, "etag": etag, "modified": modified.isoformat(),
-                               "local_path": str(dest), "sha256": _sha256(dest)})
+        return Record(
+            record_id=key,
+            version=etag,
+            modified=modified,
+            payload={
+                "bucket": bucket,
+                "key": key,
+                "size": size,
+                "etag": etag,
+                "modified": modified.isoformat(),
+                "local_path": str(dest),
+                "sha256": _sha256(dest),
+            },
+        )
 
 
 class SFTPConnector:
@@ -129,7 +142,9 @@ class SFTPConnector:
         if since is not None:
             files = [e for e in files if utc(e.st_mtime * 1_000_000_000) >= since]
         for start in range(0, len(files), self.settings.page_size):
-            yield [self._fetch(obj.name, str(PurePosixPath(folder) / e.filename), e) for e in files[start : start + self.settings.page_size]]
+            yield [
+                self._fetch(obj.name, str(PurePosixPath(folder) / e.filename), e) for e in files[start : start + self.settings.page_size]
+            ]
 
     def download(self, remote: str, dest: Path, size: int) -> Path:
         """Resumable download of ``remote`` to ``dest`` (via ``dest.part``), verified against ``size``."""
@@ -155,8 +170,10 @@ class SFTPConnector:
                 self.bytes_downloaded += len(data)
         got = part.stat().st_size
         if self.verify and got != size:
-            raise ConnectorError(f"connector {self.settings.name!r}: {remote} transferred {got} bytes but the server lists {size}; "
-                                 f"the partial file {part} is kept and the next run resumes it")
+            raise ConnectorError(
+                f"connector {self.settings.name!r}: {remote} transferred {got} bytes but the server lists {size}; "
+                f"the partial file {part} is kept and the next run resumes it"
+            )
         os.replace(part, dest)
         return dest
 
@@ -165,5 +182,9 @@ class SFTPConnector:
         dest = self.download_dir / obj / remote.lstrip("/")
         self.download(remote, dest, size)
         modified = utc(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(mtime)))
-        return Record(record_id=remote, version=f"{mtime}:{size}", modified=modified,
-                      payload={"path": remote, "size": size, "mtime": modified.isoformat(), "local_path": str(dest), "sha256": _sha256(dest)})
+        return Record(
+            record_id=remote,
+            version=f"{mtime}:{size}",
+            modified=modified,
+            payload={"path": remote, "size": size, "mtime": modified.isoformat(), "local_path": str(dest), "sha256": _sha256(dest)},
+        )

@@ -97,9 +97,16 @@ class ApiClient:
 
     RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
-    def __init__(self, settings: ConnectorSettings, credentials: Credentials, state_dir: str | Path,
-                 authenticate: Callable[[ApiClient], None] | None = None, rate_limited: bool = True,
-                 sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        settings: ConnectorSettings,
+        credentials: Credentials,
+        state_dir: str | Path,
+        authenticate: Callable[[ApiClient], None] | None = None,
+        rate_limited: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         import requests
         from requests.adapters import HTTPAdapter
 
@@ -133,8 +140,10 @@ class ApiClient:
         try:
             return response.json()
         except ValueError:
-            raise ConnectorError(f"connector {self.name!r}: {method} {path} answered HTTP {response.status_code} with a body that is not JSON: "
-                                 f"{self._safe(response.text)[:200]!r}") from None
+            raise ConnectorError(
+                f"connector {self.name!r}: {method} {path} answered HTTP {response.status_code} with a body that is not JSON: "
+                f"{self._safe(response.text)[:200]!r}"
+            ) from None
 
     def _safe(self, text: str) -> str:
         return redact(text, self.credentials.secrets())
@@ -163,8 +172,9 @@ class ApiClient:
             self._authenticated = True
         settings = self.settings.retry
         where = f"connector {self.name!r}: {method} {path.split('?')[0] if path.startswith('http') else path}"
-        policy = RetryPolicy(attempts=settings.max_attempts, base_delay_s=settings.base_delay_s, max_delay_s=settings.max_delay_s,
-                             jitter=settings.jitter)
+        policy = RetryPolicy(
+            attempts=settings.max_attempts, base_delay_s=settings.base_delay_s, max_delay_s=settings.max_delay_s, jitter=settings.jitter
+        )
         reauthed = False
 
         def send() -> requests.Response:
@@ -178,7 +188,7 @@ class ApiClient:
             nonlocal reauthed
             try:
                 response = send()
-                if (response.status_code == 401 and authenticated and self._authenticate is not None and not reauthed):
+                if response.status_code == 401 and authenticated and self._authenticate is not None and not reauthed:
                     self.breaker.record_success()  # the remote is up; the token expired: authenticate once more
                     reauthed = True
                     self._authenticate(self)
@@ -194,8 +204,9 @@ class ApiClient:
             text = self._safe(_error_text(response))
             if status in (401, 403) or (not authenticated and status == 400):  # OAuth: 400 invalid_client / invalid_grant
                 self.breaker.record_success()  # the remote is up; the credentials are wrong
-                raise AuthenticationError(f"{where} was refused (HTTP {status}: {text}); check the credentials of "
-                                          f"Airflow connection {self.settings.conn_id!r}")
+                raise AuthenticationError(
+                    f"{where} was refused (HTTP {status}: {text}); check the credentials of Airflow connection {self.settings.conn_id!r}"
+                )
             if status not in self.RETRY_STATUS:
                 self.breaker.record_success()
                 raise ConnectorError(f"{where} failed with HTTP {status}: {text}")
@@ -207,7 +218,11 @@ class ApiClient:
             raise TransientError(f"HTTP {status}: {text}")
 
         return retry(
-            once, policy, what=where, sleep=self._sleep, rng=self._rng,
+            once,
+            policy,
+            what=where,
+            sleep=self._sleep,
+            rng=self._rng,
             on_retry=lambda _n, _exc, delay: self.stats.add(retries=1, backoff_s=delay),
             exhausted=lambda attempts, exc: ConnectorError(f"{where} failed after {attempts} attempts; last: {exc}"),
         )

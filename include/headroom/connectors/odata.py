@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 from urllib.parse import quote
 
 from include.headroom.connectors.http import ApiClient, Credentials
@@ -57,8 +58,11 @@ class ODataConnector:
             next_link = body.get("@odata.nextLink")
             if not next_link:
                 return
-            body = self.client.json("GET", next_link if next_link.startswith("http") or next_link.startswith("/")
-                                    else f"{self.service}/{next_link}", headers=headers)
+            body = self.client.json(
+                "GET",
+                next_link if next_link.startswith("http") or next_link.startswith("/") else f"{self.service}/{next_link}",
+                headers=headers,
+            )
 
     def write_batch(self, obj: ObjectSpec, rows: list[dict[str, Any]]) -> dict[str, str]:
         """One JSON ``$batch`` of PATCH-by-key upserts (independent requests, so one refusal does not sink the rest)."""
@@ -66,8 +70,15 @@ class ODataConnector:
         for i, row in enumerate(rows):
             key = row[obj.external_id]
             body = {k: v for k, v in row.items() if k != obj.external_id}
-            requests.append({"id": str(i), "method": "PATCH", "url": f"{obj.name}({quote(odata_key(key), safe=chr(39))})",
-                             "headers": {"content-type": "application/json"}, "body": body})
+            requests.append(
+                {
+                    "id": str(i),
+                    "method": "PATCH",
+                    "url": f"{obj.name}({quote(odata_key(key), safe=chr(39))})",
+                    "headers": {"content-type": "application/json"},
+                    "body": body,
+                }
+            )
         answer = self.client.json("POST", f"{self.service}/$batch", json={"requests": requests})
         failures: dict[str, str] = {}
         seen = set()
@@ -76,7 +87,9 @@ class ODataConnector:
             seen.add(idx)
             if int(resp.get("status", 500)) >= 400:
                 err = (resp.get("body") or {}).get("error") or {}
-                failures[str(rows[idx][obj.external_id])] = f"HTTP {resp.get('status')} {err.get('code', '')}: {err.get('message', '')}".strip()
+                failures[str(rows[idx][obj.external_id])] = (
+                    f"HTTP {resp.get('status')} {err.get('code', '')}: {err.get('message', '')}".strip()
+                )
         for idx, row in enumerate(rows):
             if idx not in seen:
                 failures[str(row[obj.external_id])] = "no response in the $batch answer"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import time
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
 
 from include.headroom.connectors.http import ApiClient, Credentials
 from include.headroom.exceptions import AuthenticationError, ConnectorError

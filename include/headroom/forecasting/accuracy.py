@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 from include.headroom.exceptions import ForecastError
 from include.headroom.forecasting.evaluation import coverage, mae, mape
@@ -37,12 +38,20 @@ def score_past_forecasts(forecasts: pd.DataFrame, actuals: pd.DataFrame, scored_
     rows = []
     for (run, service, metric, model, days), g in joined.groupby(["run_date", "service", "metric", "model", "horizon_days"]):
         y, yhat = g["y"].to_numpy(float), g["yhat"].to_numpy(float)
-        rows.append({
-            "run_date": run, "service": service, "metric": metric, "model": model, "horizon_days": int(days), "points": len(g),
-            "mae": mae(y, yhat), "mape": mape(y, yhat),
-            "coverage": coverage(y, yhat, lower=g["yhat_lower"].to_numpy(float), upper=g["yhat_upper"].to_numpy(float)),
-            "scored_at": pd.Timestamp(scored_at),
-        })
+        rows.append(
+            {
+                "run_date": run,
+                "service": service,
+                "metric": metric,
+                "model": model,
+                "horizon_days": int(days),
+                "points": len(g),
+                "mae": mae(y, yhat),
+                "mape": mape(y, yhat),
+                "coverage": coverage(y, yhat, lower=g["yhat_lower"].to_numpy(float), upper=g["yhat_upper"].to_numpy(float)),
+                "scored_at": pd.Timestamp(scored_at),
+            }
+        )
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -62,8 +71,15 @@ class HorizonAccuracy:
         return self.accuracy >= self.band[0]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"horizon": self.horizon, "days": self.days, "resample": self.resample, "model": self.model,
-                "accuracy": round(self.accuracy, 4), "band": list(self.band), "meets_band": self.meets_band}
+        return {
+            "horizon": self.horizon,
+            "days": self.days,
+            "resample": self.resample,
+            "model": self.model,
+            "accuracy": round(self.accuracy, 4),
+            "band": list(self.band),
+            "meets_band": self.meets_band,
+        }
 
 
 def horizon_accuracy(daily: pd.DataFrame, horizons: Mapping[str, Mapping[str, Any]], model: str = "fourier_trend") -> list[HorizonAccuracy]:
@@ -97,7 +113,9 @@ def horizon_accuracy(daily: pd.DataFrame, horizons: Mapping[str, Mapping[str, An
     return out
 
 
-def fleet_horizon_bands(daily: pd.DataFrame, horizons: Mapping[str, Mapping[str, Any]], model: str = "fourier_trend") -> dict[str, dict[str, Any]]:
+def fleet_horizon_bands(
+    daily: pd.DataFrame, horizons: Mapping[str, Mapping[str, Any]], model: str = "fourier_trend"
+) -> dict[str, dict[str, Any]]:
     """Per planning horizon over many series (``ds``, ``service``, ``y``): median accuracy and how many series meet the band."""
     import numpy as np
 
@@ -105,7 +123,16 @@ def fleet_horizon_bands(daily: pd.DataFrame, horizons: Mapping[str, Mapping[str,
     for _, frame in daily.groupby("service"):
         for h in horizon_accuracy(frame[["ds", "y"]], horizons, model):
             per.setdefault(h.horizon, []).append(h)
-    return {name: {"days": hs[0].days, "resample": hs[0].resample, "band": list(hs[0].band), "model": model,
-                   "median_accuracy": round(float(np.median([h.accuracy for h in hs])), 4),
-                   "meets": sum(h.meets_band for h in hs), "series": len(hs),
-                   "meets_band": bool(np.median([h.accuracy for h in hs]) >= hs[0].band[0])} for name, hs in per.items()}
+    return {
+        name: {
+            "days": hs[0].days,
+            "resample": hs[0].resample,
+            "band": list(hs[0].band),
+            "model": model,
+            "median_accuracy": round(float(np.median([h.accuracy for h in hs])), 4),
+            "meets": sum(h.meets_band for h in hs),
+            "series": len(hs),
+            "meets_band": bool(np.median([h.accuracy for h in hs]) >= hs[0].band[0]),
+        }
+        for name, hs in per.items()
+    }

@@ -11,7 +11,8 @@ are slices. This is what makes backtesting a fleet cheap (see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from include.headroom.exceptions import ForecastError
 from include.headroom.forecasting.evaluation import BacktestSpec

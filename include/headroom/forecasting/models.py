@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Callable, ClassVar, Sequence
+from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Callable, Sequence
 
 from include.headroom.exceptions import ForecastError
 
@@ -90,8 +91,9 @@ class FittedForecast:
         if self.log_scale:
             yhat, lower, upper = np.exp(yhat), np.exp(lower), np.exp(upper)
         ds = pd.date_range(self.last_ds + self.step, periods=horizon, freq=self.step)
-        return pd.DataFrame({"ds": ds, "yhat": np.asarray(yhat, float), "yhat_lower": np.asarray(lower, float),
-                             "yhat_upper": np.asarray(upper, float)})
+        return pd.DataFrame(
+            {"ds": ds, "yhat": np.asarray(yhat, float), "yhat_lower": np.asarray(lower, float), "yhat_upper": np.asarray(upper, float)}
+        )
 
 
 class ForecastModel:
@@ -131,7 +133,11 @@ class SeasonalNaive(ForecastModel):
         residuals = y[m:] - y[:-m]
         sigma = float(np.std(residuals)) if len(residuals) > 1 else 0.0
         return FittedForecast(
-            model=self.name, last_ds=ds[-1], step=step, season=m, sigma=sigma,
+            model=self.name,
+            last_ds=ds[-1],
+            step=step,
+            season=m,
+            sigma=sigma,
             predict_path=lambda h: np.resize(last_season, h),
         )
 
@@ -162,7 +168,8 @@ def seasonal_periods(step: pd.Timedelta, n_points: int, orders: tuple[int, int, 
 
 
 def changepoints(n_train: int, step: pd.Timedelta, every_days: float = 7.0, clear_share: float = 0.2) -> list[float]:
-    """Trend changepoints (in steps): ``every_days`` apart (at most 25 of them), none in the last ``clear_share`` of training (at least a week)."""
+    """Trend changepoints (in steps): ``every_days`` apart (at most 25 of them), none in the last ``clear_share`` of
+    training (at least a week)."""
     per_day = DAY_NS / step.value
     days = n_train / per_day
     every = max(every_days, days / 25) * per_day
@@ -208,7 +215,10 @@ class FourierFit:
 
 
 def fit_fourier_many(
-    values: np.ndarray, step: pd.Timedelta, level_halflife: float | None = None, changepoint_every_days: float = 7.0,
+    values: np.ndarray,
+    step: pd.Timedelta,
+    level_halflife: float | None = None,
+    changepoint_every_days: float = 7.0,
     changepoint_penalty: float = 1.0,
 ) -> FourierFit:
     """Fit a piecewise-linear trend plus Fourier seasons to each row of ``values`` (series x time) in one solve.
@@ -272,8 +282,13 @@ class FourierTrend(ForecastModel):
         ds, y, step = _check_input(df, self.min_points(), self.name)
         fitted = fit_fourier_many(y[None, :], step)
         return FittedForecast(
-            model=self.name, last_ds=ds[-1], step=step, season=self.season, sigma=float(fitted.sigma[0]),
-            predict_path=lambda h: fitted.predict(h)[0], log_scale=bool(fitted.log_scale[0]),
+            model=self.name,
+            last_ds=ds[-1],
+            step=step,
+            season=self.season,
+            sigma=float(fitted.sigma[0]),
+            predict_path=lambda h: fitted.predict(h)[0],
+            log_scale=bool(fitted.log_scale[0]),
         )
 
 
@@ -306,13 +321,21 @@ class HoltWinters(ForecastModel):
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             fitted = ExponentialSmoothing(
-                values, trend="add", seasonal="add" if period else None, seasonal_periods=period,
+                values,
+                trend="add",
+                seasonal="add" if period else None,
+                seasonal_periods=period,
                 initialization_method="heuristic" if period else "estimated",
             ).fit(optimized=True)
         residuals = values - fitted.fittedvalues
         return FittedForecast(
-            model=self.name, last_ds=ds[-1], step=step, season=self.season, sigma=float(np.std(residuals)),
-            predict_path=lambda h: np.asarray(fitted.forecast(h), dtype=float), log_scale=log_scale,
+            model=self.name,
+            last_ds=ds[-1],
+            step=step,
+            season=self.season,
+            sigma=float(np.std(residuals)),
+            predict_path=lambda h: np.asarray(fitted.forecast(h), dtype=float),
+            log_scale=log_scale,
         )
 
 
@@ -354,8 +377,14 @@ class Sarimax(ForecastModel):
             return path + np.asarray(pred.predicted_mean, float), path + bounds[:, 0], path + bounds[:, 1]
 
         return FittedForecast(
-            model=self.name, last_ds=ds[-1], step=step, season=self.season, sigma=float(np.std(result.resid)),
-            predict_path=lambda h: interval(h, 0.2)[0], log_scale=log_scale, predict_interval=interval,
+            model=self.name,
+            last_ds=ds[-1],
+            step=step,
+            season=self.season,
+            sigma=float(np.std(result.resid)),
+            predict_path=lambda h: interval(h, 0.2)[0],
+            log_scale=log_scale,
+            predict_interval=interval,
         )
 
 
@@ -389,7 +418,11 @@ class KernelModel(ForecastModel):
             raise ForecastError(f"{self.name}: cannot be fitted on {len(y)} points of this series")
         sigma = float(np.sqrt(np.mean((y[-hold:] - check) ** 2)))
         return FittedForecast(
-            model=self.name, last_ds=ds[-1], step=step, season=self.season, sigma=sigma,
+            model=self.name,
+            last_ds=ds[-1],
+            step=step,
+            season=self.season,
+            sigma=sigma,
             predict_path=lambda h: predict(self.kernel, y[None, :], grid, h)[0],
         )
 
@@ -451,8 +484,10 @@ class ProphetModel(ForecastModel):
         ds, y, step = _check_input(df, self.min_points(), self.name)
         days = len(y) * step / pd.Timedelta(days=1)
         model = Prophet(
-            daily_seasonality=step < pd.Timedelta(days=1), weekly_seasonality=days >= 14,
-            yearly_seasonality=days >= 2 * YEAR_DAYS, uncertainty_samples=self.uncertainty_samples,
+            daily_seasonality=step < pd.Timedelta(days=1),
+            weekly_seasonality=days >= 14,
+            yearly_seasonality=days >= 2 * YEAR_DAYS,
+            uncertainty_samples=self.uncertainty_samples,
         )
         model.fit(pd.DataFrame({"ds": ds.tz_localize(None), "y": y}))
 
@@ -463,8 +498,13 @@ class ProphetModel(ForecastModel):
             return out["yhat"].to_numpy(float), out["yhat_lower"].to_numpy(float), out["yhat_upper"].to_numpy(float)
 
         return FittedForecast(
-            model=self.name, last_ds=ds[-1], step=step, season=self.season, sigma=float("nan"),
-            predict_path=lambda h: interval(h, 0.2)[0], predict_interval=interval,
+            model=self.name,
+            last_ds=ds[-1],
+            step=step,
+            season=self.season,
+            sigma=float("nan"),
+            predict_path=lambda h: interval(h, 0.2)[0],
+            predict_interval=interval,
         )
 
 

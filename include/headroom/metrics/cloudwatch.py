@@ -6,7 +6,8 @@ import logging
 import time
 from dataclasses import dataclass
 from string import Template
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
 
 from include.headroom.exceptions import SourceError, TransientError
 from include.headroom.metrics.prometheus import template_vars
@@ -78,7 +79,9 @@ class CloudWatchSource:
                         "Metric": {
                             "Namespace": query.namespace,
                             "MetricName": query.metric_name,
-                            "Dimensions": [{"Name": k, "Value": Template(str(v)).safe_substitute(env)} for k, v in query.dimensions.items()],
+                            "Dimensions": [
+                                {"Name": k, "Value": Template(str(v)).safe_substitute(env)} for k, v in query.dimensions.items()
+                            ],
                         },
                         "Period": self.settings.period_s,
                         "Stat": Template(query.stat).safe_substitute(env),
@@ -112,9 +115,13 @@ class CloudWatchSource:
 
         policy = RetryPolicy(attempts=self.settings.retries, base_delay_s=self.settings.backoff_s, max_delay_s=30.0)
         return retry(
-            once, policy, what="cloudwatch GetMetricData", sleep=self._sleep,
-            on_retry=lambda n, exc, delay: log.warning("CloudWatch throttled GetMetricData (%s); retry %d of %d in %.1f s",
-                                                       exc, n + 1, self.settings.retries - 1, delay),
+            once,
+            policy,
+            what="cloudwatch GetMetricData",
+            sleep=self._sleep,
+            on_retry=lambda n, exc, delay: log.warning(
+                "CloudWatch throttled GetMetricData (%s); retry %d of %d in %.1f s", exc, n + 1, self.settings.retries - 1, delay
+            ),
             exhausted=lambda n, exc: SourceError(f"cloudwatch GetMetricData still throttled after {n} attempts (queries {ids}...): {exc}"),
         )
 
@@ -143,7 +150,9 @@ class CloudWatchSource:
             while True:
                 kwargs: dict[str, Any] = {
                     "MetricDataQueries": [e for p in batch for e in p.entries],
-                    "StartTime": start.to_pydatetime(), "EndTime": end.to_pydatetime(), "ScanBy": "TimestampAscending",
+                    "StartTime": start.to_pydatetime(),
+                    "EndTime": end.to_pydatetime(),
+                    "ScanBy": "TimestampAscending",
                 }
                 if token:
                     kwargs["NextToken"] = token
@@ -151,7 +160,7 @@ class CloudWatchSource:
                 calls += 1
                 for result in answer.get("MetricDataResults", []):
                     if result["Id"] in values:
-                        values[result["Id"]].extend(zip(result.get("Timestamps", []), result.get("Values", [])))
+                        values[result["Id"]].extend(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
                 token = answer.get("NextToken")
                 if not token:
                     break
@@ -161,12 +170,27 @@ class CloudWatchSource:
             p = by_id[rid]
             if not points:
                 empty.append(f"{p.query.metric} of {p.service.name}")
-                log.warning("CloudWatch %s/%s (metric %s, service %s) has no datapoints in [%s, %s)", p.query.namespace,
-                            p.query.metric_name, p.query.metric, p.service.name, start, end)
+                log.warning(
+                    "CloudWatch %s/%s (metric %s, service %s) has no datapoints in [%s, %s)",
+                    p.query.namespace,
+                    p.query.metric_name,
+                    p.query.metric,
+                    p.service.name,
+                    start,
+                    end,
+                )
                 continue
-            ts, vals = zip(*points)
-            frames.append(pd.DataFrame({"ts": pd.to_datetime(list(ts), utc=True), "value": [float(v) for v in vals]}).assign(
-                service=p.service.name, tier=p.service.tier.value, metric=p.query.metric, unit=p.unit, source=SOURCE_NAME, labels=p.labels))
+            ts, vals = zip(*points, strict=False)
+            frames.append(
+                pd.DataFrame({"ts": pd.to_datetime(list(ts), utc=True), "value": [float(v) for v in vals]}).assign(
+                    service=p.service.name,
+                    tier=p.service.tier.value,
+                    metric=p.query.metric,
+                    unit=p.unit,
+                    source=SOURCE_NAME,
+                    labels=p.labels,
+                )
+            )
         self.stats = {"series": len(planned), "calls": calls, "empty": empty, "seconds": round(time.monotonic() - started, 3)}
         if not frames:
             return pd.DataFrame(columns=COLUMNS)

@@ -16,7 +16,8 @@ import argparse
 import math
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
 
 from include.headroom.timeutil import utc
 
@@ -104,7 +105,7 @@ class FleetExporter:
             requests = rows["throughput"].to_numpy(dtype=float) * step_s
             errors = requests * rows["error_rate"].to_numpy(dtype=float)
 
-            def cumulative(per_step: np.ndarray) -> np.ndarray:
+            def cumulative(per_step: np.ndarray, idx: np.ndarray = idx, elapsed: np.ndarray = elapsed) -> np.ndarray:
                 before = np.concatenate([[0.0], np.cumsum(per_step)[:-1]])
                 return before[idx] + per_step[idx] * (elapsed / step_s)
 
@@ -112,11 +113,21 @@ class FleetExporter:
             yield "http_requests", "http_requests_total", {**base, "code": "500"}, cumulative(errors)
             shares = self.bucket_shares(service, rows["response_time"].to_numpy(dtype=float))
             for j, bound in enumerate(BUCKETS):
-                yield "http_request_duration_seconds", "http_request_duration_seconds_bucket", {**base, "le": _le(bound)}, cumulative(requests * shares[:, j])
+                yield (
+                    "http_request_duration_seconds",
+                    "http_request_duration_seconds_bucket",
+                    {**base, "le": _le(bound)},
+                    cumulative(requests * shares[:, j]),
+                )
             total = cumulative(requests)
             yield "http_request_duration_seconds", "http_request_duration_seconds_bucket", {**base, "le": "+Inf"}, total
             yield "http_request_duration_seconds", "http_request_duration_seconds_count", base, total
-            mean_s = rows["response_time"].to_numpy(dtype=float) / 1000.0 / math.exp(LATENCY_SIGMA * self._quantile_z[service]) * math.exp(LATENCY_SIGMA**2 / 2)
+            mean_s = (
+                rows["response_time"].to_numpy(dtype=float)
+                / 1000.0
+                / math.exp(LATENCY_SIGMA * self._quantile_z[service])
+                * math.exp(LATENCY_SIGMA**2 / 2)
+            )
             yield "http_request_duration_seconds", "http_request_duration_seconds_sum", base, cumulative(requests * mean_s)
 
     # -- renderings ----------------------------------------------------------------------------
@@ -156,7 +167,7 @@ class FleetExporter:
             else:
                 for sample, labels, values in series:
                     head = f"{sample}{{{_labels(labels)}}} "
-                    yield "".join(f"{head}{float(v)!r} {e}\n" for v, e in zip(values, epoch))
+                    yield "".join(f"{head}{float(v)!r} {e}\n" for v, e in zip(values, epoch, strict=False))
         yield "# EOF\n"
 
 

@@ -7,7 +7,8 @@ import io
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping
 
 from include.headroom.exceptions import DataError, SchemaError, SourceError
 from include.headroom.metrics.schema import METRIC_KEY, format_labels
@@ -71,8 +72,9 @@ class FileSource:
 
     name = SOURCE_NAME
 
-    def __init__(self, settings: FileSettings, config: HeadroomConfig, readers: Mapping[str, FileReader] | None = None,
-                 now: Any = None) -> None:
+    def __init__(
+        self, settings: FileSettings, config: HeadroomConfig, readers: Mapping[str, FileReader] | None = None, now: Any = None
+    ) -> None:
         self.settings = settings
         self.config = config
         self.readers = {"file": LocalFileReader(), **(readers or {})}
@@ -105,8 +107,11 @@ class FileSource:
 
         if self.settings.timestamp_format:
             zoned_format = "%z" in self.settings.timestamp_format or "%Z" in self.settings.timestamp_format
-            naive = np.zeros(len(ts_raw), bool) if zoned_format else \
-                ~ts_raw.astype(str).str.contains(r"(?:Z|[+-]\d{2}:?\d{2})\s*$", regex=True).to_numpy()
+            naive = (
+                np.zeros(len(ts_raw), bool)
+                if zoned_format
+                else ~ts_raw.astype(str).str.contains(r"(?:Z|[+-]\d{2}:?\d{2})\s*$", regex=True).to_numpy()
+            )
             ts = pd.to_datetime(ts_raw, format=self.settings.timestamp_format, utc=True, errors="coerce")
             return ts, naive
         if pd.api.types.is_datetime64_any_dtype(ts_raw):  # Parquet: a zone for the whole column, or none
@@ -117,9 +122,11 @@ class FileSource:
             scale = np.select([numbers >= 1e17, numbers >= 1e14, numbers >= 1e11], [1e9, 1e6, 1e3], 1.0)
             if len(set(scale)) > 1:
                 mixed = scale != scale[0]
-                raise DataError(f"source 'files': {uri}: field {field!r} mixes epoch seconds and epoch milli/micro/nanoseconds: "
-                                f"{_rows_named(mixed, pd.DataFrame({field: ts_raw}), field, header)} differ from row {header + 1}; "
-                                "write every timestamp in one unit")
+                raise DataError(
+                    f"source 'files': {uri}: field {field!r} mixes epoch seconds and epoch milli/micro/nanoseconds: "
+                    f"{_rows_named(mixed, pd.DataFrame({field: ts_raw}), field, header)} differ from row {header + 1}; "
+                    "write every timestamp in one unit"
+                )
             if len(scale) and scale[0] != 1.0:
                 unit = {1e3: "milliseconds", 1e6: "microseconds", 1e9: "nanoseconds"}[scale[0]]
                 log.warning("Files: %s: field %r holds epoch %s (values from %.0f): read as such", uri, field, unit, numbers.min())
@@ -138,30 +145,39 @@ class FileSource:
 
         fmt = self._format(uri)
         try:
-            raw = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False) if fmt == "csv" else pd.read_parquet(io.BytesIO(content))
+            raw = (
+                pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False) if fmt == "csv" else pd.read_parquet(io.BytesIO(content))
+            )
         except (ValueError, OSError) as exc:
             raise DataError(f"source 'files': {uri} is not readable {fmt}: {exc}") from exc
         mapping = dict(self.settings.columns)
         wanted = {**mapping, **{c: c for c in self.settings.label_columns}}
         missing = sorted({col for col in wanted.values() if col not in raw.columns})
         if missing:
-            raise SchemaError(f"source 'files': {uri} lacks columns {missing} (mapped in sources.yaml files.columns; the file has {list(raw.columns)})")
+            raise SchemaError(
+                f"source 'files': {uri} lacks columns {missing} (mapped in sources.yaml files.columns; the file has {list(raw.columns)})"
+            )
         header = 1 if fmt == "csv" else 0
         out = pd.DataFrame({canonical: raw[col] for canonical, col in mapping.items()})
 
         ts, naive = self._timestamps(uri, out["ts"], mapping["ts"], header)
         bad_ts = ts.isna().to_numpy()
         if bad_ts.any():
-            raise DataError(f"source 'files': {uri}: field {mapping['ts']!r} is not a timestamp"
-                            f"{' in format ' + repr(self.settings.timestamp_format) if self.settings.timestamp_format else ' (ISO 8601 or epoch seconds)'} "
-                            f"at {_rows_named(bad_ts, out.rename(columns={'ts': mapping['ts']}), mapping['ts'], header)}")
+            ts_format = self.settings.timestamp_format
+            raise DataError(
+                f"source 'files': {uri}: field {mapping['ts']!r} is not a timestamp"
+                f"{' in format ' + repr(ts_format) if ts_format else ' (ISO 8601 or epoch seconds)'} "
+                f"at {_rows_named(bad_ts, out.rename(columns={'ts': mapping['ts']}), mapping['ts'], header)}"
+            )
         value_raw = out["value"]
         value = pd.to_numeric(value_raw, errors="coerce")
         explicit_nan = value_raw.astype(str).str.strip().str.lower().isin(["nan", "+inf", "-inf", "inf"])
         bad_value = (value.isna() & ~explicit_nan).to_numpy()
         if bad_value.any():
-            raise DataError(f"source 'files': {uri}: field {mapping['value']!r} is not numeric at "
-                            f"{_rows_named(bad_value, out.rename(columns={'value': mapping['value']}), mapping['value'], header)}")
+            raise DataError(
+                f"source 'files': {uri}: field {mapping['value']!r} is not numeric at "
+                f"{_rows_named(bad_value, out.rename(columns={'value': mapping['value']}), mapping['value'], header)}"
+            )
         out["ts"] = ts.astype("datetime64[us, UTC]")
         out["ts_naive"] = naive
         out["value"] = value.astype(float)
@@ -219,19 +235,22 @@ class FileSource:
         future = placed > now + pd.Timedelta(seconds=self.config.pipeline.validation.future_tolerance_s)
         earlier = placed < start
         later = (placed >= end) & ~future
-        for count, what in ((int(earlier.sum()), f"before the read window {start.isoformat()}: history this run did not ask for"),
-                            (int(later.sum()), f"at or after the window end {end.isoformat()}: a later interval's run reads them"),
-                            (int((future & (placed >= end)).sum()), f"in the future (after {now.isoformat()}): kept for validation "
-                                                                          "to quarantine")):
+        for count, what in (
+            (int(earlier.sum()), f"before the read window {start.isoformat()}: history this run did not ask for"),
+            (int(later.sum()), f"at or after the window end {end.isoformat()}: a later interval's run reads them"),
+            (int((future & (placed >= end)).sum()), f"in the future (after {now.isoformat()}): kept for validation to quarantine"),
+        ):
             if count:
                 log.warning("Files: %d rows %s", count, what)
                 self.notes.append(f"{count} rows {what}")
         naive_outside = int(((earlier | later) & rows["ts_naive"]).sum())
         if naive_outside:
             policy = self.config.pipeline.validation.naive_timestamps
-            self.notes.append(f"{naive_outside} of the rows outside the window have timestamps without a zone, placed at their wall-clock "
-                              f"time in {'UTC' if policy == 'quarantine' else policy}: if they are another zone's local time, "
-                              "set validation.yaml naive_timestamps to it")
+            self.notes.append(
+                f"{naive_outside} of the rows outside the window have timestamps without a zone, placed at their wall-clock "
+                f"time in {'UTC' if policy == 'quarantine' else policy}: if they are another zone's local time, "
+                "set validation.yaml naive_timestamps to it"
+            )
         rows = rows[~earlier & ~later]
         key = list(METRIC_KEY)
         exact = rows.duplicated([*key, "value", "unit", "ts_naive"], keep="first")
@@ -241,8 +260,10 @@ class FileSource:
             sample = rows.loc[clash].sort_values(key).head(2)
             places = " and ".join(f"{r['_file']} row {r['_row']} (value={r['value']!r})" for r in sample.to_dict("records"))
             first = sample.iloc[0]
-            raise DataError(f"source 'files': series {first['metric']!r} of {first['service']!r} at {first['ts'].isoformat()}: "
-                            f"field 'value' differs between duplicate rows: {places}")
+            raise DataError(
+                f"source 'files': series {first['metric']!r} of {first['service']!r} at {first['ts'].isoformat()}: "
+                f"field 'value' differs between duplicate rows: {places}"
+            )
         ts_ns = rows.groupby(["service", "metric", "labels"], sort=False)["ts"].diff()
         out_of_order = int((ts_ns < pd.Timedelta(0)).sum())
         if out_of_order:
@@ -252,7 +273,13 @@ class FileSource:
         if duplicates:
             log.warning("Files: dropped %d rows that repeat another row exactly (counted in the batch's rows_duplicate)", duplicates)
             self.notes.append(f"{duplicates} rows repeat another row exactly: dropped, counted as duplicates")
-        self.stats = {"files": len(frames), "duplicates_dropped": duplicates, "out_of_order": out_of_order,
-                      "rows_before_window": int(earlier.sum()), "rows_after_window": int(later.sum()),
-                      "rows_in_future": int(future.sum()), "naive_timestamps": int(rows["ts_naive"].sum())}
+        self.stats = {
+            "files": len(frames),
+            "duplicates_dropped": duplicates,
+            "out_of_order": out_of_order,
+            "rows_before_window": int(earlier.sum()),
+            "rows_after_window": int(later.sum()),
+            "rows_in_future": int(future.sum()),
+            "naive_timestamps": int(rows["ts_naive"].sum()),
+        }
         return rows.sort_values(["service", "metric", "labels", "ts"], kind="stable")[[*COLUMNS, "ts_naive"]].reset_index(drop=True)

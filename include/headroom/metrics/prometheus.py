@@ -7,7 +7,8 @@ import math
 import time
 from dataclasses import dataclass
 from string import Template
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Sequence
 
 from include.headroom.exceptions import SourceError, TransientError
 from include.headroom.metrics.schema import format_labels
@@ -112,18 +113,25 @@ class PrometheusSource:
             try:
                 body = resp.json()
             except ValueError:
-                raise SourceError(f"prometheus at {self.base_url}: {what}: HTTP {resp.status_code}, "
-                                  f"not a Prometheus API answer: {_reply(resp.text)!r}") from None
+                raise SourceError(
+                    f"prometheus at {self.base_url}: {what}: HTTP {resp.status_code}, not a Prometheus API answer: {_reply(resp.text)!r}"
+                ) from None
             if body.get("status") != "success":
-                raise SourceError(f"prometheus at {self.base_url} refused {what}: {body.get('errorType', 'error')}: "
-                                  f"{_reply(str(body.get('error', resp.text)))}")
+                raise SourceError(
+                    f"prometheus at {self.base_url} refused {what}: {body.get('errorType', 'error')}: "
+                    f"{_reply(str(body.get('error', resp.text)))}"
+                )
             return body["data"]
 
         policy = RetryPolicy(attempts=self.settings.retries, base_delay_s=self.settings.backoff_s, max_delay_s=30.0)
         return retry(
-            once, policy, what=f"prometheus {what}", sleep=self._sleep,
-            on_retry=lambda n, exc, delay: log.warning("Prometheus %s failed (%s); retry %d of %d in %.1f s", what, exc, n + 1,
-                                                       self.settings.retries - 1, delay),
+            once,
+            policy,
+            what=f"prometheus {what}",
+            sleep=self._sleep,
+            on_retry=lambda n, exc, delay: log.warning(
+                "Prometheus %s failed (%s); retry %d of %d in %.1f s", what, exc, n + 1, self.settings.retries - 1, delay
+            ),
             exhausted=lambda n, exc: SourceError(f"prometheus at {self.base_url} unreachable for {what} after {n} attempts: {exc}"),
         )
 
@@ -153,7 +161,9 @@ class PrometheusSource:
                 out.append(SeriesRequest(query, query.promql, None, format_labels(query.labels)))
         return out
 
-    def _series_frames(self, req: SeriesRequest, result: list[dict[str, Any]], seen: dict[tuple[str, str], dict[str, str]]) -> Iterator[pd.DataFrame]:
+    def _series_frames(
+        self, req: SeriesRequest, result: list[dict[str, Any]], seen: dict[tuple[str, str], dict[str, str]]
+    ) -> Iterator[pd.DataFrame]:
         """One frame (``ts`` in epoch seconds, ``value``, ``service``, ``tier``, ``labels``) per returned series."""
         import numpy as np
         import pandas as pd
@@ -166,8 +176,10 @@ class PrometheusSource:
             else:
                 svc_name = metric_labels.get(req.query.service_label, "")
                 if not svc_name:
-                    raise SourceError(f"prometheus query {req.promql!r} for metric {req.query.metric!r}: a series has no "
-                                      f"{req.query.service_label!r} label to name its service: {metric_labels}")
+                    raise SourceError(
+                        f"prometheus query {req.promql!r} for metric {req.query.metric!r}: a series has no "
+                        f"{req.query.service_label!r} label to name its service: {metric_labels}"
+                    )
                 tier = services[svc_name].tier.value if svc_name in services else ""
             extra = {k: metric_labels[k] for k in req.query.keep_labels if k in metric_labels}
             labels = ",".join(p for p in (req.labels, format_labels(extra)) if p)
@@ -182,8 +194,15 @@ class PrometheusSource:
                 continue
             # Prometheus sends values as strings: "1.5", "NaN", "+Inf"; numpy parses all of them.
             pairs = np.asarray(points, dtype=object)
-            yield pd.DataFrame({"ts": pairs[:, 0].astype(float), "value": pairs[:, 1].astype(str).astype(float),
-                                "service": svc_name, "tier": tier, "labels": labels})
+            yield pd.DataFrame(
+                {
+                    "ts": pairs[:, 0].astype(float),
+                    "value": pairs[:, 1].astype(str).astype(float),
+                    "service": svc_name,
+                    "tier": tier,
+                    "labels": labels,
+                }
+            )
 
     def read(self, start: Any, end: Any) -> pd.DataFrame:
         """Canonical rows with ``start <= ts < end`` for every configured query and service.
@@ -208,13 +227,22 @@ class PrometheusSource:
             for first, last in chunk_grid(start - shift, end - shift, self.settings.step_s, self.settings.max_points_per_series):
                 who = f"service {req.service.name!r}" if req.service else "every service"
                 what = f"query {req.promql!r} (metric {req.query.metric!r}, {who}, {first.isoformat()}..{last.isoformat()})"
-                data = self._get("/api/v1/query_range",
-                                 {"query": req.promql, "start": first.timestamp(), "end": last.timestamp(), "step": self.settings.step_s}, what)
+                data = self._get(
+                    "/api/v1/query_range",
+                    {"query": req.promql, "start": first.timestamp(), "end": last.timestamp(), "step": self.settings.step_s},
+                    what,
+                )
                 parts.extend(self._series_frames(req, data.get("result", []), seen))
             if not parts:
                 empty.append(f"{req.query.metric} of {req.service.name if req.service else '*'}")
-                log.warning("Prometheus query %r (metric %s, service %s) matched no series in [%s, %s)", req.promql, req.query.metric,
-                            req.service.name if req.service else "*", start, end)
+                log.warning(
+                    "Prometheus query %r (metric %s, service %s) matched no series in [%s, %s)",
+                    req.promql,
+                    req.query.metric,
+                    req.service.name if req.service else "*",
+                    start,
+                    end,
+                )
                 continue
             frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
             frame["ts"] = pd.to_datetime(frame["ts"], unit="s", utc=True) + shift
@@ -222,14 +250,24 @@ class PrometheusSource:
             bad = ~np.isfinite(frame["value"].to_numpy(dtype=float))
             if bad.any():
                 non_finite.append(f"{req.query.metric} of {req.service.name if req.service else '*'}: {int(bad.sum())}")
-                log.warning("Prometheus query %r (metric %s, service %s) returned %d NaN/Inf samples, kept for validation to quarantine",
-                            req.promql, req.query.metric, req.service.name if req.service else "*", int(bad.sum()))
+                log.warning(
+                    "Prometheus query %r (metric %s, service %s) returned %d NaN/Inf samples, kept for validation to quarantine",
+                    req.promql,
+                    req.query.metric,
+                    req.service.name if req.service else "*",
+                    int(bad.sum()),
+                )
             frames.append(frame.assign(metric=req.query.metric, unit=req.query.unit, source=SOURCE_NAME))
             points += len(frame)
             elapsed = max(time.monotonic() - started, 1e-9)
             log.info("Prometheus: series %d/%d done, %d points, %.0f points/s", done, len(reqs), points, points / elapsed)
-        self.stats = {"series": len(reqs), "points": points, "empty": empty, "non_finite": non_finite,
-                      "seconds": round(time.monotonic() - started, 3)}
+        self.stats = {
+            "series": len(reqs),
+            "points": points,
+            "empty": empty,
+            "non_finite": non_finite,
+            "seconds": round(time.monotonic() - started, 3),
+        }
         if not frames:
             return pd.DataFrame(columns=COLUMNS)
         return pd.concat(frames, ignore_index=True)[COLUMNS]

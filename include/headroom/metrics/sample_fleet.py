@@ -46,7 +46,11 @@ METRIC_UNITS: dict[str, str] = {
     "replicas": "count",
 }
 _BASE_ERROR_RATE = {
-    Tier.BASIC: 0.002, Tier.STANDARD: 0.001, Tier.PROFESSIONAL: 0.0003, Tier.ENTERPRISE: 0.0001, Tier.CRITICAL: 0.00002,
+    Tier.BASIC: 0.002,
+    Tier.STANDARD: 0.001,
+    Tier.PROFESSIONAL: 0.0003,
+    Tier.ENTERPRISE: 0.0001,
+    Tier.CRITICAL: 0.00002,
 }
 _HPA_LAG_STEPS = 2  # the simulated autoscaler reacts to load two steps late
 
@@ -165,7 +169,7 @@ class SampleFleet:
         if service not in self._services:
             raise DataError(f"sample fleet has no service {service!r}")
         index, svc = self._services[service]
-        noise = dict(zip(METRIC_UNITS, self._noise(index, ts)))
+        noise = dict(zip(METRIC_UNITS, self._noise(index, ts), strict=False))
         days = self._days(ts)
         sigma = self.fleet.noise
 
@@ -223,7 +227,9 @@ class SampleFleet:
         error = error + 0.02 * np.clip((memory - 92.0) / 8.0, 0.0, None)
 
         cpu = np.clip(100.0 * (0.05 + 0.95 * util) * cpu_scale + 1.2 * noise["cpu_utilization"], 0.0, 100.0)
-        pool = np.clip(0.25 * (load / replicas) / (svc.capacity_per_replica_rps * 0.5) * db_share + 0.02 * noise["connection_pool"], 0.0, 1.0)
+        pool = np.clip(
+            0.25 * (load / replicas) / (svc.capacity_per_replica_rps * 0.5) * db_share + 0.02 * noise["connection_pool"], 0.0, 1.0
+        )
         return {
             "throughput": np.clip(load, 0.0, None),
             "response_time": latency * (1.0 + 0.05 * noise["response_time"]),
@@ -264,10 +270,20 @@ class SampleFleet:
             for metric in self.metrics:
                 values = simulated[metric]
                 labels = format_labels({"quantile": f"p{tier_slo.percentile}"}) if metric == "response_time" else ""
-                frames.append(pd.DataFrame({
-                    "ts": ts, "service": name, "tier": svc.tier.value, "metric": metric,
-                    "value": np.round(values, 6), "unit": METRIC_UNITS[metric], "source": SOURCE_NAME, "labels": labels,
-                }))
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "ts": ts,
+                            "service": name,
+                            "tier": svc.tier.value,
+                            "metric": metric,
+                            "value": np.round(values, 6),
+                            "unit": METRIC_UNITS[metric],
+                            "source": SOURCE_NAME,
+                            "labels": labels,
+                        }
+                    )
+                )
         if not frames:
             return pd.DataFrame(columns=["ts", "service", "tier", "metric", "value", "unit", "source", "labels"])
         return pd.concat(frames, ignore_index=True)
@@ -315,21 +331,37 @@ class SampleFleet:
                 end = start
             services = {s.name for s in self.config.services}
             if inc.service in services:
-                truths.append(GroundTruth(
-                    kind=inc.kind, service=inc.service, start=start.isoformat(), end=end.isoformat(),
-                    expected_type=inc.expected_type, expected_cause=inc.expected_cause, remedy=inc.remedy,
-                    saturation_at=saturation_at, capacity_limit=limit, root_cause=inc.root_cause or inc.service,
-                ))
+                truths.append(
+                    GroundTruth(
+                        kind=inc.kind,
+                        service=inc.service,
+                        start=start.isoformat(),
+                        end=end.isoformat(),
+                        expected_type=inc.expected_type,
+                        expected_cause=inc.expected_cause,
+                        remedy=inc.remedy,
+                        saturation_at=saturation_at,
+                        capacity_limit=limit,
+                        root_cause=inc.root_cause or inc.service,
+                    )
+                )
             # Cross-service: every catalog service that calls the injected node shows the symptom too.
             # (a slow database is seen by its callers only: a service's own database slowdown does not reach its callers).
             if inc.kind == "dependency_failure" or (inc.kind == "database_slowdown" and inc.service not in services):
                 for caller in self.config.services:
                     if inc.service in caller.dependencies:
-                        truths.append(GroundTruth(
-                            kind=inc.kind, service=caller.name, start=start.isoformat(), end=end.isoformat(),
-                            expected_type=inc.expected_type, expected_cause=inc.expected_cause, remedy=inc.remedy,
-                            root_cause=inc.root_cause or inc.service,
-                        ))
+                        truths.append(
+                            GroundTruth(
+                                kind=inc.kind,
+                                service=caller.name,
+                                start=start.isoformat(),
+                                end=end.isoformat(),
+                                expected_type=inc.expected_type,
+                                expected_cause=inc.expected_cause,
+                                remedy=inc.remedy,
+                                root_cause=inc.root_cause or inc.service,
+                            )
+                        )
         return truths
 
     def write(self, directory: str | Path, days: int | None = None) -> dict[str, Any]:
@@ -347,8 +379,12 @@ class SampleFleet:
             frame.to_parquet(path, index=False)
             rows += len(frame)
         summary = {
-            "anchor": self.anchor.isoformat(), "seed": self.fleet.seed, "step_s": self.step, "days": days,
-            "services": len(self._services), "rows": rows,
+            "anchor": self.anchor.isoformat(),
+            "seed": self.fleet.seed,
+            "step_s": self.step,
+            "days": days,
+            "services": len(self._services),
+            "rows": rows,
         }
         (out / FLEET_FILE).write_text(json.dumps(summary, indent=2))
         (out / GROUND_TRUTH_FILE).write_text(json.dumps([asdict(t) for t in self.ground_truth()], indent=2))

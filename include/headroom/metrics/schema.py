@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
 from include.headroom.exceptions import SchemaError, StoreError
 
@@ -102,8 +103,13 @@ class TableSpec:
         return out
 
 
-def _table(name: str, columns: Mapping[str, str], key: tuple[str, ...], partition_by: str | None = None,
-           defaults: Mapping[str, object] | None = None) -> TableSpec:
+def _table(
+    name: str,
+    columns: Mapping[str, str],
+    key: tuple[str, ...],
+    partition_by: str | None = None,
+    defaults: Mapping[str, object] | None = None,
+) -> TableSpec:
     return TableSpec(name=name, columns=dict(columns), key=key, partition_by=partition_by, sort_by=key, defaults=dict(defaults or {}))
 
 
@@ -113,16 +119,26 @@ TABLES: dict[str, TableSpec] = {
         # Raw batches as ingested (values already in canonical units), before validation.
         # ``ts_naive``: the timestamp was written without a zone; ``ts`` holds its wall-clock time as if UTC, and
         # validation judges it with the configured zone policy (validation.yaml naive_timestamps).
-        _table("staging", {**CANONICAL_COLUMNS, "batch_id": STR, "ts_naive": BOOL}, ("batch_id", *METRIC_KEY), "batch_id",
-               defaults={"ts_naive": False}),
+        _table(
+            "staging",
+            {**CANONICAL_COLUMNS, "batch_id": STR, "ts_naive": BOOL},
+            ("batch_id", *METRIC_KEY),
+            "batch_id",
+            defaults={"ts_naive": False},
+        ),
         # Validated canonical metrics: the store every decision reads.
         _table("metrics", {**CANONICAL_COLUMNS, "batch_id": STR}, METRIC_KEY, "date:ts"),
         # Rows that failed validation, with why: nothing is dropped.
         _table(
             "quarantine",
             {
-                **CANONICAL_COLUMNS, "batch_id": STR, "row": I64, "raw_value": STR, "raw_record": STR,
-                "failed_expectations": STR, "quarantined_at": TS,
+                **CANONICAL_COLUMNS,
+                "batch_id": STR,
+                "row": I64,
+                "raw_value": STR,
+                "raw_record": STR,
+                "failed_expectations": STR,
+                "quarantined_at": TS,
             },
             ("batch_id", "row"),
             "batch_id",
@@ -130,9 +146,18 @@ TABLES: dict[str, TableSpec] = {
         _table(
             "batches",
             {
-                "batch_id": STR, "source": STR, "interval_start": TS, "interval_end": TS, "status": STR,
-                "rows_in": I64, "rows_valid": I64, "rows_quarantined": I64, "ingested_at": TS,
-                "validated_at": TS, "failed_expectations": STR, "newest_ts": TS,
+                "batch_id": STR,
+                "source": STR,
+                "interval_start": TS,
+                "interval_end": TS,
+                "status": STR,
+                "rows_in": I64,
+                "rows_valid": I64,
+                "rows_quarantined": I64,
+                "ingested_at": TS,
+                "validated_at": TS,
+                "failed_expectations": STR,
+                "newest_ts": TS,
                 # rows the source read that repeat another row exactly (dropped, counted):
                 # rows_in == rows_valid + rows_quarantined + rows_duplicate
                 "rows_duplicate": I64,
@@ -145,10 +170,23 @@ TABLES: dict[str, TableSpec] = {
         _table(
             "validation_results",
             {
-                "batch_id": STR, "service": STR, "tier": STR, "interval_start": TS, "interval_end": TS, "validated_at": TS,
-                "success": BOOL, "rows_in": I64, "rows_valid": I64, "rows_quarantined": I64, "failure_ratio": F64,
-                "max_failure_ratio": F64, "newest_ts": TS, "batch_failure": STR, "failed_expectations": STR,
-                "statistics": STR, "data_docs": STR,
+                "batch_id": STR,
+                "service": STR,
+                "tier": STR,
+                "interval_start": TS,
+                "interval_end": TS,
+                "validated_at": TS,
+                "success": BOOL,
+                "rows_in": I64,
+                "rows_valid": I64,
+                "rows_quarantined": I64,
+                "failure_ratio": F64,
+                "max_failure_ratio": F64,
+                "newest_ts": TS,
+                "batch_failure": STR,
+                "failed_expectations": STR,
+                "statistics": STR,
+                "data_docs": STR,
             },
             ("batch_id", "service"),
             "date:interval_end",
@@ -157,25 +195,61 @@ TABLES: dict[str, TableSpec] = {
         # The unit each source delivers a series in, and the factor that converted it to the stored unit.
         _table(
             "source_units",
-            {"source": STR, "service": STR, "metric": STR, "labels": STR, "original_unit": STR, "unit": STR, "factor": F64, "updated_at": TS},
+            {
+                "source": STR,
+                "service": STR,
+                "metric": STR,
+                "labels": STR,
+                "original_unit": STR,
+                "unit": STR,
+                "factor": F64,
+                "updated_at": TS,
+            },
             ("source", "service", "metric", "labels"),
         ),
         _table(
             "forecasts",
-            {"run_date": STR, "service": STR, "metric": STR, "model": STR, "ds": TS, "yhat": F64, "yhat_lower": F64, "yhat_upper": F64,
-             "replicas": F64},  # replicas needed at the tier's target, clipped to [min, max]; load metric only
+            {
+                "run_date": STR,
+                "service": STR,
+                "metric": STR,
+                "model": STR,
+                "ds": TS,
+                "yhat": F64,
+                "yhat_lower": F64,
+                "yhat_upper": F64,
+                "replicas": F64,
+            },  # replicas needed at the tier's target, clipped to [min, max]; load metric only
             ("run_date", "service", "metric", "ds"),
             "run_date",
         ),
         _table(
             "capacity",
             {
-                "run_date": STR, "service": STR, "tier": STR, "metric": STR, "model": STR, "scores": STR, "mape": F64,
-                "trusted": BOOL, "data_points": I64, "capacity_limit": F64, "last_value": F64,
-                "saturation_at": TS, "saturation_at_upper": TS, "saturation_probability": F64,
-                "replicas_needed_peak": I64, "max_replicas_enough": BOOL,
-                "cost_now_month": F64, "cost_forecast_month": F64, "status": STR, "reason": STR,
-                "mase": F64, "coverage": F64, "hours_over_max": F64, "cost_recommended_month": F64,
+                "run_date": STR,
+                "service": STR,
+                "tier": STR,
+                "metric": STR,
+                "model": STR,
+                "scores": STR,
+                "mape": F64,
+                "trusted": BOOL,
+                "data_points": I64,
+                "capacity_limit": F64,
+                "last_value": F64,
+                "saturation_at": TS,
+                "saturation_at_upper": TS,
+                "saturation_probability": F64,
+                "replicas_needed_peak": I64,
+                "max_replicas_enough": BOOL,
+                "cost_now_month": F64,
+                "cost_forecast_month": F64,
+                "status": STR,
+                "reason": STR,
+                "mase": F64,
+                "coverage": F64,
+                "hours_over_max": F64,
+                "cost_recommended_month": F64,
             },
             ("run_date", "service", "metric"),
             "run_date",
@@ -184,10 +258,22 @@ TABLES: dict[str, TableSpec] = {
         _table(
             "scenarios",
             {
-                "run_date": STR, "service": STR, "metric": STR, "scenario": STR, "description": STR, "model": STR, "trusted": BOOL,
-                "saturation_at": TS, "saturation_at_upper": TS, "saturation_probability": F64,
-                "replicas_needed_peak": I64, "max_replicas_enough": BOOL, "hours_over_max": F64,
-                "cost_now_month": F64, "cost_forecast_month": F64, "cost_recommended_month": F64,
+                "run_date": STR,
+                "service": STR,
+                "metric": STR,
+                "scenario": STR,
+                "description": STR,
+                "model": STR,
+                "trusted": BOOL,
+                "saturation_at": TS,
+                "saturation_at_upper": TS,
+                "saturation_probability": F64,
+                "replicas_needed_peak": I64,
+                "max_replicas_enough": BOOL,
+                "hours_over_max": F64,
+                "cost_now_month": F64,
+                "cost_forecast_month": F64,
+                "cost_recommended_month": F64,
             },
             ("run_date", "service", "metric", "scenario"),
             "run_date",
@@ -196,8 +282,16 @@ TABLES: dict[str, TableSpec] = {
         _table(
             "forecast_accuracy",
             {
-                "run_date": STR, "service": STR, "metric": STR, "model": STR, "horizon_days": I64, "points": I64,
-                "mae": F64, "mape": F64, "coverage": F64, "scored_at": TS,
+                "run_date": STR,
+                "service": STR,
+                "metric": STR,
+                "model": STR,
+                "horizon_days": I64,
+                "points": I64,
+                "mae": F64,
+                "mape": F64,
+                "coverage": F64,
+                "scored_at": TS,
             },
             ("run_date", "service", "metric", "horizon_days"),
             "run_date",
@@ -205,8 +299,20 @@ TABLES: dict[str, TableSpec] = {
         _table(
             "findings",
             {
-                "window_start": TS, "window_end": TS, "service": STR, "tier": STR, "type": STR, "confidence": F64, "start": TS, "end": TS,
-                "kind": STR, "root_causes": STR, "evidence": STR, "remedy": STR, "severity": STR, "summary": STR,
+                "window_start": TS,
+                "window_end": TS,
+                "service": STR,
+                "tier": STR,
+                "type": STR,
+                "confidence": F64,
+                "start": TS,
+                "end": TS,
+                "kind": STR,
+                "root_causes": STR,
+                "evidence": STR,
+                "remedy": STR,
+                "severity": STR,
+                "summary": STR,
             },
             ("window_end", "service", "kind", "type", "start"),
             "date:window_end",
@@ -215,10 +321,23 @@ TABLES: dict[str, TableSpec] = {
         _table(
             "slo_status",
             {
-                "window_end": TS, "service": STR, "tier": STR, "latency_percentile": I64, "latency_slo_ms": F64,
-                "latency_observed_ms": F64, "latency_compliance": F64, "uptime_slo": F64, "availability": F64,
-                "error_budget_remaining": F64, "budget_consumed": F64, "burn_rate": F64, "budget_exhausted_at": TS,
-                "alert": STR, "burn_alerts": STR, "use": STR, "status": STR,
+                "window_end": TS,
+                "service": STR,
+                "tier": STR,
+                "latency_percentile": I64,
+                "latency_slo_ms": F64,
+                "latency_observed_ms": F64,
+                "latency_compliance": F64,
+                "uptime_slo": F64,
+                "availability": F64,
+                "error_budget_remaining": F64,
+                "budget_consumed": F64,
+                "burn_rate": F64,
+                "budget_exhausted_at": TS,
+                "alert": STR,
+                "burn_alerts": STR,
+                "use": STR,
+                "status": STR,
             },
             ("window_end", "service"),
             "date:window_end",
@@ -227,9 +346,21 @@ TABLES: dict[str, TableSpec] = {
         _table(
             "audit",
             {
-                "audit_id": STR, "created_at": TS, "kind": STR, "service": STR, "action": STR, "status": STR,
-                "dry_run": BOOL, "executor": STR, "before": STR, "after": STR, "reason": STR, "detail": STR,
-                "dag_id": STR, "run_id": STR, "task_id": STR,
+                "audit_id": STR,
+                "created_at": TS,
+                "kind": STR,
+                "service": STR,
+                "action": STR,
+                "status": STR,
+                "dry_run": BOOL,
+                "executor": STR,
+                "before": STR,
+                "after": STR,
+                "reason": STR,
+                "detail": STR,
+                "dag_id": STR,
+                "run_id": STR,
+                "task_id": STR,
             },
             ("audit_id",),
             "kind",  # the key (audit_id) hashes the kind, so a record never moves partition
@@ -239,10 +370,27 @@ TABLES: dict[str, TableSpec] = {
         _table(
             "alerts",
             {
-                "incident_key": STR, "service": STR, "kind": STR, "subject": STR, "tier": STR, "owner": STR, "episode": TS,
-                "status": STR, "severity": STR, "summary": STR, "link": STR, "detail": STR, "opened_at": TS, "updated_at": TS,
-                "resolved_at": TS, "notified_action": STR, "notified_severity": STR, "notified_at": TS, "notify_log": STR,
-                "delivery": STR, "held": STR,
+                "incident_key": STR,
+                "service": STR,
+                "kind": STR,
+                "subject": STR,
+                "tier": STR,
+                "owner": STR,
+                "episode": TS,
+                "status": STR,
+                "severity": STR,
+                "summary": STR,
+                "link": STR,
+                "detail": STR,
+                "opened_at": TS,
+                "updated_at": TS,
+                "resolved_at": TS,
+                "notified_action": STR,
+                "notified_severity": STR,
+                "notified_at": TS,
+                "notify_log": STR,
+                "delivery": STR,
+                "held": STR,
             },
             ("incident_key",),
         ),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from include.headroom.config import CONFIG_DIR, config_directory
 from include.headroom.configfile import build as _build
@@ -67,7 +68,10 @@ class PrometheusSettings:
 
     def __post_init__(self) -> None:
         _require(self.step_s > 0, f"sources.yaml prometheus.step_s={self.step_s!r} must be > 0")
-        _require(1 < self.max_points_per_series <= 11000, f"sources.yaml prometheus.max_points_per_series={self.max_points_per_series!r} must be in (1, 11000]")
+        _require(
+            1 < self.max_points_per_series <= 11000,
+            f"sources.yaml prometheus.max_points_per_series={self.max_points_per_series!r} must be in (1, 11000]",
+        )
         _require(self.retries >= 1, f"sources.yaml prometheus.retries={self.retries!r} must be >= 1")
 
 
@@ -87,7 +91,10 @@ class CloudWatchQuery:
     result_unit: str | None = None
 
     def __post_init__(self) -> None:
-        _require(self.id.isidentifier() and self.id[0].islower(), f"sources.yaml cloudwatch query {self.metric!r}: id {self.id!r} must start lower-case")
+        _require(
+            self.id.isidentifier() and self.id[0].islower(),
+            f"sources.yaml cloudwatch query {self.metric!r}: id {self.id!r} must start lower-case",
+        )
 
 
 @dataclass(frozen=True)
@@ -100,8 +107,13 @@ class CloudWatchSettings:
     queries: tuple[CloudWatchQuery, ...]
 
     def __post_init__(self) -> None:
-        _require(self.period_s > 0 and self.period_s % 60 == 0, f"sources.yaml cloudwatch.period_s={self.period_s!r} must be a multiple of 60")
-        _require(1 <= self.max_queries_per_call <= 500, f"sources.yaml cloudwatch.max_queries_per_call={self.max_queries_per_call!r} must be in [1, 500]")
+        _require(
+            self.period_s > 0 and self.period_s % 60 == 0, f"sources.yaml cloudwatch.period_s={self.period_s!r} must be a multiple of 60"
+        )
+        _require(
+            1 <= self.max_queries_per_call <= 500,
+            f"sources.yaml cloudwatch.max_queries_per_call={self.max_queries_per_call!r} must be in [1, 500]",
+        )
         _require(self.retries >= 1, f"sources.yaml cloudwatch.retries={self.retries!r} must be >= 1")
 
 
@@ -169,19 +181,35 @@ def load_source_settings(config_dir: str | Path | None = None) -> SourceSettings
         aliases={str(k): str(v) for k, v in (units_raw.get("aliases") or {}).items()},
     )
     prom_queries = tuple(
-        _build(PromQuery, {**q, "labels": dict(q.get("labels") or {}), "keep_labels": tuple(q.get("keep_labels") or ())}, f"sources.yaml prometheus query {i}")
+        _build(
+            PromQuery,
+            {**q, "labels": dict(q.get("labels") or {}), "keep_labels": tuple(q.get("keep_labels") or ())},
+            f"sources.yaml prometheus query {i}",
+        )
         for i, q in enumerate(prom.get("queries") or [])
     )
     cw_queries = tuple(
-        _build(CloudWatchQuery, {**q, "dimensions": dict(q.get("dimensions") or {}), "labels": dict(q.get("labels") or {})}, f"sources.yaml cloudwatch query {i}")
+        _build(
+            CloudWatchQuery,
+            {**q, "dimensions": dict(q.get("dimensions") or {}), "labels": dict(q.get("labels") or {})},
+            f"sources.yaml cloudwatch query {i}",
+        )
         for i, q in enumerate(cw.get("queries") or [])
     )
     return SourceSettings(
         units=units,
         prometheus=_build(PrometheusSettings, {**prom, "queries": prom_queries}, "sources.yaml prometheus"),
         cloudwatch=_build(CloudWatchSettings, {**cw, "queries": cw_queries}, "sources.yaml cloudwatch"),
-        files=_build(FileSettings, {**files, "paths": tuple(files.get("paths") or ()), "label_columns": tuple(files.get("label_columns") or ()),
-                                    "columns": dict(files["columns"])}, "sources.yaml files"),
+        files=_build(
+            FileSettings,
+            {
+                **files,
+                "paths": tuple(files.get("paths") or ()),
+                "label_columns": tuple(files.get("label_columns") or ()),
+                "columns": dict(files["columns"]),
+            },
+            "sources.yaml files",
+        ),
     )
 
 

@@ -23,8 +23,20 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 OVERVIEW_KEYS = (
-    "service", "tier", "slo_status", "error_budget_remaining", "latency_compliance", "saturation_at", "saturation_at_upper",
-    "saturation_probability", "model", "trusted", "cost_now_month", "cost_forecast_month", "cost_recommended_month", "findings",
+    "service",
+    "tier",
+    "slo_status",
+    "error_budget_remaining",
+    "latency_compliance",
+    "saturation_at",
+    "saturation_at_upper",
+    "saturation_probability",
+    "model",
+    "trusted",
+    "cost_now_month",
+    "cost_forecast_month",
+    "cost_recommended_month",
+    "findings",
 )
 
 
@@ -98,8 +110,14 @@ def spec_horizon_bands(store: Store, config: HeadroomConfig, now: pd.Timestamp, 
                 scores += [h.accuracy for h in horizon_accuracy(frame[["ds", "y"]], {name: spec})]
             except ForecastError:
                 continue
-        row = {"horizon": name, "days": days, "band": [lo, hi], "series": len(scores), "history_days": history_days,
-               "needed_days": 2 * days}
+        row = {
+            "horizon": name,
+            "days": days,
+            "band": [lo, hi],
+            "series": len(scores),
+            "history_days": history_days,
+            "needed_days": 2 * days,
+        }
         if scores:
             median = float(np.median(scores))
             row.update(accuracy=round(median, 4), meets_band=median >= lo, status="meets" if median >= lo else "misses")
@@ -131,9 +149,18 @@ def audit_records(audit: pd.DataFrame, newest: int) -> list[dict[str, Any]]:
     return out
 
 
-def _service_figures(service: Service, settings: ReportSettings, capacity: pd.DataFrame, forecasts: pd.DataFrame,
-                     findings: pd.DataFrame, audit: pd.DataFrame, scenarios: pd.DataFrame, slo: dict[str, Any],
-                     replicas_now: float | None, accuracy: pd.DataFrame) -> dict[str, Any]:
+def _service_figures(
+    service: Service,
+    settings: ReportSettings,
+    capacity: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    findings: pd.DataFrame,
+    audit: pd.DataFrame,
+    scenarios: pd.DataFrame,
+    slo: dict[str, Any],
+    replicas_now: float | None,
+    accuracy: pd.DataFrame,
+) -> dict[str, Any]:
     metric = settings.plot_metric
     caps = _rows(capacity.drop(columns=["scores"], errors="ignore"))
     load = next((c for c in caps if c["metric"] == metric), None)
@@ -144,19 +171,29 @@ def _service_figures(service: Service, settings: ReportSettings, capacity: pd.Da
     for f in _rows(findings):
         f.update(root_causes=_json_field(f.get("root_causes")) or [], evidence=_json_field(f.get("evidence")))
         found.append(f)
-    acc = accuracy.groupby(["model", "horizon_days"], as_index=False).agg(runs=("run_date", "nunique"), mape=("mape", "median"),
-                                                                          coverage=("coverage", "median")) if len(accuracy) else accuracy
+    acc = (
+        accuracy.groupby(["model", "horizon_days"], as_index=False).agg(
+            runs=("run_date", "nunique"), mape=("mape", "median"), coverage=("coverage", "median")
+        )
+        if len(accuracy)
+        else accuracy
+    )
     return {
-        "service": service.name, "tier": service.tier.value, "owner": service.owner,
-        "slo": {k: plain(v) for k, v in slo.items() if k not in ("use", "burn_alerts")} | {
-            "burn_alerts": _json_field(slo.get("burn_alerts")), "use": _json_field(slo.get("use"))} if slo else None,
+        "service": service.name,
+        "tier": service.tier.value,
+        "owner": service.owner,
+        "slo": {k: plain(v) for k, v in slo.items() if k not in ("use", "burn_alerts")}
+        | {"burn_alerts": _json_field(slo.get("burn_alerts")), "use": _json_field(slo.get("use"))}
+        if slo
+        else None,
         "capacity": caps,
         "load": load,
         "replicas": {
             "actual_now": plain(replicas_now),
             "planned_peak": plain(load.get("replicas_needed_peak")) if load else None,
             "planned_max_forecast": plain(float(max(planned))) if len(planned) else None,
-            "min_replicas": service.min_replicas, "max_replicas": service.max_replicas,
+            "min_replicas": service.min_replicas,
+            "max_replicas": service.max_replicas,
             "max_replicas_enough": plain(load.get("max_replicas_enough")) if load else None,
         },
         "findings": found,
@@ -210,7 +247,7 @@ def collect_figures(store: Store, config: HeadroomConfig, as_of: Any, settings: 
     scenarios = queries.scenarios_of_run(store, run_date)
     accuracy = queries.accuracy_until(store, f"{now:%Y-%m-%d}")
     replicas = queries.newest_values(store, "replicas", now, now - pd.Timedelta(days=1))
-    replicas_now = dict(zip(replicas["service"], replicas["value"])) if len(replicas) else {}
+    replicas_now = dict(zip(replicas["service"], replicas["value"], strict=False)) if len(replicas) else {}
 
     tiers = list(config.tiers)
     services, overview = {}, []
@@ -218,19 +255,29 @@ def collect_figures(store: Store, config: HeadroomConfig, as_of: Any, settings: 
     frames = (slo, capacity, forecasts, findings, audit, scenarios, plotted)
     split = [by_service(f) for f in frames]  # one pass per table, not one filter per service and table
     for svc in sorted(config.services, key=lambda s: (tiers.index(s.tier), s.name)):
-        slo_rows, cap, fc, found, acts, scen, acc = (rows_of(parts, svc.name, f) for parts, f in zip(split, frames))
+        slo_rows, cap, fc, found, acts, scen, acc = (rows_of(parts, svc.name, f) for parts, f in zip(split, frames, strict=False))
         slo_row = slo_rows.iloc[0].to_dict() if len(slo_rows) else {}
         fig = _service_figures(svc, settings, cap, fc, found, acts, scen, slo_row, replicas_now.get(svc.name), acc)
         services[svc.name] = fig
         load = fig["load"] or {}
-        overview.append({
-            "service": svc.name, "tier": svc.tier.value, "slo_status": plain(slo_row.get("status")) or "no_data",
-            "error_budget_remaining": plain(slo_row.get("error_budget_remaining")), "latency_compliance": plain(slo_row.get("latency_compliance")),
-            "saturation_at": load.get("saturation_at"), "saturation_at_upper": load.get("saturation_at_upper"),
-            "saturation_probability": load.get("saturation_probability"), "model": load.get("model"), "trusted": load.get("trusted"),
-            "cost_now_month": load.get("cost_now_month"), "cost_forecast_month": load.get("cost_forecast_month"),
-            "cost_recommended_month": load.get("cost_recommended_month"), "findings": len(fig["findings"]),
-        })
+        overview.append(
+            {
+                "service": svc.name,
+                "tier": svc.tier.value,
+                "slo_status": plain(slo_row.get("status")) or "no_data",
+                "error_budget_remaining": plain(slo_row.get("error_budget_remaining")),
+                "latency_compliance": plain(slo_row.get("latency_compliance")),
+                "saturation_at": load.get("saturation_at"),
+                "saturation_at_upper": load.get("saturation_at_upper"),
+                "saturation_probability": load.get("saturation_probability"),
+                "model": load.get("model"),
+                "trusted": load.get("trusted"),
+                "cost_now_month": load.get("cost_now_month"),
+                "cost_forecast_month": load.get("cost_forecast_month"),
+                "cost_recommended_month": load.get("cost_recommended_month"),
+                "findings": len(fig["findings"]),
+            }
+        )
     overview.sort(key=urgency_key)  # stable: services without saturation keep their tier order
 
     def total(key: str) -> float | None:
@@ -248,10 +295,16 @@ def collect_figures(store: Store, config: HeadroomConfig, as_of: Any, settings: 
         "as_of": now.isoformat(),
         "run_date": run_date,
         "fleet": {
-            "services": len(config.services), "by_tier": by_tier, "slo_status": slo_counts,
-            "findings": int(len(findings)), "actions": int(len(audit)),
-            "cost": {"now_month": total("cost_now_month"), "forecast_month": total("cost_forecast_month"),
-                     "recommended_month": total("cost_recommended_month")},
+            "services": len(config.services),
+            "by_tier": by_tier,
+            "slo_status": slo_counts,
+            "findings": int(len(findings)),
+            "actions": int(len(audit)),
+            "cost": {
+                "now_month": total("cost_now_month"),
+                "forecast_month": total("cost_forecast_month"),
+                "recommended_month": total("cost_recommended_month"),
+            },
         },
         "overview": overview,
         "services": services,

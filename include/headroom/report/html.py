@@ -16,7 +16,8 @@ import base64
 import html
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 from include.headroom.exceptions import ReportError
 from include.headroom.fileio import write_atomic
@@ -28,15 +29,30 @@ if TYPE_CHECKING:
     from include.headroom.config import HeadroomConfig
     from include.headroom.store import Store
 
-STATUS_CLASS = {"ok": "ok", "at_risk": "warn", "breach": "bad", "no_data": "muted", "meets": "ok", "misses": "bad",
-                "insufficient_history": "muted"}
+STATUS_CLASS = {
+    "ok": "ok",
+    "at_risk": "warn",
+    "breach": "bad",
+    "no_data": "muted",
+    "meets": "ok",
+    "misses": "bad",
+    "insufficient_history": "muted",
+}
 OVERVIEW_COLUMNS = (  # (field, header, format)
-    ("service", "service", "link"), ("tier", "tier", "text"), ("slo_status", "SLO", "status"),
-    ("error_budget_remaining", "error budget left", "pct"), ("latency_compliance", "latency compliance", "pct"),
-    ("saturation_at", "saturation (median)", "time"), ("saturation_at_upper", "saturation (interval)", "time"),
-    ("saturation_probability", "P(saturation)", "pct"), ("model", "model", "text"), ("trusted", "trusted", "bool"),
-    ("cost_now_month", "cost now / month", "usd"), ("cost_forecast_month", "projected / month", "usd"),
-    ("cost_recommended_month", "recommended / month", "usd"), ("findings", "findings", "int"),
+    ("service", "service", "link"),
+    ("tier", "tier", "text"),
+    ("slo_status", "SLO", "status"),
+    ("error_budget_remaining", "error budget left", "pct"),
+    ("latency_compliance", "latency compliance", "pct"),
+    ("saturation_at", "saturation (median)", "time"),
+    ("saturation_at_upper", "saturation (interval)", "time"),
+    ("saturation_probability", "P(saturation)", "pct"),
+    ("model", "model", "text"),
+    ("trusted", "trusted", "bool"),
+    ("cost_now_month", "cost now / month", "usd"),
+    ("cost_forecast_month", "projected / month", "usd"),
+    ("cost_recommended_month", "recommended / month", "usd"),
+    ("findings", "findings", "int"),
 )
 CSS = """
 :root { color-scheme: light dark; --fg: #1f2328; --bg: #ffffff; --muted: #656d76; --line: #d0d7de; --card: #f6f8fa;
@@ -51,7 +67,8 @@ td, th { border: 1px solid var(--line); padding: 3px 7px; text-align: left; vert
 th { background: var(--card); } .num { text-align: right; font-variant-numeric: tabular-nums; }
 .ok { color: var(--ok); font-weight: 600; } .warn { color: var(--warn); font-weight: 600; } .bad { color: var(--bad); font-weight: 600; }
 .muted, small { color: var(--muted); font-weight: normal; }
-.cards { display: flex; flex-wrap: wrap; gap: 0.8em; } .card { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 0.6em 1em; }
+.cards { display: flex; flex-wrap: wrap; gap: 0.8em; }
+.card { background: var(--card); border: 1px solid var(--line); border-radius: 6px; padding: 0.6em 1em; }
 .card b { font-size: 1.3em; } img { max-width: 100%; } section.service { margin-top: 2.5em; }
 .scroll { overflow-x: auto; } nav { font-size: 0.85em; margin: 0.5em 0 1em; } nav a { margin-right: 0.6em; } code { font-size: 0.9em; }
 """
@@ -112,8 +129,12 @@ def _mapping(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, dict):
-        return "<br>".join(f"{esc(k)}: <code>{esc(json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)}</code>"
-                           for k, v in value.items()) or "-"
+        return (
+            "<br>".join(
+                f"{esc(k)}: <code>{esc(json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)}</code>" for k, v in value.items()
+            )
+            or "-"
+        )
     return f"<code>{esc(json.dumps(value, default=str) if isinstance(value, list) else value)}</code>"
 
 
@@ -121,8 +142,12 @@ def _change(before: Any, after: Any) -> str:
     """Before -> after, key by key when both are mappings: what an action changed."""
     if isinstance(before, dict) and isinstance(after, dict):
         keys = list(dict.fromkeys([*before, *after]))
-        parts = [f"{esc(k)}: {esc(before.get(k))} &rarr; <b>{esc(after.get(k))}</b>" if before.get(k) != after.get(k)
-                 else f"{esc(k)}: {esc(after.get(k))}" for k in keys]
+        parts = [
+            f"{esc(k)}: {esc(before.get(k))} &rarr; <b>{esc(after.get(k))}</b>"
+            if before.get(k) != after.get(k)
+            else f"{esc(k)}: {esc(after.get(k))}"
+            for k in keys
+        ]
         return "<br>".join(parts) or "-"
     return f"{_mapping(before)} &rarr; {_mapping(after)}"
 
@@ -133,19 +158,27 @@ def _some(names: list[str], shown: int = 8) -> str:
 
 def _fleet(figures: Mapping[str, Any], service_href: str) -> str:
     fleet = figures["fleet"]
-    tiers = "".join(f"<div class='card'><small>{esc(t)}</small><br><b>{len(names)}</b> <small>{esc(_some(names))}</small></div>"
-                    for t, names in fleet["by_tier"].items() if names)
+    tiers = "".join(
+        f"<div class='card'><small>{esc(t)}</small><br><b>{len(names)}</b> <small>{esc(_some(names))}</small></div>"
+        for t, names in fleet["by_tier"].items()
+        if names
+    )
     slo = " ".join(f"<span class='{STATUS_CLASS.get(s, '')}'>{esc(s)} {n}</span>" for s, n in sorted(fleet["slo_status"].items()))
     cost = fleet["cost"]
-    cards = (f"<div class='cards'>{tiers}<div class='card'><small>SLO status</small><br>{slo}</div>"
-             f"<div class='card' id='fleet-cost'><small>fleet cost / month: now, projected, recommended</small><br>"
-             f"<b>{fmt(cost['now_month'], 'usd')}</b> &rarr; <b>{fmt(cost['forecast_month'], 'usd')}</b> "
-             f"<small>(recommended {fmt(cost['recommended_month'], 'usd')})</small></div></div>")
+    cards = (
+        f"<div class='cards'>{tiers}<div class='card'><small>SLO status</small><br>{slo}</div>"
+        f"<div class='card' id='fleet-cost'><small>fleet cost / month: now, projected, recommended</small><br>"
+        f"<b>{fmt(cost['now_month'], 'usd')}</b> &rarr; <b>{fmt(cost['forecast_month'], 'usd')}</b> "
+        f"<small>(recommended {fmt(cost['recommended_month'], 'usd')})</small></div></div>"
+    )
     rows = []
     for o in figures["overview"]:
         href = service_href.format(service=o["service"])
         rows.append([_cell(o[f], kind, f, href) for f, _, kind in OVERVIEW_COLUMNS])
-    note = "<p class='muted'>Sorted by urgency: earliest median saturation first. Saturation is the forecast load crossing the capacity line.</p>"
+    note = (
+        "<p class='muted'>Sorted by urgency: earliest median saturation first. "
+        "Saturation is the forecast load crossing the capacity line.</p>"
+    )
     return cards + note + _table([h for _, h, _ in OVERVIEW_COLUMNS], rows, "overview")
 
 
@@ -161,11 +194,19 @@ def _scenarios(figures: Mapping[str, Any]) -> str:
         headers += [f"{n}: saturation", f"{n}: replicas peak", f"{n}: projected / month", f"{n}: max replicas enough"]
     rows = []
     for service in dict.fromkeys(r["service"] for r in rows_in):
-        row = [_td(service), _td(base.get(service, {}).get("saturation_at"), "time"), _td(base.get(service, {}).get("cost_forecast_month"), "usd")]
+        row = [
+            _td(service),
+            _td(base.get(service, {}).get("saturation_at"), "time"),
+            _td(base.get(service, {}).get("cost_forecast_month"), "usd"),
+        ]
         for n in names:
             r = by.get((service, n), {})
-            row += [_td(r.get("saturation_at"), "time"), _td(r.get("replicas_needed_peak"), "int"), _td(r.get("cost_forecast_month"), "usd"),
-                    _td(r.get("max_replicas_enough"), "bool")]
+            row += [
+                _td(r.get("saturation_at"), "time"),
+                _td(r.get("replicas_needed_peak"), "int"),
+                _td(r.get("cost_forecast_month"), "usd"),
+                _td(r.get("max_replicas_enough"), "bool"),
+            ]
         rows.append(row)
     described = "".join(f"<li><b>{esc(n)}</b>: {esc(figures['scenario_descriptions'].get(n, ''))}</li>" for n in names)
     return f"<ul>{described}</ul>" + _table(headers, rows, "scenarios")
@@ -173,18 +214,45 @@ def _scenarios(figures: Mapping[str, Any]) -> str:
 
 def _accuracy(figures: Mapping[str, Any]) -> str:
     acc = figures["accuracy"]
-    rows = [[_td(h["horizon"]), _td(h["days"], "int"), _td(f"{h['band'][0]:.0%} - {h['band'][1]:.0%}"), _td(h["accuracy"], "pct"),
-             _td(h["series"], "int"), _td(h["status"], "status"),
-             _td(f"needs {h['needed_days']} days of history, the store has {h['history_days']}" if h["status"] == "insufficient_history" else "")]
-            for h in acc["horizons"]]
-    bands = _table(["SPEC horizon", "days ahead", "expected accuracy", "median accuracy", "series scored", "band", "note"], rows, "horizons")
+    rows = [
+        [
+            _td(h["horizon"]),
+            _td(h["days"], "int"),
+            _td(f"{h['band'][0]:.0%} - {h['band'][1]:.0%}"),
+            _td(h["accuracy"], "pct"),
+            _td(h["series"], "int"),
+            _td(h["status"], "status"),
+            _td(
+                f"needs {h['needed_days']} days of history, the store has {h['history_days']}"
+                if h["status"] == "insufficient_history"
+                else ""
+            ),
+        ]
+        for h in acc["horizons"]
+    ]
+    bands = _table(
+        ["SPEC horizon", "days ahead", "expected accuracy", "median accuracy", "series scored", "band", "note"], rows, "horizons"
+    )
     over = acc["over_time"]
     if not over:
         return bands + "<p class='muted'>No earlier forecast has been scored against actuals yet.</p>"
-    rows = [[_td(r["run_date"]), _td(r["metric"]), _td(r["model"]), _td(r["horizon_days"], "int"), _td(r["accuracy"], "pct"),
-             _td(r["coverage"], "pct"), _td(r["series"], "int")] for r in over]
-    return bands + "<h3>Accuracy over time (median over services)</h3>" + _table(
-        ["forecast run", "metric", "model", "days ahead", "accuracy (1 - MAPE)", "interval coverage", "series"], rows, "accuracy")
+    rows = [
+        [
+            _td(r["run_date"]),
+            _td(r["metric"]),
+            _td(r["model"]),
+            _td(r["horizon_days"], "int"),
+            _td(r["accuracy"], "pct"),
+            _td(r["coverage"], "pct"),
+            _td(r["series"], "int"),
+        ]
+        for r in over
+    ]
+    return (
+        bands
+        + "<h3>Accuracy over time (median over services)</h3>"
+        + _table(["forecast run", "metric", "model", "days ahead", "accuracy (1 - MAPE)", "interval coverage", "series"], rows, "accuracy")
+    )
 
 
 def _findings(found: list[dict[str, Any]]) -> str:
@@ -192,17 +260,28 @@ def _findings(found: list[dict[str, Any]]) -> str:
         return "<p class='muted'>No bottleneck findings in the lookback.</p>"
     out = []
     for f in found:
-        causes = [[_td(c.get("signal") + (" (root)" if c.get("is_root") else "")), _td(c.get("onset"), "time" if c.get("onset") else "text"),
-                   _td(c.get("lag_min")), _td(c.get("correlation")), _td(c.get("prior_weight")), _td(c.get("score"))]
-                  for c in f["root_causes"] if isinstance(c, dict)]
+        causes = [
+            [
+                _td(c.get("signal") + (" (root)" if c.get("is_root") else "")),
+                _td(c.get("onset"), "time" if c.get("onset") else "text"),
+                _td(c.get("lag_min")),
+                _td(c.get("correlation")),
+                _td(c.get("prior_weight")),
+                _td(c.get("score")),
+            ]
+            for c in f["root_causes"]
+            if isinstance(c, dict)
+        ]
         out.append(
-            f"<li><b>{esc(f['type'])}</b> <small>({esc(f['kind'])}, severity {esc(f.get('severity'))}, confidence {fmt(f.get('confidence'))})</small> "
+            f"<li><b>{esc(f['type'])}</b> <small>({esc(f['kind'])}, severity {esc(f.get('severity'))}, "
+            f"confidence {fmt(f.get('confidence'))})</small> "
             f"{fmt(f.get('start'), 'time')} to {fmt(f.get('end'), 'time')}: remedy <b>{esc(f.get('remedy'))}</b>"
             f"<br><small>{esc(f.get('summary'))}</small>"
             + (_table(["root cause (ranked)", "onset", "lead (min)", "correlation", "prior weight", "score"], causes) if causes else "")
             + _root_cause(f)
             + (f"<details><summary>evidence</summary>{_mapping(f.get('evidence'))}</details>" if f.get("evidence") else "")
-            + "</li>")
+            + "</li>"
+        )
     return "<ul class='findings'>" + "".join(out) + "</ul>"
 
 
@@ -214,26 +293,40 @@ def _root_cause(f: Mapping[str, Any]) -> str:
     if not isinstance(root, dict) or not root.get("service"):
         return ""
     path = root.get("path") or []
-    line = (f"<p class='root-cause'>Root cause <b>{esc(root['service'])}</b> (score {fmt(root.get('score'))}), path "
-            f"{esc(' → '.join(path))}; tell <b>{esc(root.get('owner') or '?')}</b>. Ranked: "
-            + esc(", ".join(f"{r['service']} {r['score']:.2f}" for r in root.get("ranking", []))) + "</p>")
+    line = (
+        f"<p class='root-cause'>Root cause <b>{esc(root['service'])}</b> (score {fmt(root.get('score'))}), path "
+        f"{esc(' → '.join(path))}; tell <b>{esc(root.get('owner') or '?')}</b>. Ranked: "
+        + esc(", ".join(f"{r['service']} {r['score']:.2f}" for r in root.get("ranking", [])))
+        + "</p>"
+    )
     edges = root.get("graph") or []
     if not edges:
         return line
     svg = incident_graph_svg(edges, f.get("service", ""), root["service"], path)
-    return (line + f"<img class='incident-graph' alt='dependency graph: {esc(f.get('service'))} to {esc(root['service'])}' "
-            f"src='data:image/svg+xml;base64,{base64.b64encode(svg).decode()}'/>")
+    return (
+        line + f"<img class='incident-graph' alt='dependency graph: {esc(f.get('service'))} to {esc(root['service'])}' "
+        f"src='data:image/svg+xml;base64,{base64.b64encode(svg).decode()}'/>"
+    )
 
 
 def _actions(actions: list[dict[str, Any]], with_service: bool = False) -> str:
     if not actions:
         return "<p class='muted'>No audited actions.</p>"
-    rows = [[_td(a.get("created_at"), "time")] + ([_td(a.get("service"))] if with_service else [])
-            + [_td(a.get("kind")), _td(a.get("action")), _td(a.get("status")),
-             _td("dry-run" if a.get("dry_run") else "applied"), _td(a.get("executor")),
-             f"<td>{_change(a.get('before'), a.get('after'))}</td>", _td(a.get("reason")),
-             f"<td><small>{esc(a.get('audit_id'))}<br>{esc(a.get('dag_id'))} {esc(a.get('task_id'))}<br>{esc(a.get('run_id'))}</small></td>"]
-            for a in actions]
+    rows = [
+        [_td(a.get("created_at"), "time")]
+        + ([_td(a.get("service"))] if with_service else [])
+        + [
+            _td(a.get("kind")),
+            _td(a.get("action")),
+            _td(a.get("status")),
+            _td("dry-run" if a.get("dry_run") else "applied"),
+            _td(a.get("executor")),
+            f"<td>{_change(a.get('before'), a.get('after'))}</td>",
+            _td(a.get("reason")),
+            f"<td><small>{esc(a.get('audit_id'))}<br>{esc(a.get('dag_id'))} {esc(a.get('task_id'))}<br>{esc(a.get('run_id'))}</small></td>",
+        ]
+        for a in actions
+    ]
     headers = ["at (UTC)"] + (["subject"] if with_service else [])
     return _table(headers + ["kind", "action", "status", "mode", "executor", "before → after", "reason", "audit record"], rows)
 
@@ -248,72 +341,153 @@ def _policy_replay(figures: Mapping[str, Any]) -> str:
         if r.get("policy") is None:
             body.append([_td(r["service"]), _td("-"), f"<td colspan='3' class='muted'>{esc(r.get('reason', ''))}</td>"])
             continue
-        body.append([_td(r["service"]), _td(r["policy"]), _td(float(r["slo_violation_minutes"])), _td(float(r["replica_hours"])),
-                     _td(r["cost_usd"], "usd")])
+        body.append(
+            [
+                _td(r["service"]),
+                _td(r["policy"]),
+                _td(float(r["slo_violation_minutes"])),
+                _td(float(r["replica_hours"])),
+                _td(r["cost_usd"], "usd"),
+            ]
+        )
     table = _table(["service", "policy", "SLO-violation minutes", "replica-hours", "cost"], body, "policy-replay")
-    return ("<p class='muted'>The last 7 days of stored load replayed through the scaling kernel: <em>actual</em> is what ran, "
-            "<em>reactive</em> the HPA algorithm alone, <em>predictive</em> with the forecast floor (python -m include.headroom replay).</p>"
-            + table)
+    return (
+        "<p class='muted'>The last 7 days of stored load replayed through the scaling kernel: <em>actual</em> is what ran, "
+        "<em>reactive</em> the HPA algorithm alone, <em>predictive</em> with the forecast floor (python -m include.headroom replay).</p>"
+        + table
+    )
 
 
 def _service_section(figures: Mapping[str, Any], name: str, png: bytes | None, drill_href: str = "") -> str:
     svc = figures["services"][name]
     link = f" <small><a href='{esc(drill_href)}'>drill-down</a></small>" if drill_href else ""
-    img = (f"<img class='forecast' alt='{esc(name)}: forecast, capacity and replicas' src='data:image/png;base64,"
-           f"{base64.b64encode(png).decode()}'/>") if png else "<p class='muted'>No forecast to plot.</p>"
-    cap_rows = [[_td(c["metric"]), _td(c.get("model")), _td(c.get("trusted"), "bool"), _td(c.get("mape"), "pct"), _td(c.get("capacity_limit")),
-                 _td(c.get("last_value")), _td(c.get("saturation_at"), "time"), _td(c.get("saturation_at_upper"), "time"),
-                 _td(c.get("saturation_probability"), "pct"), _td(c.get("status")), _td(c.get("reason"))] for c in svc["capacity"]]
+    img = (
+        (
+            f"<img class='forecast' alt='{esc(name)}: forecast, capacity and replicas' src='data:image/png;base64,"
+            f"{base64.b64encode(png).decode()}'/>"
+        )
+        if png
+        else "<p class='muted'>No forecast to plot.</p>"
+    )
+    cap_rows = [
+        [
+            _td(c["metric"]),
+            _td(c.get("model")),
+            _td(c.get("trusted"), "bool"),
+            _td(c.get("mape"), "pct"),
+            _td(c.get("capacity_limit")),
+            _td(c.get("last_value")),
+            _td(c.get("saturation_at"), "time"),
+            _td(c.get("saturation_at_upper"), "time"),
+            _td(c.get("saturation_probability"), "pct"),
+            _td(c.get("status")),
+            _td(c.get("reason")),
+        ]
+        for c in svc["capacity"]
+    ]
     rep = svc["replicas"]
     slo = svc["slo"] or {}
-    slo_line = (f"<p>SLO <span class='{STATUS_CLASS.get(str(slo.get('status')), '')}'>{esc(slo.get('status'))}</span>: "
-                f"p{esc(slo.get('latency_percentile'))} {fmt(slo.get('latency_observed_ms'))} ms against {fmt(slo.get('latency_slo_ms'))} ms "
-                f"(compliance {fmt(slo.get('latency_compliance'), 'pct')}), availability {fmt(slo.get('availability'), 'pct')} against "
-                f"{fmt(slo.get('uptime_slo'), 'pct')}, error budget left {fmt(slo.get('error_budget_remaining'), 'pct')}, "
-                f"burn rate {fmt(slo.get('burn_rate'))}</p>") if slo else "<p class='muted'>No SLO status yet.</p>"
+    slo_line = (
+        (
+            f"<p>SLO <span class='{STATUS_CLASS.get(str(slo.get('status')), '')}'>{esc(slo.get('status'))}</span>: "
+            f"p{esc(slo.get('latency_percentile'))} {fmt(slo.get('latency_observed_ms'))} ms against {fmt(slo.get('latency_slo_ms'))} ms "
+            f"(compliance {fmt(slo.get('latency_compliance'), 'pct')}), availability {fmt(slo.get('availability'), 'pct')} against "
+            f"{fmt(slo.get('uptime_slo'), 'pct')}, error budget left {fmt(slo.get('error_budget_remaining'), 'pct')}, "
+            f"burn rate {fmt(slo.get('burn_rate'))}</p>"
+        )
+        if slo
+        else "<p class='muted'>No SLO status yet.</p>"
+    )
     return (
-        f"<section class='service' id='svc-{esc(name)}'><h2>{esc(name)} <small>{esc(svc['tier'])}, owner {esc(svc['owner'])}</small>{link}</h2>"
+        f"<section class='service' id='svc-{esc(name)}'>"
+        f"<h2>{esc(name)} <small>{esc(svc['tier'])}, owner {esc(svc['owner'])}</small>{link}</h2>"
         f"{slo_line}{img}<h3>Capacity forecast</h3>"
-        + _table(["metric", "model", "trusted", "backtest MAPE", "capacity", "last value", "saturation", "saturation (interval)",
-                  "P(saturation)", "status", "reason"], cap_rows)
+        + _table(
+            [
+                "metric",
+                "model",
+                "trusted",
+                "backtest MAPE",
+                "capacity",
+                "last value",
+                "saturation",
+                "saturation (interval)",
+                "P(saturation)",
+                "status",
+                "reason",
+            ],
+            cap_rows,
+        )
         + "<h3>Replicas planned vs actual</h3>"
-        + _table(["actual now", "planned peak", "planned max over the forecast", "min", "max", "max enough"],
-                 [[_td(rep["actual_now"]), _td(rep["planned_peak"], "int" if rep["planned_peak"] is not None else "text"),
-                   _td(rep["planned_max_forecast"]), _td(rep["min_replicas"], "int"), _td(rep["max_replicas"], "int"),
-                   _td(rep["max_replicas_enough"], "bool")]])
-        + "<h3>Bottlenecks</h3>" + _findings(svc["findings"])
-        + "<h3>Actions (audit trail)</h3>" + _actions(svc["actions"])
+        + _table(
+            ["actual now", "planned peak", "planned max over the forecast", "min", "max", "max enough"],
+            [
+                [
+                    _td(rep["actual_now"]),
+                    _td(rep["planned_peak"], "int" if rep["planned_peak"] is not None else "text"),
+                    _td(rep["planned_max_forecast"]),
+                    _td(rep["min_replicas"], "int"),
+                    _td(rep["max_replicas"], "int"),
+                    _td(rep["max_replicas_enough"], "bool"),
+                ]
+            ],
+        )
+        + "<h3>Bottlenecks</h3>"
+        + _findings(svc["findings"])
+        + "<h3>Actions (audit trail)</h3>"
+        + _actions(svc["actions"])
         + "</section>"
     )
 
 
 def _page(title: str, body: str) -> str:
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
-            f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}</body></html>")
+    return (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' content='width=device-width'>"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>{body}</body></html>"
+    )
 
 
 def detailed_names(figures: Mapping[str, Any], settings: ReportSettings) -> list[str]:
     """The services whose whole section is in the fleet page: the ``detailed_services`` most urgent (overview order)."""
-    return [o["service"] for o in figures["overview"][:settings.detailed_services]]
+    return [o["service"] for o in figures["overview"][: settings.detailed_services]]
 
 
-def render_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], service_href: str = "services/{service}.html",
-                  detailed: list[str] | None = None) -> str:
+def render_report(
+    figures: Mapping[str, Any], plots: Mapping[str, bytes], service_href: str = "services/{service}.html", detailed: list[str] | None = None
+) -> str:
     """The fleet report as one self-contained HTML page: every service in the overview, the ``detailed`` ones (default all) in full."""
     names = [o["service"] for o in figures["overview"]] if detailed is None else detailed
     nav = "<nav>" + "".join(f"<a href='#svc-{esc(n)}'>{esc(n)}</a>" for n in names) + "</nav>"
     rest = len(figures["overview"]) - len(names)
-    more = (f"<p class='muted' id='more-services'>The {len(names)} most urgent services are shown in full below; the other {rest} "
-            f"have their own page (the service links of the overview).</p>") if rest else ""
-    head = (f"<h1>headroom: capacity and SLO report</h1><p class='muted'>As of {fmt(figures['as_of'], 'time')} UTC; forecast run "
-            f"{esc(figures['run_date'] or 'none yet')}; {figures['fleet']['services']} services, {figures['fleet']['findings']} bottleneck "
-            f"findings, {figures['fleet']['actions']} audited actions.</p>")
-    body = (head + "<h2 id='fleet'>Fleet overview</h2>" + _fleet(figures, service_href)
-            + "<h2 id='scenarios-title'>Scenarios side by side</h2>" + _scenarios(figures)
-            + "<h2 id='accuracy-title'>Forecast accuracy</h2>" + _accuracy(figures)
-            + "<h2 id='policy-replay-title'>Last week's policy replay</h2>" + _policy_replay(figures)
-            + "<h2 id='other-actions'>Other actions (audit trail)</h2>" + _actions(figures["other_actions"], with_service=True) + more + nav
-            + "".join(_service_section(figures, n, plots.get(n), service_href.format(service=n)) for n in names))
+    more = (
+        (
+            f"<p class='muted' id='more-services'>The {len(names)} most urgent services are shown in full below; the other {rest} "
+            f"have their own page (the service links of the overview).</p>"
+        )
+        if rest
+        else ""
+    )
+    head = (
+        f"<h1>headroom: capacity and SLO report</h1><p class='muted'>As of {fmt(figures['as_of'], 'time')} UTC; forecast run "
+        f"{esc(figures['run_date'] or 'none yet')}; {figures['fleet']['services']} services, {figures['fleet']['findings']} bottleneck "
+        f"findings, {figures['fleet']['actions']} audited actions.</p>"
+    )
+    body = (
+        head
+        + "<h2 id='fleet'>Fleet overview</h2>"
+        + _fleet(figures, service_href)
+        + "<h2 id='scenarios-title'>Scenarios side by side</h2>"
+        + _scenarios(figures)
+        + "<h2 id='accuracy-title'>Forecast accuracy</h2>"
+        + _accuracy(figures)
+        + "<h2 id='policy-replay-title'>Last week's policy replay</h2>"
+        + _policy_replay(figures)
+        + "<h2 id='other-actions'>Other actions (audit trail)</h2>"
+        + _actions(figures["other_actions"], with_service=True)
+        + more
+        + nav
+        + "".join(_service_section(figures, n, plots.get(n), service_href.format(service=n)) for n in names)
+    )
     return _page(f"headroom capacity report {figures['as_of'][:10]}", body)
 
 
@@ -322,17 +496,33 @@ def render_service_page(figures: Mapping[str, Any], plots: Mapping[str, bytes], 
     row = next(o for o in figures["overview"] if o["service"] == name)
     overview = _table([h for _, h, _ in OVERVIEW_COLUMNS], [[_cell(row[f], kind, f) for f, _, kind in OVERVIEW_COLUMNS]], "overview")
     scen = [s for s in figures["services"][name]["scenarios"]]
-    scen_rows = [[_td(s["scenario"]), _td(s.get("saturation_at"), "time"), _td(s.get("replicas_needed_peak"), "int"),
-                  _td(s.get("cost_forecast_month"), "usd"), _td(s.get("max_replicas_enough"), "bool")] for s in scen]
-    body = (f"<p><a href='{esc(report_href)}'>&larr; fleet report</a></p><h1>{esc(name)}</h1>"
-            f"<p class='muted'>As of {fmt(figures['as_of'], 'time')} UTC.</p>" + overview
-            + (_table(["scenario", "saturation", "replicas peak", "projected / month", "max replicas enough"], scen_rows, "scenarios") if scen_rows else "")
-            + _service_section(figures, name, plots.get(name)))
+    scen_rows = [
+        [
+            _td(s["scenario"]),
+            _td(s.get("saturation_at"), "time"),
+            _td(s.get("replicas_needed_peak"), "int"),
+            _td(s.get("cost_forecast_month"), "usd"),
+            _td(s.get("max_replicas_enough"), "bool"),
+        ]
+        for s in scen
+    ]
+    body = (
+        f"<p><a href='{esc(report_href)}'>&larr; fleet report</a></p><h1>{esc(name)}</h1>"
+        f"<p class='muted'>As of {fmt(figures['as_of'], 'time')} UTC.</p>"
+        + overview
+        + (
+            _table(["scenario", "saturation", "replicas peak", "projected / month", "max replicas enough"], scen_rows, "scenarios")
+            if scen_rows
+            else ""
+        )
+        + _service_section(figures, name, plots.get(name))
+    )
     return _page(f"headroom: {name}", body)
 
 
-def draw_plots(store: Store, config: HeadroomConfig, figures: Mapping[str, Any], settings: ReportSettings,
-               names: list[str] | None = None) -> dict[str, bytes]:
+def draw_plots(
+    store: Store, config: HeadroomConfig, figures: Mapping[str, Any], settings: ReportSettings, names: list[str] | None = None
+) -> dict[str, bytes]:
     """One PNG per service (``names``, default every service of the figures) from the store's history and the newest forecast run."""
     import pandas as pd
 
@@ -360,15 +550,28 @@ def draw_plots(store: Store, config: HeadroomConfig, figures: Mapping[str, Any],
         svc = figures["services"][name]
         hist = history_of.get(name, pd.DataFrame(columns=["metric", "ts", "value"]))
         out[name] = service_plot(
-            name, metric, hist[hist["metric"] == metric] if len(hist) else empty, forecast_of.get(name, pd.DataFrame()), svc["load"],
-            hist[hist["metric"] == "replicas"] if len(hist) else empty, svc["replicas"]["max_replicas"],
-            [a for a in svc["accuracy"]], dpi=settings.dpi, planned_earlier=earlier_of.get(name),
+            name,
+            metric,
+            hist[hist["metric"] == metric] if len(hist) else empty,
+            forecast_of.get(name, pd.DataFrame()),
+            svc["load"],
+            hist[hist["metric"] == "replicas"] if len(hist) else empty,
+            svc["replicas"]["max_replicas"],
+            [a for a in svc["accuracy"]],
+            dpi=settings.dpi,
+            planned_earlier=earlier_of.get(name),
         )
     return out
 
 
-def write_service_pages(store: Store, config: HeadroomConfig, figures: Mapping[str, Any], out_dir: str | Path,
-                        settings: ReportSettings, names: list[str] | None = None) -> dict[str, bytes]:
+def write_service_pages(
+    store: Store,
+    config: HeadroomConfig,
+    figures: Mapping[str, Any],
+    out_dir: str | Path,
+    settings: ReportSettings,
+    names: list[str] | None = None,
+) -> dict[str, bytes]:
     """Draw the plots of ``names`` (default every service) and write their ``services/<service>.html``; returns the plots."""
     plots = draw_plots(store, config, figures, settings, names)
     for name in plots:
@@ -376,8 +579,9 @@ def write_service_pages(store: Store, config: HeadroomConfig, figures: Mapping[s
     return plots
 
 
-def write_fleet_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], out_dir: str | Path,
-                       settings: ReportSettings) -> dict[str, Path]:
+def write_fleet_report(
+    figures: Mapping[str, Any], plots: Mapping[str, bytes], out_dir: str | Path, settings: ReportSettings
+) -> dict[str, Path]:
     """Write the fleet page (full sections of :func:`detailed_names`, their ``plots``) and the twin, dated and ``latest``."""
     out = Path(out_dir)
     day = figures["as_of"][:10]
@@ -387,15 +591,21 @@ def write_fleet_report(figures: Mapping[str, Any], plots: Mapping[str, bytes], o
         raise ReportError(f"the fleet page shows {missing} in full but their plots were not drawn")
     page = render_report(figures, plots, detailed=detailed)
     twin = json.dumps(figures, indent=1, sort_keys=False)
-    paths = {"html": out / f"capacity_report_{day}.html", "json": out / f"capacity_report_{day}.json",
-             "latest_html": out / "latest.html", "latest_json": out / "latest.json", "services": out / "services"}
+    paths = {
+        "html": out / f"capacity_report_{day}.html",
+        "json": out / f"capacity_report_{day}.json",
+        "latest_html": out / "latest.html",
+        "latest_json": out / "latest.json",
+        "services": out / "services",
+    }
     for key, text in (("html", page), ("json", twin), ("latest_html", page), ("latest_json", twin)):
         write_atomic(paths[key], text)
     return paths
 
 
-def build_report(store: Store, config: HeadroomConfig, as_of: Any, out_dir: str | Path,
-                 settings: ReportSettings | None = None) -> dict[str, Path]:
+def build_report(
+    store: Store, config: HeadroomConfig, as_of: Any, out_dir: str | Path, settings: ReportSettings | None = None
+) -> dict[str, Path]:
     """Write the report for ``as_of`` under ``out_dir``, in one process.
 
     Files: ``capacity_report_<date>.html`` and ``.json`` (the twin: exactly the figures the pages

@@ -7,7 +7,8 @@ data colours are saturated mid tones that do the same. Every axis names its unit
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 from include.headroom.timeutil import utc
 

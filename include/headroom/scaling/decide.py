@@ -1,13 +1,13 @@
-"""Scaling decisions: the HPA algorithm on current metrics, the error-rate alarm, predictive and scheduled floors. Pure and deterministic."""
+"""Scaling decisions: the HPA algorithm on current metrics, the error-rate alarm, predictive and scheduled floors; pure, deterministic."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from include.headroom.config import HOURS_PER_MONTH, HeadroomConfig, Service
 from include.headroom.scaling.kernel import Action, ScalingState, Signals, kernel_settings, next_replicas
@@ -79,8 +79,14 @@ def hpa_desired(current: int, current_metric: float, target: float, tolerance: f
     return replica_count(current, [(current_metric, target)], tolerance)
 
 
-def predictive_floor(config: HeadroomConfig, service: Service, as_of: Any, capacity: pd.DataFrame | None,
-                     forecast: pd.DataFrame | None, settings: ScalingPolicySettings) -> tuple[int | None, str]:
+def predictive_floor(
+    config: HeadroomConfig,
+    service: Service,
+    as_of: Any,
+    capacity: pd.DataFrame | None,
+    forecast: pd.DataFrame | None,
+    settings: ScalingPolicySettings,
+) -> tuple[int | None, str]:
     """Replicas the forecast load ``lead_time`` after ``as_of`` needs at the tier's CPU target, from a trusted forecast only.
 
     Reads the forecast's upper quantile (``yhat_upper``, ``predictive_floor.quantile: upper``) when it has one, else
@@ -114,8 +120,14 @@ def predictive_floor(config: HeadroomConfig, service: Service, as_of: Any, capac
     return floor, f"forecast load {load:.0f} req/s at {when} needs {floor} replicas"
 
 
-def planned_capacity(config: HeadroomConfig, service: Service, start: Any, capacity: pd.DataFrame | None,
-                     forecast: pd.DataFrame | None, settings: ScalingPolicySettings | None = None) -> list[dict[str, Any]]:
+def planned_capacity(
+    config: HeadroomConfig,
+    service: Service,
+    start: Any,
+    capacity: pd.DataFrame | None,
+    forecast: pd.DataFrame | None,
+    settings: ScalingPolicySettings | None = None,
+) -> list[dict[str, Any]]:
     """The planned capacity of ``service`` per hour for ``planned_capacity_hours`` from ``start``: the larger of the
     predictive floor (trusted forecasts only) and the scheduled rules' floors, within [min, max]."""
     import pandas as pd
@@ -129,8 +141,9 @@ def planned_capacity(config: HeadroomConfig, service: Service, start: Any, capac
         sched, _, names = scheduled_bounds(settings.scheduled, service.name, at.to_pydatetime())
         floors = [f for f in (pred, sched) if f is not None]
         replicas = int(min(max(max(floors, default=service.min_replicas), service.min_replicas), service.max_replicas))
-        out.append({"service": service.name, "at": at.isoformat(), "replicas": replicas, "predictive": pred,
-                    "scheduled": sched, "rules": names})
+        out.append(
+            {"service": service.name, "at": at.isoformat(), "replicas": replicas, "predictive": pred, "scheduled": sched, "rules": names}
+        )
     return out
 
 
@@ -173,30 +186,52 @@ def plan_scaling(
     memory = _latest(recent, "memory_utilization")
     error_rate = _latest(recent, "error_rate")
     load = _latest(recent, "throughput")
-    inputs: dict[str, Any] = {"cpu_utilization": cpu, "memory_utilization": memory, "error_rate": error_rate,
-                              "current_replicas": current, "newest_metric": newest.isoformat() if newest is not None else None}
+    inputs: dict[str, Any] = {
+        "cpu_utilization": cpu,
+        "memory_utilization": memory,
+        "error_rate": error_rate,
+        "current_replicas": current,
+        "newest_metric": newest.isoformat() if newest is not None else None,
+    }
     rule, reason, desired, action = "steady", "metrics inside the tolerance band", current, Action.NONE
     recommendation: int | None = current
     floor = seed = planned = None
 
     if newest is None or (now - newest).total_seconds() > settings.max_data_age_s:
         rule, action = "stale_data", Action.SKIP
-        reason = (f"no metric of {service.name!r} in the recent window" if newest is None
-                  else f"newest metric of {service.name!r} at {newest.isoformat()} is older than {settings.max_data_age_s} s")
+        reason = (
+            f"no metric of {service.name!r} in the recent window"
+            if newest is None
+            else f"newest metric of {service.name!r} at {newest.isoformat()} is older than {settings.max_data_age_s} s"
+        )
     else:
         finding = None
         if findings is not None and not findings.empty:
-            recent_cpu = findings[(findings["service"] == service.name) & (findings["type"] == "cpu_bound") & (findings["kind"] == "observed")
-                                  & (findings["end"] >= now - np.timedelta64(sc.cooldown_s, "s"))]
+            recent_cpu = findings[
+                (findings["service"] == service.name)
+                & (findings["type"] == "cpu_bound")
+                & (findings["kind"] == "observed")
+                & (findings["end"] >= now - np.timedelta64(sc.cooldown_s, "s"))
+            ]
             if len(recent_cpu):
                 finding = f"cpu_bound bottleneck observed until {recent_cpu['end'].max()}"
         pred, pred_why = predictive_floor(config, service, now, capacity, forecast, settings)
         sched, cap, sched_names = scheduled_bounds(settings.scheduled, service.name, now.to_pydatetime())
-        inputs.update(predictive_floor=pred, predictive_reason=pred_why, scheduled_floor=sched, scheduled_cap=cap, scheduled_rules=sched_names)
-        signals = Signals(cpu=cpu, memory=memory, error_rate=error_rate, cpu_bound_finding=finding,
-                          load_replicas=int(config.replicas_for(service, load)) if load is not None else None,
-                          predictive_floor=pred, predictive_reason=pred_why, scheduled_floor=sched, scheduled_cap=cap,
-                          scheduled_rules=tuple(sched_names))
+        inputs.update(
+            predictive_floor=pred, predictive_reason=pred_why, scheduled_floor=sched, scheduled_cap=cap, scheduled_rules=sched_names
+        )
+        signals = Signals(
+            cpu=cpu,
+            memory=memory,
+            error_rate=error_rate,
+            cpu_bound_finding=finding,
+            load_replicas=int(config.replicas_for(service, load)) if load is not None else None,
+            predictive_floor=pred,
+            predictive_reason=pred_why,
+            scheduled_floor=sched,
+            scheduled_cap=cap,
+            scheduled_rules=tuple(sched_names),
+        )
         kd = next_replicas(ScalingState(now.timestamp(), current, tuple(history), tuple(events), first_seen), signals, ks)
         action, rule, reason, desired = kd.action, kd.rule, kd.reason, kd.desired
         recommendation, floor, seed, planned = kd.recommendation, kd.floor, kd.seed, kd.planned
@@ -213,10 +248,27 @@ def plan_scaling(
     )
     key = json.dumps([service.name, now.isoformat(), rule, current, desired])
     return ScalingDecision(
-        decision_id=hashlib.sha256(key.encode()).hexdigest()[:16], service=service.name, tier=service.tier.value,
-        as_of=now.isoformat(), action=action.value, rule=rule, reason=reason, current_replicas=current,
-        desired_replicas=desired, cost_change_month=cost, impact=impact.value, requires_approval=requires_approval,
-        target_kind=service.target.kind.value, target=dict(service.target.params), enabled=service.target.enabled, inputs=inputs,
-        min_replicas=service.min_replicas, max_replicas=service.max_replicas, max_step=ks.max_step,
-        recommendation=recommendation, floor=floor, seed=seed, planned_replicas=planned,
+        decision_id=hashlib.sha256(key.encode()).hexdigest()[:16],
+        service=service.name,
+        tier=service.tier.value,
+        as_of=now.isoformat(),
+        action=action.value,
+        rule=rule,
+        reason=reason,
+        current_replicas=current,
+        desired_replicas=desired,
+        cost_change_month=cost,
+        impact=impact.value,
+        requires_approval=requires_approval,
+        target_kind=service.target.kind.value,
+        target=dict(service.target.params),
+        enabled=service.target.enabled,
+        inputs=inputs,
+        min_replicas=service.min_replicas,
+        max_replicas=service.max_replicas,
+        max_step=ks.max_step,
+        recommendation=recommendation,
+        floor=floor,
+        seed=seed,
+        planned_replicas=planned,
     )

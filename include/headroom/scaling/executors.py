@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping
 
 from include.headroom.audit import AuditRecord, Status
 from include.headroom.config import TargetKind
@@ -25,8 +26,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ApplicationAutoScalingScaler", "AutoScalingGroupScaler", "DryRunExecutor", "EcsServiceScaler", "KubernetesScaler",
-    "SCALERS", "Scaler", "TargetState", "Verdict", "apply_decision", "check_guard_rails", "judge", "roll_back",
+    "ApplicationAutoScalingScaler",
+    "AutoScalingGroupScaler",
+    "DryRunExecutor",
+    "EcsServiceScaler",
+    "KubernetesScaler",
+    "SCALERS",
+    "Scaler",
+    "TargetState",
+    "Verdict",
+    "apply_decision",
+    "check_guard_rails",
+    "judge",
+    "roll_back",
 ]
 
 
@@ -66,9 +78,13 @@ def _retry(call: Callable[[], Any], *, what: str, retryable: Callable[[Exception
         return call()
 
     try:
-        return retry(counted, RetryPolicy(attempts=attempts, base_delay_s=backoff_s), what=what,
-                     retryable=lambda exc: not isinstance(exc, ActionError) and retryable(exc),
-                     on_retry=lambda n, exc, _delay: log.warning("%s: attempt %d failed (%s); retrying", what, n + 1, _describe(exc)))
+        return retry(
+            counted,
+            RetryPolicy(attempts=attempts, base_delay_s=backoff_s),
+            what=what,
+            retryable=lambda exc: not isinstance(exc, ActionError) and retryable(exc),
+            on_retry=lambda n, exc, _delay: log.warning("%s: attempt %d failed (%s); retrying", what, n + 1, _describe(exc)),
+        )
     except ActionError:
         raise
     except Exception as exc:  # translated: the API client's own error types (refused at once, or after every attempt)
@@ -132,8 +148,12 @@ class KubernetesScaler:
 
     def _read_hpa(self, ns: str, hpa: str) -> TargetState:
         obj = self._call(f"read hpa/{hpa} in {ns}", lambda: self.autoscaling.read_namespaced_horizontal_pod_autoscaler(hpa, ns))
-        return TargetState(int(obj.spec.min_replicas or 1), obj.status.current_replicas if obj.status else None,
-                           obj.metadata.resource_version, {"max_replicas": obj.spec.max_replicas, "hpa": hpa})
+        return TargetState(
+            int(obj.spec.min_replicas or 1),
+            obj.status.current_replicas if obj.status else None,
+            obj.metadata.resource_version,
+            {"max_replicas": obj.spec.max_replicas, "hpa": hpa},
+        )
 
     def scale(self, params: Mapping[str, str], replicas: int) -> TargetState:
         """Set the replicas (or, for a target with ``hpa``, the HPA's minReplicas) to ``replicas``."""
@@ -142,15 +162,19 @@ class KubernetesScaler:
             return self._set_hpa_min(ns, params["hpa"], replicas)
         from kubernetes import client
 
-        replace = (self.apps.replace_namespaced_deployment_scale if self.workload == "deployment"
-                   else self.apps.replace_namespaced_stateful_set_scale)
+        replace = (
+            self.apps.replace_namespaced_deployment_scale
+            if self.workload == "deployment"
+            else self.apps.replace_namespaced_stateful_set_scale
+        )
 
         def attempt() -> TargetState:
             current = self._read_scale(ns, name)
             if current.spec.replicas == replicas:
                 return TargetState(replicas, current.status.replicas, current.metadata.resource_version)
             body = client.V1Scale(
-                api_version="autoscaling/v1", kind="Scale",
+                api_version="autoscaling/v1",
+                kind="Scale",
                 metadata=client.V1ObjectMeta(name=name, namespace=ns, resource_version=current.metadata.resource_version),
                 spec=client.V1ScaleSpec(replicas=replicas),
             )
@@ -168,8 +192,9 @@ class KubernetesScaler:
                 return TargetState(replicas, None, obj.metadata.resource_version, {"max_replicas": obj.spec.max_replicas, "hpa": hpa})
             obj.spec.min_replicas = replicas  # the read object carries its resourceVersion: a concurrent change gives 409
             done = self.autoscaling.replace_namespaced_horizontal_pod_autoscaler(hpa, ns, obj)
-            return TargetState(int(done.spec.min_replicas), None, done.metadata.resource_version,
-                               {"max_replicas": done.spec.max_replicas, "hpa": hpa})
+            return TargetState(
+                int(done.spec.min_replicas), None, done.metadata.resource_version, {"max_replicas": done.spec.max_replicas, "hpa": hpa}
+            )
 
         return self._call(f"set hpa/{hpa} minReplicas in {ns} to {replicas}", attempt)
 
@@ -197,7 +222,9 @@ class _AwsScaler:
                 return call()
             except Exception as exc:
                 if _aws_code(exc) in ACCESS_DENIED:
-                    raise ActionError(f"{what}: access denied ({_describe(exc)}); the IAM policy in deploy/aws/ lists what headroom needs") from exc
+                    raise ActionError(
+                        f"{what}: access denied ({_describe(exc)}); the IAM policy in deploy/aws/ lists what headroom needs"
+                    ) from exc
                 raise
 
         return _retry(guarded, what=what, retryable=lambda e: _aws_code(e) in THROTTLING, attempts=self.attempts, backoff_s=self.backoff_s)
@@ -209,16 +236,20 @@ class EcsServiceScaler(_AwsScaler):
     name = "aws_ecs_service"
 
     def read(self, params: Mapping[str, str]) -> TargetState:
-        out = self._call(f"describe ECS service {params['cluster']}/{params['service']}",
-                         lambda: self.client.describe_services(cluster=params["cluster"], services=[params["service"]]))
+        out = self._call(
+            f"describe ECS service {params['cluster']}/{params['service']}",
+            lambda: self.client.describe_services(cluster=params["cluster"], services=[params["service"]]),
+        )
         if not out.get("services"):
             raise ActionError(f"ECS service {params['service']!r} not found in cluster {params['cluster']!r}: {out.get('failures')}")
         svc = out["services"][0]
         return TargetState(int(svc["desiredCount"]), int(svc.get("runningCount", 0)))
 
     def scale(self, params: Mapping[str, str], replicas: int) -> TargetState:
-        out = self._call(f"update ECS service {params['cluster']}/{params['service']} desiredCount={replicas}",
-                         lambda: self.client.update_service(cluster=params["cluster"], service=params["service"], desiredCount=replicas))
+        out = self._call(
+            f"update ECS service {params['cluster']}/{params['service']} desiredCount={replicas}",
+            lambda: self.client.update_service(cluster=params["cluster"], service=params["service"], desiredCount=replicas),
+        )
         return TargetState(int(out["service"]["desiredCount"]), int(out["service"].get("runningCount", 0)))
 
 
@@ -228,25 +259,38 @@ class AutoScalingGroupScaler(_AwsScaler):
     name = "aws_autoscaling_group"
 
     def read(self, params: Mapping[str, str]) -> TargetState:
-        out = self._call(f"describe Auto Scaling group {params['name']}",
-                         lambda: self.client.describe_auto_scaling_groups(AutoScalingGroupNames=[params["name"]]))
+        out = self._call(
+            f"describe Auto Scaling group {params['name']}",
+            lambda: self.client.describe_auto_scaling_groups(AutoScalingGroupNames=[params["name"]]),
+        )
         if not out.get("AutoScalingGroups"):
             raise ActionError(f"Auto Scaling group {params['name']!r} not found")
         group = out["AutoScalingGroups"][0]
-        return TargetState(int(group["DesiredCapacity"]), len(group.get("Instances", [])),
-                           extra={"min_size": group["MinSize"], "max_size": group["MaxSize"]})
+        return TargetState(
+            int(group["DesiredCapacity"]),
+            len(group.get("Instances", [])),
+            extra={"min_size": group["MinSize"], "max_size": group["MaxSize"]},
+        )
 
     def scale(self, params: Mapping[str, str], replicas: int) -> TargetState:
-        self._call(f"set desired capacity of {params['name']} to {replicas}",
-                   lambda: self.client.set_desired_capacity(AutoScalingGroupName=params["name"], DesiredCapacity=replicas, HonorCooldown=False))
+        self._call(
+            f"set desired capacity of {params['name']} to {replicas}",
+            lambda: self.client.set_desired_capacity(AutoScalingGroupName=params["name"], DesiredCapacity=replicas, HonorCooldown=False),
+        )
         return self.read(params)
 
     def schedule_floor(self, params: Mapping[str, str], action_name: str, start: Any, min_size: int) -> None:
         """A scheduled action that raises the group's MinSize (and DesiredCapacity) to ``min_size`` at ``start``."""
-        self._call(f"put scheduled action {action_name} on {params['name']}",
-                   lambda: self.client.put_scheduled_update_group_action(
-                       AutoScalingGroupName=params["name"], ScheduledActionName=action_name, StartTime=start,
-                       MinSize=min_size, DesiredCapacity=min_size))
+        self._call(
+            f"put scheduled action {action_name} on {params['name']}",
+            lambda: self.client.put_scheduled_update_group_action(
+                AutoScalingGroupName=params["name"],
+                ScheduledActionName=action_name,
+                StartTime=start,
+                MinSize=min_size,
+                DesiredCapacity=min_size,
+            ),
+        )
 
 
 class ApplicationAutoScalingScaler(_AwsScaler):
@@ -261,21 +305,30 @@ class ApplicationAutoScalingScaler(_AwsScaler):
 
     @staticmethod
     def _ids(params: Mapping[str, str]) -> dict[str, str]:
-        return {"ServiceNamespace": params["service_namespace"], "ResourceId": params["resource_id"],
-                "ScalableDimension": params["scalable_dimension"]}
+        return {
+            "ServiceNamespace": params["service_namespace"],
+            "ResourceId": params["resource_id"],
+            "ScalableDimension": params["scalable_dimension"],
+        }
 
     def read(self, params: Mapping[str, str]) -> TargetState:
         ids = self._ids(params)
-        out = self._call(f"describe scalable target {params['resource_id']}", lambda: self.client.describe_scalable_targets(
-            ServiceNamespace=ids["ServiceNamespace"], ResourceIds=[ids["ResourceId"]], ScalableDimension=ids["ScalableDimension"]))
+        out = self._call(
+            f"describe scalable target {params['resource_id']}",
+            lambda: self.client.describe_scalable_targets(
+                ServiceNamespace=ids["ServiceNamespace"], ResourceIds=[ids["ResourceId"]], ScalableDimension=ids["ScalableDimension"]
+            ),
+        )
         if not out.get("ScalableTargets"):
             raise ActionError(f"scalable target {params['resource_id']!r} ({params['scalable_dimension']}) is not registered")
         target = out["ScalableTargets"][0]
         return TargetState(int(target["MinCapacity"]), extra={"max_capacity": int(target["MaxCapacity"])})
 
     def register(self, params: Mapping[str, str], min_capacity: int, max_capacity: int) -> None:
-        self._call(f"register scalable target {params['resource_id']}", lambda: self.client.register_scalable_target(
-            **self._ids(params), MinCapacity=min_capacity, MaxCapacity=max_capacity))
+        self._call(
+            f"register scalable target {params['resource_id']}",
+            lambda: self.client.register_scalable_target(**self._ids(params), MinCapacity=min_capacity, MaxCapacity=max_capacity),
+        )
 
     def scale(self, params: Mapping[str, str], replicas: int) -> TargetState:
         current = self.read(params)
@@ -287,22 +340,44 @@ class ApplicationAutoScalingScaler(_AwsScaler):
         from include.headroom.timeutil import utc
 
         when = f"at({utc(start):%Y-%m-%dT%H:%M:%S})"
-        self._call(f"put scheduled action {action_name} on {params['resource_id']}", lambda: self.client.put_scheduled_action(
-            **self._ids(params), ScheduledActionName=action_name, Schedule=when, ScalableTargetAction={"MinCapacity": min_capacity}))
+        self._call(
+            f"put scheduled action {action_name} on {params['resource_id']}",
+            lambda: self.client.put_scheduled_action(
+                **self._ids(params), ScheduledActionName=action_name, Schedule=when, ScalableTargetAction={"MinCapacity": min_capacity}
+            ),
+        )
 
 
 # -- applying --------------------------------------------------------------------------------------
 
 
-def _record(decision: ScalingDecision, status: Status, executor: str, reason: str, before: Any = None, after: Any = None,
-            **detail: Any) -> AuditRecord:
+def _record(
+    decision: ScalingDecision, status: Status, executor: str, reason: str, before: Any = None, after: Any = None, **detail: Any
+) -> AuditRecord:
     return AuditRecord(
-        kind="scaling", service=decision.service, action=decision.action, status=status, dry_run=status is Status.DRY_RUN,
-        executor=executor, reason=reason, before=before, after=after,
-        detail={"decision_id": decision.decision_id, "as_of": decision.as_of, "rule": decision.rule, "impact": decision.impact,
-                "cost_change_month": decision.cost_change_month, "requires_approval": decision.requires_approval,
-                "recommendation": decision.recommendation, "seed": decision.seed, "target_kind": decision.target_kind, "target": decision.target,
-                "inputs": decision.inputs, **detail},
+        kind="scaling",
+        service=decision.service,
+        action=decision.action,
+        status=status,
+        dry_run=status is Status.DRY_RUN,
+        executor=executor,
+        reason=reason,
+        before=before,
+        after=after,
+        detail={
+            "decision_id": decision.decision_id,
+            "as_of": decision.as_of,
+            "rule": decision.rule,
+            "impact": decision.impact,
+            "cost_change_month": decision.cost_change_month,
+            "requires_approval": decision.requires_approval,
+            "recommendation": decision.recommendation,
+            "seed": decision.seed,
+            "target_kind": decision.target_kind,
+            "target": decision.target,
+            "inputs": decision.inputs,
+            **detail,
+        },
     )
 
 
@@ -320,8 +395,14 @@ class DryRunExecutor:
             what = "would raise an alarm to the owner instead of scaling"
         else:
             what = "nothing to do"
-        return _record(decision, Status.DRY_RUN, self.name, f"{decision.rule}: {decision.reason}; {what} ({self.why})",
-                       {"replicas": decision.current_replicas}, {"replicas": decision.desired_replicas})
+        return _record(
+            decision,
+            Status.DRY_RUN,
+            self.name,
+            f"{decision.rule}: {decision.reason}; {what} ({self.why})",
+            {"replicas": decision.current_replicas},
+            {"replicas": decision.desired_replicas},
+        )
 
 
 def apply_decision(decision: ScalingDecision, scaler: Scaler) -> AuditRecord:
@@ -337,21 +418,34 @@ def apply_decision(decision: ScalingDecision, scaler: Scaler) -> AuditRecord:
     check_guard_rails(decision, decision.min_replicas, decision.max_replicas)
     before = scaler.read(decision.target)
     if before.replicas == decision.desired_replicas:
-        return _record(decision, Status.SKIPPED, scaler.name, f"already at {decision.desired_replicas} replicas: nothing to apply",
-                       before.to_dict(), before.to_dict(), idempotent=True)
+        return _record(
+            decision,
+            Status.SKIPPED,
+            scaler.name,
+            f"already at {decision.desired_replicas} replicas: nothing to apply",
+            before.to_dict(),
+            before.to_dict(),
+            idempotent=True,
+        )
     check_live_step(decision, before.replicas)
     after = scaler.scale(decision.target, decision.desired_replicas)
-    return _record(decision, Status.APPLIED, scaler.name,
-                   f"{decision.rule}: {decision.reason}; scaled from {before.replicas} to {after.replicas}",
-                   before.to_dict(), after.to_dict())
+    return _record(
+        decision,
+        Status.APPLIED,
+        scaler.name,
+        f"{decision.rule}: {decision.reason}; scaled from {before.replicas} to {after.replicas}",
+        before.to_dict(),
+        after.to_dict(),
+    )
 
 
 def roll_back(decision: ScalingDecision, scaler: Scaler, previous: int, why: str) -> AuditRecord:
     """Put the target back to ``previous`` replicas (the recorded before-state) and record why."""
     now = scaler.read(decision.target)
     restored = scaler.scale(decision.target, previous) if now.replicas != previous else now
-    return _record(decision, Status.ROLLED_BACK, scaler.name, f"rolled back to {previous} replicas: {why}",
-                   now.to_dict(), restored.to_dict())
+    return _record(
+        decision, Status.ROLLED_BACK, scaler.name, f"rolled back to {previous} replicas: {why}", now.to_dict(), restored.to_dict()
+    )
 
 
 class Verdict(str, Enum):
@@ -363,8 +457,16 @@ class Verdict(str, Enum):
     WORSE = "worse"
 
 
-def judge(desired: int, state: TargetState, waited_s: float, before: Mapping[str, float | None], after: Mapping[str, float | None],
-          cpu_target: float, alarm_error_rate: float, verify: VerifySettings) -> tuple[Verdict, str]:
+def judge(
+    desired: int,
+    state: TargetState,
+    waited_s: float,
+    before: Mapping[str, float | None],
+    after: Mapping[str, float | None],
+    cpu_target: float,
+    alarm_error_rate: float,
+    verify: VerifySettings,
+) -> tuple[Verdict, str]:
     """Compare the symptom before and after an action.
 
     :returns: (verdict, why): ``wait`` while the target converges, ``not_converged`` after the timeout,
@@ -392,4 +494,3 @@ SCALERS: dict[str, Callable[[Mapping[str, Any]], Scaler]] = {
     TargetKind.AWS_AUTOSCALING_GROUP.value: lambda clients: AutoScalingGroupScaler(clients["autoscaling"]),
     TargetKind.AWS_APPLICATION_AUTOSCALING.value: lambda clients: ApplicationAutoScalingScaler(clients["application-autoscaling"]),
 }
-

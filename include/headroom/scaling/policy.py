@@ -9,7 +9,8 @@ from datetime import datetime, time, timedelta
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from include.headroom.exceptions import ConfigError, InvalidArgumentError
@@ -140,8 +141,9 @@ def scale_down_limit(now: float, current: int, events: Sequence[ScaleEvent], rul
     return int(result) if rules.policies else current
 
 
-def rate_limit(now: float, current: int, desired: int, min_replicas: int, max_replicas: int,
-               events: Sequence[ScaleEvent], behavior: Behavior) -> int:
+def rate_limit(
+    now: float, current: int, desired: int, min_replicas: int, max_replicas: int, events: Sequence[ScaleEvent], behavior: Behavior
+) -> int:
     """HPA ``convertDesiredReplicasWithBehaviorRate``: the rate policies, then [min, max]."""
     if desired > current:
         limit = max(scale_up_limit(now, current, events, behavior.scale_up), current)
@@ -180,9 +182,13 @@ class ScheduledRule:
             raise ConfigError(f"scaling.yaml scheduled rule {self.name!r}: unknown timezone={self.timezone!r}") from exc
         bad = [d for d in self.days if d not in DAYS]
         if bad or not self.days:
-            raise ConfigError(f"scaling.yaml scheduled rule {self.name!r}: days={list(self.days)!r} must be a non-empty subset of {list(DAYS)}")
+            raise ConfigError(
+                f"scaling.yaml scheduled rule {self.name!r}: days={list(self.days)!r} must be a non-empty subset of {list(DAYS)}"
+            )
         if self.min_replicas < 1 or (self.max_replicas is not None and self.max_replicas < self.min_replicas):
-            raise ConfigError(f"scaling.yaml scheduled rule {self.name!r}: min_replicas={self.min_replicas} max_replicas={self.max_replicas} invalid")
+            raise ConfigError(
+                f"scaling.yaml scheduled rule {self.name!r}: min_replicas={self.min_replicas} max_replicas={self.max_replicas} invalid"
+            )
         if self.start == self.end:
             raise ConfigError(f"scaling.yaml scheduled rule {self.name!r}: start and end are both {self.start}")
 
@@ -242,7 +248,7 @@ class ScalingPolicySettings:
     expiry_s: int
     high_impact_requires_approval: bool
     confidence_threshold: float = 0.8
-    floor_quantile: str = "upper"                       # the forecast column a predictive floor reads: upper (yhat_upper) or median (yhat)
+    floor_quantile: str = "upper"  # the forecast column a predictive floor reads: upper (yhat_upper) or median (yhat)
     agreed_scale_down_stabilization_s: int | None = None  # scale-down window when a trusted forecast agrees with the scale-in
     replay: Mapping[str, Any] = field(default_factory=dict)  # the replay's simulated service and forecast schedule
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -291,11 +297,18 @@ def parse_policy_settings(raw: Mapping[str, Any], config: HeadroomConfig) -> Sca
         rules = []
         for i, r in enumerate(raw.get("scheduled") or ()):
             where = f"scheduled[{i}] ({r.get('name', '?')})"
-            rules.append(ScheduledRule(
-                name=str(r["name"]), services=tuple(r["services"]), timezone=str(r["timezone"]), days=tuple(r["days"]),
-                start=_clock(r["start"], where), end=_clock(r["end"], where), min_replicas=int(r["min_replicas"]),
-                max_replicas=int(r["max_replicas"]) if r.get("max_replicas") is not None else None,
-            ))
+            rules.append(
+                ScheduledRule(
+                    name=str(r["name"]),
+                    services=tuple(r["services"]),
+                    timezone=str(r["timezone"]),
+                    days=tuple(r["days"]),
+                    start=_clock(r["start"], where),
+                    end=_clock(r["end"], where),
+                    min_replicas=int(r["min_replicas"]),
+                    max_replicas=int(r["max_replicas"]) if r.get("max_replicas") is not None else None,
+                )
+            )
         known = {s.name for s in config.services}
         for rule in rules:
             unknown = sorted(set(rule.services) - known)
@@ -321,8 +334,11 @@ def parse_policy_settings(raw: Mapping[str, Any], config: HeadroomConfig) -> Sca
             high_impact_requires_approval=bool(raw["approval"].get("high_impact_requires_approval", True)),
             confidence_threshold=float(raw["predictive"]["confidence_threshold"]),
             floor_quantile=str(raw["predictive_floor"].get("quantile", "upper")),
-            agreed_scale_down_stabilization_s=(int(raw["predictive_floor"]["agreed_scale_down_stabilization_s"])
-                                               if raw["predictive_floor"].get("agreed_scale_down_stabilization_s") is not None else None),
+            agreed_scale_down_stabilization_s=(
+                int(raw["predictive_floor"]["agreed_scale_down_stabilization_s"])
+                if raw["predictive_floor"].get("agreed_scale_down_stabilization_s") is not None
+                else None
+            ),
             replay=dict(replay),
         )
         if settings.floor_quantile not in ("upper", "median"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from include.headroom.scaling.policy import Recommendation, ScaleEvent, ScalingPolicySettings
 from include.headroom.scaling.safety import interval_is_current
@@ -59,7 +60,10 @@ def route_decisions(decisions: Sequence[dict[str, Any]], now: Any, settings: Sca
         if d.get("action") != "scale":
             live, why = False, f"action {d.get('action')!r} changes nothing"
         elif not interval_is_current(d["as_of"], now, settings):  # first: a backfill never scales, enabled or not
-            live, why = False, f"past interval: as-of {d['as_of']} is not current at {utc(now).isoformat()}; recorded what it would have done"
+            live, why = (
+                False,
+                f"past interval: as-of {d['as_of']} is not current at {utc(now).isoformat()}; recorded what it would have done",
+            )
         elif not d.get("enabled"):
             live, why = False, "dry-run: the service is not enabled in the catalog"
         elif targets[json.dumps([d.get("target_kind"), d.get("target")], sort_keys=True)] > 1:

@@ -52,7 +52,8 @@ def read_csv_batch(source: str | Path | io.TextIOBase, name: str | None = None) 
             records.append({**dict.fromkeys(header), "parse_error": error, "raw_line": line})
         else:
             # An empty field is a missing value (validation names it), except labels, where empty means none.
-            records.append({**{k: (v if v != "" or k == "labels" else None) for k, v in zip(header, fields)}, "parse_error": "", "raw_line": ""})
+            values = {k: (v if v != "" or k == "labels" else None) for k, v in zip(header, fields, strict=False)}
+            records.append({**values, "parse_error": "", "raw_line": ""})
     frame = pd.DataFrame(records, columns=[*header, "parse_error", "raw_line"], dtype=object)
     if "labels" in frame.columns:
         frame["labels"] = frame["labels"].fillna("")

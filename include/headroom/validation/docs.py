@@ -77,7 +77,8 @@ def render_batch_docs(outcome: ValidationOutcome, validated_at: Any, reports_dir
     for label, result in outcome.suite_results:
         key = ValidationResultIdentifier(
             expectation_suite_identifier=ExpectationSuiteIdentifier(name=_folder(label).replace(".", "_")),  # GX nests on dots
-            run_id=run_id, batch_identifier=folder,
+            run_id=run_id,
+            batch_identifier=folder,
         )
         store.set(key, _slim(result))
         entries.append((label, result, key))
@@ -103,7 +104,9 @@ def _slim(result: Any, keep: int = 20) -> Any:
     slim.results = []
     for r in result.results:
         r2 = copy.copy(r)
-        r2.result = {k: (v[:keep] if isinstance(v, list) and k.startswith(("unexpected", "partial")) else v) for k, v in (r.result or {}).items()}
+        r2.result = {
+            k: (v[:keep] if isinstance(v, list) and k.startswith(("unexpected", "partial")) else v) for k, v in (r.result or {}).items()
+        }
         slim.results.append(r2)
     return slim
 
@@ -120,17 +123,25 @@ def _write_batch_page(folder: Path, outcome: ValidationOutcome, links: dict[str,
         if target is not None and target.exists():
             name = f'<a href="{html.escape(os.path.relpath(target, folder))}">{name}</a>'
         status = "passed" if not failed else "failed"
-        rows.append(f"<tr class='{status}'><td>{name}</td><td>{status}</td><td>{len(result.results)}</td>"
-                    f"<td>{html.escape(', '.join(failed))}</td></tr>")
+        rows.append(
+            f"<tr class='{status}'><td>{name}</td><td>{status}</td><td>{len(result.results)}</td>"
+            f"<td>{html.escape(', '.join(failed))}</td></tr>"
+        )
     failure = f"<p><b>{html.escape(outcome.batch_failure)}</b></p>" if outcome.batch_failure else ""
-    warnings = "".join(f"<li>{html.escape(w['expectation'])}: {html.escape(str(w['service']))}/{html.escape(str(w['metric']))} "
-                       f"{html.escape(str(w['labels']))} ({w['rows']} rows)</li>" for w in outcome.warnings)
+    warnings = "".join(
+        f"<li>{html.escape(w['expectation'])}: {html.escape(str(w['service']))}/{html.escape(str(w['metric']))} "
+        f"{html.escape(str(w['labels']))} ({w['rows']} rows)</li>"
+        for w in outcome.warnings
+    )
     page = (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(outcome.batch_id)}</title>{_STYLE}</head><body>"
         f"<p><a href='../index.html'>all batches</a></p><h1>Batch {html.escape(outcome.batch_id)}</h1>{failure}"
         f"<p>{outcome.rows_in} rows in, {len(outcome.valid)} valid, {len(outcome.quarantined)} quarantined.</p>"
         "<table><tr><th>suite run (GX Data Docs)</th><th>status</th><th>expectations</th><th>failed</th></tr>"
-        + "".join(rows) + "</table>" + (f"<h2>Warnings (rows kept)</h2><ul>{warnings}</ul>" if warnings else "") + "</body></html>"
+        + "".join(rows)
+        + "</table>"
+        + (f"<h2>Warnings (rows kept)</h2><ul>{warnings}</ul>" if warnings else "")
+        + "</body></html>"
     )
     path = folder / "index.html"
     write_atomic(path, page)

@@ -57,11 +57,33 @@ MAX_GAP = "expect_series_max_gap"
 GAP_RATIO = "expect_series_gap_ratio"
 
 LEVELS: dict[str, Level] = {
-    **{name: Level.ROW for name in (
-        NOT_NULL, NUMERIC, FINITE, IN_UNIT_RANGE, UNIT_FOR_METRIC, KNOWN_METRIC, KNOWN_SERVICE, KNOWN_TIER, CATALOG_TIER,
-        UNIQUE_KEY, TS_VALID, TS_HAS_ZONE, IN_INTERVAL, NOT_IN_FUTURE, ALIGNED, INTEGER, WITHIN_CATALOG, PLAUSIBLE,
-        NO_SPIKE, NOT_FLAT, MONOTONIC, WELL_FORMED,
-    )},
+    **{
+        name: Level.ROW
+        for name in (
+            NOT_NULL,
+            NUMERIC,
+            FINITE,
+            IN_UNIT_RANGE,
+            UNIT_FOR_METRIC,
+            KNOWN_METRIC,
+            KNOWN_SERVICE,
+            KNOWN_TIER,
+            CATALOG_TIER,
+            UNIQUE_KEY,
+            TS_VALID,
+            TS_HAS_ZONE,
+            IN_INTERVAL,
+            NOT_IN_FUTURE,
+            ALIGNED,
+            INTEGER,
+            WITHIN_CATALOG,
+            PLAUSIBLE,
+            NO_SPIKE,
+            NOT_FLAT,
+            MONOTONIC,
+            WELL_FORMED,
+        )
+    },
     **{name: Level.BATCH for name in (BATCH_NOT_EMPTY, COLUMNS, COLUMN_KINDS, BATCH_FRESH)},
     **{name: Level.WARNING for name in (ORDERED, MAX_GAP, GAP_RATIO)},
 }
@@ -95,7 +117,9 @@ def expectation_classes() -> dict[str, type]:
         column: str = "value"
         min_value: float = 0.0
         max_value: float | None = None
-        description: str = "A value lies in the range its **unit** allows (percent 0-100, ratio 0-1, latency below its ceiling, counts >= 0)."
+        description: str = (
+            "A value lies in the range its **unit** allows (percent 0-100, ratio 0-1, latency below its ceiling, counts >= 0)."
+        )
 
     class ExpectUnitForMetric(E.ExpectColumnValuesToBeInSet):
         column: str = "unit"
@@ -210,15 +234,34 @@ def expectation_classes() -> dict[str, type]:
         description: str = "A series misses at most the tier's share of its steps (a warning: the rows are kept)."
 
     return {
-        NOT_NULL: ExpectValueNotNull, NUMERIC: ExpectValueNumeric, FINITE: ExpectValueFinite, IN_UNIT_RANGE: ExpectValueInUnitRange,
-        UNIT_FOR_METRIC: ExpectUnitForMetric, KNOWN_METRIC: ExpectKnownMetric, KNOWN_SERVICE: ExpectKnownService,
-        KNOWN_TIER: ExpectKnownTier, CATALOG_TIER: ExpectTierMatchesCatalog, UNIQUE_KEY: ExpectUniqueSeriesKey,
-        TS_VALID: ExpectTimestampValid, TS_HAS_ZONE: ExpectTimestampHasTimezone, IN_INTERVAL: ExpectTimestampInInterval,
-        NOT_IN_FUTURE: ExpectTimestampNotInFuture, ALIGNED: ExpectTimestampAlignedToStep, INTEGER: ExpectValueInteger,
-        WITHIN_CATALOG: ExpectReplicasWithinCatalog, PLAUSIBLE: ExpectLatencyPlausible, NO_SPIKE: ExpectNoSpike,
-        NOT_FLAT: ExpectSeriesNotFlat, MONOTONIC: ExpectCounterMonotonic, BATCH_NOT_EMPTY: ExpectBatchNotEmpty,
-        COLUMNS: ExpectBatchColumns, COLUMN_KINDS: ExpectColumnKinds, BATCH_FRESH: ExpectBatchFresh, ORDERED: ExpectTimestampsInOrder,
-        MAX_GAP: ExpectSeriesMaxGap, GAP_RATIO: ExpectSeriesGapRatio,
+        NOT_NULL: ExpectValueNotNull,
+        NUMERIC: ExpectValueNumeric,
+        FINITE: ExpectValueFinite,
+        IN_UNIT_RANGE: ExpectValueInUnitRange,
+        UNIT_FOR_METRIC: ExpectUnitForMetric,
+        KNOWN_METRIC: ExpectKnownMetric,
+        KNOWN_SERVICE: ExpectKnownService,
+        KNOWN_TIER: ExpectKnownTier,
+        CATALOG_TIER: ExpectTierMatchesCatalog,
+        UNIQUE_KEY: ExpectUniqueSeriesKey,
+        TS_VALID: ExpectTimestampValid,
+        TS_HAS_ZONE: ExpectTimestampHasTimezone,
+        IN_INTERVAL: ExpectTimestampInInterval,
+        NOT_IN_FUTURE: ExpectTimestampNotInFuture,
+        ALIGNED: ExpectTimestampAlignedToStep,
+        INTEGER: ExpectValueInteger,
+        WITHIN_CATALOG: ExpectReplicasWithinCatalog,
+        PLAUSIBLE: ExpectLatencyPlausible,
+        NO_SPIKE: ExpectNoSpike,
+        NOT_FLAT: ExpectSeriesNotFlat,
+        MONOTONIC: ExpectCounterMonotonic,
+        BATCH_NOT_EMPTY: ExpectBatchNotEmpty,
+        COLUMNS: ExpectBatchColumns,
+        COLUMN_KINDS: ExpectColumnKinds,
+        BATCH_FRESH: ExpectBatchFresh,
+        ORDERED: ExpectTimestampsInOrder,
+        MAX_GAP: ExpectSeriesMaxGap,
+        GAP_RATIO: ExpectSeriesGapRatio,
     }
 
 

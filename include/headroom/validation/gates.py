@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from include.headroom.store import queries
 from include.headroom.timeutil import utc
@@ -63,8 +64,12 @@ def service_freshness(store: Store, config: HeadroomConfig, as_of: Any, names: S
     now = utc(as_of)
     rules = config.pipeline.validation
     services = [config.service(n) for n in names] if names is not None else list(config.services)
-    newest_by = _newest_points(store, [s.name for s in services], now,
-                               max(pd.Timedelta(seconds=rules.max_age_s.for_tier(s.tier)) for s in services) if services else pd.Timedelta(0))
+    newest_by = _newest_points(
+        store,
+        [s.name for s in services],
+        now,
+        max(pd.Timedelta(seconds=rules.max_age_s.for_tier(s.tier)) for s in services) if services else pd.Timedelta(0),
+    )
     latest = latest_validations(store, now)
     by_service = {r.service: r for r in latest.itertuples()}
     everyone = by_service.get(ALL_SERVICES)
@@ -116,9 +121,17 @@ def gate_services(
     dag_id, run_id, task_id = _run_identity()
     records = [
         AuditRecord(
-            kind=GATE_KIND, service=service, action=step.value, status=Status.SKIPPED, dry_run=True, executor="gate",
-            reason=reason, detail={"step": step.value, "as_of": now.isoformat()},
-            dag_id=dag_id, run_id=run_id or f"as_of {now.isoformat()}", task_id=task_id,
+            kind=GATE_KIND,
+            service=service,
+            action=step.value,
+            status=Status.SKIPPED,
+            dry_run=True,
+            executor="gate",
+            reason=reason,
+            detail={"step": step.value, "as_of": now.isoformat()},
+            dag_id=dag_id,
+            run_id=run_id or f"as_of {now.isoformat()}",
+            task_id=task_id,
         )
         for service, reason in reasons.items()
         if reason

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
 
 from include.headroom.exceptions import DataError
 from include.headroom.store import queries
@@ -102,11 +103,17 @@ FIXES: dict[str, Fix] = {
     for fix in (
         Fix("none", "validate again as they are (after a configuration fix: catalog, units, thresholds)", _no_change),
         Fix("seconds_to_ms", "latency values sent in seconds under unit 'ms': multiply by 1000", _seconds_to_ms),
-        Fix("ms_labelled_s", "latency values sent in milliseconds under unit 's' (multiplied by 1000 on the way in): divide by 1000",
-            _ms_labelled_s),
+        Fix(
+            "ms_labelled_s",
+            "latency values sent in milliseconds under unit 's' (multiplied by 1000 on the way in): divide by 1000",
+            _ms_labelled_s,
+        ),
         Fix("assume_utc", "timestamps written without a zone are taken as UTC", _assume_utc),
-        Fix("assume_zone", "timestamps written without a zone are wall-clock time in a zone: assume_zone:<IANA zone>, "
-            "e.g. assume_zone:Europe/Berlin", _assume_zone),
+        Fix(
+            "assume_zone",
+            "timestamps written without a zone are wall-clock time in a zone: assume_zone:<IANA zone>, e.g. assume_zone:Europe/Berlin",
+            _assume_zone,
+        ),
         Fix("drop_unknown_columns", "drop columns outside the canonical schema (schema drift by an added column)", _drop_unknown_columns),
     )
 }
@@ -136,8 +143,14 @@ def list_quarantine(store: Store, batch_id: str | None = None, service: str | No
     return queries.quarantine_counts(store, batch_id=batch_id, service=service)
 
 
-def show_quarantine(store: Store, batch_id: str | None = None, service: str | None = None, expectation: str | None = None,
-                    rows: Sequence[int] | None = None, limit: int | None = 50) -> pd.DataFrame:
+def show_quarantine(
+    store: Store,
+    batch_id: str | None = None,
+    service: str | None = None,
+    expectation: str | None = None,
+    rows: Sequence[int] | None = None,
+    limit: int | None = 50,
+) -> pd.DataFrame:
     """The quarantined rows themselves, with the observed value, the raw record and why."""
     found = _with_expectation(queries.quarantined_rows(store, batch_id=batch_id, service=service, rows=rows), expectation)
     return found.head(limit).reset_index(drop=True) if limit else found.reset_index(drop=True)
@@ -158,7 +171,7 @@ def _as_arrived(q: pd.DataFrame) -> pd.DataFrame:
         record = json.loads(raw) if raw else {}
         records.append(None if "line" in record and "error" in record else record)
     usable = [r for r in records if r is not None]
-    frame = pd.DataFrame(usable, index=[i for i, r in zip(q.index, records) if r is not None])
+    frame = pd.DataFrame(usable, index=[i for i, r in zip(q.index, records, strict=False) if r is not None])
     if "labels" in frame.columns:
         frame["labels"] = frame["labels"].fillna("")
     return frame
@@ -207,14 +220,19 @@ def readmit(
     passed = [p for p in positions if p not in still]
     readmitted_rows = [int(candidates.loc[arrived.index[p], "row"]) for p in passed]
     result = {
-        "batch_id": batch_id, "fix": fix, "candidates": len(candidates), "readmitted": len(passed),
+        "batch_id": batch_id,
+        "fix": fix,
+        "candidates": len(candidates),
+        "readmitted": len(passed),
         "still_quarantined": len(candidates) - len(passed),
         "reasons": {int(candidates.loc[arrived.index[p], "row"]): still[p] for p in positions if p in still},
         "rows_readmitted": readmitted_rows,
     }
     unrebuildable = len(candidates) - len(arrived)
     if unrebuildable:
-        result["reasons"].update({int(r): "raw line cannot be rebuilt into fields" for r in candidates.loc[~candidates.index.isin(arrived.index), "row"]})
+        result["reasons"].update(
+            {int(r): "raw line cannot be rebuilt into fields" for r in candidates.loc[~candidates.index.isin(arrived.index), "row"]}
+        )
     if dry_run or not passed:
         return result
 
@@ -223,13 +241,27 @@ def readmit(
     store.delete("quarantine", pd.DataFrame({"batch_id": [batch_id] * len(readmitted_rows), "row": readmitted_rows}))
     _refresh_counts(store, config, batch_id, meta)
     per_service = valid.groupby("service").size().to_dict()
-    record(store, *[
-        AuditRecord(kind="quarantine", service=str(svc), action="readmit", status=Status.APPLIED, dry_run=False, executor="quarantine",
-                    reason=f"{n} rows of batch {batch_id} re-admitted after fix {fix!r}",
-                    detail={"batch_id": batch_id, "fix": fix, "rows": [r for r, p in zip(readmitted_rows, passed) if valid.loc[p, "service"] == svc]},
-                    run_id=f"readmit {batch_id} {fix} {pd.Timestamp.now(tz='UTC').isoformat()}")
-        for svc, n in per_service.items()
-    ])
+    record(
+        store,
+        *[
+            AuditRecord(
+                kind="quarantine",
+                service=str(svc),
+                action="readmit",
+                status=Status.APPLIED,
+                dry_run=False,
+                executor="quarantine",
+                reason=f"{n} rows of batch {batch_id} re-admitted after fix {fix!r}",
+                detail={
+                    "batch_id": batch_id,
+                    "fix": fix,
+                    "rows": [r for r, p in zip(readmitted_rows, passed, strict=False) if valid.loc[p, "service"] == svc],
+                },
+                run_id=f"readmit {batch_id} {fix} {pd.Timestamp.now(tz='UTC').isoformat()}",
+            )
+            for svc, n in per_service.items()
+        ],
+    )
     return result
 
 
@@ -273,7 +305,7 @@ def _refresh_counts(store: Store, config: HeadroomConfig, batch_id: str, meta: M
     import pandas as pd
 
     left = queries.quarantined_per_service(store, batch_id)
-    left_by = dict(zip(left["service"], left["n"]))
+    left_by = dict(zip(left["service"], left["n"], strict=False))
     quarantined = int(sum(left_by.values()))
     dup = meta.get("rows_duplicate")
     # duplicates dropped at the source are not rows to re-admit
@@ -298,7 +330,16 @@ def _refresh_counts(store: Store, config: HeadroomConfig, batch_id: str, meta: M
                 results.loc[i, "batch_failure"] = ""
         store.upsert("validation_results", results)
     failed = len(results) and not results["success"].all()
-    store.upsert("batches", pd.DataFrame([{
-        **meta, "rows_valid": rows_in - quarantined, "rows_quarantined": quarantined,
-        "status": "failed" if failed else "validated",
-    }]))
+    store.upsert(
+        "batches",
+        pd.DataFrame(
+            [
+                {
+                    **meta,
+                    "rows_valid": rows_in - quarantined,
+                    "rows_quarantined": quarantined,
+                    "status": "failed" if failed else "validated",
+                }
+            ]
+        ),
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
 
 from include.headroom.store import queries
 from include.headroom.timeutil import utc
@@ -42,8 +43,12 @@ def service_results(
     known = {s.name: s for s in config.services}
     rows_all = outcome.all_rows()
     base = {
-        "batch_id": outcome.batch_id, "interval_start": utc(interval_start), "interval_end": utc(interval_end),
-        "validated_at": utc(validated_at), "batch_failure": outcome.batch_failure or "", "data_docs": data_docs,
+        "batch_id": outcome.batch_id,
+        "interval_start": utc(interval_start),
+        "interval_end": utc(interval_end),
+        "validated_at": utc(validated_at),
+        "batch_failure": outcome.batch_failure or "",
+        "data_docs": data_docs,
     }
     records: list[dict[str, Any]] = []
     services = sorted(s for s in rows_all["service"].dropna().astype(str).unique() if s in known) if "service" in rows_all else []
@@ -55,8 +60,9 @@ def service_results(
     return pd.DataFrame(records)
 
 
-def _record(base: dict[str, Any], service: str, tier: str, outcome: ValidationOutcome, only: str | None,
-             max_ratio: float) -> dict[str, Any]:
+def _record(
+    base: dict[str, Any], service: str, tier: str, outcome: ValidationOutcome, only: str | None, max_ratio: float
+) -> dict[str, Any]:
     """One service's (or, with ``only=None``, the whole batch's) result row."""
     import pandas as pd
 
@@ -76,11 +82,20 @@ def _record(base: dict[str, Any], service: str, tier: str, outcome: ValidationOu
     warnings = sorted({w["expectation"] for w in outcome.warnings if only is None or w.get("service") == only})
     newest = pd.to_datetime(valid["ts"], utc=True).max() if len(valid) else None
     success = not outcome.batch_failure and ratio <= max_ratio
-    stats = {"expectations": outcome.results,  # GX runs whole suites over the batch: their statistics are batch-wide
-             "warnings": [w for w in outcome.warnings if only is None or w.get("service") == only]}
+    stats = {
+        "expectations": outcome.results,  # GX runs whole suites over the batch: their statistics are batch-wide
+        "warnings": [w for w in outcome.warnings if only is None or w.get("service") == only],
+    }
     return {
-        **base, "service": service, "tier": tier, "success": bool(success), "rows_in": rows_in, "rows_valid": len(valid),
-        "rows_quarantined": len(quarantined), "failure_ratio": ratio, "max_failure_ratio": max_ratio,
+        **base,
+        "service": service,
+        "tier": tier,
+        "success": bool(success),
+        "rows_in": rows_in,
+        "rows_valid": len(valid),
+        "rows_quarantined": len(quarantined),
+        "failure_ratio": ratio,
+        "max_failure_ratio": max_ratio,
         "newest_ts": newest if newest is not None and newest == newest else None,
         "failed_expectations": json.dumps({"quarantined": failed_counts, "warnings": warnings}, sort_keys=True),
         "statistics": json.dumps(stats, default=str),
@@ -127,19 +142,27 @@ def store_outcome(
     duplicates = int(dup) if dup is not None and dup == dup else 0
     stored = _stored_under(store, outcome, batch)
     if stored > len(outcome.valid):
-        log.warning("Batch %s: %d rows stored under it by an earlier staging of the same interval count in its record",
-                    outcome.batch_id, stored - len(outcome.valid))
+        log.warning(
+            "Batch %s: %d rows stored under it by an earlier staging of the same interval count in its record",
+            outcome.batch_id,
+            stored - len(outcome.valid),
+        )
     record = {
         **{k: batch.get(k) for k in ("batch_id", "source", "interval_start", "interval_end", "ingested_at")},
         "newest_ts": newest if newest is not None and newest == newest else None,
-        "status": status, "rows_in": stored + len(outcome.quarantined) + duplicates, "rows_valid": stored,
-        "rows_quarantined": len(outcome.quarantined), "rows_duplicate": duplicates,
-        "validated_at": validated_at, "failed_expectations": outcome.summary(),
+        "status": status,
+        "rows_in": stored + len(outcome.quarantined) + duplicates,
+        "rows_valid": stored,
+        "rows_quarantined": len(outcome.quarantined),
+        "rows_duplicate": duplicates,
+        "validated_at": validated_at,
+        "failed_expectations": outcome.summary(),
     }
 
     def ours(current: Mapping[str, Any] | None) -> bool:
-        if claimed and not (current is not None and str(current["status"]) == "validating"
-                            and utc(current["ingested_at"]) == utc(batch["ingested_at"])):
+        if claimed and not (
+            current is not None and str(current["status"]) == "validating" and utc(current["ingested_at"]) == utc(batch["ingested_at"])
+        ):
             return False
         store.replace_partition("staging", outcome.batch_id, queries.empty(store, "staging"))  # under the lock
         return True
@@ -147,8 +170,14 @@ def store_outcome(
     if not compare_and_set(store, "batches", record, ours):
         log.warning("Batch %s was staged again while it was validated: its new staging is left for the next validation", outcome.batch_id)
     return {
-        "batch_id": outcome.batch_id, "status": status, "rows_in": record["rows_in"], "rows_valid": stored,
-        "rows_quarantined": len(outcome.quarantined), "rows_duplicate": duplicates, "failed_services": failed_services, "data_docs": docs,
+        "batch_id": outcome.batch_id,
+        "status": status,
+        "rows_in": record["rows_in"],
+        "rows_valid": stored,
+        "rows_quarantined": len(outcome.quarantined),
+        "rows_duplicate": duplicates,
+        "failed_services": failed_services,
+        "data_docs": docs,
         "message": _message(outcome, per_service, docs, config.pipeline.validation.sample_rows),
     }
 
@@ -168,8 +197,14 @@ def _message(outcome: ValidationOutcome, per_service: pd.DataFrame, docs: str, s
     if not len(outcome.quarantined) and not outcome.batch_failure:
         return ""
     failed = per_service[~per_service["success"] & per_service["service"].ne(ALL_SERVICES)]
-    head = ["  failed services: " + ", ".join(
-        f"{r.service} {r.failure_ratio:.1%} > {r.max_failure_ratio:.0%} ({r.tier})" for r in failed.itertuples())] if len(failed) and not outcome.batch_failure else []
+    head = (
+        [
+            "  failed services: "
+            + ", ".join(f"{r.service} {r.failure_ratio:.1%} > {r.max_failure_ratio:.0%} ({r.tier})" for r in failed.itertuples())
+        ]
+        if len(failed) and not outcome.batch_failure
+        else []
+    )
     text = describe_failures(outcome, sample_rows).split("\n")
     return "\n".join([text[0], *head, *text[1:]] + ([f"  Data Docs: {docs}"] if docs else []))
 
@@ -194,7 +229,13 @@ def validate_rows(
 
     from include.headroom.validation.suites import validate_batch
 
-    batch = {"batch_id": batch_id, "source": source, "interval_start": utc(interval_start), "interval_end": utc(interval_end),
-             "ingested_at": pd.Timestamp.now(tz="UTC"), "newest_ts": None}
+    batch = {
+        "batch_id": batch_id,
+        "source": source,
+        "interval_start": utc(interval_start),
+        "interval_end": utc(interval_end),
+        "ingested_at": pd.Timestamp.now(tz="UTC"),
+        "newest_ts": None,
+    }
     outcome = validate_batch(config, rows, batch_id, interval_start, interval_end, now=now)
     return store_outcome(store, config, outcome, batch, reports_dir)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
 from include.headroom.exceptions import DataError
 from include.headroom.metrics.schema import CANONICAL_COLUMNS
@@ -99,11 +100,30 @@ CANONICAL_SUITE = "headroom.canonical"
 BATCH_SUITE = "headroom.batch"
 # The columns each suite's expectations read: GX fingerprints every frame it is given, so it gets only these.
 CANONICAL_SUITE_COLUMNS = [
-    "value_observed", "value_is_number", "value", "metric", "service", "tier", "catalog_tier", "ts_epoch", "ts_has_zone",
-    "ts_offset_s", "point_key", "arrival_step_s", "series_max_gap_vs_limit", "series_gap_ratio_vs_limit",
+    "value_observed",
+    "value_is_number",
+    "value",
+    "metric",
+    "service",
+    "tier",
+    "catalog_tier",
+    "ts_epoch",
+    "ts_has_zone",
+    "ts_offset_s",
+    "point_key",
+    "arrival_step_s",
+    "series_max_gap_vs_limit",
+    "series_gap_ratio_vs_limit",
 ]
 FAMILY_SUITE_COLUMNS = [
-    "unit", "value_finite", "value_fraction", "catalog_position", "plausibility", "spike_ratio", "flat_run", "counter_step",
+    "unit",
+    "value_finite",
+    "value_fraction",
+    "catalog_position",
+    "plausibility",
+    "spike_ratio",
+    "flat_run",
+    "counter_step",
 ]
 EXPECTED_KIND = {col: {"timestamp": "time", "float64": "number"}.get(kind, "text") for col, kind in CANONICAL_COLUMNS.items()}
 
@@ -256,11 +276,13 @@ def _prepare(config: HeadroomConfig, df: pd.DataFrame) -> pd.DataFrame:
 
     unique_ts = usable.drop_duplicates(["sid", "ts_epoch"])
     step = unique_ts.groupby("sid", sort=False)["ts_epoch"].diff()
-    per_series = pd.DataFrame({
-        "max_gap": step.groupby(unique_ts["sid"]).max(),
-        "points": unique_ts.groupby("sid")["ts_epoch"].size(),
-        "span": unique_ts.groupby("sid")["ts_epoch"].max() - unique_ts.groupby("sid")["ts_epoch"].min(),
-    })
+    per_series = pd.DataFrame(
+        {
+            "max_gap": step.groupby(unique_ts["sid"]).max(),
+            "points": unique_ts.groupby("sid")["ts_epoch"].size(),
+            "span": unique_ts.groupby("sid")["ts_epoch"].max() - unique_ts.groupby("sid")["ts_epoch"].min(),
+        }
+    )
     per_series["max_gap"] = per_series["max_gap"].fillna(0.0)
     per_series["gap_ratio"] = 1 - per_series["points"] / (per_series["span"] / rules.step_s + 1)
     tier_gap = f["tier"].map({t.value: rules.max_gap_s.for_tier(t) for t in config.tiers}).fillna(rules.max_gap_s.default)
@@ -309,12 +331,15 @@ def canonical_suite(config: HeadroomConfig, start_epoch: float, end_epoch: float
     rules = config.pipeline.validation
     metrics = sorted({m for fam in rules.families.values() for m in fam.metrics})
     return [
-        expectation(NOT_NULL), expectation(NUMERIC), expectation(FINITE),
+        expectation(NOT_NULL),
+        expectation(NUMERIC),
+        expectation(FINITE),
         expectation(KNOWN_METRIC, value_set=metrics),
         expectation(KNOWN_SERVICE, value_set=[s.name for s in config.services]),
         expectation(KNOWN_TIER, value_set=[t.value for t in config.tiers]),
         expectation(CATALOG_TIER),
-        expectation(TS_VALID), expectation(TS_HAS_ZONE),
+        expectation(TS_VALID),
+        expectation(TS_HAS_ZONE),
         expectation(IN_INTERVAL, min_value=start_epoch, max_value=end_epoch),
         expectation(NOT_IN_FUTURE, max_value=now_epoch + rules.future_tolerance_s),
         expectation(ALIGNED),
@@ -411,7 +436,8 @@ def validate_batch(
             if not r.success:
                 bad = kinds.iloc[_unexpected(r)]
                 outcome.batch_failure = "wrong column kinds: " + ", ".join(
-                    f"{c.column} holds {c.kind}, expected {c.expected_kind}" for c in bad.itertuples())
+                    f"{c.column} holds {c.kind}, expected {c.expected_kind}" for c in bad.itertuples()
+                )
                 return _finish(outcome, df, {i: {COLUMN_KINDS} for i in df.index}, now_ts)
     else:
         names = {_name(r) for r in problems}
@@ -420,7 +446,9 @@ def validate_batch(
         if COLUMNS in names:
             missing = sorted(set(CANONICAL_COLUMNS) - set(data.columns))
             extra = sorted(set(data.columns) - set(CANONICAL_COLUMNS))
-            drift = "; ".join(p for p in (f"missing columns {missing}" if missing else "", f"unknown columns {extra}" if extra else "") if p)
+            drift = "; ".join(
+                p for p in (f"missing columns {missing}" if missing else "", f"unknown columns {extra}" if extra else "") if p
+            )
             outcome.batch_failure = f"schema drift: {drift}" if not outcome.batch_failure else outcome.batch_failure
         return _finish(outcome, df, {i: names for i in df.index}, now_ts)
 
@@ -428,7 +456,9 @@ def validate_batch(
         outcome.batch_failure = f"no usable rows: all {len(df)} lines are malformed"
         return _finish(outcome, df, failures, now_ts)
     frame = _prepare(config, data[~malformed])
-    results = _run(frame[CANONICAL_SUITE_COLUMNS], CANONICAL_SUITE, canonical_suite(config, start.timestamp(), end.timestamp(), now_ts.timestamp()))
+    results = _run(
+        frame[CANONICAL_SUITE_COLUMNS], CANONICAL_SUITE, canonical_suite(config, start.timestamp(), end.timestamp(), now_ts.timestamp())
+    )
     outcome.suite_results.append((CANONICAL_SUITE, results))
     for r in results.results:
         name = _name(r)
@@ -456,8 +486,10 @@ def validate_batch(
         _record(outcome, r, BATCH_SUITE, "*", len(frame))
         if not r.success:
             newest = pd.to_datetime(frame["ts_epoch"].max(), unit="s", utc=True)
-            outcome.batch_failure = (f"stale batch: newest point {newest.isoformat()} is older than "
-                                     f"{rules.batch_max_age_steps} steps of {rules.step_s} s before the interval end {end.isoformat()}")
+            outcome.batch_failure = (
+                f"stale batch: newest point {newest.isoformat()} is older than "
+                f"{rules.batch_max_age_steps} steps of {rules.step_s} s before the interval end {end.isoformat()}"
+            )
             return _finish(outcome, df, {i: {BATCH_FRESH} for i in df.index}, now_ts)
     return _finish(outcome, df, failures, now_ts, frame)
 
@@ -514,8 +546,16 @@ def _with_zone_policy(df: pd.DataFrame, policy: str) -> tuple[pd.DataFrame, list
     keys = [c for c in SERIES if c in out.columns]
     for key, part in out.loc[naive].groupby(keys, sort=True, dropna=False):
         service, metric, labels = (key if isinstance(key, tuple) else (key,)) + ("",) * (3 - len(keys))
-        warnings.append({"expectation": TS_HAS_ZONE, "service": service, "metric": metric, "labels": labels, "rows": len(part),
-                         "note": f"written without a zone: read as {policy} (validation.yaml naive_timestamps)"})
+        warnings.append(
+            {
+                "expectation": TS_HAS_ZONE,
+                "service": service,
+                "metric": metric,
+                "labels": labels,
+                "rows": len(part),
+                "note": f"written without a zone: read as {policy} (validation.yaml naive_timestamps)",
+            }
+        )
     return out, warnings
 
 
@@ -529,11 +569,18 @@ def _record(outcome: ValidationOutcome, r: Any, suite: str, unit: str, rows: int
         raise DataError(f"batch {outcome.batch_id}: {_name(r)} in suite {suite} (unit {unit}) could not run: {messages[0]}")
     res = r.result or {}
     count = unexpected if unexpected is not None else res.get("unexpected_count", 0 if r.success else rows)
-    outcome.results.append({
-        "expectation": _name(r), "suite": suite, "unit": unit, "level": LEVELS.get(_name(r), Level.ROW).value,
-        "success": bool(r.success) if unexpected is None else unexpected == 0, "unexpected": int(count or 0), "rows": int(rows),
-        **({"observed": res["observed_value"]} if "observed_value" in res else {}),
-    })
+    outcome.results.append(
+        {
+            "expectation": _name(r),
+            "suite": suite,
+            "unit": unit,
+            "level": LEVELS.get(_name(r), Level.ROW).value,
+            "success": bool(r.success) if unexpected is None else unexpected == 0,
+            "unexpected": int(count or 0),
+            "rows": int(rows),
+            **({"observed": res["observed_value"]} if "observed_value" in res else {}),
+        }
+    )
 
 
 def _apply(outcome: ValidationOutcome, frame: pd.DataFrame, name: str, bad: Iterable[int], failures: dict[int, set[str]]) -> None:
@@ -550,8 +597,9 @@ def _apply(outcome: ValidationOutcome, frame: pd.DataFrame, name: str, bad: Iter
         failures.setdefault(int(i), set()).add(name)
 
 
-def _finish(outcome: ValidationOutcome, df: pd.DataFrame, failures: dict[int, set[str]], now_ts: pd.Timestamp,
-            frame: pd.DataFrame | None = None) -> ValidationOutcome:
+def _finish(
+    outcome: ValidationOutcome, df: pd.DataFrame, failures: dict[int, set[str]], now_ts: pd.Timestamp, frame: pd.DataFrame | None = None
+) -> ValidationOutcome:
     """Split ``df`` into valid rows (canonical, typed) and quarantined rows (with why and the observed value)."""
     import pandas as pd
 
@@ -606,8 +654,11 @@ def describe_failures(outcome: ValidationOutcome, limit: int = 3, max_series: in
         rows_in = outcome.all_rows().groupby("service").size()
         held = q.groupby("service").size()
         shares = sorted(((held[s] / rows_in[s], s) for s in held.index if s in rows_in.index), reverse=True)
-        lines.append("  per service: " + ", ".join(f"{s} {held[s]}/{rows_in[s]} ({r:.1%})" for r, s in shares[:10])
-                     + (f", and {len(shares) - 10} more" if len(shares) > 10 else ""))
+        lines.append(
+            "  per service: "
+            + ", ".join(f"{s} {held[s]}/{rows_in[s]} ({r:.1%})" for r, s in shares[:10])
+            + (f", and {len(shares) - 10} more" if len(shares) > 10 else "")
+        )
     groups = sorted(q.groupby(["service", "metric", "failed_expectations"], sort=True), key=lambda g: -len(g[1]))
     for (service, metric, failed), rows in groups[:max_series]:
         sample = ", ".join(

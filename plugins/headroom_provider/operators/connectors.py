@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from airflow.sdk import AssetAlias, BaseOperator
 
@@ -60,20 +61,33 @@ class SyncConnectorOperator(BaseOperator):
             outcome = run_sync(db, build_connector(settings, data_dir()), self.obj, lander, landing.flush_records)
         report = outcome.report
         status = Status.FAILED if outcome.error is not None else Status.APPLIED
-        audit(context, AuditRecord(
-            kind="connector", service=f"{self.connector}:{self.obj}", action=report.direction or "sync", status=status, dry_run=False,
-            executor=self.connector,
-            reason=(f"{report.direction} {report.pages} pages: read {report.read}, wrote {report.written}, failed {report.failed}; "
+        audit(
+            context,
+            AuditRecord(
+                kind="connector",
+                service=f"{self.connector}:{self.obj}",
+                action=report.direction or "sync",
+                status=status,
+                dry_run=False,
+                executor=self.connector,
+                reason=(
+                    f"{report.direction} {report.pages} pages: read {report.read}, wrote {report.written}, failed {report.failed}; "
                     f"{report.calls} calls, {report.throttles} throttled, {report.breaker_trips} breaker trips in {report.duration_s} s"
-                    + (f"; error: {outcome.error}" if outcome.error is not None else "")),
-            before={"watermark": report.watermark_before}, after={"watermark": report.watermark_after}, detail=report.to_dict(),
-        ))
+                    + (f"; error: {outcome.error}" if outcome.error is not None else "")
+                ),
+                before={"watermark": report.watermark_before},
+                after={"watermark": report.watermark_after},
+                detail=report.to_dict(),
+            ),
+        )
         self.log.info("Synced %s/%s: %s", self.connector, self.obj, report.to_dict())
         if outcome.error is not None:
             raise outcome.error
         if report.landed or report.written:
             context["outlet_events"][CONNECTOR_LANDINGS].add(
-                Asset(name=f"headroom_connector_{self.connector}_{self.obj}", uri=landed_asset_uri(self.connector, self.obj), group="headroom"),
+                Asset(
+                    name=f"headroom_connector_{self.connector}_{self.obj}", uri=landed_asset_uri(self.connector, self.obj), group="headroom"
+                ),
                 extra={"records": report.landed or report.written, "watermark": report.watermark_after, "direction": report.direction},
             )
         return report.to_dict()

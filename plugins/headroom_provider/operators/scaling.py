@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
 from airflow.sdk import BaseOperator, BaseSensorOperator
@@ -28,12 +29,27 @@ def _decision(raw: Any) -> ScalingDecision:
 def _plain(decision: ScalingDecision, status: Any, reason: str, **detail: Any) -> AuditRecord:
     from include.headroom.audit import AuditRecord, Status
 
-    return AuditRecord(kind="scaling", service=decision.service, action=decision.action, status=Status(status),
-                       dry_run=Status(status) is Status.DRY_RUN, executor=decision.target_kind, reason=reason,
-                       before={"replicas": decision.current_replicas}, after={"replicas": decision.current_replicas},
-                       detail={"decision_id": decision.decision_id, "as_of": decision.as_of, "rule": decision.rule,
-                               "recommendation": decision.recommendation, "seed": decision.seed, "impact": decision.impact,
-                               "cost_change_month": decision.cost_change_month, **detail})
+    return AuditRecord(
+        kind="scaling",
+        service=decision.service,
+        action=decision.action,
+        status=Status(status),
+        dry_run=Status(status) is Status.DRY_RUN,
+        executor=decision.target_kind,
+        reason=reason,
+        before={"replicas": decision.current_replicas},
+        after={"replicas": decision.current_replicas},
+        detail={
+            "decision_id": decision.decision_id,
+            "as_of": decision.as_of,
+            "rule": decision.rule,
+            "recommendation": decision.recommendation,
+            "seed": decision.seed,
+            "impact": decision.impact,
+            "cost_change_month": decision.cost_change_month,
+            **detail,
+        },
+    )
 
 
 def is_live(decision: dict[str, Any]) -> bool:
@@ -168,9 +184,11 @@ class ApproveScalingOperator(ApprovalOperator):
     def execute(self, context: Context) -> Any:
         d = _decision(self.decision)
         self.subject = f"Scale {d.service} from {d.current_replicas} to {d.desired_replicas}?"
-        self.body = (f"**{d.rule}**: {d.reason}\n\nImpact **{d.impact}**, cost change **{d.cost_change_month:+.2f} USD/month**.\n\n"
-                     f"Target: `{d.target_kind}` {d.target}. Unanswered requests expire after "
-                     f"{int(self.response_timeout.total_seconds()) if self.response_timeout else 0} s and nothing is applied.")
+        self.body = (
+            f"**{d.rule}**: {d.reason}\n\nImpact **{d.impact}**, cost change **{d.cost_change_month:+.2f} USD/month**.\n\n"
+            f"Target: `{d.target_kind}` {d.target}. Unanswered requests expire after "
+            f"{int(self.response_timeout.total_seconds()) if self.response_timeout else 0} s and nothing is applied."
+        )
         return super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
@@ -181,8 +199,10 @@ class ApproveScalingOperator(ApprovalOperator):
         resolve_approval(context)  # answered or expired: the "approval waiting" incident resolves
         decision = _decision(self.decision)
         if event.get("error_type") == "timeout":
-            audit(context, _plain(decision, Status.EXPIRED, "approval request expired unanswered: nothing applied",
-                                  approval={"outcome": "expired"}))
+            audit(
+                context,
+                _plain(decision, Status.EXPIRED, "approval request expired unanswered: nothing applied", approval={"outcome": "expired"}),
+            )
             self.log.warning("Approval for %s expired", decision.service)
             return {"approved": False, "outcome": "expired", "by": None}
         answer = HITLOperator.execute_complete(self, context=context, event=event)  # no downstream skipping
@@ -224,11 +244,22 @@ class VerifyScalingSensor(BaseSensorOperator):
         applied_at = utc(context["ti"].start_date) if context["ti"].start_date else utc(decision.as_of)
         waited = (pd.Timestamp.now(tz="UTC") - applied_at).total_seconds()
         metrics = store().read_metrics(services=[decision.service], start=applied_at, end=pd.Timestamp.now(tz="UTC"))
-        after = {m: float(metrics.loc[metrics["metric"] == m, "value"].tail(3).mean())
-                 for m in ("cpu_utilization", "error_rate") if (metrics["metric"] == m).any()}
+        after = {
+            m: float(metrics.loc[metrics["metric"] == m, "value"].tail(3).mean())
+            for m in ("cpu_utilization", "error_rate")
+            if (metrics["metric"] == m).any()
+        }
         profile = cfg.hpa_profile(cfg.service(decision.service))
-        verdict, why = judge(decision.desired_replicas, state, waited, decision.inputs, after, profile.cpu_target,
-                             cfg.scaling.alarm_error_rate, settings.verify)
+        verdict, why = judge(
+            decision.desired_replicas,
+            state,
+            waited,
+            decision.inputs,
+            after,
+            profile.cpu_target,
+            cfg.scaling.alarm_error_rate,
+            settings.verify,
+        )
         self.log.info("%s: %s (%s)", decision.service, verdict.value, why)
         if verdict is Verdict.WAIT or (verdict is Verdict.OK and not after and waited < settings.verify.converge_timeout_s):
             return False  # not converged yet, or no metric after the action to compare with
@@ -305,10 +336,17 @@ class ScheduleCapacityOperator(BaseOperator):
         for row in sorted(self.plan, key=lambda r: r["at"]):
             replicas = int(row["replicas"])
             if not svc.min_replicas <= replicas <= svc.max_replicas:
-                raise ValueError(f"service {self.service!r}: planned replicas={replicas} at {row['at']} outside [{svc.min_replicas}, {svc.max_replicas}]")
+                raise ValueError(
+                    f"service {self.service!r}: planned replicas={replicas} at {row['at']} outside [{svc.min_replicas}, {svc.max_replicas}]"
+                )
             if replicas != last:
-                changes.append({"at": utc(row["at"]).isoformat(), "replicas": replicas,
-                                "name": f"headroom-{self.service}-{utc(row['at']):%Y%m%dT%H%M}"})
+                changes.append(
+                    {
+                        "at": utc(row["at"]).isoformat(),
+                        "replicas": replicas,
+                        "name": f"headroom-{self.service}-{utc(row['at']):%Y%m%dT%H%M}",
+                    }
+                )
                 last = replicas
         if not (self.live and svc.target.enabled):
             self.log.info("Dry-run: would schedule %s", changes)

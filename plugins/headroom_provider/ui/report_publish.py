@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def publish_report(paths: Mapping[str, Path], bucket: str, prefix: str, aws_conn_id: str) -> list[str]:

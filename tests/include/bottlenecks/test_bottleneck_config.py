@@ -22,14 +22,26 @@ def test_shipped_figures(config):
     assert {r["utilization"] for r in bn.resources.values()} >= {"disk_io", "network_io", "queue_length", "connection_pool"}
 
 
-@pytest.mark.parametrize(("edit", "match"), [
-    (lambda c: c["resources"]["disk"].update(utilization="disk_busy"), r"bottlenecks.resources.disk.utilization='disk_busy' is not a canonical metric"),
-    (lambda c: c["resources"]["queue"].update(type="queue_bound"), r"bottlenecks.resources.queue.type='queue_bound' has no remedy"),
-    (lambda c: c["budgets"]["cpu_utilization"].update(warning=99.0), r"bottlenecks.budgets.cpu_utilization: target/warning/critical=\[70.0, 99.0, 95.0\] must be monotonic"),
-    (lambda c: c["slo"]["burn_alerts"][0].update(short_window_h=2), r"burn_alerts 'page_fast': need burn_rate > 0 and 0 < short_window_h < long_window_h"),
-    (lambda c: c["prediction"].update(probability_threshold=1.5), r"probability_threshold=1.5 must be in \(0, 1\)"),
-    (lambda c: c.update(resource_rule_resources=["disk", "gpu"]), r"resource_rule_resources names unknown resources \['gpu'\]"),
-])
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (
+            lambda c: c["resources"]["disk"].update(utilization="disk_busy"),
+            r"bottlenecks.resources.disk.utilization='disk_busy' is not a canonical metric",
+        ),
+        (lambda c: c["resources"]["queue"].update(type="queue_bound"), r"bottlenecks.resources.queue.type='queue_bound' has no remedy"),
+        (
+            lambda c: c["budgets"]["cpu_utilization"].update(warning=99.0),
+            r"bottlenecks.budgets.cpu_utilization: target/warning/critical=\[70.0, 99.0, 95.0\] must be monotonic",
+        ),
+        (
+            lambda c: c["slo"]["burn_alerts"][0].update(short_window_h=2),
+            r"burn_alerts 'page_fast': need burn_rate > 0 and 0 < short_window_h < long_window_h",
+        ),
+        (lambda c: c["prediction"].update(probability_threshold=1.5), r"probability_threshold=1.5 must be in \(0, 1\)"),
+        (lambda c: c.update(resource_rule_resources=["disk", "gpu"]), r"resource_rule_resources names unknown resources \['gpu'\]"),
+    ],
+)
 def test_invalid_bottleneck_config_names_the_field(tmp_path, edit, match):
     folder = tmp_path / "config"
     shutil.copytree(CONFIG_DIR, folder)

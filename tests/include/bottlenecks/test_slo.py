@@ -73,7 +73,11 @@ def test_fast_page_needs_both_the_hour_and_the_last_five_minutes(alerts):
 
 def test_slow_page_six_hours_at_six_times_confirmed_by_thirty_minutes(alerts):
     burning = since(series(4), 360, 0.007)  # 7x for 6 hours
-    assert _firing(evaluate_burn_alerts(burning, BUDGET, NOW, list(alerts.values()))) == {"page_fast": False, "page_slow": True, "ticket": False}
+    assert _firing(evaluate_burn_alerts(burning, BUDGET, NOW, list(alerts.values()))) == {
+        "page_fast": False,
+        "page_slow": True,
+        "ticket": False,
+    }
     # the same 6 hours, but healthy for the last 30 minutes: 330/360 x 7 = 6.4x long, 0 short
     quiet = since(since(series(4), 360, 0.007), 30, 0.0)
     slow = evaluate_burn_alerts(quiet, BUDGET, NOW, [alerts["page_slow"]])[0]
@@ -82,7 +86,11 @@ def test_slow_page_six_hours_at_six_times_confirmed_by_thirty_minutes(alerts):
 
 def test_ticket_three_days_at_budget_confirmed_by_six_hours(alerts):
     burning = series(4, 0.0012)  # 1.2x for four days
-    assert _firing(evaluate_burn_alerts(burning, BUDGET, NOW, list(alerts.values()))) == {"page_fast": False, "page_slow": False, "ticket": True}
+    assert _firing(evaluate_burn_alerts(burning, BUDGET, NOW, list(alerts.values()))) == {
+        "page_fast": False,
+        "page_slow": False,
+        "ticket": True,
+    }
     just_under = series(4, 0.00099)
     assert not evaluate_burn_alerts(just_under, BUDGET, NOW, [alerts["ticket"]])[0].firing
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from pathlib import Path
 import os
 import time
 
@@ -34,6 +36,7 @@ def s3(moto_server):
 
     client = boto3.client("s3", endpoint_url=moto_server.url, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
+
     def empty() -> None:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket="headroom-exchange"):
             for item in page.get("Contents", []):
@@ -58,7 +61,7 @@ def test_s3_objects_by_prefix_and_last_modified(s3, store, tmp_path):
     landed = store.read("connector_records", connector="aws_s3")
     assert sorted(landed["record_id"]) == [f"exports/cost/2026-11-0{i + 1}.csv" for i in range(7)]
     payload = json.loads(landed[landed["record_id"] == "exports/cost/2026-11-03.csv"].iloc[0]["payload"])
-    assert payload["size"] == 17 and open(payload["local_path"]).read() == "service,cost\na,2\n"
+    assert payload["size"] == 17 and Path(payload["local_path"]).read_text() == "service,cost\na,2\n"
 
     time.sleep(1.1)  # S3 last-modified has a one-second resolution
     s3.put_object(Bucket="headroom-exchange", Key="exports/cost/2026-11-08.csv", Body=b"service,cost\nb,9\n")
@@ -100,10 +103,8 @@ def hubspot_api_local():
 
 def _remote_files(sshd, client, folder, files):
     for path in (folder.rsplit("/", 2)[0], folder.rsplit("/", 1)[0], folder):
-        try:
+        with contextlib.suppress(OSError):
             client.mkdir(path)
-        except OSError:
-            pass
     for name, (data, mtime) in files.items():
         with client.open(f"{folder}/{name}", "wb") as fh:
             fh.write(data)

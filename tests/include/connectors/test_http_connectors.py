@@ -188,8 +188,12 @@ def test_breaker_opens_persists_across_processes_and_recovers(servicenow_api, st
         "try:\n    c.client.request('GET', '/api/now/table/cmdb_ci_service')\n"
         "except CircuitOpenError as exc:\n    print('OPEN:', exc)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script, str(PROJECT_ROOT), servicenow_api.url, str(tmp_path / "state")],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(PROJECT_ROOT), servicenow_api.url, str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "OPEN: connector 'servicenow': circuit breaker is open after 3 consecutive failures" in out.stdout, out.stderr
     assert servicenow_api.calls == calls
     assert read_watermark(store, watermark_source("servicenow", "cmdb_ci_service")) is None
@@ -204,8 +208,9 @@ def test_breaker_opens_persists_across_processes_and_recovers(servicenow_api, st
 def test_half_open_probe_failure_reopens(servicenow_api, tmp_path):
     servicenow_api.reset()
     servicenow_api.seed("cmdb_ci_service", 10)
-    connector = _connector("servicenow", servicenow_api, tmp_path, retry={"max_attempts": 1},
-                           breaker={"failure_threshold": 1, "cooldown_s": 0.2})
+    connector = _connector(
+        "servicenow", servicenow_api, tmp_path, retry={"max_attempts": 1}, breaker={"failure_threshold": 1, "cooldown_s": 0.2}
+    )
     servicenow_api.faults.extend([500, 500])
     with pytest.raises(ConnectorError):
         connector.client.request("GET", "/api/now/table/cmdb_ci_service")
@@ -259,14 +264,42 @@ def test_bad_credentials_fail_clearly_without_the_secret(name, request, store, t
 
 # -- pushes -----------------------------------------------------------------------------------------
 
+
 def _capacity(store, run_date, n):
-    store.upsert("capacity", pd.DataFrame([{
-        "run_date": run_date, "service": f"svc-{i:04d}", "tier": "standard", "metric": "cpu_utilization", "model": "holt_winters",
-        "scores": "{}", "mape": 0.1, "trusted": True, "data_points": 1, "capacity_limit": 1.0, "last_value": 1.0,
-        "saturation_at": None, "saturation_at_upper": None, "saturation_probability": 0.0, "replicas_needed_peak": 1,
-        "max_replicas_enough": True, "cost_now_month": float(i), "cost_forecast_month": 1.5 * i, "status": "ok", "reason": "",
-        "mase": 0.8, "coverage": 0.8, "hours_over_max": 0, "cost_recommended_month": 1.0,
-    } for i in range(n)]))
+    store.upsert(
+        "capacity",
+        pd.DataFrame(
+            [
+                {
+                    "run_date": run_date,
+                    "service": f"svc-{i:04d}",
+                    "tier": "standard",
+                    "metric": "cpu_utilization",
+                    "model": "holt_winters",
+                    "scores": "{}",
+                    "mape": 0.1,
+                    "trusted": True,
+                    "data_points": 1,
+                    "capacity_limit": 1.0,
+                    "last_value": 1.0,
+                    "saturation_at": None,
+                    "saturation_at_upper": None,
+                    "saturation_probability": 0.0,
+                    "replicas_needed_peak": 1,
+                    "max_replicas_enough": True,
+                    "cost_now_month": float(i),
+                    "cost_forecast_month": 1.5 * i,
+                    "status": "ok",
+                    "reason": "",
+                    "mase": 0.8,
+                    "coverage": 0.8,
+                    "hours_over_max": 0,
+                    "cost_recommended_month": 1.0,
+                }
+                for i in range(n)
+            ]
+        ),
+    )
 
 
 def test_hubspot_batch_upsert_retries_refused_records_then_reports_the_rest(hubspot_api, store, tmp_path):
@@ -316,8 +349,11 @@ def test_dynamics_batches_of_100_five_at_a_time(dynamics_api, store, tmp_path):
     dynamics_api.reject.add("svc-0500/cpu_utilization")
     connector = _connector("dynamics_365", dynamics_api, tmp_path)
     assert (connector.settings.batch_size, connector.settings.concurrency) == (100, 5)
-    with pytest.raises(PartialFailureError, match=r"1 of 1000 records were refused after 2 retry rounds, e.g. \('svc-0500/cpu_utilization', "
-                                                  r"'HTTP 400 0x80040265: Validation failed"):
+    with pytest.raises(
+        PartialFailureError,
+        match=r"1 of 1000 records were refused after 2 retry rounds, e.g. \('svc-0500/cpu_utilization', "
+        r"'HTTP 400 0x80040265: Validation failed",
+    ):
         push(store, connector, "msdyn_headroomcapacities")
     dynamics_api.write_delay_s = 0.0
     assert dynamics_api.writes[:10] == [100] * 10 and dynamics_api.writes[10:] == [1, 1]

@@ -40,7 +40,7 @@ def test_saturation_found_within_six_hours_with_eight_weeks_of_history(config, s
     # and is clipped to [min, max].
     assert cap["max_replicas_enough"] and cap["hours_over_max"] == 0
     assert svc.min_replicas <= cap["replicas_needed_peak"] <= svc.max_replicas
-    late = load_plan(config, svc, result.forecast.iloc[7 * 24:].reset_index(drop=True), svc.max_replicas)
+    late = load_plan(config, svc, result.forecast.iloc[7 * 24 :].reset_index(drop=True), svc.max_replicas)
     assert late["max_replicas_enough"] is False and late["hours_over_max"] > 0 and late["replicas_needed_peak"] > svc.max_replicas
     replicas = result.forecast["replicas"]
     assert replicas.min() >= svc.min_replicas and replicas.max() == svc.max_replicas
@@ -71,8 +71,9 @@ def test_scenarios_move_saturation_and_cost(config, saturating):
 def test_load_plan_by_hand(config):
     svc = config.service("search-api")  # 200 req/s per replica at 70 % CPU: 140 req/s; replicas in [2, 12]; 0.10 USD/h
     ds = pd.date_range("2026-11-01", periods=3, freq="1h", tz="UTC")
-    fc = pd.DataFrame({"ds": ds, "yhat": [100.0, 700.0, 1800.0], "yhat_lower": [50.0, 600.0, 1600.0],
-                       "yhat_upper": [150.0, 1700.0, 2000.0]})
+    fc = pd.DataFrame(
+        {"ds": ds, "yhat": [100.0, 700.0, 1800.0], "yhat_lower": [50.0, 600.0, 1600.0], "yhat_upper": [150.0, 1700.0, 2000.0]}
+    )
     plan = load_plan(config, svc, fc, current_replicas=4)
     # needed = ceil(y / 140) = [1, 5, 13]; the limit is 2400 * 0.7 = 1680 req/s
     assert plan["replicas_needed_peak"] == 13 and plan["max_replicas_enough"] is False and plan["hours_over_max"] == 1.0
@@ -119,7 +120,9 @@ def test_auto_choice_is_never_worse_than_naive_on_the_fleet(config, fleet_histor
 
 def test_a_named_model_is_used_as_asked(config, fleet_history):
     svc = config.service("checkout-api")
-    result = forecast_metric(config, svc, fleet_history[fleet_history["service"] == svc.name], "memory_utilization", "d", model="holt_winters")
+    result = forecast_metric(
+        config, svc, fleet_history[fleet_history["service"] == svc.name], "memory_utilization", "d", model="holt_winters"
+    )
     assert result.capacity["model"] == "holt_winters" and set(result.forecast["model"]) == {"holt_winters"}
     assert result.forecast["replicas"].isna().all() and result.scenarios == []
     assert (result.forecast["yhat_lower"] >= 0).all()

@@ -37,7 +37,10 @@ def test_shipped_forecasting_config(config):
     [
         (lambda d: d["capacity"].update(alpha=1.2), r"forecasting.capacity.alpha=1.2 must be in \(0, 1\)"),
         (lambda d: d["capacity"]["backtest"].update(horizon_days=0), r"backtest.horizon_days=0 must be > 0"),
-        (lambda d: d["capacity"].update(min_history_days=5), r"min_history_days=5 must be at least backtest initial_days \+ horizon_days \(10\)"),
+        (
+            lambda d: d["capacity"].update(min_history_days=5),
+            r"min_history_days=5 must be at least backtest initial_days \+ horizon_days \(10\)",
+        ),
         (lambda d: d["scenarios"].append({"name": "launch", "multiplier": 3, "start_in_days": 1}), r"duplicate names"),
         (lambda d: d["scenarios"].append({"name": "odd", "multiplier": 0}), r"'odd': multiplier=0 must be > 0"),
         (lambda d: d["scenarios"].append({"name": "typo", "growht": 0.1}), r"forecasting.yaml scenarios: .*growht"),

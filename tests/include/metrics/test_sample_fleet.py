@@ -67,7 +67,14 @@ def test_replicas_follow_load_within_catalog_bounds(config, fleet_history):
 
 def test_incidents_leave_their_marks(fleet, fleet_history):
     truth = {(t.kind, t.service): t for t in fleet.ground_truth()}
-    assert {kind for kind, _ in truth} == {"traffic_surge", "cache_loss", "database_slowdown", "memory_leak", "dependency_failure", "saturation"}
+    assert {kind for kind, _ in truth} == {
+        "traffic_surge",
+        "cache_loss",
+        "database_slowdown",
+        "memory_leak",
+        "dependency_failure",
+        "saturation",
+    }
 
     def during(kind, service, metric):
         t = truth[(kind, service)]
@@ -76,7 +83,10 @@ def test_incidents_leave_their_marks(fleet, fleet_history):
 
     assert during("cache_loss", "catalog-api", "cache_hit_ratio").min() < 0.3
     assert during("dependency_failure", "payments-gateway", "error_rate").mean() > 0.1
-    assert during("database_slowdown", "orders-api", "database_performance").median() > 4 * _wide(fleet_history, "orders-api")["database_performance"].median()
+    assert (
+        during("database_slowdown", "orders-api", "database_performance").median()
+        > 4 * _wide(fleet_history, "orders-api")["database_performance"].median()
+    )
     # cross-service: the shared database slows both its callers; the failing payments-gateway fails its caller
     for caller in ("catalog-api", "user-profile"):
         slow = during("database_slowdown", caller, "database_performance").median()

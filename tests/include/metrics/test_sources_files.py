@@ -40,20 +40,29 @@ def fleet_rows(fleet):
 def test_csv_and_parquet_give_the_fleet_rows_back(tmp_path, config, fleet_rows):
     half = len(fleet_rows) // 2
     _csv(tmp_path / "a.csv", _lines(fleet_rows.iloc[:half]))
-    fleet_rows.iloc[half:].rename(columns={"ts": "time", "service": "svc", "metric": "name", "value": "val"}).to_parquet(tmp_path / "b.parquet")
+    fleet_rows.iloc[half:].rename(columns={"ts": "time", "service": "svc", "metric": "name", "value": "val"}).to_parquet(
+        tmp_path / "b.parquet"
+    )
     source = FileSource(_settings([tmp_path / "*.csv", tmp_path / "*.parquet"]), config)
     rows = source.read(START, END)
     want = fleet_rows.assign(labels="", source="files", tier="").sort_values(["service", "metric", "labels", "ts"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(rows[["ts", "service", "tier", "metric", "value", "unit"]],
-                                  want[["ts", "service", "tier", "metric", "value", "unit"]], check_dtype=False)
+    pd.testing.assert_frame_equal(
+        rows[["ts", "service", "tier", "metric", "value", "unit"]],
+        want[["ts", "service", "tier", "metric", "value", "unit"]],
+        check_dtype=False,
+    )
     assert set(rows["source"]) == {"files"}  # the tier is left to validation, which looks it up in the catalog
 
 
 def test_label_columns_and_a_default_unit(tmp_path, config):
     path = tmp_path / "m.csv"
     path.write_text("time,svc,name,val,region\n2026-10-31T00:05:00Z,orders-api,throughput,12.5,eu\n")
-    settings = dataclasses.replace(_settings([path]), columns={"ts": "time", "service": "svc", "metric": "name", "value": "val"},
-                                   default_unit="req/min", label_columns=("region",))
+    settings = dataclasses.replace(
+        _settings([path]),
+        columns={"ts": "time", "service": "svc", "metric": "name", "value": "val"},
+        default_unit="req/min",
+        label_columns=("region",),
+    )
     rows = FileSource(settings, config).read(START, END)
     assert rows[["labels", "unit", "value", "tier"]].values.tolist() == [["region=eu", "req/min", 12.5, ""]]
 
@@ -97,8 +106,10 @@ def test_exact_duplicates_are_dropped_and_conflicting_ones_refused(tmp_path, con
     clash = lines[0].split(",")
     clash[3] = "99.0"
     _csv(path, [*lines, ",".join(clash)])
-    want = (f"series '{clash[2]}' of 'orders-api' at {clash[0]}: field 'value' differs between duplicate rows: "
-            f"{path} row 2 (value={float(lines[0].split(',')[3])!r}) and {path} row 5 (value=99.0)")
+    want = (
+        f"series '{clash[2]}' of 'orders-api' at {clash[0]}: field 'value' differs between duplicate rows: "
+        f"{path} row 2 (value={float(lines[0].split(',')[3])!r}) and {path} row 5 (value=99.0)"
+    )
     with pytest.raises(DataError, match=re.escape(want)):
         source.read(START, END)
 
@@ -132,7 +143,8 @@ def test_ingest_from_files_normalizes_units_and_keeps_the_original(tmp_path, con
     assert set(staged["unit"]) == {"ms"}
     units = store.read("source_units")
     assert units[["source", "service", "metric", "original_unit", "unit", "factor"]].values.tolist() == [
-        ["files", "orders-api", "response_time", "s", "ms", 1000.0]]
+        ["files", "orders-api", "response_time", "s", "ms", 1000.0]
+    ]
     assert store.read("watermarks")["watermark"].tolist() == [END]
 
 
@@ -155,8 +167,10 @@ def test_late_data_inside_the_lookback_is_reread_and_stored(tmp_path, config, st
     ingest(store, config, source, START, END)
     validate_pending(store, config, now=END + pd.Timedelta(minutes=1), reports_dir=tmp_path / "reports")
     assert store.count("metrics") == int((first_hour & ~late).sum())
-    assert store.query("SELECT count(*) AS n FROM metrics WHERE ts = ? AND metric = 'cpu_utilization'",
-                       [late_ts.to_pydatetime()])["n"].iloc[0] == 0
+    assert (
+        store.query("SELECT count(*) AS n FROM metrics WHERE ts = ? AND metric = 'cpu_utilization'", [late_ts.to_pydatetime()])["n"].iloc[0]
+        == 0
+    )
 
     _csv(path, _lines(rows[first_hour]) + _lines(rows[~first_hour]))  # the late point arrived, and the next hour
     result = ingest(store, config, source, END, nxt)

@@ -104,15 +104,19 @@ def test_chunks_respect_the_points_limit_and_give_the_same_rows(prometheus, flee
     original = chunked_source.session.get
     chunked_source.session.get = lambda *a, **k: calls.append(k["params"]) or original(*a, **k)
     chunked = chunked_source.read(start, end)
-    pd.testing.assert_frame_equal(whole.sort_values(["service", "metric", "ts"]).reset_index(drop=True),
-                                  chunked.sort_values(["service", "metric", "ts"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        whole.sort_values(["service", "metric", "ts"]).reset_index(drop=True),
+        chunked.sort_values(["service", "metric", "ts"]).reset_index(drop=True),
+    )
     assert len(calls) == 2 * 9 * 8  # 36 points per series in chunks of at most 5
     assert max((c["end"] - c["start"]) / c["step"] + 1 for c in calls) == 5
 
 
 def test_live_scrape_of_the_exporter(prometheus, fleet, config, settings):
     source = _source(prometheus, config, settings)
-    expected = fleet.generate(prometheus.live_at.floor("5min"), prometheus.live_at.floor("5min") + pd.Timedelta(minutes=5), services=SERVICES)
+    expected = fleet.generate(
+        prometheus.live_at.floor("5min"), prometheus.live_at.floor("5min") + pd.Timedelta(minutes=5), services=SERVICES
+    )
     want = expected[(expected["metric"] == "cpu_utilization") & (expected["service"] == "checkout-api")]["value"].iloc[0]
     deadline = time.monotonic() + 20
     result = []
@@ -125,8 +129,11 @@ def test_live_scrape_of_the_exporter(prometheus, fleet, config, settings):
 
 def test_a_bad_query_fails_with_prometheus_own_error_naming_query_and_service(prometheus, fleet, config, settings):
     bad = PromQuery(metric="throughput", promql='sum(rate(http_requests_total{service="$service"}[5m])', unit="req/s")
-    with pytest.raises(SourceError, match=r"refused query 'sum\(rate\(http_requests_total\{service=\"checkout-api\"\}\[5m\]\)' "
-                                          r"\(metric 'throughput', service 'checkout-api'.*bad_data: .*parse error"):
+    with pytest.raises(
+        SourceError,
+        match=r"refused query 'sum\(rate\(http_requests_total\{service=\"checkout-api\"\}\[5m\]\)' "
+        r"\(metric 'throughput', service 'checkout-api'.*bad_data: .*parse error",
+    ):
         _source(prometheus, config, settings, queries=(bad,)).read(*_window(fleet))
 
 
@@ -141,7 +148,11 @@ def test_an_empty_result_is_reported_not_invented(prometheus, fleet, config, set
 def test_nan_and_infinite_samples_are_kept_for_validation(prometheus, fleet, config, settings, store):
     queries = (
         PromQuery(metric="replicas", promql='headroom_replicas{service="$service"} / 0', unit="count"),
-        PromQuery(metric="queue_length", promql='(headroom_replicas{service="$service"} - headroom_replicas{service="$service"}) / 0', unit="count"),
+        PromQuery(
+            metric="queue_length",
+            promql='(headroom_replicas{service="$service"} - headroom_replicas{service="$service"}) / 0',
+            unit="count",
+        ),
     )
     source = _source(prometheus, config, settings, queries=queries)
     start, end = _window(fleet, (2, 1))
@@ -151,8 +162,12 @@ def test_nan_and_infinite_samples_are_kept_for_validation(prometheus, fleet, con
     assert result["rows"] == len(staged) == 2 * 2 * 12
     assert np.isposinf(staged.loc[staged["metric"] == "replicas", "value"]).all()
     assert staged.loc[staged["metric"] == "queue_length", "value"].isna().all()
-    assert result["non_finite"] == ["replicas of checkout-api: 12", "replicas of blog-frontend: 12",
-                                    "queue_length of checkout-api: 12", "queue_length of blog-frontend: 12"]
+    assert result["non_finite"] == [
+        "replicas of checkout-api: 12",
+        "replicas of blog-frontend: 12",
+        "queue_length of checkout-api: 12",
+        "queue_length of blog-frontend: 12",
+    ]
 
 
 def test_unreachable_prometheus_retries_then_fails_and_keeps_the_watermark(fleet, config, settings, store):
@@ -167,8 +182,11 @@ def test_unreachable_prometheus_retries_then_fails_and_keeps_the_watermark(fleet
 
 def test_a_unit_that_cannot_be_converted_fails_before_writing(prometheus, fleet, config, settings, store):
     queries = (PromQuery(metric="cpu_utilization", promql='max(headroom_cpu_utilization_percent{service="$service"})', unit="bytes"),)
-    with pytest.raises(DataError, match=r"source 'prometheus', series 'cpu_utilization' of \['blog-frontend', 'checkout-api'\]: "
-                                        r"field 'unit': unit 'bytes' \(bytes\) cannot be converted to 'percent' \(fraction\)"):
+    with pytest.raises(
+        DataError,
+        match=r"source 'prometheus', series 'cpu_utilization' of \['blog-frontend', 'checkout-api'\]: "
+        r"field 'unit': unit 'bytes' \(bytes\) cannot be converted to 'percent' \(fraction\)",
+    ):
         ingest(store, config, _source(prometheus, config, settings, queries=queries), *_window(fleet, (2, 1)))
     assert store.count("staging") == 0 and store.read("watermarks").empty
 
@@ -184,7 +202,9 @@ def test_ingest_twice_stages_the_same_batch_and_records_units(prometheus, fleet,
     pd.testing.assert_frame_equal(staged, store.query("SELECT * FROM staging ORDER BY service, metric, ts"))
     units = store.read("source_units", metric="database_performance")
     assert units[["service", "original_unit", "unit", "factor"]].values.tolist() == [
-        ["blog-frontend", "s", "ms", 1000.0], ["checkout-api", "s", "ms", 1000.0]]
+        ["blog-frontend", "s", "ms", 1000.0],
+        ["checkout-api", "s", "ms", 1000.0],
+    ]
     # Once validated into metrics, re-staging the interval finds nothing new.
     store.upsert("metrics", staged)
     assert ingest(store, config, source, start, end)["new_rows"] == 0
@@ -233,15 +253,18 @@ def flaky_proxy(prometheus):
 def test_5xx_and_429_are_retried_with_backoff_then_read(flaky_proxy, prometheus, fleet, config, settings):
     start, end = _window(fleet)
     slept = []
-    source = PrometheusSource(flaky_proxy.url, dataclasses.replace(settings, retries=3, backoff_s=0.5), config,
-                              services=SERVICES[:1], sleep=slept.append)
+    source = PrometheusSource(
+        flaky_proxy.url, dataclasses.replace(settings, retries=3, backoff_s=0.5), config, services=SERVICES[:1], sleep=slept.append
+    )
     read = source.read(start, end)
     direct = _source(prometheus, config, settings).read(start, end)
     want = direct[direct["service"] == SERVICES[0]]
     assert flaky_proxy.seen[:3] == [503, 429, 200]
     assert slept == [0.5, 2.0]  # exponential backoff after the 503 (0.5 s), then the 429's Retry-After (2 s) wins over 1 s
-    pd.testing.assert_frame_equal(read.sort_values(["metric", "ts"]).reset_index(drop=True)[list(want.columns)],
-                                  want.sort_values(["metric", "ts"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        read.sort_values(["metric", "ts"]).reset_index(drop=True)[list(want.columns)],
+        want.sort_values(["metric", "ts"]).reset_index(drop=True),
+    )
 
 
 @pytest.fixture
@@ -280,8 +303,9 @@ def test_a_reply_echoing_the_credentials_is_redacted_in_the_error_and_the_log(ec
     session = requests.Session()
     session.auth = ("headroom", "hunter2-prom")
     slept = []
-    source = PrometheusSource(echoing_gateway, dataclasses.replace(settings, retries=2, backoff_s=0.25), config, session=session,
-                              sleep=slept.append)
+    source = PrometheusSource(
+        echoing_gateway, dataclasses.replace(settings, retries=2, backoff_s=0.25), config, session=session, sleep=slept.append
+    )
     with caplog.at_level("WARNING"), pytest.raises(SourceError, match=r"not a Prometheus API answer: .*Authorization: \*\*\*") as info:
         source.build_info()
     secret = base64.b64encode(b"headroom:hunter2-prom").decode()

@@ -142,9 +142,9 @@ def test_html_shows_exactly_the_twins_figures(config, report):
     assert paths["latest_html"].read_text() == page and json.loads(paths["latest_json"].read_text()) == twin
     reader = _read_page(page)
     shown = [{k: v for k, (v, _) in row.items()} for row in reader.rows]
-    assert shown == [{k: o[k] for k in row} for row, o in zip(shown, twin["overview"])]
+    assert shown == [{k: o[k] for k in row} for row, o in zip(shown, twin["overview"], strict=False)]
     assert [r["service"] for r in shown] == [o["service"] for o in twin["overview"]]
-    for row, o in zip(reader.rows, twin["overview"]):
+    for row, o in zip(reader.rows, twin["overview"], strict=False):
         assert row["saturation_at"][1] == fmt(o["saturation_at"], "time")  # the date a reader sees
     forecasts = [img for img in reader.images if "forecast" in img.get("alt", "")]
     assert len(forecasts) == len(config.services)
@@ -191,7 +191,7 @@ def test_pages_drawn_in_batches_and_a_fleet_page_with_the_most_urgent_in_full(re
     reader = _read_page(page)
     assert [r["service"][0] for r in reader.rows] == order  # every service keeps its overview row
     shown = [img["alt"] for img in reader.images if "forecast" in img.get("alt", "")]
-    assert len(shown) == 3 and all(name in alt for name, alt in zip(order[:3], shown))
+    assert len(shown) == 3 and all(name in alt for name, alt in zip(order[:3], shown, strict=False))
     assert f"the other {len(order) - 3} have their own page" in page
     assert json.loads(paths["json"].read_text())["overview"] == whole["overview"]
 

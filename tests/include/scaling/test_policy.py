@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import datetime, time, UTC
 
 import pandas as pd
 import pytest
@@ -88,15 +88,15 @@ def test_critical_tier_differs_from_general(config):
 def test_scheduled_rule_in_its_time_zone_across_dst():
     rule = ScheduledRule("biz", ("checkout-api",), "Europe/Berlin", ("mon", "tue", "wed", "thu", "fri"), time(8), time(20), 4)
     # summer (CEST, UTC+2): 06:30 UTC is 08:30 local
-    assert rule.active(datetime(2026, 7, 6, 6, 30, tzinfo=timezone.utc))
-    assert not rule.active(datetime(2026, 7, 6, 5, 30, tzinfo=timezone.utc))
+    assert rule.active(datetime(2026, 7, 6, 6, 30, tzinfo=UTC))
+    assert not rule.active(datetime(2026, 7, 6, 5, 30, tzinfo=UTC))
     # winter (CET, UTC+1): 06:30 UTC is 07:30 local
-    assert not rule.active(datetime(2026, 11, 2, 6, 30, tzinfo=timezone.utc))
-    assert rule.active(datetime(2026, 11, 2, 7, 30, tzinfo=timezone.utc))
-    assert not rule.active(datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc))  # Sunday
+    assert not rule.active(datetime(2026, 11, 2, 6, 30, tzinfo=UTC))
+    assert rule.active(datetime(2026, 11, 2, 7, 30, tzinfo=UTC))
+    assert not rule.active(datetime(2026, 11, 1, 12, 0, tzinfo=UTC))  # Sunday
     overnight = ScheduledRule("batch", ("orders-api",), "America/New_York", ("fri",), time(23), time(2), 3)
-    assert overnight.active(datetime(2026, 11, 7, 5, 30, tzinfo=timezone.utc))   # Sat 00:30 New York: Friday's window
-    assert not overnight.active(datetime(2026, 11, 8, 5, 30, tzinfo=timezone.utc))
+    assert overnight.active(datetime(2026, 11, 7, 5, 30, tzinfo=UTC))   # Sat 00:30 New York: Friday's window
+    assert not overnight.active(datetime(2026, 11, 8, 5, 30, tzinfo=UTC))
     with pytest.raises(ValueError, match="must be timezone-aware"):
         rule.active(datetime(2026, 7, 6, 6, 30))
 

@@ -69,7 +69,9 @@ def test_results_and_data_docs_are_kept_per_batch(stored):
     results = store.read("validation_results", batch_id="catalogue").set_index("service")
     assert results.loc["orders-api", "rows_quarantined"] == 24  # milliseconds-as-seconds and the stuck CPU
     assert json.loads(results.loc["orders-api", "failed_expectations"])["quarantined"] == {
-        "expect_latency_plausible": 12, "expect_series_not_flat": 12}
+        "expect_latency_plausible": 12,
+        "expect_series_not_flat": 12,
+    }
     assert results["data_docs"].nunique() == 1
     page = summary["data_docs"]
     assert page == str(reports / "data_docs" / "catalogue" / "index.html")
@@ -97,8 +99,9 @@ def test_readmit_after_a_fix_without_duplicates(config, stored):
     unfixed = quarantine.readmit(store, config, "catalogue", service="orders-api", expectation="expect_latency_plausible", now=NOW)
     assert (unfixed["candidates"], unfixed["readmitted"]) == (12, 0)
     assert set(unfixed["reasons"].values()) == {"expect_latency_plausible"}
-    fixed = quarantine.readmit(store, config, "catalogue", fix="seconds_to_ms", service="orders-api",
-                               expectation="expect_latency_plausible", now=NOW)
+    fixed = quarantine.readmit(
+        store, config, "catalogue", fix="seconds_to_ms", service="orders-api", expectation="expect_latency_plausible", now=NOW
+    )
     assert (fixed["candidates"], fixed["readmitted"], fixed["still_quarantined"]) == (12, 12, 0)
     assert _counts(store, "catalogue") == (before_stored + 12, before_held - 12)
     again = quarantine.readmit(store, config, "catalogue", fix="seconds_to_ms", service="orders-api", now=NOW)
@@ -125,7 +128,9 @@ def test_a_whole_batch_quarantined_for_schema_drift_is_readmitted_after_the_fix(
     summary = validate_rows(store, config, hour.assign(region="eu"), "drift", "test", START, END, now=NOW, reports_dir=tmp_path)
     assert (summary["status"], summary["failed_services"][0]) == ("failed", "*")
     assert _counts(store, "drift") == (0, len(hour))
-    assert set(service_freshness(store, config, END).values()) == {"latest validation failed (batch drift): schema drift: unknown columns ['region']"}
+    assert set(service_freshness(store, config, END).values()) == {
+        "latest validation failed (batch drift): schema drift: unknown columns ['region']"
+    }
     result = quarantine.readmit(store, config, "drift", fix="drop_unknown_columns", now=NOW)
     assert result["readmitted"] == len(hour) and _counts(store, "drift") == (len(hour), 0)
     assert store.read("batches", batch_id="drift")["status"].tolist() == ["validated"]
@@ -135,14 +140,19 @@ def test_a_whole_batch_quarantined_for_schema_drift_is_readmitted_after_the_fix(
 def test_naive_timestamps_are_readmitted_as_utc(config, store, tmp_path):
     from include.headroom.validation.csv_batch import read_csv_batch
 
-    text = ("ts,service,tier,metric,value,unit,source,labels\n"
-            "2026-10-31T23:50:00+00:00,docs-site,basic,throughput,30.5,req/s,files,\n"
-            "2026-10-31T23:55:00,docs-site,basic,throughput,31.5,req/s,files,\n")
+    text = (
+        "ts,service,tier,metric,value,unit,source,labels\n"
+        "2026-10-31T23:50:00+00:00,docs-site,basic,throughput,30.5,req/s,files,\n"
+        "2026-10-31T23:55:00,docs-site,basic,throughput,31.5,req/s,files,\n"
+    )
     validate_rows(store, config, read_csv_batch(io.StringIO(text)), "csv", "files", START, END, now=NOW, reports_dir=tmp_path)
     assert _counts(store, "csv") == (1, 1)
     assert quarantine.readmit(store, config, "csv", now=NOW)["readmitted"] == 0
     assert quarantine.readmit(store, config, "csv", fix="assume_utc", now=NOW)["readmitted"] == 1
-    assert store.read_metrics(services=["docs-site"])["ts"].tolist() == [pd.Timestamp("2026-10-31T23:50Z"), pd.Timestamp("2026-10-31T23:55Z")]
+    assert store.read_metrics(services=["docs-site"])["ts"].tolist() == [
+        pd.Timestamp("2026-10-31T23:50Z"),
+        pd.Timestamp("2026-10-31T23:55Z"),
+    ]
 
 
 def test_unknown_batch_or_fix_is_a_clear_error(config, stored):
@@ -162,8 +172,23 @@ def test_cli_lists_shows_and_readmits(stored, monkeypatch, capsys):
     assert main(["quarantine", "show", "--batch", "catalogue", "--expectation", "expect_value_numeric", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert [r["raw_value"] for r in shown] == ["'n/a'"]
-    assert main(["quarantine", "readmit", "--batch", "catalogue", "--service", "orders-api", "--fix", "seconds_to_ms",
-                 "--expectation", "expect_latency_plausible"]) == 0
+    assert (
+        main(
+            [
+                "quarantine",
+                "readmit",
+                "--batch",
+                "catalogue",
+                "--service",
+                "orders-api",
+                "--fix",
+                "seconds_to_ms",
+                "--expectation",
+                "expect_latency_plausible",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["readmitted"] == 12
     assert main(["quarantine", "readmit"]) == 2
     assert "needs --batch" in capsys.readouterr().err
