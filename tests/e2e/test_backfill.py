@@ -202,6 +202,7 @@ def test_api_server_lists_every_dag_and_no_import_errors(airflow_server):
         "cache_warming",
         "connector_sync",
         "capacity_report",
+        "alerts",
     }
     assert _get(airflow_server, "/api/v2/importErrors")["total_entries"] == 0
 
