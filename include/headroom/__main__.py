@@ -88,14 +88,13 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _forecast(args: argparse.Namespace) -> int:
-    from include.headroom.config import get_config
     import dataclasses
 
-    ensure_writable(args.output)
+    from include.headroom.config import get_config
     from include.headroom.exceptions import ForecastError
-    from include.headroom.forecasting.single import check_writable, forecast_series, read_series_csv, write_forecast_csv
+    from include.headroom.forecasting.single import forecast_series, read_series_csv, write_forecast_csv
 
-    check_writable(args.output)  # before any work
+    ensure_writable(args.output)  # before any work
     frame, naive = read_series_csv(args.input)
     config = get_config().forecasting
     if args.outlier_z is not None:

@@ -79,6 +79,7 @@ def test_a_missed_deadline_is_told_once_through_the_shipped_log_channel(monkeypa
     from include.headroom.metrics.store import ParquetStore
 
     monkeypatch.setenv("AIRFLOW_CONN_HEADROOM_STORE", json.dumps({"conn_type": "fs", "extra": {"path": str(tmp_path / "store")}}))
+    monkeypatch.setenv("HEADROOM_DATA_DIR", str(tmp_path))  # the log channel's outbox: this test's own, not the session's
     outbox = data_dir() / "outbox" / "alerts.jsonl"
     before = outbox.read_text().splitlines() if outbox.exists() else []
     context = {"dag_run": {"dag_id": "capacity_forecast", "run_id": "scheduled__2026-12-05T02:00:00+00:00"}}
@@ -103,6 +104,7 @@ def test_a_failure_in_a_backfill_run_never_notifies(monkeypatch, tmp_path):
     from include.headroom.metrics.store import ParquetStore
 
     monkeypatch.setenv("AIRFLOW_CONN_HEADROOM_STORE", json.dumps({"conn_type": "fs", "extra": {"path": str(tmp_path / "store")}}))
+    monkeypatch.setenv("HEADROOM_DATA_DIR", str(tmp_path))  # the log channel's outbox: this test's own, not the session's
     outbox = data_dir() / "outbox" / "alerts.jsonl"
     before = len(outbox.read_text().splitlines()) if outbox.exists() else 0
     ti = SimpleNamespace(dag_id="ingest_metrics", run_id="backfill__2026-11-20T00:00:00+00:00", task_id="stage_batch", map_index=-1)

@@ -197,21 +197,6 @@ def forecast_series(
                           notes={**notes, "outliers_replaced": replaced})
 
 
-def check_writable(path: str | Path) -> Path:
-    """Fail before any work when ``path`` cannot be written (a directory, or a folder that cannot be created or written)."""
-    import os
-
-    path = Path(path)
-    if path.is_dir():
-        raise ForecastError(f"{path}: is a directory; give a file name for the output")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise ForecastError(f"{path}: cannot be written (no permission in {parent}, or it is not a folder); choose another output path")
-    return path
-
-
 def write_forecast_csv(forecast: pd.DataFrame, path: str | Path, naive: bool) -> Path:
     """Write ``timestamp,yhat,yhat_lower,yhat_upper``; timestamps without a zone when the input had none."""
     path = Path(path)

@@ -143,16 +143,16 @@ def test_unwritable_output_fails_before_any_work(tmp_path, capsys):
     # The input is not even read: a missing input file is not what is reported.
     out = str(tmp_path / "in.csv" / "o.csv")
     assert main(["forecast", "--input", str(tmp_path / "missing.csv"), "--horizon", "1D", "--output", out]) == 2
-    assert "o.csv: cannot be written (no permission in" in capsys.readouterr().err
+    assert "o.csv: " in (err := capsys.readouterr().err) and "in.csv is a file, not a folder (checked before computing anything)" in err
     assert main(["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "1D", "--output", str(tmp_path)]) == 2
-    assert "is a directory; give a file name for the output" in capsys.readouterr().err
+    assert "is a folder, not a file (checked before computing anything)" in capsys.readouterr().err
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
     try:
         if not os.access(locked, os.W_OK):  # as root permissions do not stop writes
             assert main(["forecast", "--input", str(tmp_path / "in.csv"), "--horizon", "1D", "--output", str(locked / "o.csv")]) == 2
-            assert "cannot be written (no permission in" in capsys.readouterr().err
+            assert "o.csv: Permission denied (checked before computing anything)" in capsys.readouterr().err
     finally:
         locked.chmod(0o700)
 
