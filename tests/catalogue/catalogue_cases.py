@@ -573,6 +573,13 @@ CLI_CASES = [
         Exits(2, r"error: .*header_only.csv: no data rows below the header; a forecast needs a history of many regular steps"),
     ),
     Case(
+        "forecast_one_extreme_point",
+        "forecast of values around 100 with one 1e12 point 25 minutes before the end",
+        "cli",
+        ["forecast", "--input", "{spiked_series}", "--horizon", "1h", "--output", "{tmp}/f.csv"],
+        Exits(0, r"warning: .*spiked_series.csv: 1 outliers replaced \(robust z above forecasting.capacity.outlier_z\)"),
+    ),
+    Case(
         "horizons_header_only",
         "horizons on a CSV with a header and no rows",
         "cli",

@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from catalogue_cases import CLI_CASES, CONFIG_CASES, FILE_CASES, NOW, Exits, Raises, csv, rows
@@ -60,11 +61,18 @@ def places(tmp_path):
     lines[100] = lines[100].split(",")[0] + ",oops"
     bad.write_text("timestamp,value\n" + "\n".join(lines) + "\n")
     constant.write_text("timestamp,value\n" + "\n".join(f"{t.isoformat()},5" for t in stamps) + "\n")
+    spiked = tmp_path / "spiked_series.csv"  # three days around 100 with noise, one 1e12 point 25 minutes before the end
+    days = pd.date_range("2026-11-01", periods=3 * 288, freq="5min", tz="UTC")
+    noise = np.random.default_rng(7).normal(0.0, 3.0, len(days))
+    values = [f"{100 + e:.3f}" for e in noise]
+    values[-5] = "1e12"
+    spiked.write_text("timestamp,value\n" + "\n".join(f"{t.isoformat()},{v}" for t, v in zip(days, values, strict=True)) + "\n")
     return {
         "tmp": str(tmp_path),
         "bad_series": str(bad),
         "header_only": str(tmp_path / "header_only.csv"),
         "constant_series": str(constant),
+        "spiked_series": str(spiked),
         "blocked": str(blocked),
         "file": str(clean),
         "naive": str(naive),
