@@ -35,7 +35,7 @@ _STATE: dict = {}
 
 
 def _run_batch(batch: list[str]) -> tuple[float, float, list[dict]]:
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
     from include.headroom.pipeline import run_forecasts
 
     t0, c0 = time.perf_counter(), time.process_time()

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from include.headroom.config import HeadroomConfig
     from include.headroom.metrics.files import FileSource
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
 
 class _OnlyServices:
@@ -82,7 +82,7 @@ def ingest_file(
 
     from include.headroom.metrics.files import FileSource
     from include.headroom.metrics.source_config import load_source_settings
-    from include.headroom.metrics.store import ParquetStore, open_store
+    from include.headroom.store import ParquetStore, open_store
     from include.headroom.pipeline import ingest, validate_pending
     from include.headroom.validation.quarantine import list_quarantine
 

@@ -14,7 +14,7 @@ from catalogue_runner import catalog_with, check_batch, check_readmit, error_cla
 
 from include.headroom.config import CONFIG_DIR
 from include.headroom.ingest_file import ingest_file
-from include.headroom.metrics.store import ParquetStore
+from include.headroom.store import ParquetStore
 
 
 @pytest.mark.parametrize("case", FILE_CASES, ids=[c.id for c in FILE_CASES])

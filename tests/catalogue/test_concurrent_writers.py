@@ -78,12 +78,12 @@ def _seed_watermark(store, at: str) -> None:
 
 def _stores(request, tmp_path, round_no):
     if request.param == "parquet":
-        from include.headroom.metrics.store import ParquetStore
+        from include.headroom.store import ParquetStore
 
         return ParquetStore(tmp_path / f"store{round_no}"), lambda: None
     import psycopg
 
-    from include.headroom.metrics.pg_store import PostgresStore
+    from include.headroom.store import PostgresStore
 
     server = request.getfixturevalue("postgres_server")
     store = PostgresStore(lambda: psycopg.connect(server.dsn), schema=f"concurrent_{round_no}")

@@ -109,7 +109,7 @@ def test_prometheus_401_echoing_credentials_is_redacted(case_id, conn_extra, ech
 
 
 def test_postgres_unreachable(monkeypatch):
-    from include.headroom.metrics.store import open_store
+    from include.headroom.store import open_store
 
     monkeypatch.setenv(
         "HEADROOM_POSTGRES_DSN", f"host=127.0.0.1 port={free_port()} user=headroom password=pg-S3cret-77 dbname=x connect_timeout=2"
@@ -123,7 +123,7 @@ def test_postgres_ingest_file(postgres_server, tmp_path, catalogue_config):
     import psycopg
 
     from include.headroom.ingest_file import ingest_file
-    from include.headroom.metrics.pg_store import PostgresStore
+    from include.headroom.store import PostgresStore
 
     store = PostgresStore(lambda: psycopg.connect(postgres_server.dsn), schema="catalogue_ingest")
     lines = rows()

@@ -76,7 +76,7 @@ def test_a_missed_deadline_is_told_once_through_the_shipped_log_channel(monkeypa
 
     from headroom_provider.notifications.alerts import deadline_missed
     from include.headroom.config import data_dir
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     monkeypatch.setenv("AIRFLOW_CONN_HEADROOM_STORE", json.dumps({"conn_type": "fs", "extra": {"path": str(tmp_path / "store")}}))
     monkeypatch.setenv("HEADROOM_DATA_DIR", str(tmp_path))  # the log channel's outbox: this test's own, not the session's
@@ -101,7 +101,7 @@ def test_a_failure_in_a_backfill_run_never_notifies(monkeypatch, tmp_path):
 
     from headroom_provider.notifications.alerts import HeadroomAlertNotifier
     from include.headroom.config import data_dir
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
     monkeypatch.setenv("AIRFLOW_CONN_HEADROOM_STORE", json.dumps({"conn_type": "fs", "extra": {"path": str(tmp_path / "store")}}))
     monkeypatch.setenv("HEADROOM_DATA_DIR", str(tmp_path))  # the log channel's outbox: this test's own, not the session's

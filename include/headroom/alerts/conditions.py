@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from include.headroom.config import HeadroomConfig
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
 # The kinds an evaluation of the store looks at (and may resolve); the others are raised by events.
 EVALUATED_KINDS = (Kind.SLO_BURN, Kind.ERROR_RATE_ALARM, Kind.OUT_OF_BOUNDS, Kind.PREDICTED_BOTTLENECK, Kind.SATURATION)

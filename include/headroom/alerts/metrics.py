@@ -11,7 +11,7 @@ from include.headroom.timeutil import utc
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
 
 @dataclass(frozen=True)

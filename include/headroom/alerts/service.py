@@ -12,7 +12,7 @@ from include.headroom.alerts.settings import AlertSettings, Kind
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
 Deliver = Callable[[Notice], Sequence[DeliveryResult]]
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
-    from include.headroom.metrics.store import ParquetStore
+    from include.headroom.store import ParquetStore
 
 # A batch claimed by a validation that never finished (its process was killed) is claimed again after this long.
 CLAIM_TIMEOUT_S = 900
