@@ -15,7 +15,6 @@ if TYPE_CHECKING:
 
     from include.headroom.forecasting.engine import RowResult
 
-CSV_COLUMNS = ("timestamp", "value")
 OUTPUT_COLUMNS = ("timestamp", "yhat", "yhat_lower", "yhat_upper")
 
 
@@ -38,27 +37,13 @@ def read_series_csv(path: str | Path) -> tuple[pd.DataFrame, bool]:
     import numpy as np
     import pandas as pd
 
+    from include.headroom.seriesfile import read_timestamp_value_csv
+
     path = Path(path)
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise ForecastError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ForecastError(f"{path}: not a readable CSV file ({exc})") from exc
-    raw.columns = [str(c).strip() for c in raw.columns]
-    missing = [c for c in CSV_COLUMNS if c not in raw.columns]
-    if missing:
-        raise ForecastError(f"{path}: columns {missing} are missing (got {list(raw.columns)}); the file needs a header 'timestamp,value'")
+    raw, ds, line = read_timestamp_value_csv(path, ForecastError)
     if raw.empty:
         raise ForecastError(f"{path}: no data rows below the header; a forecast needs a history of many regular steps")
-    line = np.arange(len(raw)) + 2  # the header is line 1
     stamps = raw["timestamp"].str.strip()
-    ds = pd.to_datetime(stamps, errors="coerce", utc=True, format="ISO8601")
-    bad = ds.isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ForecastError(f"{path}: line {line[i]}: field 'timestamp' = {raw['timestamp'].iloc[i]!r} is not a timestamp "
-                            f"({int(bad.sum())} such rows); use ISO 8601, e.g. 2026-11-01T13:00:00Z")
     y = pd.to_numeric(raw["value"].str.strip(), errors="coerce")
     bad = (y.isna() | ~np.isfinite(y.fillna(0.0))).to_numpy()
     if bad.any():

@@ -37,24 +37,10 @@ def read_trace(path: str | Path) -> Trace:
     import numpy as np
     import pandas as pd
 
+    from include.headroom.seriesfile import read_timestamp_value_csv
+
     path = Path(path)
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV file ({exc})") from exc
-    raw.columns = [str(c).strip() for c in raw.columns]
-    missing = [c for c in ("timestamp", "value") if c not in raw.columns]
-    if missing:
-        raise DataError(f"{path}: columns {missing} are missing (got {list(raw.columns)}); the file needs a header 'timestamp,value'")
-    line = np.arange(len(raw)) + 2
-    ds = pd.to_datetime(raw["timestamp"].str.strip(), errors="coerce", utc=True, format="ISO8601")
-    bad = ds.isna().to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{path}: line {line[i]}: field 'timestamp' = {raw['timestamp'].iloc[i]!r} is not a timestamp "
-                        f"({int(bad.sum())} such rows); use ISO 8601, e.g. 2026-11-01T13:00:00Z")
+    raw, ds, line = read_timestamp_value_csv(path, DataError)
     y = pd.to_numeric(raw["value"].str.strip(), errors="coerce")
     bad = (y.isna() | ~np.isfinite(y.fillna(0.0)) | (y < 0)).to_numpy()
     if bad.any():
