@@ -158,12 +158,28 @@ class PolicyResult:
 
 @dataclass(frozen=True)
 class ForecastTrack:
-    """The replay's forecasts: per step, the median and upper forecast made at the last refit before it (NaN: none)."""
+    """The replay's forecasts (NaN: none).
+
+    ``yhat``/``upper``: per step ``t``, the median and upper forecast *for* ``t`` made by the last refit at or before
+    ``t`` (what the trust measure compares with the actual load). ``ahead_yhat``/``ahead_upper``: per decision step
+    ``i``, the forecast for ``i`` + the lead time made by the refit in force *at* ``i`` -- never by a later refit, so
+    no decision reads a forecast fitted on data after it. ``None``: a known future (tests), read from ``yhat``/``upper``.
+    """
 
     yhat: np.ndarray
     upper: np.ndarray
     refits: int
     models: tuple[str, ...]
+    ahead_yhat: np.ndarray | None = None
+    ahead_upper: np.ndarray | None = None
+
+    def ahead(self, i: int, lead_steps: int, quantile: str) -> float:
+        """The forecast a decision at step ``i`` reads for step ``i + lead_steps`` (``quantile``: upper or median)."""
+        known = self.ahead_upper if quantile == "upper" else self.ahead_yhat
+        if known is not None:
+            return float(known[i])
+        series = self.upper if quantile == "upper" else self.yhat
+        return float(series[i + lead_steps]) if i + lead_steps < len(series) else math.nan
 
 
 def forecast_track(ds: pd.DatetimeIndex, load: np.ndarray, config: ForecastConfig, rs: ReplaySettings,
@@ -178,6 +194,7 @@ def forecast_track(ds: pd.DatetimeIndex, load: np.ndarray, config: ForecastConfi
 
     n = len(ds)
     yhat, upper = np.full(n, np.nan), np.full(n, np.nan)
+    ahead_yhat, ahead_upper = np.full(n, np.nan), np.full(n, np.nan)
     step = ds[1] - ds[0]
     per_refit = max(1, int(round(pd.Timedelta(seconds=rs.refit_every_s) / step)))
     lead = int(math.ceil(pd.Timedelta(seconds=rs.lead_time_s) / step))
@@ -199,9 +216,14 @@ def forecast_track(ds: pd.DatetimeIndex, load: np.ndarray, config: ForecastConfi
         refits += 1
         models.append(fc.model)
         end = min(n, cut + horizon)
-        yhat[cut:end] = fc.forecast["yhat"].to_numpy()[: end - cut]
-        upper[cut:end] = fc.forecast["yhat_upper"].to_numpy()[: end - cut]
-    return ForecastTrack(yhat, upper, refits, tuple(models))
+        mid, high = fc.forecast["yhat"].to_numpy(), fc.forecast["yhat_upper"].to_numpy()
+        yhat[cut:end] = mid[: end - cut]
+        upper[cut:end] = high[: end - cut]
+        # decisions in [cut, next refit) read this refit's forecast lead steps ahead
+        stop = min(n, cut + per_refit)
+        ahead_yhat[cut:stop] = mid[lead: lead + stop - cut]
+        ahead_upper[cut:stop] = high[lead: lead + stop - cut]
+    return ForecastTrack(yhat, upper, refits, tuple(models), ahead_yhat, ahead_upper)
 
 
 def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, ks: KernelSettings, policy: str,
@@ -262,8 +284,8 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
         decisions += 1
         cpu = float(np.mean(cpu_hist[-signal_steps:]))
         floor, floor_why = None, ""
-        if use_forecast and i + lead_steps < n:
-            ahead = (forecast.upper if rs.floor_quantile == "upper" else forecast.yhat)[i + lead_steps]
+        if use_forecast:
+            ahead = forecast.ahead(i, lead_steps, rs.floor_quantile)
             lo = max(start, i - trust_steps)
             past_f, past_a = forecast.yhat[lo:i + 1], load[lo:i + 1]
             ok = (past_f == past_f) & (past_a == past_a) & (past_a > 0)

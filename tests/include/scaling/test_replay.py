@@ -98,6 +98,34 @@ def test_a_perfect_forecast_removes_the_ramp_violations(config):
     assert combined.slo_violation_minutes < 0.5 * reactive.slo_violation_minutes
 
 
+def test_forecasts_in_the_replay_never_see_data_after_the_decision(config):
+    """Changing the load from step k on changes no forecast a decision before k reads (refits use the past only)."""
+    from include.headroom.scaling.replay import forecast_track
+
+    rng = np.random.default_rng(5)
+    ds = pd.date_range("2026-03-02", periods=10 * 288, freq="5min", tz="UTC")
+    hour = ds.hour.to_numpy() + ds.minute.to_numpy() / 60
+    load = 400 * (1 + 0.5 * np.sin(2 * np.pi * (hour - 9) / 24)) * (1 + 0.03 * rng.standard_normal(len(ds)))
+    rs = ReplaySettings()
+    start = 8 * 288
+    k = 9 * 288 - 1  # one step before the day-9 refit: a forecast for k + lead fitted at the refit would see k
+    changed = load.copy()
+    changed[k:] *= 3.0
+    a, b = forecast_track(ds, load, config.forecasting, rs, start), forecast_track(ds, changed, config.forecasting, rs, start)
+    assert a.refits == b.refits == 2
+    lead = int(np.ceil(rs.lead_time_s / 300))
+    for i in range(start, k):
+        for quantile in ("upper", "median"):
+            assert a.ahead(i, lead, quantile) == b.ahead(i, lead, quantile), (i, quantile)
+    np.testing.assert_array_equal(a.yhat[:k], b.yhat[:k])
+    # the check can fail: four hours of tripled load before the day-9 refit show in the forecasts it makes
+    longer = load.copy()
+    longer[9 * 288 - 48:] *= 3.0
+    c = forecast_track(ds, longer, config.forecasting, rs, start)
+    assert c.ahead(9 * 288, lead, "median") > 1.5 * a.ahead(9 * 288, lead, "median")
+    assert c.ahead(9 * 288 - 49, lead, "median") == a.ahead(9 * 288 - 49, lead, "median")
+
+
 def test_empty_window_and_missing_service_are_named(config, fleet_history):
     with pytest.raises(DataError, match=r"replay window .* is empty"):
         replay(config, fleet_history, END, START)
