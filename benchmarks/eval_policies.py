@@ -130,6 +130,7 @@ def main() -> int:
         traces += generated_traces(template)
     print(f"{'trace':<34} {'policy':<10} {'viol. min':>9} {'replica-h':>10} {'actions':>7} {'trusted':>7}   combined/reactive")
     total = {p: [0.0, 0.0] for p in POLICIES}
+    per_trace: dict[str, dict[str, tuple[float, float]]] = {}
     t0 = time.time()
     for name, ds, y, svc, start in traces:
         grid = pd.date_range(ds[0], ds[-1], freq=pd.Timedelta(seconds=rs.step_s))
@@ -140,6 +141,7 @@ def main() -> int:
                                replicas_for=lambda v, s=svc: config.replicas_for(s, v),
                                scheduled=lambda at, n=svc.name: scheduled_bounds(settings.scheduled, n, at), start=begin)
         r, c = results["reactive"], results["combined"]
+        per_trace[name] = {p: (results[p].slo_violation_minutes, results[p].replica_hours) for p in POLICIES}
         for p in POLICIES:
             res = results[p]
             total[p][0] += res.slo_violation_minutes
@@ -158,7 +160,23 @@ def main() -> int:
     cv, ch = total["combined"]
     print(f"combined / reactive: SLO-violation minutes {cv / rv if rv else float('nan'):.3f}x, replica-hours {ch / rh:.3f}x "
           f"(goal <= 0.5x at <= 1.0x); {len(traces)} traces in {time.time() - t0:.0f} s")
+    names = sorted(per_trace)
+    groups = {"half A (even rows, sorted names)": names[0::2], "half B (odd rows, sorted names)": names[1::2]}
+    worst = max(names, key=lambda n: per_trace[n]["reactive"][0])
+    groups[f"without {worst} (most reactive minutes)"] = [n for n in names if n != worst]
+    for label, members in groups.items():
+        print(f"{label:<46} {_ratio(per_trace, members)}")
     return 0
+
+
+def _ratio(per_trace, names) -> str:
+    """Combined against reactive over ``names``: violation minutes and replica-hours (x), with the minutes themselves."""
+    rv = sum(per_trace[n]["reactive"][0] for n in names)
+    rh = sum(per_trace[n]["reactive"][1] for n in names)
+    cv = sum(per_trace[n]["combined"][0] for n in names)
+    ch = sum(per_trace[n]["combined"][1] for n in names)
+    v = f"{cv / rv:.3f}x" if rv else "n/a"
+    return f"{len(names):>2} traces: violation minutes {v} ({cv:.0f} vs {rv:.0f}), replica-hours {ch / rh:.3f}x"
 
 
 if __name__ == "__main__":

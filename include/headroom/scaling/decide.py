@@ -15,6 +15,7 @@ from include.headroom.scaling.policy import (
     Recommendation,
     ScaleEvent,
     ScalingPolicySettings,
+    floor_replicas,
     policy_settings,
     replica_count,
     scheduled_bounds,
@@ -110,13 +111,16 @@ def predictive_floor(
     when = utc(ahead["ds"].iloc[0]).isoformat()
     if settings.floor_quantile == "upper" and "yhat_upper" in ahead and ahead["yhat_upper"].iloc[0] == ahead["yhat_upper"].iloc[0]:
         load = float(ahead["yhat_upper"].iloc[0])
-        floor = int(config.replicas_for(service, load, clip=True))
+        floor = floor_replicas(load, service.capacity_per_replica_rps, settings.floor_utilization,
+                               lambda v: config.replicas_for(service, v))
+        floor = min(max(floor, service.min_replicas), service.max_replicas)
         return floor, f"forecast upper load {load:.0f} req/s at {when} needs {floor} replicas"
     if "replicas" in ahead and ahead["replicas"].iloc[0] == ahead["replicas"].iloc[0]:
         floor = int(ahead["replicas"].iloc[0])
         return floor, f"the forecast's plan at {when} is {floor} replicas"
     load = float(ahead["yhat"].iloc[0])
-    floor = int(config.replicas_for(service, load, clip=True))
+    floor = floor_replicas(load, service.capacity_per_replica_rps, settings.floor_utilization, lambda v: config.replicas_for(service, v))
+    floor = min(max(floor, service.min_replicas), service.max_replicas)
     return floor, f"forecast load {load:.0f} req/s at {when} needs {floor} replicas"
 
 

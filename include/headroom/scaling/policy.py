@@ -250,6 +250,8 @@ class ScalingPolicySettings:
     confidence_threshold: float = 0.8
     floor_quantile: str = "upper"  # the forecast column a predictive floor reads: upper (yhat_upper) or median (yhat)
     agreed_scale_down_stabilization_s: int | None = None  # scale-down window when a trusted forecast agrees with the scale-in
+    trusted_cpu_target: float | None = None  # the HPA's CPU target while a trusted forecast's floor holds
+    floor_utilization: float | None = None  # a floor's load per replica as a share of capacity (None: at the CPU target)
     replay: Mapping[str, Any] = field(default_factory=dict)  # the replay's simulated service and forecast schedule
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -339,8 +341,20 @@ def parse_policy_settings(raw: Mapping[str, Any], config: HeadroomConfig) -> Sca
                 if raw["predictive_floor"].get("agreed_scale_down_stabilization_s") is not None
                 else None
             ),
+            trusted_cpu_target=(
+                float(raw["predictive_floor"]["trusted_cpu_target"])
+                if raw["predictive_floor"].get("trusted_cpu_target") is not None
+                else None
+            ),
+            floor_utilization=(
+                float(raw["predictive_floor"]["utilization"]) if raw["predictive_floor"].get("utilization") is not None else None
+            ),
             replay=dict(replay),
         )
+        if settings.floor_utilization is not None and not 0 < settings.floor_utilization <= 1:
+            raise ConfigError(f"scaling.yaml predictive_floor.utilization={settings.floor_utilization!r} must be in (0, 1]")
+        if settings.trusted_cpu_target is not None and not 0 < settings.trusted_cpu_target <= 100:
+            raise ConfigError(f"scaling.yaml predictive_floor.trusted_cpu_target={settings.trusted_cpu_target!r} must be in (0, 100]")
         if settings.floor_quantile not in ("upper", "median"):
             raise ConfigError(f"scaling.yaml predictive_floor.quantile={settings.floor_quantile!r} must be upper or median")
     except KeyError as exc:
@@ -349,6 +363,14 @@ def parse_policy_settings(raw: Mapping[str, Any], config: HeadroomConfig) -> Sca
     if missing:
         raise ConfigError(f"scaling.yaml safety.max_step_replicas lacks profiles {missing}")
     return settings
+
+
+def floor_replicas(load: float, capacity_per_replica_rps: float, utilization: float | None, replicas_for: Any) -> int:
+    """Replicas a predictive floor holds for ``load`` (req/s): at ``utilization`` (``predictive_floor.utilization``)
+    of each replica's capacity when set, else ``replicas_for(load)`` (at the CPU target). Unclipped."""
+    if utilization is None:
+        return int(replicas_for(max(load, 0.0)))
+    return int(math.ceil(max(load, 0.0) / (capacity_per_replica_rps * utilization)))
 
 
 @lru_cache(maxsize=4)

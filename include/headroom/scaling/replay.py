@@ -44,7 +44,14 @@ from include.headroom.scaling.kernel import (
     kernel_settings,
     next_replicas,
 )
-from include.headroom.scaling.policy import Recommendation, ScaleEvent, ScalingPolicySettings, policy_settings, scheduled_bounds
+from include.headroom.scaling.policy import (
+    Recommendation,
+    ScaleEvent,
+    ScalingPolicySettings,
+    floor_replicas,
+    policy_settings,
+    scheduled_bounds,
+)
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
@@ -112,6 +119,8 @@ class ReplaySettings:
     level_bounds: tuple[float, float] = (0.8, 1.5)
     model: str = "auto"
     floor_quantile: str = "upper"
+    trust_coverage: float | None = None  # also trusted when this share of the window's loads was at or below the upper forecast
+    floor_utilization: float | None = None  # the floor's load per replica as a share of capacity (None: at the CPU target)
 
     @property
     def lead_time_s(self) -> int:
@@ -129,6 +138,8 @@ class ReplaySettings:
             training_days=int(fc.get("training_days", 21)), trust_window_s=int(fc.get("trust_window_s", 7200)),
             trust_mape=1.0 - settings.confidence_threshold, level_bounds=tuple(fc.get("level_bounds", (0.8, 1.5))),
             model=str(fc.get("model", "auto")), floor_quantile=settings.floor_quantile,
+            trust_coverage=float(fc["trust_coverage"]) if fc.get("trust_coverage") is not None else None,
+            floor_utilization=settings.floor_utilization,
         )
 
 
@@ -244,7 +255,7 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
     use_forecast = policy in ("predictive", "combined") and forecast is not None
     use_schedule = policy in ("scheduled", "combined") and scheduled is not None
     if policy != "combined":
-        ks = replace(ks, agreed_scale_down_stabilization_s=None)
+        ks = replace(ks, agreed_scale_down_stabilization_s=None, trusted_cpu_target=None)
     window = max(ks.behavior.scale_up.stabilization_s, ks.behavior.scale_down.stabilization_s, ks.scale_in_cooldown_s,
                  *(p.period_s for p in ks.behavior.scale_up.policies), *(p.period_s for p in ks.behavior.scale_down.policies))
     first_load = next((v for v in load[start:] if v == v), 0.0)
@@ -291,11 +302,14 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
             ok = (past_f == past_f) & (past_a == past_a) & (past_a > 0)
             if ahead == ahead and ok.sum() >= trust_steps // 2:
                 mape = float(np.mean(np.abs(past_f[ok] - past_a[ok]) / past_a[ok]))
-                if mape <= rs.trust_mape:
+                covered = float(np.mean(past_a[ok] <= forecast.upper[lo:i + 1][ok]))
+                if mape <= rs.trust_mape or (rs.trust_coverage is not None and covered >= rs.trust_coverage):
                     recent = ok[-level_steps:]
                     level = float(np.sum(past_a[-level_steps:][recent]) / max(np.sum(past_f[-level_steps:][recent]), 1e-9))
                     level = min(max(level, rs.level_bounds[0]), rs.level_bounds[1])
-                    floor = int(min(max(replicas_for(max(ahead, 0.0) * level), ks.min_replicas), ks.max_replicas))
+                    need = max(ahead, 0.0) * level
+                    floor = floor_replicas(need, service.capacity_per_replica_rps, rs.floor_utilization, replicas_for)
+                    floor = int(min(max(floor, ks.min_replicas), ks.max_replicas))
                     floor_why = f"forecast upper {ahead * level:.0f} req/s in {rs.lead_time_s} s needs {floor} replicas (MAPE {mape:.0%})"
                     trusted += 1
         sched_floor = sched_cap = None
