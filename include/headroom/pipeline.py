@@ -11,7 +11,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 from collections.abc import Sequence
 
-from include.headroom.config import HeadroomConfig, Service
+from include.headroom.config import HeadroomConfig
+from include.headroom.catalog import Service
 from include.headroom.connectors.base import read_watermark
 from include.headroom.exceptions import DataError
 from include.headroom.store import queries
@@ -366,7 +367,7 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: Any) -> list[d
     import pandas as pd
 
     from include.headroom.scaling.decide import plan_scaling
-    from include.headroom.scaling.policy import policy_settings
+    from include.headroom.scaling.settings import policy_settings
     from include.headroom.scaling.routing import scaling_memory
 
     now = utc(as_of)
@@ -405,7 +406,7 @@ def plan_capacity_schedules(store: Store, config: HeadroomConfig, as_of: Any, no
     and scheduled floors per hour) and whether it may be written (``live``: current interval and enabled in the
     catalog), as keyword arguments of ``ScheduleCapacityOperator``."""
     from include.headroom.scaling.decide import planned_capacity
-    from include.headroom.scaling.policy import policy_settings
+    from include.headroom.scaling.settings import policy_settings
     from include.headroom.scaling.safety import interval_is_current
 
     settings = policy_settings()
