@@ -23,10 +23,12 @@ time only.
 
 **Policies.** ``reactive``: the HPA algorithm alone. ``scheduled``: reactive + the scheduled rules.
 ``predictive``: reactive + the floor from the forecast's upper quantile at the lead time, when trusted.
-``combined``: predictive + scheduled, and scale-in on the quicker agreed window only when the reactive
-recommendation and the forecast agree. The forecast is trusted when its measured MAPE over the last
-``forecast.trust_window_s`` is at most ``1 - confidence_threshold``; the floor follows the recent level
-(actual over forecast in the last hour, bounded by ``forecast.level_bounds``).
+``combined``: predictive + scheduled, the HPA at ``predictive_floor.trusted_cpu_target`` while a trusted floor
+holds, and scale-in on the quicker agreed window only when the reactive recommendation and the forecast agree.
+The forecast is trusted when, over the last ``forecast.trust_window_s``, its measured MAPE is at most
+``1 - confidence_threshold`` or at least ``forecast.trust_coverage`` of the loads stayed at or below its upper
+quantile; the floor holds the upper forecast at ``predictive_floor.utilization`` of each replica's capacity and
+follows the recent level (actual over forecast in the last hour, bounded by ``forecast.level_bounds``).
 """
 
 from __future__ import annotations
