@@ -74,7 +74,7 @@ def generated_traces(template, weeks: int = 5, seed: int = 7):
     rng = np.random.default_rng(seed)
     ds = pd.date_range("2026-03-02", periods=weeks * 7 * 288, freq="5min", tz="UTC")
     hour = ds.hour.to_numpy() + ds.minute.to_numpy() / 60
-    dow = ds.dayofweek.to_numpy()
+    dow = ds.day_of_week.to_numpy()
     days = np.arange(len(ds)) / 288
     daily = 1 + 0.6 * np.sin(2 * np.pi * (hour - 9) / 24)
     weekly = np.where(dow >= 5, 0.7, 1.0)
