@@ -73,12 +73,13 @@ class AnomalyParams:
     min_history_points: int = 12
     rel_scale_floor: float = 0.001
     calibration_std_floor: float = 0.1
-    calibration_cap: float = 3.0
-    tail_decades: float = 10.0
+    calibration_cap: float = 19.0
+    tail_decades: float = 18.0
     threshold: float = 0.5
     end_after_s: int = 1800
     refractory_s: int = 3600
     adapt_after_s: int = 3600
+    recovery_s: int = 86400
     inferred_step: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -202,10 +203,23 @@ def _lag_median(grid: np.ndarray, period: int, lags: int) -> np.ndarray:
     return out
 
 
-def _gaussian_tail(x: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtr
+def _log10_gaussian_tail(x: np.ndarray) -> np.ndarray:
+    """log10 of the upper Gaussian tail probability of ``x``, accurate far out in the tail (no underflow to 0)."""
+    from scipy.special import log_ndtr
 
-    return ndtr(-x)
+    return log_ndtr(-x) / math.log(10.0)
+
+
+def rarity_score(decades: np.ndarray, tail_decades: float) -> np.ndarray:
+    """The score of a rarity of ``decades`` (-log10 of a tail probability): ``decades / tail_decades`` up to 0.5, then
+    ``1 - tail_decades / (4 decades)``, which continues it smoothly and never reaches 1, so rarer stays higher (no ties
+    at the top: one threshold can still rank a one-in-10^12 change above a one-in-10^8 one)."""
+    import numpy as np
+
+    d = np.fmax(np.asarray(decades, dtype=float), 0.0)
+    knee = tail_decades / 2.0
+    with np.errstate(divide="ignore"):
+        return np.where(d <= knee, d / tail_decades, 1.0 - tail_decades / (4.0 * np.fmax(d, knee))) + 0.0
 
 
 def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
@@ -277,64 +291,83 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
             "spread_change": recent_std / scale,
         }
         cal_w = p.points(p.calibration_window_s, 48)
-        tail = np.ones((t, s))
+        decades = np.zeros((t, s))  # -log10 of the smallest tail probability
         parts = {}
         # a deviation enters the calibration only once its scale rests on enough points, and capped,
         # so that the warm-up and one huge excursion do not widen the distribution for days
         settled = _rolling(pd.DataFrame(residual), scale_w, "count", 1) >= max(minp, scale_w // 8)
         counted = np.nan_to_num(_rolling(pd.DataFrame(np.where(settled, 1.0, np.nan)), cal_w, "count", 1))
         for name, dev in deviations.items():
-            u = np.log1p(np.minimum(dev, 1e12))  # np.minimum keeps NaN (a missing deviation), np.fmin would not
-            u_frame = pd.DataFrame(np.where(settled, np.minimum(u, p.calibration_cap), np.nan))
+            # the square root tames heavy tails less than a logarithm would: a 5-sigma change stays far in the tail
+            u = np.sqrt(np.minimum(dev, 1e12))  # np.minimum keeps NaN (a missing deviation), np.fmin would not
+            u_frame = pd.DataFrame(np.where(settled, np.minimum(u, math.sqrt(p.calibration_cap)), np.nan))
             mu = _rolling(u_frame, cal_w, "mean", minp)
             sd = np.fmax(np.nan_to_num(_rolling(u_frame, cal_w, "std", minp)), p.calibration_std_floor)
-            prob = _gaussian_tail((u - mu) / sd)
+            rare = -_log10_gaussian_tail((u - mu) / sd)
             # within the range of the recent past, a value is at most as rare as one in the window
             seen = _rolling(u_frame, cal_w, "max", minp)
-            prob = np.where(u > seen, prob, np.fmax(prob, 1.0 / (counted + 1.0)))
-            parts[name] = np.where(np.isnan(prob), 1.0, prob)
-            tail = np.fmin(tail, parts[name])
-        tail = np.fmin(1.0, tail * len(deviations))
-        raw = np.clip(-np.log10(np.fmax(tail, 1e-300)) / p.tail_decades, 0.0, 1.0) + 0.0  # + 0.0: no -0.0
+            rare = np.where(u > seen, rare, np.fmin(rare, np.log10(counted + 1.0)))
+            parts[name] = np.where(np.isnan(rare), 0.0, rare)
+            decades = np.fmax(decades, parts[name])
+        decades = decades - math.log10(len(deviations))  # Bonferroni: the smallest of four probabilities, times four
+        raw = rarity_score(decades, p.tail_decades)
         # warm-up: no score without a level, a scale and a calibration history
         ready = have & settled & ~np.isnan(level_none) & ~np.isnan(scale)
         warm = np.nan_to_num(_rolling(frame, cal_w, "count", 1)) >= max(p.min_history_points, 2 * level_w)
         raw = np.where(ready & warm, raw, 0.0)
-        sign = np.sign(np.nan_to_num(residual))
 
-    score, event = _events(raw, sign, p)
+    score, event = _events(raw, residual, p)
     return Detection(score=score, event=event, model=np.where(known, model, -1),
-                     component=np.argmin(np.stack([parts[c] for c in COMPONENTS]), axis=0))
+                     component=np.argmax(np.stack([parts[c] for c in COMPONENTS]), axis=0))
 
 
-def _events(raw: np.ndarray, sign: np.ndarray, p: AnomalyParams) -> tuple[np.ndarray, np.ndarray]:
-    """Event state machine per series: report once, early; label a persisting change as a level shift.
+def _events(raw: np.ndarray, residual: np.ndarray, p: AnomalyParams) -> tuple[np.ndarray, np.ndarray]:
+    """Event state machine per series: report once, early; label a persisting change as a level shift; do not report
+    the way back.
 
     Only rows at or above the threshold, and the rows of an open event or its refractory time, need
-    the state machine; every other row keeps its score.
+    the state machine; every other row keeps its score. A hot row within ``recovery_s`` of an event's
+    start that deviates the other way, by no more than 1.5 x the event's largest deviation, is the
+    series returning to where it was (after the level window absorbed the change): it is handled like
+    the rest of the event (capped, not reported).
     """
     import numpy as np
 
     t, s = raw.shape
     end_after, refractory, adapt = p.points(p.end_after_s), p.points(p.refractory_s), p.points(p.adapt_after_s, 2)
+    recovery = p.points(p.recovery_s, 0)
     cap = p.threshold * 0.5
     score = raw.copy()
     event = np.zeros((t, s), np.int8)
     hot_all = raw >= p.threshold
     for col in np.flatnonzero(hot_all.any(axis=0)):
         hot = hot_all[:, col].tolist()
-        sgn = sign[:, col].tolist()
+        res = np.nan_to_num(residual[:, col]).tolist()
         out = score[:, col].tolist()
         i = int(np.argmax(hot_all[:, col]))
+        opened, direction, peak = -(10**12), 0.0, 0.0  # the last reported event: its row, sign and largest deviation
         while i < t:
-            # an event opens at row i (hot, outside any event and refractory time)
-            event[i, col] = 1
-            direction, run, quiet, labelled = sgn[i], 0, 0, False
+            back = (i - opened <= recovery and direction != 0 and res[i] * direction < 0
+                    and abs(res[i]) <= 1.5 * peak)
+            if back:  # the way back from the last event: part of it, not a new one
+                out[i] = min(out[i], cap)
+                run_sign = -direction
+                opened, direction, peak = -(10**12), 0.0, 0.0  # and the next change is news again
+            else:  # an event opens at row i (hot, outside any event and refractory time)
+                event[i, col] = 1
+                opened, direction, peak = i, math.copysign(1.0, res[i]) if res[i] else 0.0, abs(res[i])
+                run_sign = direction
+            run, quiet, labelled = 0, 0, back
             j = i
             while j < t:
                 if j > i and out[j] > cap:
                     out[j] = cap
-                run = run + 1 if (sgn[j] == direction and direction != 0) else 0
+                if res[j] * run_sign > 0:
+                    run += 1
+                    if not back:
+                        peak = max(peak, abs(res[j]))
+                else:
+                    run = 0
                 if not labelled and run >= adapt:
                     event[j, col] = 2
                     labelled = True

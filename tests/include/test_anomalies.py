@@ -79,6 +79,35 @@ def test_a_persisting_change_becomes_the_new_normal_reported_once_as_a_level_shi
     assert (out.loc[3300:3600, "anomaly_score"] < default_params().threshold).all()
 
 
+def test_the_way_back_after_an_incident_is_not_a_second_event():
+    df = seasonal(days=14)
+    df.loc[3000:3035, "value"] *= 1.6  # three hours up, then back to normal
+    out = score(df)
+    assert out.loc[3000, "event"] == "anomaly"
+    assert (out.loc[3000:3400, "event"] == "anomaly").sum() == 1  # the return at row 3036 is no new page
+    assert out.loc[3036:3060, "anomaly_score"].max() < default_params().threshold
+    # a change the other way that is far larger than the incident is news
+    worse = df.copy()
+    worse.loc[3036:3060, "value"] = 0.0
+    assert score(worse).loc[3036:3040, "event"].eq("anomaly").any()
+
+
+def test_rarer_changes_score_higher_without_ties_at_the_top():
+    from include.headroom.anomalies import rarity_score
+
+    decades = np.array([0.0, 4.5, 9.0, 12.0, 30.0, 300.0])
+    s = rarity_score(decades, 18.0)
+    assert s[0] == 0.0 and s[2] == 0.5 and (np.diff(s) > 0).all() and s[-1] < 1.0
+    np.testing.assert_allclose(s[1], 0.25)
+    df = seasonal(days=10)
+    spikes = {1500: 2.0, 2000: 4.0, 2500: 8.0}
+    for row, factor in spikes.items():
+        df.loc[row, "value"] *= factor
+    out = score(df)
+    got = [out.loc[row, "anomaly_score"] for row in spikes]
+    assert got[0] < got[1] < got[2] < 1.0 and got[0] >= default_params().threshold
+
+
 def test_a_lone_wild_point_is_found_and_does_not_echo_a_day_or_a_week_later():
     df = seasonal(days=21)
     df.loc[3000, "value"] *= 5
