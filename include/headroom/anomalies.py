@@ -136,7 +136,7 @@ def _rolling(frame: pd.DataFrame, window: int, how: str, min_periods: int) -> np
     import numpy as np
 
     min_periods = min(min_periods, window)
-    if how not in ("mean", "std", "count"):
+    if how not in ("mean", "std", "count", "mean_std"):
         roll = frame.rolling(window, min_periods=min_periods)
         return getattr(roll, how)().shift(1).to_numpy()
     x = frame.to_numpy(float)
@@ -164,7 +164,10 @@ def _rolling(frame: pd.DataFrame, window: int, how: str, min_periods: int) -> np
         if how == "mean":
             return np.where(enough, mean + centre, np.nan)
         var = (past_sum(xc * xc) - n * mean * mean) / (n - 1)
-        return np.where(enough & (n > 1), np.sqrt(np.fmax(var, 0.0)), np.nan)
+        std = np.where(enough & (n > 1), np.sqrt(np.fmax(var, 0.0)), np.nan)
+        if how == "mean_std":  # both from the same sums
+            return np.where(enough, mean + centre, np.nan), std
+        return std
 
 
 def _coarse_median(x: np.ndarray, window: int, every: int, min_periods: int) -> np.ndarray:
@@ -186,20 +189,44 @@ def _coarse_median(x: np.ndarray, window: int, every: int, min_periods: int) -> 
 
 
 def _lag_median(grid: np.ndarray, period: int, lags: int) -> np.ndarray:
-    """Per point, the NaN-aware median of the values ``period``, ``2 period``, ... ``lags period`` points before it."""
+    """Per point, the NaN-aware median of the values ``period``, ``2 period``, ... ``lags period`` points before it.
+
+    A season needs three lags at least (a median of two is no defence against an outlier): rows with fewer are NaN,
+    and the rows before ``need x period`` are not computed at all.
+    """
     import numpy as np
 
     t, s = grid.shape
-    samples = np.full((lags, t, s), np.nan)
+    need = max(3, (lags + 1) // 2)
+    out = np.full((t, s), np.nan)
+    first = need * period
+    if first >= t:
+        return out
+    rows = t - first
+    samples = np.full((rows, s, lags), np.nan)  # lags last: each row's few values are contiguous to sort
     for k in range(1, lags + 1):
-        if k * period < t:
-            samples[k - 1, k * period:] = grid[: t - k * period]
-    ordered = np.sort(samples, axis=0)  # NaN last
-    count = np.sum(~np.isnan(samples), axis=0)
-    lo = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[None], axis=0)[0]
-    hi = np.take_along_axis(ordered, np.maximum(count // 2, 0)[None], axis=0)[0]
-    out = (lo + hi) / 2.0
-    out[count < max(3, (lags + 1) // 2)] = np.nan  # a season needs three lags at least: a median of two is no defence against an outlier
+        lo = max(0, first - k * period)  # grid row of the first computed row's k-th lag (negative: not yet there)
+        skip = max(0, k * period - first)
+        if skip < rows:
+            samples[skip:, :, k - 1] = grid[lo: lo + rows - skip]
+    samples.sort(axis=2)  # NaN last
+    count = np.sum(~np.isnan(samples), axis=2)
+    lo_v = np.take_along_axis(samples, np.maximum((count - 1) // 2, 0)[..., None], axis=2)[..., 0]
+    hi_v = np.take_along_axis(samples, np.maximum(count // 2, 0)[..., None], axis=2)[..., 0]
+    med = (lo_v + hi_v) / 2.0
+    med[count < need] = np.nan
+    out[first:] = med
+    return out
+
+
+def _past_median_from(x: np.ndarray, window: int, min_periods: int, first: int) -> np.ndarray:
+    """The past-only rolling median of ``x`` whose rows before ``first`` are all NaN (computed from ``first`` on only)."""
+    import numpy as np
+    import pandas as pd
+
+    out = np.full(x.shape, np.nan)
+    if first < len(x):
+        out[first:] = _rolling(pd.DataFrame(x[first:]), window, "median", min_periods)
     return out
 
 
@@ -249,7 +276,7 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
                 baselines.append(np.full((t, s), np.nan))
                 continue
             seasonal = _lag_median(grid, period, lags)
-            offset = _rolling(pd.DataFrame(grid - seasonal), level_w, "median", minp)
+            offset = _past_median_from(grid - seasonal, level_w, minp, max(3, (lags + 1) // 2) * period)
             baselines.append(seasonal + offset)
         model_w = p.points(p.model_window_s, 24)
         errors = []
@@ -270,7 +297,7 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
 
         # robust scales, floored so that a constant series has a finite one
         scale_w = p.points(p.scale_window_s, 24)
-        magnitude = np.abs(_rolling(frame, level_w, "median", minp))
+        magnitude = np.abs(level_none)
         tiny = np.maximum(p.rel_scale_floor * np.nan_to_num(magnitude), 1e-9)
         diff = np.diff(grid, axis=0, prepend=np.nan)
         # the smallest non-zero step seen lately: a change of one unit (a replica, a quantised gauge) is no anomaly
@@ -301,8 +328,8 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
             # the square root tames heavy tails less than a logarithm would: a 5-sigma change stays far in the tail
             u = np.sqrt(np.minimum(dev, 1e12))  # np.minimum keeps NaN (a missing deviation), np.fmin would not
             u_frame = pd.DataFrame(np.where(settled, np.minimum(u, math.sqrt(p.calibration_cap)), np.nan))
-            mu = _rolling(u_frame, cal_w, "mean", minp)
-            sd = np.fmax(np.nan_to_num(_rolling(u_frame, cal_w, "std", minp)), p.calibration_std_floor)
+            mu, sd = _rolling(u_frame, cal_w, "mean_std", minp)
+            sd = np.fmax(np.nan_to_num(sd), p.calibration_std_floor)
             rare = -_log10_gaussian_tail((u - mu) / sd)
             # within the range of the recent past, a value is at most as rare as one in the window
             seen = _rolling(u_frame, cal_w, "max", minp)
