@@ -462,7 +462,6 @@ def parse(df: pd.DataFrame, where: str = "input", lines: bool = False) -> Parsed
     :param lines: name rows by file line (header = line 1), as the CLI does; else by 0-based row.
     :raises DataError: naming the input, the row (line) and the field.
     """
-    import numpy as np
     import pandas as pd
 
     missing = [c for c in INPUT_COLUMNS if c not in df.columns]
@@ -483,8 +482,25 @@ def parse(df: pd.DataFrame, where: str = "input", lines: bool = False) -> Parsed
         i = int(bad_ts.nonzero()[0][0])
         raise DataError(f"{_where_row(where, i, lines)}: field 'timestamp' = {raw_ts.iloc[i]!r} is not a timestamp "
                         "(ISO-8601; without a zone it is read as UTC)")
-    raw = df["value"]
-    values = pd.to_numeric(raw, errors="coerce").astype(float)
+    return ParsedSeries(seconds=_epoch_seconds(ts), values=_values_of(df["value"], where, lines))
+
+
+def _epoch_seconds(ts: pd.Series) -> np.ndarray:
+    import pandas as pd
+
+    return ((ts - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(float)
+
+
+def _values_of(raw: pd.Series, where: str, lines: bool) -> np.ndarray:
+    """The ``value`` column as floats: blank cells (and 'nan') are missing values, anything else must be a finite number.
+
+    :raises DataError: naming the input, the row (line) and the field.
+    """
+    import numpy as np
+    import pandas as pd
+
+    text = raw.astype("string").str.strip() if raw.dtype == object or pd.api.types.is_string_dtype(raw) else raw
+    values = pd.to_numeric(text, errors="coerce").astype(float)
     bad_value = values.isna() & raw.notna()
     if bad_value.any():  # blank cells are missing values, anything else must be a number
         bad_value &= raw.astype(str).str.strip().str.lower().isin(["", "nan"]) == False  # noqa: E712
@@ -496,8 +512,7 @@ def parse(df: pd.DataFrame, where: str = "input", lines: bool = False) -> Parsed
     if inf.any():
         i = int(inf.nonzero()[0][0])
         raise DataError(f"{_where_row(where, i, lines)}: field 'value' = {raw.iloc[i]!r} is not a finite number")
-    seconds = ((ts - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(float)
-    return ParsedSeries(seconds=seconds, values=finite)
+    return finite
 
 
 def grid_of(seconds: np.ndarray, values: np.ndarray, step_s: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -617,30 +632,33 @@ def score(df: pd.DataFrame, params: AnomalyParams | None = None, where: str = "i
 
 
 def score_file(input_path: str, output_path: str, params: AnomalyParams | None = None) -> dict[str, Any]:
-    """Score ``input_path`` (CSV ``timestamp,value``) into ``output_path`` (``timestamp,value,anomaly_score,event``)."""
+    """Score ``input_path`` (CSV ``timestamp,value``) into ``output_path`` (``timestamp,value,anomaly_score,event``).
+
+    The file is read by the reader the forecast and replay commands share
+    (:func:`include.headroom.seriesfile.read_timestamp_value_csv`: ISO 8601 timestamps, offsets honoured,
+    naive read as UTC; refusals name the file, line and field); one row is written per input row, in input order.
+    """
     import os
     import sys
     from pathlib import Path
 
+    import numpy as np
     import pandas as pd
 
+    from include.headroom.seriesfile import read_timestamp_value_csv
+
     path = Path(input_path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
     out_path = Path(output_path)
     parent = out_path.parent if str(out_path.parent) else Path(".")
     if parent.exists() and not os.access(parent, os.W_OK):
         raise DataError(f"{out_path}: cannot write the output here (directory not writable)")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV: {exc}") from exc
-    notes: list[str] = []
-    scored = score(frame, params, where=str(path), lines=True, notes=notes)
+    raw, ds, _ = read_timestamp_value_csv(path, DataError)
+    values = _values_of(raw["value"], str(path), lines=True)
+    scores, events, notes = score_series(_epoch_seconds(ds), values, params, str(path))
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
-    out = scored[[*INPUT_COLUMNS, SCORE_COLUMN, EVENT_COLUMN]].copy()
-    out["value"] = pd.to_numeric(out["value"])
+    out = pd.DataFrame({"timestamp": raw["timestamp"].str.strip(), "value": values,
+                        SCORE_COLUMN: np.round(scores, 6), EVENT_COLUMN: events})
     parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(out_path, index=False, na_rep="")
     threshold = (params or default_params()).threshold

@@ -282,7 +282,7 @@ def test_too_short_series_score_zero_and_say_why(tmp_path):
     ("timestamp,value\n2026-01-01T00:00Z,1\n2026-01-01T00:05Z,oops\n", "line 3: field 'value' = 'oops' is not a number"),
     ("timestamp,value\n2026-01-01T00:00Z,1\nyesterday,2\n", "line 3: field 'timestamp' = 'yesterday' is not a timestamp"),
     ("timestamp,value\n2026-01-01T00:00Z,1\n2026-01-01T00:05Z,inf\n", "line 3: field 'value' = 'inf' is not a finite number"),
-    ("ts,value\n2026-01-01T00:00Z,1\n", r"missing columns ['timestamp']"),
+    ("ts,value\n2026-01-01T00:00Z,1\n", "columns ['timestamp'] are missing"),  # the wording of the shared reader
     ("", "not a readable CSV"),
 ])
 def test_refusals_name_file_line_and_field(tmp_path, body, message):
