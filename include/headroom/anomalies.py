@@ -67,6 +67,7 @@ class AnomalyParams:
     level_window_s: int = 7200
     model_window_s: int = 86400
     season_margin: float = 0.9
+    season_jitter_s: int = 600
     scale_window_s: int = 86400
     calibration_window_s: int = 259200
     change_points: int = 6
@@ -157,7 +158,7 @@ def _rolling(frame: pd.DataFrame, window: int, how: str, min_periods: int) -> np
         return np.where(enough, n, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         # centred on each series' first value (it depends on no later point, so the sums stay causal)
-        centre = np.nan_to_num(x[np.argmax(ok, axis=0), np.arange(x.shape[1])]) if len(x) else np.zeros(x.shape[1])
+        centre = np.nan_to_num(x[_first_valid(ok), np.arange(x.shape[1])]) if len(x) else np.zeros(x.shape[1])
         xc = np.where(ok, x - centre, 0.0)
         total = past_sum(xc)
         mean = total / n
@@ -168,6 +169,17 @@ def _rolling(frame: pd.DataFrame, window: int, how: str, min_periods: int) -> np
         if how == "mean_std":  # both from the same sums
             return np.where(enough, mean + centre, np.nan), std
         return std
+
+
+def _first_valid(ok: np.ndarray, head: int = 64) -> np.ndarray:
+    """Per column, the first row where ``ok`` holds (0 when none): looked for in the first ``head`` rows, then further."""
+    import numpy as np
+
+    first = np.argmax(ok[:head], axis=0)
+    missing = ~ok[:head].any(axis=0)
+    if missing.any():
+        first[missing] = np.argmax(ok[:, missing], axis=0)
+    return first
 
 
 def _coarse_median(x: np.ndarray, window: int, every: int, min_periods: int) -> np.ndarray:
@@ -270,14 +282,32 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
         # normal-model candidates
         level_none = _rolling(frame, level_w, "median", minp)
         baselines = [level_none]
+        # seasonal shapes are also taken ``jitter`` points either side: a daily job that starts a few minutes early or
+        # late moves a step of the shape, and a value within the shape's range there is no anomaly
+        jitter = p.points(p.season_jitter_s, 0)
+        tolerant = [level_none]
         for period_s, lags in ((86400, p.daily_lags), (604800, p.weekly_lags)):
             period = int(round(period_s / p.step_s))
             if lags < 1 or period < 4 or period_s % p.step_s or period >= t:
                 baselines.append(np.full((t, s), np.nan))
+                tolerant.append(baselines[-1])
                 continue
-            seasonal = _lag_median(grid, period, lags)
+            near = min(jitter, period // 4)
+            # the rows after the last one hold the shape of the next slots (from points a period back: still causal)
+            padded = _lag_median(np.vstack([grid, np.full((near, s), np.nan)]), period, lags) if near else _lag_median(grid, period, lags)
+            seasonal = padded[:t]
             offset = _past_median_from(grid - seasonal, level_w, minp, max(3, (lags + 1) // 2) * period)
             baselines.append(seasonal + offset)
+            if near:
+                lo, hi = seasonal.copy(), seasonal.copy()
+                for shift in range(1, near + 1):  # NaN-ignoring minimum and maximum of the shape at t - near .. t + near
+                    np.fmin(lo, padded[shift: shift + t], out=lo)
+                    np.fmax(hi, padded[shift: shift + t], out=hi)
+                    np.fmin(lo[shift:], padded[: t - shift], out=lo[shift:])
+                    np.fmax(hi[shift:], padded[: t - shift], out=hi[shift:])
+                tolerant.append(offset + np.clip(grid - offset, lo, hi))
+            else:
+                tolerant.append(baselines[-1])
         model_w = p.points(p.model_window_s, 24)
         errors = []
         for i, base in enumerate(baselines):
@@ -290,10 +320,12 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
         known = np.isfinite(np.min(errors_arr, axis=0))
         # before any model has an error record, the no-season level is used
         model = np.where(known, model, 0)
-        stacked = np.stack(baselines)
-        baseline = np.take_along_axis(stacked, model[None], axis=0)[0]
+        baseline = np.where(model == 1, baselines[1], np.where(model == 2, baselines[2], level_none))
         baseline = np.where(np.isnan(baseline), level_none, baseline)
-        residual = grid - baseline
+        residual = grid - baseline  # for the model choice and the scales
+        near_base = np.where(model == 1, tolerant[1], np.where(model == 2, tolerant[2], level_none))
+        near_residual = grid - np.where(np.isnan(near_base), baseline, near_base)  # for the deviations
+        del tolerant
 
         # robust scales, floored so that a constant series has a finite one
         scale_w = p.points(p.scale_window_s, 24)
@@ -308,11 +340,11 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
         diff_scale = np.fmax(1.4826 * _coarse_median(np.abs(diff), scale_w, 4, minp), tiny)
 
         k = p.change_points
-        res_frame = pd.DataFrame(residual)
+        res_frame = pd.DataFrame(near_residual)
         recent_mean = res_frame.rolling(k, min_periods=k // 2 + 1).mean().to_numpy()
         recent_std = res_frame.rolling(k, min_periods=k // 2 + 1).std().to_numpy()
         deviations = {
-            "residual": np.abs(residual) / scale,
+            "residual": np.abs(near_residual) / scale,
             "change_point": np.abs(recent_mean) * math.sqrt(k) / scale,
             "rate_of_change": np.abs(diff) / diff_scale,
             "spread_change": recent_std / scale,
@@ -343,7 +375,7 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
         warm = np.nan_to_num(_rolling(frame, cal_w, "count", 1)) >= max(p.min_history_points, 2 * level_w)
         raw = np.where(ready & warm, raw, 0.0)
 
-    score, event = _events(raw, residual, p)
+    score, event = _events(raw, near_residual, p)
     return Detection(score=score, event=event, model=np.where(known, model, -1),
                      component=np.argmax(np.stack([parts[c] for c in COMPONENTS]), axis=0))
 
