@@ -363,9 +363,18 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
             mu, sd = _rolling(u_frame, cal_w, "mean_std", minp)
             sd = np.fmax(np.nan_to_num(sd), p.calibration_std_floor)
             rare = -_log10_gaussian_tail((u - mu) / sd)
-            # within the range of the recent past, a value is at most as rare as one in the window
-            seen = _rolling(u_frame, cal_w, "max", minp)
-            rare = np.where(u > seen, rare, np.fmin(rare, np.log10(counted + 1.0)))
+            # within the range the recent past has shown in both halves of the window (a recurring pattern, not one
+            # incident), a value is at most as rare as one in the window; beyond it, rarity grows from there (a jump a
+            # little larger than yesterday's is not news, the second outage in three days is)
+            half = max(1, cal_w // 2)
+            recent = _rolling(pd.DataFrame(np.where(settled, u, np.nan)), half, "max", min(minp, half))  # not capped
+            older = np.full_like(recent, np.nan)
+            if half < t:
+                older[half:] = recent[:-half]
+            seen = np.fmin(recent, older)
+            in_window = np.log10(counted + 1.0)
+            beyond = in_window + rare + _log10_gaussian_tail((seen - mu) / sd)
+            rare = np.fmin(rare, np.where(u > seen, np.fmax(beyond, in_window), in_window))
             parts[name] = np.where(np.isnan(rare), 0.0, rare)
             decades = np.fmax(decades, parts[name])
         decades = decades - math.log10(len(deviations))  # Bonferroni: the smallest of four probabilities, times four

@@ -108,6 +108,29 @@ def test_rarer_changes_score_higher_without_ties_at_the_top():
     assert got[0] < got[1] < got[2] < 1.0 and got[0] >= default_params().threshold
 
 
+def daily_job(days: int = 14, seed: int = 4) -> pd.DataFrame:
+    """A load that doubles from 09:00 to 12:00 every day, the job starting up to 10 minutes early or late."""
+    ts = pd.date_range("2026-10-01", periods=days * 288, freq="5min", tz="UTC")
+    rng = np.random.default_rng(seed)
+    minute = np.asarray(ts.hour * 60 + ts.minute)
+    start = 540 + rng.choice([-10, -5, 0, 5, 10], days)[np.asarray((ts - ts[0]).days)]
+    busy = (minute >= start) & (minute < start + 180)
+    return pd.DataFrame({"timestamp": ts, "value": np.where(busy, 70.0, 35.0) * (1 + 0.03 * rng.standard_normal(len(ts)))})
+
+
+def test_a_recurring_jump_is_not_news_but_a_second_outage_is():
+    df = daily_job()
+    quiet = score(df)
+    # the job's 20 jumps in the last 10 days, early or late, are normal: a few events at most (the earliest starts)
+    assert (quiet["event"].iloc[4 * 288:] == "anomaly").sum() <= 3
+    hit = df.copy()
+    for row in (6 * 288 + 200, 7 * 288 + 200):  # the same outage twice, a day apart
+        hit.loc[row: row + 5, "value"] = 0.0
+    out = score(hit)
+    for row in (6 * 288 + 200, 7 * 288 + 200):
+        assert out.loc[row: row + 1, "event"].eq("anomaly").any(), row
+
+
 def test_a_lone_wild_point_is_found_and_does_not_echo_a_day_or_a_week_later():
     df = seasonal(days=21)
     df.loc[3000, "value"] *= 5
