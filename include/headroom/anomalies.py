@@ -14,21 +14,29 @@ changes an earlier score):
    weekly (median of the same slot ``weekly_lags`` weeks back; it carries the daily shape and the
    weekday/weekend difference, i.e. "both"). Seasonal candidates add the robust level offset of the
    past ``level_window_s``. At each point the candidate with the smallest mean absolute error over
-   the past ``model_window_s`` is used (a season must beat no season by ``season_margin``).
+   the past ``model_window_s`` is used (a season must beat no season by ``season_margin``). A value
+   within the seasonal shape ``season_jitter_s`` either side deviates by nothing (a daily job that
+   starts a few minutes early or late is no anomaly).
 3. **Ensemble.** Four cheap deviations in robust units (1.4826 x rolling median absolute residual):
    the seasonal residual, a change point (mean residual of the last ``change_points``), the rate of
    change (first difference against its own robust spread) and a spread change (std of the last
    ``change_points`` residuals against the usual spread).
 4. **Calibrated score.** Each deviation is compared with the distribution of its own recent values
-   (mean and std of ``log1p(deviation)`` over ``calibration_window_s``, in the spirit of an anomaly
-   likelihood): a Gaussian tail probability. The smallest of the four, times four (Bonferroni), is
-   turned into a score ``-log10(p) / tail_decades`` clipped to [0, 1]: 0.5 means p = 10^-2.5 by default.
-   The same threshold therefore means the same rarity on every series, whatever its unit or scale.
+   (mean and std of ``sqrt(deviation)`` over ``calibration_window_s``, in the spirit of an anomaly
+   likelihood): a Gaussian tail probability, computed in log space. A value within what both halves
+   of that window have shown (a recurring pattern) is at most as rare as one in the window; beyond
+   it, rarity grows from there. The smallest of the four probabilities, times four (Bonferroni),
+   gives ``d = -log10(p)``, and the score is ``d / tail_decades`` up to 0.5, then
+   ``1 - tail_decades / (4 d)``: 0.5 means p = 10^-9 with the shipped ``tail_decades`` = 18, and
+   above it rarer stays higher without reaching 1 (no ties at the top). The same threshold therefore
+   means the same rarity on every series, whatever its unit or scale.
 5. **Events.** A point at or above ``threshold`` opens an event and keeps its score; while the event
    lasts (until ``end_after_s`` without a hot point) and for ``refractory_s`` after it, scores are
    capped below the threshold, so an incident is reported once, early. A change that keeps the same
    sign for ``adapt_after_s`` is a level shift: the level window has then absorbed it (it is the new
-   normal) and the event is labelled ``level_shift`` at that point.
+   normal) and the event is labelled ``level_shift`` at that point. Within ``recovery_s`` of an
+   event, a hot point that deviates the other way by no more than 1.5 x the event's largest
+   deviation is the way back: handled as part of the event (capped, not reported).
 
 Series with fewer than ``min_history_points`` valid points score 0 everywhere (the reason is returned
 and printed by the CLI); the first ``min_history_points`` points of every series, and the points after
