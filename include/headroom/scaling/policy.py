@@ -229,6 +229,6 @@ def floor_replicas(load: float, capacity_per_replica_rps: float, utilization: fl
 def forecast_trusted(mape: float | None, coverage: float | None, max_mape: float, min_coverage: float | None) -> bool:
     """The trust rule of predictive floors, live and in the replay: the forecast's measured MAPE is at most ``max_mape``,
     or at least ``min_coverage`` of the actuals stayed within its upper quantile. A missing measure (None, NaN) does not count."""
-    if mape is not None and mape == mape and mape <= max_mape:
+    if mape is not None and mape == mape and mape <= max_mape + 1e-9:  # 1 - 0.8 is 0.19999999999999996 in floats
         return True
     return min_coverage is not None and coverage is not None and coverage == coverage and coverage >= min_coverage
