@@ -186,6 +186,15 @@ def _scheduled(raw: Any) -> tuple[ScheduledRule, ...]:
     return tuple(rules)
 
 
+def _floor_utilization(floor: Mapping[str, Any]) -> float | None:
+    """A floor's load per replica as a share of capacity: ``predictive_floor.utilization`` when set, else the trusted CPU
+    target (the utilisation the HPA holds while a trusted floor does, so floor and HPA aim at one level), else None
+    (the tier's CPU target)."""
+    if floor.get("utilization") is not None:
+        return float(floor["utilization"])
+    return float(floor["trusted_cpu_target"]) / 100.0 if floor.get("trusted_cpu_target") is not None else None
+
+
 def parse_scaling(raw: Mapping[str, Any]) -> ScalingConfig:
     """The settings of a ``scaling.yaml`` mapping.
 
@@ -239,7 +248,7 @@ def parse_scaling(raw: Mapping[str, Any]) -> ScalingConfig:
                 int(floor["agreed_scale_down_stabilization_s"]) if floor.get("agreed_scale_down_stabilization_s") is not None else None
             ),
             trusted_cpu_target=float(floor["trusted_cpu_target"]) if floor.get("trusted_cpu_target") is not None else None,
-            floor_utilization=float(floor["utilization"]) if floor.get("utilization") is not None else None,
+            floor_utilization=_floor_utilization(floor),
             trust_coverage=float(predictive["trust_coverage"]) if predictive.get("trust_coverage") is not None else None,
             replay=dict(replay),
         )
