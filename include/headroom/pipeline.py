@@ -225,7 +225,9 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
     now = utc(as_of)
     run_date = f"{now:%Y-%m-%d}"
     gate = gate_services(store, config, now, Step.FORECAST, names)
-    history = store.read_metrics(services=list(names), start=now - pd.Timedelta(days=config.forecasting.history_days), end=now)
+    history = queries.slot_means(store, list(names), [*config.forecasting.metrics, "replicas"],  # hourly means, as forecast
+                                 now - pd.Timedelta(days=config.forecasting.history_days), now,
+                                 int(pd.Timedelta(config.forecasting.resample).total_seconds()))
     forecasts, rows, scenarios = [], [], []
     history_of = by_service(history)
     work = []  # the whole batch goes through one engine run per time grid
