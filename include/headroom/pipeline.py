@@ -259,10 +259,24 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
         store.upsert("forecasts", pd.concat(forecasts, ignore_index=True))
     if scenarios:
         store.upsert("scenarios", _complete(pd.DataFrame(scenarios), "scenarios"))
+    _store_capacity_plans(store, config, [svc for svc in _services(config, names) if not gate[svc.name]], now, run_date)
     capacity = pd.DataFrame(rows)
     store.upsert("capacity", _complete(capacity, "capacity"))
     _score_earlier_forecasts(store, config, [s.name for s in _services(config, names)], history, now, run_date)
     return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "scores"} for r in rows]
+
+
+def _store_capacity_plans(store: Store, config: HeadroomConfig, services: list[Service], now: Any, run_date: str) -> int:
+    """The medium and long capacity plans (``forecasting/plans.py``) of ``services`` from their whole days of load before ``now``."""
+    from include.headroom.forecasting.plans import capacity_plans
+
+    if not services:
+        return 0
+    daily = queries.daily_means(store, "throughput", now.floor("D"), [s.name for s in services])
+    plans = capacity_plans(config, services, daily, run_date, now=now)
+    if len(plans):
+        store.upsert("capacity_plans", _complete(plans, "capacity_plans"))
+    return len(plans)
 
 
 def _score_earlier_forecasts(store: Store, config: HeadroomConfig, names: list[str], history: pd.DataFrame, now: Any, run_date: str) -> int:
@@ -310,6 +324,7 @@ def run_analysis(store: Store, config: HeadroomConfig, names: Sequence[str], win
 
     from include.headroom.bottlenecks.analysis import analyze_service, predicted_findings, slo_status
     from include.headroom.bottlenecks.crossservice import explain_findings
+    from include.headroom.forecasting.nearterm import with_nearterm
 
     def read_nodes(services: list[str], first: Any, last: Any) -> pd.DataFrame:
         """Metrics of the services a finding's root cause may be in (across the call graph), for the cross-service ranking."""
@@ -322,6 +337,8 @@ def run_analysis(store: Store, config: HeadroomConfig, names: Sequence[str], win
     metrics = store.read_metrics(services=list(names), start=min(start - history, end - budget_window), end=end)
     capacity, forecasts = latest_capacity(store, end, list(names))
     gate = gate_services(store, config, end, Step.ANALYSIS, names)
+    # Response time forecast one hour ahead from the newest points, in place of the daily run's (forecasting/nearterm.py).
+    capacity, forecasts = with_nearterm(config, metrics, [n for n in names if not gate.get(n)], end, capacity, forecasts)
     findings, slos, out = [], [], []
     metrics_of, capacity_of, forecasts_of = by_service(metrics), by_service(capacity), by_service(forecasts)
     for svc in _services(config, names):

@@ -290,6 +290,35 @@ TABLES: dict[str, TableSpec] = {
             "run_date",
             part_by="service",
         ),
+        # Medium (12 months, daily) and long (3 years, weekly) capacity plans of the load, per scenario, with the accuracy
+        # measured for the horizon and its expected band (forecasting/plans.py).
+        _table(
+            "capacity_plans",
+            {
+                "run_date": STR,
+                "service": STR,
+                "metric": STR,
+                "horizon": STR,
+                "scenario": STR,
+                "ds": TS,
+                "resample": STR,
+                "model": STR,
+                "yhat": F64,
+                "yhat_lower": F64,
+                "yhat_upper": F64,
+                "replicas": F64,
+                "capacity_limit": F64,
+                "saturation_at": TS,
+                "accuracy": F64,
+                "band_low": F64,
+                "band_high": F64,
+                "status": STR,
+                "reason": STR,
+            },
+            ("run_date", "service", "metric", "horizon", "scenario", "ds"),
+            "run_date",
+            part_by="service",
+        ),
         # Forecasts of earlier runs scored against the actuals that have arrived since, by days ahead.
         _table(
             "forecast_accuracy",

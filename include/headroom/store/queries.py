@@ -268,12 +268,26 @@ def slot_means(store: Store, services: Sequence[str], metrics: Sequence[str], st
     )
 
 
-def daily_means(store: Store, metric: str, before: Any) -> pd.DataFrame:
-    """``service``, ``ds`` (UTC day), ``y``: the daily mean of ``metric`` per service before ``before``."""
+def daily_means(store: Store, metric: str, before: Any, services: Sequence[str] | None = None) -> pd.DataFrame:
+    """``service``, ``ds`` (UTC day), ``y``: the daily mean of ``metric`` per service before ``before``.
+
+    Of ``services`` only, when given.
+    """
+    clause, params = in_list("service", services) if services is not None else ("true", [])
     return store.query(
-        "SELECT service, date_trunc('day', ts) AS ds, avg(value) AS y FROM metrics WHERE metric = ? AND ts < ? GROUP BY 1, 2 ORDER BY 1, 2",
-        [metric, _ts(before)],
+        f"SELECT service, date_trunc('day', ts) AS ds, avg(value) AS y FROM metrics WHERE metric = ? AND ts < ? AND {clause} "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        [metric, _ts(before), *params],
     )
+
+
+def capacity_plans_of_run(store: Store, run_date: str | None, services: Sequence[str] | None = None) -> pd.DataFrame:
+    """The medium and long capacity plans of one forecast run (of ``services`` only, when given), in key order."""
+    if not run_date:
+        return empty(store, "capacity_plans")
+    clause, params = in_list("service", services) if services is not None else ("true", [])
+    return store.query(f"SELECT * FROM capacity_plans WHERE run_date = ? AND {clause} ORDER BY {_order('capacity_plans')}",
+                       [run_date, *params])
 
 
 def newest_values(store: Store, metric: str, until: Any, since: Any) -> pd.DataFrame:
