@@ -98,14 +98,15 @@ def first_crossing(ds: pd.Series, values: np.ndarray, limit: float) -> pd.Timest
     return ds.iloc[hit[0]] if len(hit) else None
 
 
-def saturation_probability(forecast: pd.DataFrame, limit: float, alpha: float) -> float:
+def saturation_probability(forecast: Any, limit: float, alpha: float) -> float:
     """Highest probability over the horizon that the load is at or above ``limit``, from the interval read as normal."""
     import numpy as np
     from scipy.special import ndtr
 
     z = NormalDist().inv_cdf(1 - alpha / 2)
-    sd = np.maximum((forecast["yhat_upper"].to_numpy(float) - forecast["yhat_lower"].to_numpy(float)) / (2 * z), 1e-9)
-    gap = (limit - forecast["yhat"].to_numpy(float)) / sd
+    upper, lower = np.asarray(forecast["yhat_upper"], dtype=float), np.asarray(forecast["yhat_lower"], dtype=float)
+    sd = np.maximum((upper - lower) / (2 * z), 1e-9)
+    gap = (limit - np.asarray(forecast["yhat"], dtype=float)) / sd
     return float(np.max(ndtr(-gap))) if len(gap) else 0.0
 
 
@@ -134,21 +135,26 @@ def scenario_factor(scenario: Scenario, ds: pd.Series, run_start: pd.Timestamp) 
     return factor
 
 
-def load_plan(config: HeadroomConfig, service: Service, forecast: pd.DataFrame, current_replicas: float) -> dict[str, Any]:
-    """Saturation, replicas per hour and costs for a load forecast (``ds``, ``yhat``, ``yhat_lower``, ``yhat_upper``)."""
+def load_plan(config: HeadroomConfig, service: Service, forecast: Any, current_replicas: float) -> dict[str, Any]:
+    """Saturation, replicas per hour and costs for a load forecast (``ds``, ``yhat``, ``yhat_lower``, ``yhat_upper``).
+
+    ``forecast`` is a frame or a mapping of those columns (``ds`` a Series of times, the rest arrays).
+    """
     import numpy as np
 
     fc_cfg = config.forecasting
     limit = capacity_limit(config, service, LOAD_METRIC)
-    needed = replicas_needed(forecast["yhat"], config, service)
+    ds = forecast["ds"]
+    yhat, upper = np.asarray(forecast["yhat"], dtype=float), np.asarray(forecast["yhat_upper"], dtype=float)
+    needed = replicas_needed(yhat, config, service)
     planned = np.clip(needed, service.min_replicas, service.max_replicas)
-    safe = np.clip(replicas_needed(forecast["yhat_upper"], config, service), service.min_replicas, service.max_replicas)
-    step_h = (forecast["ds"].iloc[1] - forecast["ds"].iloc[0]).total_seconds() / 3600 if len(forecast) > 1 else 1.0
+    safe = np.clip(replicas_needed(upper, config, service), service.min_replicas, service.max_replicas)
+    step_h = (ds.iloc[1] - ds.iloc[0]).total_seconds() / 3600 if len(ds) > 1 else 1.0
     window = needed[: max(1, int(round(fc_cfg.replicas_days * 24 / step_h)))]
     peak = int(np.max(window)) if len(window) else 0
     return {
-        "saturation_at": first_crossing(forecast["ds"], forecast["yhat"].to_numpy(), limit),
-        "saturation_at_upper": first_crossing(forecast["ds"], forecast["yhat_upper"].to_numpy(), limit),
+        "saturation_at": first_crossing(ds, yhat, limit),
+        "saturation_at_upper": first_crossing(ds, upper, limit),
         "saturation_probability": round(saturation_probability(forecast, limit, fc_cfg.alpha), 4),
         "replicas_needed_peak": peak,
         "max_replicas_enough": bool(peak <= service.max_replicas),
@@ -273,7 +279,7 @@ def _capacity_figures(config: HeadroomConfig, p: _Prepared, ds: pd.Series, paths
     yhat, lower, upper = (np.asarray(a, dtype=float) for a in paths)
     if metric != LOAD_METRIC:
         yhat, lower, upper = np.maximum(yhat, 0.0), np.maximum(lower, 0.0), np.maximum(upper, 0.0)
-    forecast = pd.DataFrame({"ds": ds, "yhat": yhat, "yhat_lower": lower, "yhat_upper": upper}, copy=False)
+    forecast = {"ds": ds, "yhat": yhat, "yhat_lower": lower, "yhat_upper": upper}  # the frame is built once, below
     chosen = row.model
     auto = row.chosen_scores
     mape_chosen = auto["mape"]
@@ -306,7 +312,7 @@ def _capacity_figures(config: HeadroomConfig, p: _Prepared, ds: pd.Series, paths
             if metric not in scenario.metrics:
                 continue
             factor = scenario_factor(scenario, ds, run_start)
-            shaped = pd.DataFrame({"ds": ds, "yhat": yhat * factor, "yhat_lower": lower * factor, "yhat_upper": upper * factor}, copy=False)
+            shaped = {"ds": ds, "yhat": yhat * factor, "yhat_lower": lower * factor, "yhat_upper": upper * factor}
             splan = load_plan(config, service, shaped, current)
             splan.pop("_planned")
             scenario_rows.append({"run_date": run_date, "service": service.name, "metric": metric, "scenario": scenario.name,

@@ -40,13 +40,6 @@ MODEL = "fourier_trend"
 MIN_POINTS = 8  # the fewest steps of history a plan is fitted on (two Fourier seasons need more; the fit drops them)
 
 
-def _resampled(daily: pd.DataFrame, rule: str) -> pd.Series:
-    import pandas as pd
-
-    y = daily.set_index(pd.DatetimeIndex(pd.to_datetime(daily["ds"], utc=True)))["y"].astype(float)
-    return y.resample(rule).mean().dropna()
-
-
 def _paths(matrix: Any, step: pd.Timedelta, horizon: int) -> Any:
     """Point paths of the plan model for every row of ``matrix`` (NaN rows where it cannot fit)."""
     from include.headroom.forecasting.engine import Grid, predict
@@ -69,8 +62,14 @@ def capacity_plans(config: HeadroomConfig, services: Sequence[Service], daily: p
 
     fc_cfg = config.forecasting
     by_name = {s.name: s for s in services}
-    per_service = dict(tuple(daily.groupby("service", sort=False))) if len(daily) else {}
+    wide = (daily.assign(ds=pd.to_datetime(daily["ds"], utc=True)).pivot_table(index="ds", columns="service", values="y", aggfunc="mean")
+            if len(daily) else pd.DataFrame())
     rows: list[pd.DataFrame] = []
+    columns: dict[str, list[Any]] = {}  # plan rows gathered as arrays, one frame at the end
+
+    def add(n: int, **values: Any) -> None:
+        for key, value in values.items():
+            columns.setdefault(key, []).append(np.broadcast_to(np.asarray(value, dtype=object if isinstance(value, str) else None), (n,)))
     for horizon in PLAN_HORIZONS:
         spec = fc_cfg.horizons.get(horizon)
         if spec is None:
@@ -84,9 +83,9 @@ def capacity_plans(config: HeadroomConfig, services: Sequence[Service], daily: p
         base = {"run_date": run_date, "metric": metric, "horizon": horizon, "resample": rule, "model": MODEL,
                 "band_low": lo_band, "band_high": hi_band}
         grids: dict[tuple[pd.Timestamp, int], list[tuple[str, np.ndarray]]] = {}
+        resampled = wide.resample(rule).mean() if len(wide) else wide
         for name in by_name:
-            frame = per_service.get(name)
-            y = _resampled(frame, rule) if frame is not None and len(frame) else pd.Series(dtype=float)
+            y = resampled[name].dropna() if name in resampled.columns else pd.Series(dtype=float)
             if len(y) < MIN_POINTS:
                 when = utc(now).floor("D") if now is not None else pd.Timestamp(f"{run_date}T00:00Z")
                 rows.append(pd.DataFrame([{**base, "service": name, "scenario": BASELINE, "ds": when, "status": "insufficient_history",
@@ -104,6 +103,8 @@ def capacity_plans(config: HeadroomConfig, services: Sequence[Service], daily: p
                                      for i in range(len(names))])
             ds = pd.date_range(start + n * step, periods=ahead, freq=step)
             run_start = utc(now) if now is not None else ds[0] - step
+            ds_series, ds_values = pd.Series(ds), ds.tz_convert("UTC").tz_localize(None).to_numpy("datetime64[ns]")
+            factors = {sc.name: scenario_factor(sc, ds_series, run_start) for sc in fc_cfg.scenarios if metric in sc.metrics}
             for i, name in enumerate(names):
                 svc = by_name[name]
                 if not np.isfinite(path[i]).all():
@@ -122,16 +123,19 @@ def capacity_plans(config: HeadroomConfig, services: Sequence[Service], daily: p
                 yhat = np.maximum(path[i], 0.0) if (matrix[i] >= 0).all() else path[i]
                 limit = capacity_limit(config, svc, metric)
                 for scenario in (None, *[s for s in fc_cfg.scenarios if metric in s.metrics]):
-                    factor = np.ones(ahead) if scenario is None else scenario_factor(scenario, pd.Series(ds), run_start)
+                    factor = np.ones(ahead) if scenario is None else factors[scenario.name]
                     shaped = yhat * factor
-                    upper = shaped * (1.0 + err)
-                    rows.append(pd.DataFrame({
-                        **base, "service": name, "scenario": BASELINE if scenario is None else scenario.name, "ds": ds,
-                        "yhat": shaped, "yhat_lower": shaped * (1.0 - err), "yhat_upper": upper,
-                        "replicas": replicas_needed(shaped, config, svc) if metric == "throughput" else np.nan,
-                        "capacity_limit": limit, "accuracy": accuracy, "status": status, "reason": reason,
-                        "saturation_at": first_crossing(pd.Series(ds), shaped, limit),
-                    }))
+                    crossing = first_crossing(ds_series, shaped, limit)
+                    add(ahead, **base, service=name, scenario=BASELINE if scenario is None else scenario.name, ds=ds_values,
+                        yhat=shaped, yhat_lower=shaped * (1.0 - err), yhat_upper=shaped * (1.0 + err),
+                        replicas=replicas_needed(shaped, config, svc) if metric == "throughput" else np.nan,
+                        capacity_limit=limit, accuracy=accuracy, status=status, reason=reason,
+                        saturation_at=np.datetime64("NaT", "ns") if crossing is None else crossing.to_datetime64())
+    if columns:
+        frame = pd.DataFrame({k: np.concatenate(v) for k, v in columns.items()})
+        for col in ("ds", "saturation_at"):
+            frame[col] = pd.to_datetime(frame[col]).dt.tz_localize("UTC")
+        rows.append(frame)
     if not rows:
         from include.headroom.metrics.schema import table
 
