@@ -2,7 +2,7 @@
 
 What the mapped ``capacity_forecast.forecast_services`` task runs, and nothing else: for every
 batch of ``--batch-size`` services (the DAG's ``batch_size`` param) one call of
-``pipeline.run_forecasts`` (freshness gate, store read of the history, the batch through the
+``steps.forecast.run_forecasts`` (freshness gate, store read of the history, the batch through the
 engine, capacity rows, scenarios, writes, scoring of earlier forecasts), over ``--workers``
 processes as the ``headroom_forecasting`` pool's slots would run them.
 
@@ -36,7 +36,7 @@ _STATE: dict = {}
 
 def _run_batch(batch: list[str]) -> tuple[float, float, list[dict]]:
     from include.headroom.store import ParquetStore
-    from include.headroom.pipeline import run_forecasts
+    from include.headroom.steps.forecast import run_forecasts
 
     t0, c0 = time.perf_counter(), time.process_time()
     rows = run_forecasts(ParquetStore(_STATE["store_dir"]), _STATE["config"], batch, _STATE["as_of"])

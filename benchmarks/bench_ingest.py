@@ -39,7 +39,7 @@ def openmetrics(series: int, hours: float):
 
 
 def measure(backend: str, url: str, dsn: str, series: int, hours: float, root: str, out: multiprocessing.Queue) -> None:
-    """Ingest the whole range through ``pipeline.ingest`` into one backend; report figures (runs in its own process)."""
+    """Ingest the whole range through ``steps.ingest.ingest`` into one backend; report figures (runs in its own process)."""
     import dataclasses
     import logging
 
@@ -49,7 +49,7 @@ def measure(backend: str, url: str, dsn: str, series: int, hours: float, root: s
     from include.headroom.config import get_config
     from include.headroom.metrics.prometheus import PrometheusSource
     from include.headroom.metrics.source_config import PromQuery, load_source_settings
-    from include.headroom.pipeline import ingest
+    from include.headroom.steps.ingest import ingest
 
     config = get_config()
     if backend == "postgres":

@@ -26,7 +26,7 @@ def main() -> int:
 
     import pandas as pd
 
-    from include.headroom import pipeline
+    from include.headroom.steps import act, analyse, forecast, ingest, validate
     from include.headroom.config import get_config
     from include.headroom.metrics.sources import SampleFleetSource
     from include.headroom.store import ParquetStore
@@ -53,29 +53,29 @@ def main() -> int:
         print(f"  ({n:,} rows: {len(names)} services x 9 metrics x {args.days} days at 5 min)")
         step(
             "ingest (stage batch)",
-            lambda: pipeline.ingest(store, config, source, as_of - pd.Timedelta(minutes=15), as_of, history_days=args.days),
+            lambda: ingest.ingest(store, config, source, as_of - pd.Timedelta(minutes=15), as_of, history_days=args.days),
             n,
         )
         step("import great_expectations", lambda: __import__("great_expectations"))
-        step("validate + upsert into metrics", lambda: pipeline.validate_pending(store, config), n)
+        step("validate + upsert into metrics", lambda: validate.validate_pending(store, config), n)
         step(
             "re-ingest + re-validate same rows",
             lambda: (
-                pipeline.ingest(store, config, source, as_of - pd.Timedelta(minutes=15), as_of, history_days=args.days),
-                pipeline.validate_pending(store, config),
+                ingest.ingest(store, config, source, as_of - pd.Timedelta(minutes=15), as_of, history_days=args.days),
+                validate.validate_pending(store, config),
             ),
             n,
         )
         step("DuckDB read of all metrics", lambda: store.read_metrics(), n)
         series = len(names) * len(config.forecasting.metrics)
-        step("forecast (backtest + fit, all series)", lambda: pipeline.run_forecasts(store, config, names, as_of), series, "series")
+        step("forecast (backtest + fit, all series)", lambda: forecast.run_forecasts(store, config, names, as_of), series, "series")
         step(
             "bottleneck analysis, 14-day window",
-            lambda: pipeline.run_analysis(store, config, names, as_of - pd.Timedelta(days=14), as_of),
+            lambda: analyse.run_analysis(store, config, names, as_of - pd.Timedelta(days=14), as_of),
             len(names),
             "services",
         )
-        step("scaling decisions", lambda: pipeline.plan_all_scaling(store, config, as_of), len(names), "services")
+        step("scaling decisions", lambda: act.plan_all_scaling(store, config, as_of), len(names), "services")
         from include.headroom.report.html import build_report
 
         step("report (HTML + 12 plots)", lambda: build_report(store, config, as_of, Path(tmp) / "reports"))

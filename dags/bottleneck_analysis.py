@@ -60,7 +60,7 @@ def bottleneck_analysis():
 
         from headroom_provider.defaults import config, json_safe, run_window, store
         from headroom_provider.gates import skip_unless_fresh
-        from include.headroom.pipeline import run_analysis
+        from include.headroom.steps.analyse import run_analysis
 
         start, end = run_window(context)
         hours = context["params"].get("window_hours")

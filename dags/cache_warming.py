@@ -59,7 +59,7 @@ def cache_warming():
     def plan_warming(**context) -> list[dict]:
         from headroom_provider.defaults import as_of, config, store
         from headroom_provider.gates import skip_unless_fresh
-        from include.headroom.pipeline import plan_all_warming
+        from include.headroom.steps.act import plan_all_warming
 
         params = context["params"]
         trigger = params.get("trigger") or ("schedule" if str(context["dag_run"].run_type).lower().endswith("scheduled") else None)

@@ -69,7 +69,7 @@ def capacity_forecast():
     def forecast_services(services: list[str], **context) -> list[dict]:
         from headroom_provider.defaults import config, json_safe, run_window, store
         from headroom_provider.gates import skip_unless_fresh
-        from include.headroom.pipeline import run_forecasts
+        from include.headroom.steps.forecast import run_forecasts
 
         _, as_of = run_window(context)
         skip_unless_fresh("forecast", as_of, services)  # no fresh, valid service in the batch: the task is skipped

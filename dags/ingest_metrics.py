@@ -38,7 +38,7 @@ def ingest_metrics():
     def stage_batch(**context) -> dict:
         from headroom_provider.defaults import config, run_window, store
         from headroom_provider.hooks.sources import metrics_source
-        from include.headroom.pipeline import ingest
+        from include.headroom.steps.ingest import ingest
 
         start, end = run_window(context)
         cfg = config()

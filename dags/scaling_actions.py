@@ -67,7 +67,7 @@ def scaling_actions():
 
         from headroom_provider.defaults import as_of, config, store
         from headroom_provider.gates import skip_unless_fresh
-        from include.headroom.pipeline import plan_all_scaling
+        from include.headroom.steps.act import plan_all_scaling
         from include.headroom.scaling.settings import policy_settings
         from include.headroom.scaling.routing import route_decisions
 
@@ -100,7 +100,7 @@ def scaling_actions():
         from datetime import datetime
 
         from headroom_provider.defaults import as_of, config, store
-        from include.headroom.pipeline import plan_capacity_schedules as plan
+        from include.headroom.steps.act import plan_capacity_schedules as plan
 
         return plan(store(), config(), as_of(context), datetime.now(UTC))
 

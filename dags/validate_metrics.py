@@ -48,7 +48,7 @@ def validate_metrics():
 
         from headroom_provider.defaults import config, store
         from include.headroom.exceptions import DataError
-        from include.headroom.pipeline import validate_pending
+        from include.headroom.steps.validate import validate_pending
         from include.headroom.validation.docs import docs_root
 
         log = logging.getLogger("headroom.validation")

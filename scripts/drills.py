@@ -313,7 +313,8 @@ class BackfillDrill:
         import pandas as pd
 
         from include.headroom.config import load_config
-        from include.headroom.pipeline import run_analysis, run_forecasts
+        from include.headroom.steps.analyse import run_analysis
+        from include.headroom.steps.forecast import run_forecasts
 
         result = DrillResult("backfill")
         os.environ["HEADROOM_CONFIG_DIR"] = str(self.config_dir)  # the in-process reference reads the same configuration

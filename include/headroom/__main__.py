@@ -64,7 +64,7 @@ def _sample_fleet(args: argparse.Namespace) -> int:
 def _summary(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config
     from include.headroom.store import open_store
-    from include.headroom.pipeline import summary
+    from include.headroom.steps.report import summary
 
     rows = summary(open_store(), get_config(), args.as_of)
     if args.json:

@@ -83,7 +83,8 @@ def ingest_file(
     from include.headroom.metrics.files import FileSource
     from include.headroom.metrics.source_config import load_source_settings
     from include.headroom.store import ParquetStore, open_store
-    from include.headroom.pipeline import ingest, validate_pending
+    from include.headroom.steps.ingest import ingest
+    from include.headroom.steps.validate import validate_pending
     from include.headroom.validation.quarantine import list_quarantine
 
     patterns = [str(p) for p in paths]

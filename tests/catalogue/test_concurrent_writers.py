@@ -33,7 +33,8 @@ def _ingest_and_validate(store, config, path: str, start: str, end: str, barrier
     """What the ingest_metrics and validate_metrics tasks do, in this process."""
     from include.headroom.metrics.files import FileSource
     from include.headroom.metrics.source_config import load_source_settings
-    from include.headroom.pipeline import ingest, validate_pending
+    from include.headroom.steps.ingest import ingest
+    from include.headroom.steps.validate import validate_pending
 
     source = FileSource(dataclasses.replace(load_source_settings().files, paths=(path,)), config, now=NOW)
     barrier.wait(timeout=60)

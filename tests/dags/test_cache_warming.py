@@ -9,7 +9,7 @@ from datetime import datetime
 import pandas as pd
 import pytest
 
-from include.headroom import pipeline
+from include.headroom.steps import ingest, validate
 from include.headroom.metrics.sources import SampleFleetSource
 from include.headroom.store import ParquetStore
 from scripts.pipeline_run import dags_test
@@ -38,9 +38,9 @@ def test_manual_warming_fills_redis_and_is_audited(airflow_db, config, tmp_path,
     client = redis_server.client()
     client.flushall()
     store = ParquetStore(tmp_path / "data" / "store")
-    pipeline.ingest(store, config, SampleFleetSource(config, anchor=ANCHOR), pd.Timestamp(AS_OF) - pd.Timedelta(hours=1),
+    ingest.ingest(store, config, SampleFleetSource(config, anchor=ANCHOR), pd.Timestamp(AS_OF) - pd.Timedelta(hours=1),
                     pd.Timestamp(AS_OF), history_days=1 / 24)
-    pipeline.validate_pending(store, config, now=pd.Timestamp(AS_OF), reports_dir=tmp_path / "reports")
+    validate.validate_pending(store, config, now=pd.Timestamp(AS_OF), reports_dir=tmp_path / "reports")
     env = {"HEADROOM_DATA_DIR": str(tmp_path / "data"), "HEADROOM_REPORTS_DIR": str(tmp_path / "reports"),
            "HEADROOM_SAMPLE_ANCHOR": ANCHOR, "AIRFLOW_CONN_HEADROOM_REDIS": redis_server.conn_uri()}
     run = dags_test("cache_warming", AS_OF, conf={"dry_run": False, "trigger": "manual", "services": SERVICES}, env=env,

@@ -86,14 +86,14 @@ def enabled_config(tmp_path):
 
 
 def test_past_interval_records_and_applies_nothing(airflow_db, enabled_config, tmp_path, config, moto_server):
-    from include.headroom import pipeline
+    from include.headroom.steps import ingest, validate
     from include.headroom.metrics.sources import SampleFleetSource
     from include.headroom.store import ParquetStore
 
     data = tmp_path / "data"
     store = ParquetStore(data / "store")
-    pipeline.ingest(store, config, SampleFleetSource(config, anchor="2026-11-01"), AS_OF - pd.Timedelta(minutes=15), AS_OF, history_days=1)
-    pipeline.validate_pending(store, config)
+    ingest.ingest(store, config, SampleFleetSource(config, anchor="2026-11-01"), AS_OF - pd.Timedelta(minutes=15), AS_OF, history_days=1)
+    validate.validate_pending(store, config)
     import boto3
 
     asg = boto3.client(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.headroom import pipeline
+from include.headroom.steps import ingest, validate
 from include.headroom.metrics.sources import SampleFleetSource
 from include.headroom.store import ParquetStore
 from scripts.pipeline_run import dags_test
@@ -35,7 +35,7 @@ class _Corrupting:
 
 def _stage(config, root, metrics, services, end):
     store = ParquetStore(root / "store")
-    pipeline.ingest(store, config, _Corrupting(config, metrics, services), end - pd.Timedelta(hours=1), end, history_days=1 / 24)
+    ingest.ingest(store, config, _Corrupting(config, metrics, services), end - pd.Timedelta(hours=1), end, history_days=1 / 24)
     return store
 
 
@@ -62,5 +62,5 @@ def test_validation_task_warns_or_fails_and_links_data_docs(airflow_db, config, 
     assert (batches["rows_in"] == batches["rows_valid"] + batches["rows_quarantined"]).all()
     assert int(batches["rows_in"].sum()) == store.count("metrics") + store.count("quarantine") == 2 * 12 * 9 * len(config.services)
     # the gate now refuses orders-api only
-    gate = pipeline.freshness(store, config, pd.Timestamp(AS_OF) + pd.Timedelta(hours=1))
+    gate = validate.freshness(store, config, pd.Timestamp(AS_OF) + pd.Timedelta(hours=1))
     assert [s for s, why in gate.items() if why] == ["orders-api"]

@@ -223,7 +223,7 @@ def validate_rows(
     """Validate and store a batch held in memory (e.g. from :func:`~include.headroom.validation.csv_batch.read_csv_batch`).
 
     The batch is registered in ``batches`` like a staged one, so its rows, results and quarantine
-    are handled exactly as :func:`include.headroom.pipeline.validate_pending` handles staged batches.
+    are handled exactly as :func:`include.headroom.steps.validate.validate_pending` handles staged batches.
     """
     import pandas as pd
 

@@ -29,7 +29,7 @@ class MetricsFreshnessSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool:
         from headroom_provider.defaults import config, run_window, store
-        from include.headroom.pipeline import freshness
+        from include.headroom.steps.validate import freshness
 
         share = float(self.min_fresh_share)
         if not 0 < share <= 1:

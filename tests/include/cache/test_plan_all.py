@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from include.headroom import pipeline
+from include.headroom.steps import act, ingest, validate
 from include.headroom.cache.settings import load_cache_settings
 from include.headroom.metrics.schema import table
 from include.headroom.metrics.sources import SampleFleetSource
@@ -22,8 +22,8 @@ def staged(config, fleet, tmp_path_factory):
     surge = next(i for i in config.sample_fleet.incidents if i.kind == "traffic_surge" and i.service == SURGE)
     as_of = (fleet.anchor + pd.Timedelta(days=surge.start_day)).floor("5min") - pd.Timedelta(minutes=20)
     store = ParquetStore(tmp_path_factory.mktemp("plan_all") / "store")
-    pipeline.ingest(store, config, SampleFleetSource(config, anchor=ANCHOR), as_of - pd.Timedelta(hours=1), as_of, history_days=1 / 24)
-    pipeline.validate_pending(store, config, now=as_of)
+    ingest.ingest(store, config, SampleFleetSource(config, anchor=ANCHOR), as_of - pd.Timedelta(hours=1), as_of, history_days=1 / 24)
+    validate.validate_pending(store, config, now=as_of)
     run_date = f"{as_of:%Y-%m-%d}"
     hours = pd.date_range(as_of.floor("h"), periods=6, freq="h")
     forecasts, capacity = [], []
@@ -42,7 +42,7 @@ def staged(config, fleet, tmp_path_factory):
 def test_forecast_surge_triggers_warming_ahead_of_it(config, staged, monkeypatch):
     monkeypatch.setenv("HEADROOM_SAMPLE_ANCHOR", ANCHOR)
     store, as_of = staged
-    plans = {p["service"]: p for p in pipeline.plan_all_warming(store, config, as_of)}
+    plans = {p["service"]: p for p in act.plan_all_warming(store, config, as_of)}
     triggered = {s for s, p in plans.items() if p["trigger"]}
     assert triggered == {SURGE}
     plan = plans[SURGE]
@@ -56,8 +56,8 @@ def test_forecast_surge_triggers_warming_ahead_of_it(config, staged, monkeypatch
 def test_scheduled_run_warms_every_fresh_service(config, staged, monkeypatch):
     monkeypatch.setenv("HEADROOM_SAMPLE_ANCHOR", ANCHOR)
     store, as_of = staged
-    plans = pipeline.plan_all_warming(store, config, as_of, trigger="schedule", services=[SURGE, "orders-api"])
+    plans = act.plan_all_warming(store, config, as_of, trigger="schedule", services=[SURGE, "orders-api"])
     assert [(p["service"], p["triggers"]) for p in plans] == [(SURGE, ["forecast_peak", "schedule"]), ("orders-api", ["schedule"])]
     assert all(p["keys"] > 0 and p["bytes"] <= load_cache_settings().warming.budget_bytes for p in plans)
-    later = pipeline.plan_all_warming(store, config, as_of + pd.Timedelta(hours=3), trigger="schedule", services=["orders-api"])
+    later = act.plan_all_warming(store, config, as_of + pd.Timedelta(hours=3), trigger="schedule", services=["orders-api"])
     assert later[0]["trigger"] is None and later[0]["skip_reason"].startswith("stale")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from include.headroom import pipeline
+from include.headroom.steps import forecast
+from include.headroom.store.queries import latest_capacity
 
 SERVICES = ["search-api", "checkout-api"]
 
@@ -15,21 +16,21 @@ def loaded(store, fleet):
     """21 days of validated metrics for two services up to the fleet's anchor (02:00)."""
     end = fleet.anchor + pd.Timedelta(hours=2)
     rows = fleet.generate(end - pd.Timedelta(days=21), end, services=SERVICES).assign(batch_id="test")
-    store.upsert("metrics", pipeline._complete(rows, "metrics"))
+    store.upsert("metrics", forecast._complete(rows, "metrics"))
     return store, end
 
 
 def test_two_runs_forecast_plan_scenarios_and_score_the_earlier_one(config, loaded):
     store, now = loaded
     earlier = now - pd.Timedelta(days=2)
-    first = pipeline.run_forecasts(store, config, SERVICES, earlier)
+    first = forecast.run_forecasts(store, config, SERVICES, earlier)
     assert {(r["service"], r["metric"], r["status"]) for r in first} == {
         (s, m, "ok") for s in SERVICES for m in config.forecasting.metrics}
     assert store.count("forecast_accuracy") == 0  # nothing earlier to score yet
 
-    rows = pipeline.run_forecasts(store, config, SERVICES, now)
+    rows = forecast.run_forecasts(store, config, SERVICES, now)
     assert all("scores" not in r for r in rows)
-    capacity, forecasts = pipeline.latest_capacity(store, now)
+    capacity, forecasts = latest_capacity(store, now)
     assert set(capacity["run_date"]) == {f"{now:%Y-%m-%d}"} and len(capacity) == len(SERVICES) * len(config.forecasting.metrics)
     assert (capacity["mase"] > 0).all() and capacity["coverage"].between(0, 1).all()
     load = forecasts[forecasts["metric"] == "throughput"]
@@ -53,14 +54,14 @@ def test_two_runs_forecast_plan_scenarios_and_score_the_earlier_one(config, load
 
     # Re-running the same day replaces its rows instead of adding copies.
     counts = {t: store.count(t) for t in ("capacity", "forecasts", "scenarios", "forecast_accuracy")}
-    pipeline.run_forecasts(store, config, SERVICES, now)
+    forecast.run_forecasts(store, config, SERVICES, now)
     assert {t: store.count(t) for t in counts} == counts
 
 
 def test_stale_services_are_skipped_with_the_reason(config, loaded):
     store, now = loaded
     later = now + pd.Timedelta(days=1)
-    rows = pipeline.run_forecasts(store, config, SERVICES, later)
+    rows = forecast.run_forecasts(store, config, SERVICES, later)
     assert {r["status"] for r in rows} == {"skipped"}
     assert all(r["reason"].startswith("stale: newest validated point") for r in rows)
     assert store.count("scenarios") == 0

@@ -11,7 +11,7 @@ import pytest
 from include.headroom.exceptions import DataError, SchemaError, SourceError
 from include.headroom.metrics.files import FileSource
 from include.headroom.metrics.source_config import load_source_settings
-from include.headroom.pipeline import ingest
+from include.headroom.steps.ingest import ingest
 
 START, END = pd.Timestamp("2026-10-31T00:00Z"), pd.Timestamp("2026-10-31T01:00Z")
 
@@ -150,7 +150,7 @@ def test_ingest_from_files_normalizes_units_and_keeps_the_original(tmp_path, con
 
 def test_late_data_inside_the_lookback_is_reread_and_stored(tmp_path, config, store, fleet):
     """A point that reaches the files after its interval was ingested lands with the next run (lookback), once."""
-    from include.headroom.pipeline import validate_pending
+    from include.headroom.steps.validate import validate_pending
 
     nxt = END + pd.Timedelta(hours=1)
     rows = fleet.generate(START, nxt, services=["orders-api"])

@@ -14,7 +14,7 @@ from include.headroom.metrics.exporter import FleetExporter, serve
 from include.headroom.metrics.prometheus import PrometheusSource, chunk_grid
 from include.headroom.metrics.source_config import PromQuery, load_source_settings
 from include.headroom.metrics.units import normalize_units
-from include.headroom.pipeline import ingest
+from include.headroom.steps.ingest import ingest
 from tests.servers import PrometheusServer, free_port
 
 SERVICES = ["checkout-api", "blog-frontend"]  # an enterprise (p99) and a basic (p90) service

@@ -9,7 +9,7 @@ import pytest
 
 from include.headroom.exceptions import ConfigError, SchemaError, StoreError
 from include.headroom.metrics.sources import SampleFleetSource
-from include.headroom.pipeline import ingest
+from include.headroom.steps.ingest import ingest
 from include.headroom.store import ParquetStore, open_store
 from include.headroom.store.postgres import PostgresStore, translate_placeholders
 from tests.conftest import ANCHOR

@@ -32,7 +32,7 @@ def fleet_results_dir() -> Path:
 
 def fill_fleet_results(store) -> None:
     """Write the fleet's results at :data:`AS_OF` into ``store`` (any backend), with the pipeline's own steps."""
-    from include.headroom import pipeline
+    from include.headroom.steps import act, analyse, forecast, ingest, validate
     from include.headroom.audit import AuditRecord, Status, record
     from include.headroom.config import get_config
     from include.headroom.metrics.sources import SampleFleetSource
@@ -41,23 +41,23 @@ def fill_fleet_results(store) -> None:
 
     config = get_config()
     source = SampleFleetSource(config, anchor=ANCHOR)
-    pipeline.ingest(store, config, source, AS_OF - pd.Timedelta(minutes=15), AS_OF, history_days=21)
-    pipeline.validate_pending(store, config)
+    ingest.ingest(store, config, source, AS_OF - pd.Timedelta(minutes=15), AS_OF, history_days=21)
+    validate.validate_pending(store, config)
     names = [s.name for s in config.services]
-    pipeline.run_forecasts(store, config, names, EARLIER_RUN)
-    pipeline.run_forecasts(store, config, names, AS_OF)
-    pipeline.run_analysis(store, config, names, AS_OF - pd.Timedelta(days=14), AS_OF)
+    forecast.run_forecasts(store, config, names, EARLIER_RUN)
+    forecast.run_forecasts(store, config, names, AS_OF)
+    analyse.run_analysis(store, config, names, AS_OF - pd.Timedelta(days=14), AS_OF)
     # The records the scaling DAG's record_not_applied writes for dry-run services, from the executor that writes them.
     records = [
         replace(DryRunExecutor().apply(ScalingDecision.from_dict(d)), dag_id="scaling_actions",
                 run_id=f"scheduled__{AS_OF.isoformat()}", task_id="record_not_applied")
-        for d in pipeline.plan_all_scaling(store, config, AS_OF) if d["action"] != "skip"
+        for d in act.plan_all_scaling(store, config, AS_OF) if d["action"] != "skip"
     ]
     records += [
         AuditRecord(kind="cache", service=p["service"], action="warm", status=Status.DRY_RUN, dry_run=True, executor="dry_run",
                     reason=f"trigger {p['trigger']}", before={"hit_rate": p["hit_rate"]}, after={"keys": p.get("keys")},
                     dag_id="cache_warming", run_id=f"scheduled__{AS_OF.isoformat()}", task_id="warm")
-        for p in pipeline.plan_all_warming(store, config, AS_OF) if p["trigger"]
+        for p in act.plan_all_warming(store, config, AS_OF) if p["trigger"]
     ]
     record(store, *records, now=AS_OF)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from include.headroom import pipeline
+from include.headroom.steps import act, analyse, forecast, ingest, validate
 from include.headroom.exceptions import DataError
 from include.headroom.metrics.sources import SampleFleetSource
 from include.headroom.report.html import build_report
@@ -22,8 +22,8 @@ def loaded(tmp_path_factory, config):
 
     store = ParquetStore(tmp_path_factory.mktemp("pipeline") / "store")
     source = SampleFleetSource(config, anchor="2026-11-01")
-    first = pipeline.ingest(store, config, source, AS_OF - pd.Timedelta(minutes=15), AS_OF, history_days=21)
-    validated = pipeline.validate_pending(store, config)
+    first = ingest.ingest(store, config, source, AS_OF - pd.Timedelta(minutes=15), AS_OF, history_days=21)
+    validated = validate.validate_pending(store, config)
     return store, source, first, validated
 
 
@@ -51,10 +51,10 @@ def test_first_ingest_loads_history_and_validation_moves_it(config, loaded):
 def test_next_interval_reads_only_the_interval_plus_lookback(config, loaded):
     store, source, _, _ = loaded
     before = store.count("metrics")
-    nxt = pipeline.ingest(store, config, source, AS_OF, AS_OF + pd.Timedelta(minutes=15))
+    nxt = ingest.ingest(store, config, source, AS_OF, AS_OF + pd.Timedelta(minutes=15))
     assert nxt["read_start"] == (AS_OF - pd.Timedelta(minutes=15)).isoformat()  # lookback of 900 s
     assert nxt["rows"] == 6 * len(config.services) * 9
-    pipeline.validate_pending(store, config)
+    validate.validate_pending(store, config)
     assert store.count("metrics") == before + 3 * len(config.services) * 9  # three new points per series, three replaced
 
 
@@ -77,7 +77,7 @@ def test_bad_rows_are_quarantined_and_counted(config, loaded, tmp_path):
     # one metric in nine bad (11 %) in the lower tiers: under their 20 % threshold, so the batch passes with its
     # bad rows quarantined (enterprise and critical, with 10 % and 5 % thresholds, are left clean)
     lower = ("basic", "standard", "professional")
-    pipeline.ingest(
+    ingest.ingest(
         store,
         config,
         Corrupting(["cpu_utilization"], lower),
@@ -85,12 +85,12 @@ def test_bad_rows_are_quarantined_and_counted(config, loaded, tmp_path):
         AS_OF - pd.Timedelta(hours=1),
         history_days=1 / 24,
     )
-    (summary,) = pipeline.validate_pending(store, config)
+    (summary,) = validate.validate_pending(store, config)
     assert summary["status"] == "validated" and summary["failed_services"] == []
     assert summary["rows_quarantined"] == 12 * sum(s.tier.value in lower for s in config.services) + 3
     assert summary["rows_in"] == summary["rows_valid"] + summary["rows_quarantined"] == store.count("metrics") + store.count("quarantine")
     # three metrics in nine bad: the task fails, naming series and expectation, after keeping every row
-    pipeline.ingest(
+    ingest.ingest(
         store,
         config,
         Corrupting(["cpu_utilization", "error_rate", "cache_hit_ratio"]),
@@ -99,14 +99,14 @@ def test_bad_rows_are_quarantined_and_counted(config, loaded, tmp_path):
         history_days=1 / 24,
     )
     with pytest.raises(DataError, match=r"series catalog-api/error_rate: expect_value_in_unit_range on 12 rows"):
-        pipeline.validate_pending(store, config)
+        validate.validate_pending(store, config)
     batches = store.read("batches").set_index("batch_id")
     assert sorted(batches["status"]) == ["failed", "validated"]
     assert batches["rows_in"].sum() == store.count("metrics") + store.count("quarantine")
     quarantined = store.read("quarantine")
     assert set(quarantined.loc[quarantined["metric"] == "throughput", "raw_value"]) == {"-1.0"}
     # Per service: the three bad metrics fail every service of the second batch; each names its batch and share.
-    gate = pipeline.freshness(store, config, AS_OF)
+    gate = validate.freshness(store, config, AS_OF)
     failed_id = batches.index[batches["status"] == "failed"][0]
     assert all(reason.startswith(f"latest validation failed (batch {failed_id}): ") for reason in gate.values())
     # one service also lost its three throughput points
@@ -115,20 +115,20 @@ def test_bad_rows_are_quarantined_and_counted(config, loaded, tmp_path):
 
 def test_freshness_gate(config, loaded):
     store = loaded[0]
-    assert set(pipeline.freshness(store, config, AS_OF).values()) == {None}
-    later = pipeline.freshness(store, config, AS_OF + pd.Timedelta(hours=5))
+    assert set(validate.freshness(store, config, AS_OF).values()) == {None}
+    later = validate.freshness(store, config, AS_OF + pd.Timedelta(hours=5))
     assert all(reason and reason.startswith("stale: newest validated point") for reason in later.values())
-    decisions = pipeline.plan_all_scaling(store, config, AS_OF + pd.Timedelta(hours=5))
+    decisions = act.plan_all_scaling(store, config, AS_OF + pd.Timedelta(hours=5))
     assert {d["action"] for d in decisions} == {"skip"}
 
 
 def test_forecast_analyse_act_report(config, loaded, tmp_path):
     store = loaded[0]
     names = [s.name for s in config.services]
-    rows = pipeline.run_forecasts(store, config, names, AS_OF)
+    rows = forecast.run_forecasts(store, config, names, AS_OF)
     assert len(rows) == len(names) * len(config.forecasting.metrics)
     assert {r["status"] for r in rows} == {"ok"}
-    analysed = pipeline.run_analysis(store, config, names, AS_OF - pd.Timedelta(days=14), AS_OF)
+    analysed = analyse.run_analysis(store, config, names, AS_OF - pd.Timedelta(days=14), AS_OF)
     by_service = {r["service"]: r for r in analysed}
     # the shared database's slowdown, then the cache loss; the first is blamed on the database, told to its caller's team
     assert [f["type"] for f in by_service["catalog-api"]["findings"]] == ["database_bound", "cache_bound"]
@@ -141,10 +141,10 @@ def test_forecast_analyse_act_report(config, loaded, tmp_path):
         ("dependency_failure", "payments-gateway", "payments"),
     ]
     assert [(f["type"], f["kind"]) for f in by_service["search-api"]["findings"]] == [("cpu_bound", "predicted")]
-    plans = {p["service"]: p for p in pipeline.plan_all_warming(store, config, AS_OF)}
+    plans = {p["service"]: p for p in act.plan_all_warming(store, config, AS_OF)}
     assert plans["catalog-api"]["trigger"] == "cache_bound" and plans["catalog-api"]["keys"] > 0
     assert plans["orders-api"]["trigger"] is None
-    decisions = pipeline.plan_all_scaling(store, config, AS_OF)
+    decisions = act.plan_all_scaling(store, config, AS_OF)
     assert len(decisions) == len(names) and all(d["service"] in names for d in decisions)
     paths = build_report(store, config, AS_OF, tmp_path / "reports")
     html = paths["html"].read_text()

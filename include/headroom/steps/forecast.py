@@ -1,0 +1,108 @@
+"""Forecast step: capacity forecasts per service and metric, and the scoring of earlier runs' forecasts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from include.headroom.config import HeadroomConfig
+from include.headroom.steps.common import select_services as _services
+from include.headroom.store import queries
+from include.headroom.store.queries import by_service, rows_of
+from include.headroom.timeutil import utc
+from include.headroom.validation.gates import Step, gate_services
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from include.headroom.store import Store
+
+
+def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as_of: Any) -> list[dict[str, Any]]:
+    """Forecast capacity metrics of ``names`` from history before ``as_of``; stale services get a row that says why.
+
+    Writes ``forecasts``, ``capacity`` and ``scenarios`` for the run's date, and scores the
+    forecasts of earlier runs against the actuals that arrived since (``forecast_accuracy``).
+    """
+    import pandas as pd
+
+    from include.headroom.forecasting.capacity import forecast_many
+
+    now = utc(as_of)
+    run_date = f"{now:%Y-%m-%d}"
+    gate = gate_services(store, config, now, Step.FORECAST, names)
+    history = store.read_metrics(services=list(names), start=now - pd.Timedelta(days=config.forecasting.history_days), end=now)
+    forecasts, rows, scenarios = [], [], []
+    history_of = by_service(history)
+    work = []  # the whole batch goes through one engine run per time grid
+    for svc in _services(config, names):
+        if gate[svc.name]:
+            rows += [
+                {
+                    "run_date": run_date,
+                    "service": svc.name,
+                    "tier": svc.tier.value,
+                    "metric": m,
+                    "model": "",
+                    "trusted": False,
+                    "status": "skipped",
+                    "reason": gate[svc.name],
+                }
+                for m in config.forecasting.metrics
+            ]
+            continue
+        metrics = rows_of(history_of, svc.name, history)
+        work += [(svc, metrics, m) for m in config.forecasting.metrics]
+    if work:
+        for result in forecast_many(config, work, run_date):
+            rows.append(result.capacity)
+            scenarios += result.scenarios
+            if len(result.forecast):
+                forecasts.append(result.forecast)
+    if forecasts:
+        store.upsert("forecasts", pd.concat(forecasts, ignore_index=True))
+    if scenarios:
+        store.upsert("scenarios", _complete(pd.DataFrame(scenarios), "scenarios"))
+    capacity = pd.DataFrame(rows)
+    store.upsert("capacity", _complete(capacity, "capacity"))
+    _score_earlier_forecasts(store, config, [s.name for s in _services(config, names)], history, now, run_date)
+    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "scores"} for r in rows]
+
+
+def _score_earlier_forecasts(store: Store, config: HeadroomConfig, names: list[str], history: pd.DataFrame, now: Any, run_date: str) -> int:
+    """Score forecasts made by earlier runs (within the history window) against the actuals in ``history``."""
+    import pandas as pd
+
+    from include.headroom.forecasting.accuracy import score_past_forecasts
+    from include.headroom.forecasting.capacity import to_series
+
+    if not names:
+        return 0
+    oldest = f"{now - pd.Timedelta(days=config.forecasting.history_days):%Y-%m-%d}"
+    earlier = queries.earlier_forecasts(store, run_date, oldest, now, names)
+    if earlier.empty or history.empty:
+        return 0
+    history_of = by_service(history)
+    actuals = [
+        to_series(rows_of(history_of, service, history), metric, config.forecasting.resample).assign(service=service, metric=metric)
+        for service, metric in earlier[["service", "metric"]].drop_duplicates().itertuples(index=False)
+    ]
+    scored = score_past_forecasts(earlier, pd.concat(actuals, ignore_index=True), now)
+    if len(scored):
+        store.upsert("forecast_accuracy", scored)
+    return len(scored)
+
+
+def _complete(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Give ``frame`` every column of table ``name``, missing ones empty."""
+    from include.headroom.metrics.schema import table
+
+    spec = table(name)
+    defaults = {"timestamp": None, "string": "", "float64": float("nan"), "int64": 0, "bool": False}
+    out = frame.copy()
+    for col, kind in spec.columns.items():
+        if col not in out.columns:
+            out[col] = defaults[kind]
+        elif kind in ("int64", "bool"):
+            out[col] = out[col].fillna(defaults[kind])
+    return out
