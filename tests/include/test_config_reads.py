@@ -24,7 +24,7 @@ SETTINGS_MODULES = (
     "include.headroom.bottlenecks.settings",
     "include.headroom.validation.settings",
     "include.headroom.metrics.sample_fleet_settings",
-    "include.headroom.pipeline_settings",
+    "include.headroom.steps.settings",
     "include.headroom.report.settings",
     "include.headroom.alerts.settings",
     "include.headroom.metrics.source_config",
