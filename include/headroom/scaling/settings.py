@@ -59,7 +59,6 @@ class ScalingConfig:
     tolerance: float
     cooldown_s: int
     scale_out_step: int
-    scale_in_below_cpu: float
     alarm_error_rate: float
     actuation_delay_s: int  # new replicas serve this long after a scale-out is decided (the live lead time and the replay's pods)
     cpu_target: float
@@ -220,7 +219,6 @@ def parse_scaling(raw: Mapping[str, Any]) -> ScalingConfig:
             tolerance=float(reactive["tolerance"]),
             cooldown_s=int(reactive["cooldown_s"]),
             scale_out_step=int(reactive["scale_out_step"]),
-            scale_in_below_cpu=float(reactive["scale_in_below_cpu"]),
             alarm_error_rate=float(reactive["alarm_error_rate"]),
             actuation_delay_s=int(predictive["actuation_delay_s"]),
             cpu_target=float(target["cpu_utilization"]),
