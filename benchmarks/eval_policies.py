@@ -113,7 +113,8 @@ def main() -> int:
 
     from include.headroom.config import get_config
     from include.headroom.scaling.kernel import kernel_settings
-    from include.headroom.scaling.policy import policy_settings, scheduled_bounds
+    from include.headroom.scaling.settings import policy_settings
+    from include.headroom.scaling.policy import scheduled_bounds
     from include.headroom.scaling.replay import ReplaySettings, replay_trace, simulated_service
 
     config = get_config()

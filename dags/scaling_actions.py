@@ -65,7 +65,7 @@ def scaling_actions():
         from headroom_provider.defaults import as_of, config, now, store
         from headroom_provider.gates import skip_unless_fresh
         from include.headroom.steps.act import plan_all_scaling
-        from include.headroom.scaling.policy import policy_settings
+        from include.headroom.scaling.settings import policy_settings
         from include.headroom.scaling.routing import route_decisions
 
         skip_unless_fresh("scaling", as_of(context))  # no service with fresh, valid data: the task is skipped

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from include.headroom.config import HeadroomConfig, Metric, Service, Tier, get_config, load_config
+from include.headroom.config import HeadroomConfig, get_config, load_config
+from include.headroom.catalog import Metric, Service, Tier
 from include.headroom.configfile import read_yaml
 from include.headroom.exceptions import (
     ActionError,

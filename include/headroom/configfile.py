@@ -7,10 +7,15 @@ duplicate key or a top level that is not a mapping raises :class:`ConfigError` n
 For the configuration-key test, :func:`track_reads` makes every file read inside it return mappings that
 record which keys were read; :func:`unread_keys` then lists the shipped keys nobody read. Outside the test
 the reader returns plain ``dict``/``list`` values.
+
+:func:`load` is how the packages read their file: ``parse(mapping)`` once per process and file version (a
+file changed on disk is read again), so each file is read once however many packages parse it.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
@@ -18,6 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from include.headroom.exceptions import ConfigError
+
+CONFIG_DIR = Path(__file__).parent / "config"
+
+
+def config_directory(config_dir: str | Path | None = None) -> Path:
+    """The configuration folder in use: ``config_dir``, else ``$HEADROOM_CONFIG_DIR``, else the shipped one."""
+    return Path(config_dir or os.environ.get("HEADROOM_CONFIG_DIR") or CONFIG_DIR)
 
 
 def require(condition: bool, message: str) -> None:
@@ -46,6 +58,16 @@ def require_cron(expression: Any, where: str) -> str:
     if len(text.split()) != 5 or not croniter.is_valid(text):
         raise ConfigError(f"{where}={expression!r} is not a cron expression (five fields: minute hour day month weekday)")
     return text
+
+
+def require_zone(zone: str, where: str) -> None:
+    """Refuse ``zone`` unless it is an IANA time zone name, naming ``where`` it was set."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}={zone!r} is not an IANA time zone (e.g. UTC, Europe/Berlin)") from None
 
 
 def _loader() -> type:
@@ -103,6 +125,67 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     with _lock:
         tracked.append((path, root))
     return root
+
+
+# -- each file read once per process -----------------------------------------------------------------
+
+_raw: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+_parsed: dict[tuple[Any, ...], tuple[tuple[int, int, int], Any]] = {}
+_cache_lock = threading.RLock()
+
+
+def _version(path: Path) -> tuple[int, int, int]:
+    try:
+        st = path.stat()
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file {path} is missing") from exc
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+def _read_cached(path: Path) -> tuple[tuple[int, int, int], dict[str, Any]]:
+    version = _version(path)
+    key = str(path.resolve())
+    with _cache_lock:
+        hit = _raw.get(key)
+        if hit is None or hit[0] != version:
+            hit = _raw[key] = (version, read_yaml(path))
+        return hit
+
+
+def read_once(path: str | Path) -> dict[str, Any]:
+    """The mapping in ``path`` (a copy the caller may change), read from disk once per process and file version.
+
+    While :func:`track_reads` is on, the file is read afresh so that the reads are recorded.
+    """
+    path = Path(path)
+    if _tracked_files is not None:
+        return read_yaml(path)
+    return copy.deepcopy(_read_cached(path)[1])
+
+
+def load(path: str | Path, parse: Callable[..., Any], *args: Any) -> Any:
+    """``parse(mapping of path, *args)``, computed once per process and file version (``args`` must be hashable).
+
+    ``parse`` builds frozen settings, so every caller shares the one result. While :func:`track_reads` is on,
+    nothing is cached.
+    """
+    path = Path(path)
+    if _tracked_files is not None:
+        return parse(read_yaml(path), *args)
+    key = (str(path.resolve()), parse, *args)
+    with _cache_lock:
+        version, raw = _read_cached(path)
+        hit = _parsed.get(key)
+        if hit is None or hit[0] != version:
+            hit = _parsed[key] = (version, parse(copy.deepcopy(raw), *args))
+        return hit[1]
+
+
+def forget_cached_files() -> None:
+    """Drop every cached file and parse (the next :func:`load` reads from disk)."""
+    with _cache_lock:
+        _raw.clear()
+        _parsed.clear()
 
 
 # -- which keys were read (the configuration-key test) ------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from include.headroom.config import PROJECT_ROOT
-from include.headroom.configfile import read_yaml
+from include.headroom.configfile import read_once
 from include.headroom.exceptions import ConfigError
 
 SETTINGS_FILE = PROJECT_ROOT / "airflow_settings.yaml"
@@ -26,7 +26,7 @@ def airflow_pools(settings_file: str | Path | None = None, config_dir: str | Pat
     from include.headroom.connectors.settings import connector_pools, read_connectors_file
 
     path = Path(settings_file or SETTINGS_FILE)
-    listed = (read_yaml(path).get("airflow") or {}).get("pools") or []
+    listed = (read_once(path).get("airflow") or {}).get("pools") or []
     pools: dict[str, dict[str, Any]] = {}
     for i, entry in enumerate(listed):
         name, slots = (entry or {}).get("pool_name"), (entry or {}).get("pool_slot")

@@ -46,24 +46,16 @@ def _is_data_map(file: str, mapping: str) -> bool:
 
 
 def load_everything(config_dir: Path) -> None:
-    """Everything any loader of the library loads from ``config_dir``, uncached."""
+    """Everything any loader of the library loads from ``config_dir``, uncached (tracking bypasses the file cache)."""
     from include.headroom.alerts.settings import load_alert_settings
     from include.headroom.bottlenecks.rootcause import load_rootcause_settings
-    from include.headroom.cache.settings import load_cache_settings
     from include.headroom.config import load_config
-    from include.headroom.connectors.settings import load_connectors, load_landing, read_connectors_file
     from include.headroom.metrics.source_config import load_source_settings, load_store_settings
     from include.headroom.pools import airflow_pools
     from include.headroom.report.settings import load_report_settings
-    from include.headroom.scaling.policy import parse_policy_settings
 
-    config = load_config(config_dir)
-    load_cache_settings(config_dir)
+    load_config(config_dir)  # catalog, tiers, scaling, cache, forecasting, bottlenecks, sample fleet, connectors, pipeline
     load_alert_settings(config_dir)
-    load_connectors(config.connectors)
-    load_landing(config.connectors.landing)
-    read_connectors_file(config_dir)
-    parse_policy_settings(read_yaml(config_dir / "scaling.yaml"), config)
     load_report_settings(config_dir)
     load_source_settings(config_dir)
     load_store_settings(config_dir)

@@ -11,7 +11,7 @@ from include.headroom.audit import Status
 from include.headroom.exceptions import ActionError, GuardRailError
 from include.headroom.scaling.decide import ScalingDecision
 from include.headroom.scaling.executors import TargetState, Verdict, apply_decision, judge, roll_back
-from include.headroom.scaling.policy import VerifySettings
+from include.headroom.scaling.settings import VerifySettings
 from tests.k8s_api import KubeApiServer
 from tests.servers import moto_server  # noqa: F401 (fixture)
 

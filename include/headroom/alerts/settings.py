@@ -308,10 +308,10 @@ def parse_alert_settings(raw: Mapping[str, Any], owners: Iterable[str], tiers: I
 def load_alert_settings(config_dir: str | Path | None = None, connection_exists: Callable[[str], bool] | None = None) -> AlertSettings:
     """Read and validate ``alerts.yaml`` from the configuration folder, against the catalog's owners and tiers."""
     from include.headroom.config import config_directory, get_config, load_config
-    from include.headroom.configfile import read_yaml
+    from include.headroom.configfile import read_once
 
     directory = config_directory(config_dir)
     config = load_config(directory) if config_dir else get_config()
     owners = {s.owner for s in config.services if getattr(s, "owner", None)}
     tiers = {t.value for t in config.tiers}
-    return parse_alert_settings(read_yaml(directory / FILE), owners, tiers, connection_exists)
+    return parse_alert_settings(read_once(directory / FILE), owners, tiers, connection_exists)

@@ -16,7 +16,8 @@ import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from include.headroom.config import HeadroomConfig, Service
+from include.headroom.config import HeadroomConfig
+from include.headroom.catalog import Service
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:

@@ -105,13 +105,12 @@ class RootCauseSettings:
 
 def load_rootcause_settings(config_dir: str | Path | None = None) -> RootCauseSettings:
     """Read ``rootcause.yaml`` from the active configuration folder (the shipped one when that folder has none)."""
-    from include.headroom.config import CONFIG_DIR, config_directory
-    from include.headroom.configfile import read_yaml
+    from include.headroom.configfile import CONFIG_DIR, config_directory, read_once
 
     directory = config_directory(config_dir)
     if not (directory / "rootcause.yaml").exists():
         directory = CONFIG_DIR
-    raw = read_yaml(directory / "rootcause.yaml")
+    raw = read_once(directory / "rootcause.yaml")
     try:
         dev, win = raw.get("deviation", {}), raw.get("windows", {})
         return RootCauseSettings(

@@ -1,4 +1,4 @@
-"""Cache warming settings from ``cache.yaml``: TTL policy with tier overrides, ranking, Redis, origin, CDN and access log."""
+"""Cache settings from ``cache.yaml``: TTL policy with tier overrides, warming, Redis, origin, CDN and access log."""
 
 from __future__ import annotations
 
@@ -7,10 +7,21 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from include.headroom.config import AdaptiveTtl, config_directory
-from include.headroom.configfile import read_yaml
+from include.headroom.configfile import config_directory, load
 from include.headroom.configfile import require as _require
 from include.headroom.exceptions import ConfigError
+
+FILE = "cache.yaml"
+
+
+@dataclass(frozen=True)
+class AdaptiveTtl:
+    hot_hit_rate: float
+    hot_max_volatility: float
+    hot_ttl_s: int
+    large_object_bytes: int
+    large_object_ttl_s: int
+    default_ttl_s: int
 
 
 @dataclass(frozen=True)
@@ -110,8 +121,12 @@ class AccessLogSettings:
 
 @dataclass(frozen=True)
 class CacheSettings:
-    """Everything cache warming reads from ``cache.yaml``."""
+    """Everything ``cache.yaml`` sets (``get_config().cache``).
 
+    :param hit_rate_problem_below: a cache hit ratio below this is a problem (SPEC).
+    """
+
+    hit_rate_problem_below: float
     adaptive_ttl: AdaptiveTtl
     warming: WarmingSettings
     redis: RedisSettings
@@ -140,15 +155,19 @@ def _section(kind: type, raw: Mapping[str, Any], name: str) -> Any:
         raise ConfigError(f"cache.yaml {name}: {exc}") from exc
 
 
-def load_cache_settings(config_dir: str | Path | None = None) -> CacheSettings:
-    """Read and validate the warming settings of ``cache.yaml`` in ``config_dir`` (default: the active configuration).
+def parse_cache_settings(raw: Mapping[str, Any]) -> CacheSettings:
+    """The settings of a ``cache.yaml`` mapping.
 
     :raises ConfigError: naming the section and field at fault.
     """
-    raw = read_yaml(config_directory(config_dir) / "cache.yaml")
     overrides = raw.get("tier_overrides") or {}
     _require(isinstance(overrides, Mapping), "cache.yaml tier_overrides must be a mapping of tier -> fields")
+    try:
+        hit_rate_problem_below = float(raw["hit_rate_problem_below"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"cache.yaml hit_rate_problem_below must be a number: {exc!r}") from None
     return CacheSettings(
+        hit_rate_problem_below=hit_rate_problem_below,
         adaptive_ttl=_section(AdaptiveTtl, raw, "adaptive_ttl"),
         warming=_section(WarmingSettings, raw, "warming"),
         redis=_section(RedisSettings, raw, "redis"),
@@ -157,3 +176,11 @@ def load_cache_settings(config_dir: str | Path | None = None) -> CacheSettings:
         access_log=_section(AccessLogSettings, raw, "access_log"),
         tier_overrides={str(k): dict(v) for k, v in overrides.items()},
     )
+
+
+def load_cache_settings(config_dir: str | Path | None = None) -> CacheSettings:
+    """The settings of ``cache.yaml`` in ``config_dir`` (default: the active configuration), read once per process.
+
+    :raises ConfigError: naming the section and field at fault.
+    """
+    return load(config_directory(config_dir) / FILE, parse_cache_settings)

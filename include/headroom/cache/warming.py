@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from include.headroom.config import AdaptiveTtl, HeadroomConfig, Service
+from include.headroom.cache.settings import AdaptiveTtl
+from include.headroom.config import HeadroomConfig
+from include.headroom.catalog import Service
 
 if TYPE_CHECKING:
     import pandas as pd

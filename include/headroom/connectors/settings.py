@@ -167,27 +167,54 @@ def parse_connector(name: str, raw: Mapping[str, Any], retry: Mapping[str, Any],
         raise ConfigError(f"{where}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class ConnectorsConfig:
+    """Everything ``connectors.yaml`` sets (``get_config().connectors``): every connector by name, and where records land."""
+
+    connectors: Mapping[str, ConnectorSettings]
+    landing: LandingSettings
+
+
 def load_connectors(raw: Any = None) -> dict[str, ConnectorSettings]:
-    """Every connector of ``connectors.yaml`` (or of ``raw``, a ``ConnectorConfig`` or its mapping), by name."""
+    """Every connector of the active ``connectors.yaml`` (or of ``raw``, a :class:`ConnectorsConfig` or a file's mapping), by name."""
     if raw is None:
         from include.headroom.config import get_config
 
         raw = get_config().connectors
-    if not isinstance(raw, Mapping):
-        raw = {"connectors": raw.connectors, "retry": raw.retry, "circuit_breaker": raw.circuit_breaker, "landing": raw.landing}
+    if isinstance(raw, ConnectorsConfig):
+        return dict(raw.connectors)
     retry, breaker = raw.get("retry") or {}, raw.get("circuit_breaker") or {}
     return {name: parse_connector(name, spec, retry, breaker) for name, spec in (raw.get("connectors") or {}).items()}
 
 
 def load_landing(raw: Any = None) -> LandingSettings:
+    """Where synced records land: the active configuration's, or those of ``raw`` (the ``landing`` mapping)."""
     if raw is None:
         from include.headroom.config import get_config
 
-        raw = get_config().connectors.landing
+        return get_config().connectors.landing
     try:
         return LandingSettings(**(raw or {}))
     except TypeError as exc:
         raise ConfigError(f"connectors.yaml landing: {exc}") from None
+
+
+def parse_connectors_config(raw: Mapping[str, Any]) -> ConnectorsConfig:
+    """The settings of a ``connectors.yaml`` mapping.
+
+    :raises ConfigError: naming the connector and key at fault.
+    """
+    unknown = sorted(set(raw.keys()) - {"connectors", "retry", "circuit_breaker", "landing"})
+    if unknown:
+        raise ConfigError(f"connectors.yaml: unknown top-level keys {unknown}; known are connectors, retry, circuit_breaker, landing")
+    return ConnectorsConfig(connectors=load_connectors(raw), landing=load_landing(raw.get("landing") or {}))
+
+
+def load_connectors_config(config_dir: Any = None) -> ConnectorsConfig:
+    """``connectors.yaml`` of ``config_dir`` (default: the active configuration), read once per process."""
+    from include.headroom.configfile import config_directory, load
+
+    return load(config_directory(config_dir) / "connectors.yaml", parse_connectors_config)
 
 
 def enabled_objects(connectors: Mapping[str, ConnectorSettings]) -> list[dict[str, str]]:
@@ -196,11 +223,8 @@ def enabled_objects(connectors: Mapping[str, ConnectorSettings]) -> list[dict[st
 
 
 def read_connectors_file(config_dir: Any = None) -> dict[str, ConnectorSettings]:
-    """``connectors.yaml`` alone (cheap enough for DAG parsing): every connector by name."""
-    from include.headroom.config import config_directory
-    from include.headroom.configfile import read_yaml
-
-    return load_connectors(read_yaml(config_directory(config_dir) / "connectors.yaml"))
+    """``connectors.yaml`` alone, without the rest of the configuration: every connector by name."""
+    return dict(load_connectors_config(config_dir).connectors)
 
 
 def connector_pools(connectors: Mapping[str, ConnectorSettings] | None = None) -> dict[str, dict[str, Any]]:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
-from include.headroom.config import HOURS_PER_MONTH, HeadroomConfig, Scenario, Service
+from include.headroom.catalog import HOURS_PER_MONTH, Service
+from include.headroom.config import HeadroomConfig
+from include.headroom.forecasting.settings import Scenario
 from include.headroom.exceptions import ForecastError
 from include.headroom.forecasting.evaluation import BacktestSpec, select_model
 from include.headroom.forecasting.models import get_model

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from include.headroom.config import ForecastConfig
+    from include.headroom.forecasting.settings import ForecastConfig
 
 DAY_NS = 86_400 * 10**9
 BASELINE = "seasonal_naive"

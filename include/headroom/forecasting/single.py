@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from include.headroom.config import ForecastConfig
+from include.headroom.forecasting.settings import ForecastConfig
 from include.headroom.exceptions import ForecastError
 
 if TYPE_CHECKING:

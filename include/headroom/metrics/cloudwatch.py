@@ -19,7 +19,8 @@ from include.headroom.timeutil import utc
 if TYPE_CHECKING:
     import pandas as pd
 
-    from include.headroom.config import HeadroomConfig, Service
+    from include.headroom.config import HeadroomConfig
+    from include.headroom.catalog import Service
     from include.headroom.metrics.source_config import CloudWatchQuery, CloudWatchSettings
 
 log = logging.getLogger(__name__)

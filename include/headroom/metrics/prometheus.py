@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import requests
 
-    from include.headroom.config import HeadroomConfig, Service
+    from include.headroom.config import HeadroomConfig
+    from include.headroom.catalog import Service
     from include.headroom.metrics.source_config import PrometheusSettings, PromQuery
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from include.headroom.config import HeadroomConfig, Incident, Service, Tier, get_config
+from include.headroom.config import HeadroomConfig, get_config
+from include.headroom.metrics.sample_fleet_settings import Incident
+from include.headroom.catalog import Service, Tier
 from include.headroom.exceptions import DataError
 from include.headroom.metrics.schema import format_labels
 from include.headroom.timeutil import utc

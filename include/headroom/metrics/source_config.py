@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Mapping
 
-from include.headroom.config import CONFIG_DIR, config_directory
+from include.headroom.configfile import CONFIG_DIR, config_directory, read_once
 from include.headroom.configfile import build as _build
-from include.headroom.configfile import read_yaml
 from include.headroom.configfile import require as _require
 from include.headroom.exceptions import ConfigError
 
@@ -162,7 +161,7 @@ def _config_file(name: str, config_dir: str | Path | None) -> Path:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    return read_yaml(path)
+    return read_once(path)
 
 
 def load_source_settings(config_dir: str | Path | None = None) -> SourceSettings:

@@ -10,7 +10,8 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from include.headroom.config import HeadroomConfig, Service
+from include.headroom.config import HeadroomConfig
+from include.headroom.catalog import Service
 from include.headroom.exceptions import ForecastError
 from include.headroom.report.settings import ReportSettings
 from include.headroom.store import queries

@@ -6,8 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from include.headroom.config import config_directory
-from include.headroom.configfile import read_yaml
+from include.headroom.configfile import config_directory, read_once
 from include.headroom.exceptions import ConfigError
 
 REPORT_FILE = "report.yaml"
@@ -66,7 +65,7 @@ def load_report_settings(config_dir: str | Path | None = None) -> ReportSettings
     """
     directory = config_directory(config_dir)
     path = directory / REPORT_FILE
-    raw = read_yaml(directory / REPORT_FILE) if path.exists() else {}
+    raw = read_once(path) if path.exists() else {}
     known = set(ReportSettings.__dataclass_fields__)
     unknown = sorted(set(raw) - known)
     if unknown:

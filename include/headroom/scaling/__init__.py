@@ -28,7 +28,7 @@ def __getattr__(name: str):  # imported lazily: the DAG files stay cheap to pars
 
         return apply_decision
     if name == "policy_settings":
-        from include.headroom.scaling.policy import policy_settings
+        from include.headroom.scaling.settings import policy_settings
 
         return policy_settings
     if name == "replay":

@@ -9,16 +9,11 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 from collections.abc import Sequence
 
-from include.headroom.config import HOURS_PER_MONTH, HeadroomConfig, Service
+from include.headroom.catalog import HOURS_PER_MONTH, Service
+from include.headroom.config import HeadroomConfig
 from include.headroom.scaling.kernel import Action, ScalingState, Signals, kernel_settings, next_replicas
-from include.headroom.scaling.policy import (
-    Recommendation,
-    ScaleEvent,
-    ScalingPolicySettings,
-    policy_settings,
-    replica_count,
-    scheduled_bounds,
-)
+from include.headroom.scaling.policy import Recommendation, ScaleEvent, replica_count, scheduled_bounds
+from include.headroom.scaling.settings import ScalingConfig, policy_settings
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
@@ -85,7 +80,7 @@ def predictive_floor(
     as_of: pd.Timestamp,
     capacity: pd.DataFrame | None,
     forecast: pd.DataFrame | None,
-    settings: ScalingPolicySettings,
+    settings: ScalingConfig,
 ) -> tuple[int | None, str]:
     """Replicas the forecast load ``lead_time`` after ``as_of`` needs at the tier's CPU target, from a trusted forecast only.
 
@@ -126,7 +121,7 @@ def planned_capacity(
     start: pd.Timestamp,
     capacity: pd.DataFrame | None,
     forecast: pd.DataFrame | None,
-    settings: ScalingPolicySettings | None = None,
+    settings: ScalingConfig | None = None,
 ) -> list[dict[str, Any]]:
     """The planned capacity of ``service`` per hour for ``planned_capacity_hours`` from ``start``: the larger of the
     predictive floor (trusted forecasts only) and the scheduled rules' floors, within [min, max]."""
@@ -158,7 +153,7 @@ def plan_scaling(
     *,
     history: Sequence[Recommendation] = (),
     events: Sequence[ScaleEvent] = (),
-    settings: ScalingPolicySettings | None = None,
+    settings: ScalingConfig | None = None,
     first_seen: bool = False,
 ) -> ScalingDecision:
     """Decide the replicas of ``service`` at ``as_of`` from its recent validated metrics, findings and forecast.

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from collections.abc import Callable, Mapping
 
 from include.headroom.audit import AuditRecord, Status
-from include.headroom.config import TargetKind
+from include.headroom.catalog import TargetKind
 from include.headroom.exceptions import ActionError, GuardRailError, InvalidArgumentError, RetryExhaustedError
 from include.headroom.redact import redact
 from include.headroom.resilience import RetryPolicy, describe, retry
@@ -23,7 +23,7 @@ from include.headroom.scaling.safety import check_guard_rails, check_live_step, 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from include.headroom.scaling.policy import VerifySettings
+    from include.headroom.scaling.settings import VerifySettings
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,9 @@ from collections.abc import Sequence
 from include.headroom.scaling.policy import Behavior, Recommendation, ScaleEvent, rate_limit, stabilize
 
 if TYPE_CHECKING:
-    from include.headroom.config import HeadroomConfig, Service
-    from include.headroom.scaling.policy import ScalingPolicySettings
+    from include.headroom.config import HeadroomConfig
+    from include.headroom.catalog import Service
+    from include.headroom.scaling.settings import ScalingConfig
 
 
 class Action(str, Enum):  # noqa: UP042 (str values travel through XCom and the audit trail)
@@ -126,7 +127,7 @@ class Decision:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def kernel_settings(config: HeadroomConfig, service: Service, settings: ScalingPolicySettings) -> KernelSettings:
+def kernel_settings(config: HeadroomConfig, service: Service, settings: ScalingConfig) -> KernelSettings:
     """The kernel's figures for a catalog service."""
     profile_name = config.tier(service.tier).hpa_profile
     profile = config.hpa_profile(service)

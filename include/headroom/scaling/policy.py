@@ -1,22 +1,16 @@
-"""The Kubernetes HPA algorithm (autoscaling/v2 behaviour), scheduled time rules and the scaling settings from scaling.yaml."""
+"""The Kubernetes HPA algorithm (autoscaling/v2 behaviour) and scheduled time rules (their settings: ``scaling/settings.py``)."""
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import Enum
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from include.headroom.exceptions import ConfigError, InvalidArgumentError
-
-if TYPE_CHECKING:
-    from include.headroom.config import HeadroomConfig, RatePolicy
 
 
 class SelectPolicy(str, Enum):
@@ -215,154 +209,7 @@ def scheduled_bounds(rules: Sequence[ScheduledRule], service: str, at: datetime)
     return floor, (min(caps) if caps else None), [r.name for r in active]
 
 
-# -- settings --------------------------------------------------------------------------------------
+# -- target names --------------------------------------------------------------------------------------
 
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")  # RFC 1123 subdomain
 K8S_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # RFC 1123 label
-
-
-@dataclass(frozen=True)
-class VerifySettings:
-    converge_timeout_s: int
-    worse_if_cpu_rises_by: float
-
-
-@dataclass(frozen=True)
-class ScalingPolicySettings:
-    """Everything in scaling.yaml the decision engine, the guard rails and the replay need beyond ``ScalingConfig``."""
-
-    behaviors: Mapping[str, Behavior]
-    scale_out_cooldown_s: int
-    scale_in_cooldown_s: int
-    max_step_replicas: Mapping[str, int]
-    max_data_age_s: int
-    current_interval_grace_s: int
-    schedule_period_s: int
-    verify: VerifySettings
-    floor_metric: str
-    planned_capacity_hours: int
-    scheduled: tuple[ScheduledRule, ...]
-    replay_step_s: int
-    replay_actuation_delay_steps: int
-    overload_utilization: float
-    expiry_s: int
-    high_impact_requires_approval: bool
-    confidence_threshold: float = 0.8
-    floor_quantile: str = "upper"  # the forecast column a predictive floor reads: upper (yhat_upper) or median (yhat)
-    agreed_scale_down_stabilization_s: int | None = None  # scale-down window when a trusted forecast agrees with the scale-in
-    replay: Mapping[str, Any] = field(default_factory=dict)  # the replay's simulated service and forecast schedule
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def behavior(self, profile: str) -> Behavior:
-        try:
-            return self.behaviors[profile]
-        except KeyError:
-            raise ConfigError(f"scaling.yaml: no hpa profile {profile!r}; have {sorted(self.behaviors)}") from None
-
-    def max_step(self, profile: str) -> int:
-        try:
-            return int(self.max_step_replicas[profile])
-        except KeyError:
-            raise ConfigError(f"scaling.yaml safety.max_step_replicas has no entry for profile {profile!r}") from None
-
-
-def _rules(rate: RatePolicy, extra: Mapping[str, Any], where: str) -> ScalingRules:
-    policies = [ScalingPolicy(PolicyType.PERCENT, float(rate.percent), int(rate.period_s))]
-    for p in extra.get("pods_policies", ()):
-        policies.append(ScalingPolicy(PolicyType.PODS, float(p["value"]), int(p["period_s"])))
-    try:
-        select = SelectPolicy(str(extra.get("select_policy", "max")))
-    except ValueError as exc:
-        raise ConfigError(f"scaling.yaml {where}: {exc}") from exc
-    return ScalingRules(int(rate.stabilization_s), tuple(policies), select)
-
-
-def _clock(value: Any, where: str) -> time:
-    try:
-        return time.fromisoformat(str(value))
-    except ValueError as exc:
-        raise ConfigError(f"scaling.yaml {where}: {value!r} is not a HH:MM time") from exc
-
-
-def parse_policy_settings(raw: Mapping[str, Any], config: HeadroomConfig) -> ScalingPolicySettings:
-    """Build the settings from the raw scaling.yaml mapping and the already validated ``config.scaling``."""
-    try:
-        behaviors = {}
-        for name, profile in config.scaling.hpa_profiles.items():
-            extra = (raw.get("behavior") or {}).get(name, {})
-            behaviors[name] = Behavior(
-                _rules(profile.scale_up, extra.get("scale_up", {}), f"behavior.{name}.scale_up"),
-                _rules(profile.scale_down, extra.get("scale_down", {}), f"behavior.{name}.scale_down"),
-            )
-        rules = []
-        for i, r in enumerate(raw.get("scheduled") or ()):
-            where = f"scheduled[{i}] ({r.get('name', '?')})"
-            rules.append(
-                ScheduledRule(
-                    name=str(r["name"]),
-                    services=tuple(r["services"]),
-                    timezone=str(r["timezone"]),
-                    days=tuple(r["days"]),
-                    start=_clock(r["start"], where),
-                    end=_clock(r["end"], where),
-                    min_replicas=int(r["min_replicas"]),
-                    max_replicas=int(r["max_replicas"]) if r.get("max_replicas") is not None else None,
-                )
-            )
-        known = {s.name for s in config.services}
-        for rule in rules:
-            unknown = sorted(set(rule.services) - known)
-            if unknown:
-                raise ConfigError(f"scaling.yaml scheduled rule {rule.name!r} names unknown services {unknown}")
-        safety, cooldowns, replay = raw["safety"], raw["cooldowns"], raw["replay"]
-        settings = ScalingPolicySettings(
-            behaviors=behaviors,
-            scale_out_cooldown_s=int(cooldowns["scale_out_s"]),
-            scale_in_cooldown_s=int(cooldowns["scale_in_s"]),
-            max_step_replicas={k: int(v) for k, v in safety["max_step_replicas"].items()},
-            max_data_age_s=int(safety["max_data_age_s"]),
-            current_interval_grace_s=int(safety["current_interval_grace_s"]),
-            schedule_period_s=int(safety["schedule_period_s"]),
-            verify=VerifySettings(int(safety["verify"]["converge_timeout_s"]), float(safety["verify"]["worse_if_cpu_rises_by"])),
-            floor_metric=str(raw["predictive_floor"]["metric"]),
-            planned_capacity_hours=int(raw["predictive_floor"]["planned_capacity_hours"]),
-            scheduled=tuple(rules),
-            replay_step_s=int(replay["step_s"]),
-            replay_actuation_delay_steps=int(replay["actuation_delay_s"]) // int(replay["step_s"]),
-            overload_utilization=float(replay["overload_utilization"]),
-            expiry_s=int(raw["approval"]["expiry_s"]),
-            high_impact_requires_approval=bool(raw["approval"].get("high_impact_requires_approval", True)),
-            confidence_threshold=float(raw["predictive"]["confidence_threshold"]),
-            floor_quantile=str(raw["predictive_floor"].get("quantile", "upper")),
-            agreed_scale_down_stabilization_s=(
-                int(raw["predictive_floor"]["agreed_scale_down_stabilization_s"])
-                if raw["predictive_floor"].get("agreed_scale_down_stabilization_s") is not None
-                else None
-            ),
-            replay=dict(replay),
-        )
-        if settings.floor_quantile not in ("upper", "median"):
-            raise ConfigError(f"scaling.yaml predictive_floor.quantile={settings.floor_quantile!r} must be upper or median")
-    except KeyError as exc:
-        raise ConfigError(f"scaling.yaml: missing key {exc}") from exc
-    missing = sorted(set(behaviors) - set(settings.max_step_replicas))
-    if missing:
-        raise ConfigError(f"scaling.yaml safety.max_step_replicas lacks profiles {missing}")
-    return settings
-
-
-@lru_cache(maxsize=4)
-def _load(directory: str) -> ScalingPolicySettings:
-    from include.headroom.config import config_directory, get_config, load_config
-    from include.headroom.configfile import read_yaml
-
-    raw = read_yaml(Path(directory) / "scaling.yaml")
-    config = get_config() if Path(directory) == config_directory() else load_config(directory)
-    return parse_policy_settings(raw, config)
-
-
-def policy_settings(directory: str | Path | None = None) -> ScalingPolicySettings:
-    """The scaling settings from ``directory`` (default: the active configuration directory), loaded once."""
-    from include.headroom.config import config_directory
-
-    return _load(str(config_directory(directory)))

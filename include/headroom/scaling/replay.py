@@ -44,14 +44,17 @@ from include.headroom.scaling.kernel import (
     kernel_settings,
     next_replicas,
 )
-from include.headroom.scaling.policy import Recommendation, ScaleEvent, ScalingPolicySettings, policy_settings, scheduled_bounds
+from include.headroom.scaling.policy import Recommendation, ScaleEvent, scheduled_bounds
+from include.headroom.scaling.settings import ScalingConfig, policy_settings
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from include.headroom.config import ForecastConfig, HeadroomConfig, Service
+    from include.headroom.forecasting.settings import ForecastConfig
+    from include.headroom.config import HeadroomConfig
+    from include.headroom.catalog import Service
 
 POLICIES = ("reactive", "predictive", "combined", "scheduled")
 DEFAULT_POLICIES = ("reactive", "combined")
@@ -119,7 +122,7 @@ class ReplaySettings:
         return self.actuation_delay_s + self.step_s
 
     @classmethod
-    def from_settings(cls, settings: ScalingPolicySettings) -> ReplaySettings:
+    def from_settings(cls, settings: ScalingConfig) -> ReplaySettings:
         raw: Mapping[str, Any] = settings.replay
         fc = raw.get("forecast", {}) or {}
         step = int(raw.get("step_s", settings.replay_step_s))
@@ -132,7 +135,7 @@ class ReplaySettings:
         )
 
 
-def simulated_service(config: HeadroomConfig, svc: Service, settings: ScalingPolicySettings) -> SimulatedService:
+def simulated_service(config: HeadroomConfig, svc: Service, settings: ScalingConfig) -> SimulatedService:
     """The replay's model of a catalog service (its capacity, base latency and tier SLO, the replay figures)."""
     raw = settings.replay.get("service", {}) or {}
     return SimulatedService(svc.capacity_per_replica_rps, svc.base_latency_ms, config.tier(svc.tier).latency_slo.threshold_ms,
@@ -360,7 +363,7 @@ def regular_grid(frame: pd.DataFrame, step_s: int | None = None) -> tuple[pd.Dat
 
 
 def replay(config: HeadroomConfig, history: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, services: Sequence[str] | None = None,
-           settings: ScalingPolicySettings | None = None, policies: Sequence[str] = DEFAULT_POLICIES,
+           settings: ScalingConfig | None = None, policies: Sequence[str] = DEFAULT_POLICIES,
            with_actual: bool = False) -> list[dict[str, Any]]:
     """Replay ``[start, end)`` of ``history`` (canonical rows: ``throughput``, and ``replicas`` for the start and the
     actual policy; the days before ``start`` train the forecasts) for each service under ``policies``.

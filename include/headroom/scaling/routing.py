@@ -7,7 +7,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 from collections.abc import Sequence
 
-from include.headroom.scaling.policy import Recommendation, ScaleEvent, ScalingPolicySettings
+from include.headroom.scaling.policy import Recommendation, ScaleEvent
+from include.headroom.scaling.settings import ScalingConfig
 from include.headroom.scaling.safety import interval_is_current
 from include.headroom.timeutil import utc
 
@@ -48,7 +49,7 @@ def scaling_memory(store: Store, as_of: pd.Timestamp, window_s: int) -> dict[str
     return out
 
 
-def route_decisions(decisions: Sequence[dict[str, Any]], now: pd.Timestamp, settings: ScalingPolicySettings) -> list[dict[str, Any]]:
+def route_decisions(decisions: Sequence[dict[str, Any]], now: pd.Timestamp, settings: ScalingConfig) -> list[dict[str, Any]]:
     """Mark each decision ``live`` (may be applied) or not, with the reason.
 
     Live only when: it is a scale action, it is for the current interval (a backfill, catch-up or re-run

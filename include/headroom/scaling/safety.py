@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING
 from collections.abc import Mapping
 
-from include.headroom.config import TargetKind
+from include.headroom.catalog import TargetKind
 from include.headroom.exceptions import GuardRailError
 from include.headroom.scaling.policy import K8S_NAME, K8S_NAMESPACE
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from include.headroom.scaling.decide import ScalingDecision
-    from include.headroom.scaling.policy import ScalingPolicySettings
+    from include.headroom.scaling.settings import ScalingConfig
 
 ECS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 ASG_NAME = re.compile(r"^[\x20-\x7e]{1,255}$")  # printable ASCII; ':' is refused separately (ARN separator)
@@ -99,7 +99,7 @@ def check_live_step(decision: ScalingDecision, observed: int) -> None:
         )
 
 
-def interval_is_current(as_of: pd.Timestamp, now: pd.Timestamp, settings: ScalingPolicySettings) -> bool:
+def interval_is_current(as_of: pd.Timestamp, now: pd.Timestamp, settings: ScalingConfig) -> bool:
     """Whether a run for ``as_of`` is for the current interval: not older than one schedule period plus the grace.
 
     A backfill, a catch-up or a re-run of an old interval is not current and must never touch production.

@@ -58,10 +58,10 @@ def replay_file(config: HeadroomConfig, trace: Trace, *, capacity_per_replica: f
                 policies: Sequence[str], output: str | Path, plot: str | Path | None = None, base_latency_ms: float | None = None,
                 cost_per_replica_hour: float = 0.10, settings: Any = None) -> dict[str, Any]:
     """Replay ``trace`` for a service of ``tier`` with the given capacity and bounds; write the JSON ``output`` (and ``plot``)."""
-    from include.headroom.config import ScalingTarget, Service, TargetKind, Tier
+    from include.headroom.catalog import ScalingTarget, Service, TargetKind, Tier
     from include.headroom.exceptions import ConfigError
     from include.headroom.scaling.kernel import kernel_settings
-    from include.headroom.scaling.policy import policy_settings
+    from include.headroom.scaling.settings import policy_settings
     from include.headroom.scaling.replay import ReplaySettings, SimulatedService, regular_grid, replay_trace
 
     try:

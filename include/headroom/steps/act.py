@@ -68,7 +68,7 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: pd.Timestamp) 
     import pandas as pd
 
     from include.headroom.scaling.decide import plan_scaling
-    from include.headroom.scaling.policy import policy_settings
+    from include.headroom.scaling.settings import policy_settings
     from include.headroom.scaling.routing import scaling_memory
 
     now = as_of
@@ -107,7 +107,7 @@ def plan_capacity_schedules(store: Store, config: HeadroomConfig, as_of: pd.Time
     and scheduled floors per hour) and whether it may be written (``live``: current interval and enabled in the
     catalog), as keyword arguments of ``ScheduleCapacityOperator``."""
     from include.headroom.scaling.decide import planned_capacity
-    from include.headroom.scaling.policy import policy_settings
+    from include.headroom.scaling.settings import policy_settings
     from include.headroom.scaling.safety import interval_is_current
 
     settings = policy_settings()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from include.headroom.config import HeadroomConfig, Service
+from include.headroom.config import HeadroomConfig
+from include.headroom.catalog import Service
 
 
 def select_services(config: HeadroomConfig, names: Sequence[str] | None) -> list[Service]:

@@ -57,7 +57,8 @@ from include.headroom.validation.expectations import (
 if TYPE_CHECKING:
     import pandas as pd
 
-    from include.headroom.config import HeadroomConfig, MetricFamily
+    from include.headroom.config import HeadroomConfig
+    from include.headroom.validation.settings import MetricFamily
 
 __all__ = [
     "ALIGNED",

@@ -170,7 +170,7 @@ class ApproveScalingOperator(ApprovalOperator):
 
     def __init__(self, *, decision: dict[str, Any], response_timeout: timedelta | None = None, **kwargs: Any) -> None:
         if response_timeout is None:
-            from include.headroom.scaling.policy import policy_settings
+            from include.headroom.scaling.settings import policy_settings
 
             response_timeout = timedelta(seconds=policy_settings().expiry_s)
         kwargs.setdefault("subject", "headroom scaling approval")
@@ -232,7 +232,7 @@ class VerifyScalingSensor(BaseSensorOperator):
         from headroom_provider.hooks.scaling import ScalingTargetHook
         from headroom_provider.operators._audit import audit
         from include.headroom.scaling.executors import Verdict, judge, roll_back
-        from include.headroom.scaling.policy import policy_settings
+        from include.headroom.scaling.settings import policy_settings
         from include.headroom.timeutil import utc
 
         if (self.outcome or {}).get("status") != "applied":

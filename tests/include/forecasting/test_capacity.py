@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.headroom.config import Scenario
+from include.headroom.forecasting.settings import Scenario
 from include.headroom.exceptions import ConfigError
 from include.headroom.forecasting.capacity import forecast_metric, load_plan, scenario_factor
 

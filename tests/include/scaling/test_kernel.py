@@ -15,14 +15,8 @@ from include.headroom.scaling.kernel import (
     metric_replicas,
     next_replicas,
 )
-from include.headroom.scaling.policy import (
-    Behavior,
-    PolicyType,
-    Recommendation,
-    ScalingPolicy,
-    ScalingRules,
-    policy_settings,
-)
+from include.headroom.scaling.policy import Behavior, PolicyType, Recommendation, ScalingPolicy, ScalingRules
+from include.headroom.scaling.settings import policy_settings
 
 NOW = 1_000_000.0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, time, UTC
 
 import pandas as pd
@@ -19,14 +20,13 @@ from include.headroom.scaling.policy import (
     ScalingRules,
     ScheduledRule,
     SelectPolicy,
-    parse_policy_settings,
-    policy_settings,
     rate_limit,
     replica_count,
     scale_down_limit,
     scale_up_limit,
     stabilize,
 )
+from include.headroom.scaling.settings import parse_scaling, policy_settings
 
 UP = ScalingRules(300, (ScalingPolicy(PolicyType.PERCENT, 100, 60),))
 DOWN = ScalingRules(600, (ScalingPolicy(PolicyType.PERCENT, 50, 60),))
@@ -113,7 +113,7 @@ def test_bad_scheduled_rules_are_named(config, change, match):
     raw = yaml.safe_load((CONFIG_DIR / "scaling.yaml").read_text())
     raw["scheduled"] = [{**raw["scheduled"][0], **change}]
     with pytest.raises(ConfigError, match=match):
-        parse_policy_settings(raw, config)
+        replace(config, scaling=parse_scaling(raw))  # the rule's services are checked against the catalog
 
 
 def _recent(service, cpu, replicas, at, memory=40.0, error_rate=0.001):

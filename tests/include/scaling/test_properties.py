@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from include.headroom.scaling.decide import plan_scaling
-from include.headroom.scaling.policy import Recommendation, policy_settings, stabilize
+from include.headroom.scaling.policy import Recommendation, stabilize
+from include.headroom.scaling.settings import policy_settings
 
 AS_OF = pd.Timestamp("2026-11-01T12:00Z")  # a Sunday: no scheduled rule of the shipped config is active
 SERVICES = ["blog-frontend", "orders-api", "checkout-api", "payments-gateway", "edge-router"]

@@ -11,7 +11,7 @@ import pytest
 
 from include.headroom.exceptions import DataError
 from include.headroom.scaling.kernel import kernel_settings
-from include.headroom.scaling.policy import policy_settings
+from include.headroom.scaling.settings import policy_settings
 from include.headroom.scaling.replay import ReplaySettings, SimulatedService, replay, replay_trace, simulate, simulated_service
 from tests.conftest import ANCHOR
 

@@ -10,7 +10,7 @@ import pytest
 from include.headroom.audit import AuditRecord, Status, record
 from include.headroom.exceptions import GuardRailError
 from include.headroom.scaling.executors import DryRunExecutor
-from include.headroom.scaling.policy import policy_settings
+from include.headroom.scaling.settings import policy_settings
 from include.headroom.scaling.routing import route_decisions, scaling_memory
 from include.headroom.scaling.safety import check_guard_rails, interval_is_current, validate_target
 from tests.plugins.test_scaling_targets import decision

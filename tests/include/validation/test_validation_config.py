@@ -7,7 +7,8 @@ import shutil
 import pytest
 import yaml
 
-from include.headroom.config import CONFIG_DIR, Tier, load_config
+from include.headroom.config import CONFIG_DIR, load_config
+from include.headroom.catalog import Tier
 from include.headroom.exceptions import ConfigError
 
 
