@@ -136,7 +136,7 @@ def test_not_live_is_dry_run_and_guard_rail_failure_is_final(kube):
 
 def test_verify_rolls_back_when_not_converged(kube, monkeypatch):
     from headroom_provider.operators.scaling import ScaleWorkloadOperator, VerifyScalingSensor
-    from include.headroom.scaling import policy
+    from include.headroom.scaling.settings import policy_settings
 
     applied = ScaleWorkloadOperator(task_id="apply_scaling", decision=_live()).execute({"ti": RunningTask("verify-apply")})
     assert applied["status"] == "applied"
@@ -144,7 +144,7 @@ def test_verify_rolls_back_when_not_converged(kube, monkeypatch):
     sensor = VerifyScalingSensor(task_id="verify_scaling", outcome=applied)
     ti = RunningTask("verify")
     assert sensor.poke({"ti": ti}) is False  # still waiting inside the convergence timeout
-    ti.start_date = datetime.now(UTC) - timedelta(seconds=policy.policy_settings().verify.converge_timeout_s + 1)
+    ti.start_date = datetime.now(UTC) - timedelta(seconds=policy_settings().verify.converge_timeout_s + 1)
     assert sensor.poke({"ti": ti}) is True
     rows = _audit_rows(ti.run_id)
     assert list(rows["status"]) == ["rolled_back"] and "target runs 4 of 6 replicas" in rows["reason"].iloc[0]

@@ -99,7 +99,7 @@ def staged_batches(store: Store) -> pd.DataFrame:
     return store.query("SELECT * FROM batches WHERE status = 'staged' ORDER BY interval_end")
 
 
-def pending_batches(store: Store, claimed_before: Any) -> pd.DataFrame:
+def pending_batches(store: Store, claimed_before: pd.Timestamp) -> pd.DataFrame:
     """Batches waiting for validation (staged, or claimed by a validation before ``claimed_before`` that never finished)."""
     return store.query("SELECT * FROM batches WHERE status = 'staged' OR (status = 'validating' AND validated_at < ?) "
                        "ORDER BY interval_end", [_ts(claimed_before)])
