@@ -14,21 +14,29 @@ changes an earlier score):
    weekly (median of the same slot ``weekly_lags`` weeks back; it carries the daily shape and the
    weekday/weekend difference, i.e. "both"). Seasonal candidates add the robust level offset of the
    past ``level_window_s``. At each point the candidate with the smallest mean absolute error over
-   the past ``model_window_s`` is used (a season must beat no season by ``season_margin``).
+   the past ``model_window_s`` is used (a season must beat no season by ``season_margin``). A value
+   within the seasonal shape ``season_jitter_s`` either side deviates by nothing (a daily job that
+   starts a few minutes early or late is no anomaly).
 3. **Ensemble.** Four cheap deviations in robust units (1.4826 x rolling median absolute residual):
    the seasonal residual, a change point (mean residual of the last ``change_points``), the rate of
    change (first difference against its own robust spread) and a spread change (std of the last
    ``change_points`` residuals against the usual spread).
 4. **Calibrated score.** Each deviation is compared with the distribution of its own recent values
-   (mean and std of ``log1p(deviation)`` over ``calibration_window_s``, in the spirit of an anomaly
-   likelihood): a Gaussian tail probability. The smallest of the four, times four (Bonferroni), is
-   turned into a score ``-log10(p) / tail_decades`` clipped to [0, 1]: 0.5 means p = 10^-2.5 by default.
-   The same threshold therefore means the same rarity on every series, whatever its unit or scale.
+   (mean and std of ``sqrt(deviation)`` over ``calibration_window_s``, in the spirit of an anomaly
+   likelihood): a Gaussian tail probability, computed in log space. A value within what both halves
+   of that window have shown (a recurring pattern) is at most as rare as one in the window; beyond
+   it, rarity grows from there. The smallest of the four probabilities, times four (Bonferroni),
+   gives ``d = -log10(p)``, and the score is ``d / tail_decades`` up to 0.5, then
+   ``1 - tail_decades / (4 d)``: 0.5 means p = 10^-9 with the shipped ``tail_decades`` = 18, and
+   above it rarer stays higher without reaching 1 (no ties at the top). The same threshold therefore
+   means the same rarity on every series, whatever its unit or scale.
 5. **Events.** A point at or above ``threshold`` opens an event and keeps its score; while the event
    lasts (until ``end_after_s`` without a hot point) and for ``refractory_s`` after it, scores are
    capped below the threshold, so an incident is reported once, early. A change that keeps the same
    sign for ``adapt_after_s`` is a level shift: the level window has then absorbed it (it is the new
-   normal) and the event is labelled ``level_shift`` at that point.
+   normal) and the event is labelled ``level_shift`` at that point. Within ``recovery_s`` of an
+   event, a hot point that deviates the other way by no more than 1.5 x the event's largest
+   deviation is the way back: handled as part of the event (capped, not reported).
 
 Series with fewer than ``min_history_points`` valid points score 0 everywhere (the reason is returned
 and printed by the CLI); the first ``min_history_points`` points of every series, and the points after
@@ -67,18 +75,20 @@ class AnomalyParams:
     level_window_s: int = 7200
     model_window_s: int = 86400
     season_margin: float = 0.9
+    season_jitter_s: int = 600
     scale_window_s: int = 86400
     calibration_window_s: int = 259200
     change_points: int = 6
     min_history_points: int = 12
     rel_scale_floor: float = 0.001
     calibration_std_floor: float = 0.1
-    calibration_cap: float = 3.0
-    tail_decades: float = 10.0
+    calibration_cap: float = 19.0
+    tail_decades: float = 18.0
     threshold: float = 0.5
     end_after_s: int = 1800
     refractory_s: int = 3600
     adapt_after_s: int = 3600
+    recovery_s: int = 86400
     inferred_step: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -135,7 +145,7 @@ def _rolling(frame: pd.DataFrame, window: int, how: str, min_periods: int) -> np
     import numpy as np
 
     min_periods = min(min_periods, window)
-    if how not in ("mean", "std", "count"):
+    if how not in ("mean", "std", "count", "mean_std"):
         roll = frame.rolling(window, min_periods=min_periods)
         return getattr(roll, how)().shift(1).to_numpy()
     x = frame.to_numpy(float)
@@ -156,14 +166,28 @@ def _rolling(frame: pd.DataFrame, window: int, how: str, min_periods: int) -> np
         return np.where(enough, n, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         # centred on each series' first value (it depends on no later point, so the sums stay causal)
-        centre = np.nan_to_num(x[np.argmax(ok, axis=0), np.arange(x.shape[1])]) if len(x) else np.zeros(x.shape[1])
+        centre = np.nan_to_num(x[_first_valid(ok), np.arange(x.shape[1])]) if len(x) else np.zeros(x.shape[1])
         xc = np.where(ok, x - centre, 0.0)
         total = past_sum(xc)
         mean = total / n
         if how == "mean":
             return np.where(enough, mean + centre, np.nan)
         var = (past_sum(xc * xc) - n * mean * mean) / (n - 1)
-        return np.where(enough & (n > 1), np.sqrt(np.fmax(var, 0.0)), np.nan)
+        std = np.where(enough & (n > 1), np.sqrt(np.fmax(var, 0.0)), np.nan)
+        if how == "mean_std":  # both from the same sums
+            return np.where(enough, mean + centre, np.nan), std
+        return std
+
+
+def _first_valid(ok: np.ndarray, head: int = 64) -> np.ndarray:
+    """Per column, the first row where ``ok`` holds (0 when none): looked for in the first ``head`` rows, then further."""
+    import numpy as np
+
+    first = np.argmax(ok[:head], axis=0)
+    missing = ~ok[:head].any(axis=0)
+    if missing.any():
+        first[missing] = np.argmax(ok[:, missing], axis=0)
+    return first
 
 
 def _coarse_median(x: np.ndarray, window: int, every: int, min_periods: int) -> np.ndarray:
@@ -185,27 +209,64 @@ def _coarse_median(x: np.ndarray, window: int, every: int, min_periods: int) -> 
 
 
 def _lag_median(grid: np.ndarray, period: int, lags: int) -> np.ndarray:
-    """Per point, the NaN-aware median of the values ``period``, ``2 period``, ... ``lags period`` points before it."""
+    """Per point, the NaN-aware median of the values ``period``, ``2 period``, ... ``lags period`` points before it.
+
+    A season needs three lags at least (a median of two is no defence against an outlier): rows with fewer are NaN,
+    and the rows before ``need x period`` are not computed at all.
+    """
     import numpy as np
 
     t, s = grid.shape
-    samples = np.full((lags, t, s), np.nan)
+    need = max(3, (lags + 1) // 2)
+    out = np.full((t, s), np.nan)
+    first = need * period
+    if first >= t:
+        return out
+    rows = t - first
+    samples = np.full((rows, s, lags), np.nan)  # lags last: each row's few values are contiguous to sort
     for k in range(1, lags + 1):
-        if k * period < t:
-            samples[k - 1, k * period:] = grid[: t - k * period]
-    ordered = np.sort(samples, axis=0)  # NaN last
-    count = np.sum(~np.isnan(samples), axis=0)
-    lo = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[None], axis=0)[0]
-    hi = np.take_along_axis(ordered, np.maximum(count // 2, 0)[None], axis=0)[0]
-    out = (lo + hi) / 2.0
-    out[count < max(3, (lags + 1) // 2)] = np.nan  # a season needs three lags at least: a median of two is no defence against an outlier
+        lo = max(0, first - k * period)  # grid row of the first computed row's k-th lag (negative: not yet there)
+        skip = max(0, k * period - first)
+        if skip < rows:
+            samples[skip:, :, k - 1] = grid[lo: lo + rows - skip]
+    samples.sort(axis=2)  # NaN last
+    count = np.sum(~np.isnan(samples), axis=2)
+    lo_v = np.take_along_axis(samples, np.maximum((count - 1) // 2, 0)[..., None], axis=2)[..., 0]
+    hi_v = np.take_along_axis(samples, np.maximum(count // 2, 0)[..., None], axis=2)[..., 0]
+    med = (lo_v + hi_v) / 2.0
+    med[count < need] = np.nan
+    out[first:] = med
     return out
 
 
-def _gaussian_tail(x: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtr
+def _past_median_from(x: np.ndarray, window: int, min_periods: int, first: int) -> np.ndarray:
+    """The past-only rolling median of ``x`` whose rows before ``first`` are all NaN (computed from ``first`` on only)."""
+    import numpy as np
+    import pandas as pd
 
-    return ndtr(-x)
+    out = np.full(x.shape, np.nan)
+    if first < len(x):
+        out[first:] = _rolling(pd.DataFrame(x[first:]), window, "median", min_periods)
+    return out
+
+
+def _log10_gaussian_tail(x: np.ndarray) -> np.ndarray:
+    """log10 of the upper Gaussian tail probability of ``x``, accurate far out in the tail (no underflow to 0)."""
+    from scipy.special import log_ndtr
+
+    return log_ndtr(-x) / math.log(10.0)
+
+
+def rarity_score(decades: np.ndarray, tail_decades: float) -> np.ndarray:
+    """The score of a rarity of ``decades`` (-log10 of a tail probability): ``decades / tail_decades`` up to 0.5, then
+    ``1 - tail_decades / (4 decades)``, which continues it smoothly and never reaches 1, so rarer stays higher (no ties
+    at the top: one threshold can still rank a one-in-10^12 change above a one-in-10^8 one)."""
+    import numpy as np
+
+    d = np.fmax(np.asarray(decades, dtype=float), 0.0)
+    knee = tail_decades / 2.0
+    with np.errstate(divide="ignore"):
+        return np.where(d <= knee, d / tail_decades, 1.0 - tail_decades / (4.0 * np.fmax(d, knee))) + 0.0
 
 
 def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
@@ -229,14 +290,32 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
         # normal-model candidates
         level_none = _rolling(frame, level_w, "median", minp)
         baselines = [level_none]
+        # seasonal shapes are also taken ``jitter`` points either side: a daily job that starts a few minutes early or
+        # late moves a step of the shape, and a value within the shape's range there is no anomaly
+        jitter = p.points(p.season_jitter_s, 0)
+        tolerant = [level_none]
         for period_s, lags in ((86400, p.daily_lags), (604800, p.weekly_lags)):
             period = int(round(period_s / p.step_s))
             if lags < 1 or period < 4 or period_s % p.step_s or period >= t:
                 baselines.append(np.full((t, s), np.nan))
+                tolerant.append(baselines[-1])
                 continue
-            seasonal = _lag_median(grid, period, lags)
-            offset = _rolling(pd.DataFrame(grid - seasonal), level_w, "median", minp)
+            near = min(jitter, period // 4)
+            # the rows after the last one hold the shape of the next slots (from points a period back: still causal)
+            padded = _lag_median(np.vstack([grid, np.full((near, s), np.nan)]), period, lags) if near else _lag_median(grid, period, lags)
+            seasonal = padded[:t]
+            offset = _past_median_from(grid - seasonal, level_w, minp, max(3, (lags + 1) // 2) * period)
             baselines.append(seasonal + offset)
+            if near:
+                lo, hi = seasonal.copy(), seasonal.copy()
+                for shift in range(1, near + 1):  # NaN-ignoring minimum and maximum of the shape at t - near .. t + near
+                    np.fmin(lo, padded[shift: shift + t], out=lo)
+                    np.fmax(hi, padded[shift: shift + t], out=hi)
+                    np.fmin(lo[shift:], padded[: t - shift], out=lo[shift:])
+                    np.fmax(hi[shift:], padded[: t - shift], out=hi[shift:])
+                tolerant.append(offset + np.clip(grid - offset, lo, hi))
+            else:
+                tolerant.append(baselines[-1])
         model_w = p.points(p.model_window_s, 24)
         errors = []
         for i, base in enumerate(baselines):
@@ -249,14 +328,16 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
         known = np.isfinite(np.min(errors_arr, axis=0))
         # before any model has an error record, the no-season level is used
         model = np.where(known, model, 0)
-        stacked = np.stack(baselines)
-        baseline = np.take_along_axis(stacked, model[None], axis=0)[0]
+        baseline = np.where(model == 1, baselines[1], np.where(model == 2, baselines[2], level_none))
         baseline = np.where(np.isnan(baseline), level_none, baseline)
-        residual = grid - baseline
+        residual = grid - baseline  # for the model choice and the scales
+        near_base = np.where(model == 1, tolerant[1], np.where(model == 2, tolerant[2], level_none))
+        near_residual = grid - np.where(np.isnan(near_base), baseline, near_base)  # for the deviations
+        del tolerant
 
         # robust scales, floored so that a constant series has a finite one
         scale_w = p.points(p.scale_window_s, 24)
-        magnitude = np.abs(_rolling(frame, level_w, "median", minp))
+        magnitude = np.abs(level_none)
         tiny = np.maximum(p.rel_scale_floor * np.nan_to_num(magnitude), 1e-9)
         diff = np.diff(grid, axis=0, prepend=np.nan)
         # the smallest non-zero step seen lately: a change of one unit (a replica, a quantised gauge) is no anomaly
@@ -267,74 +348,102 @@ def detect(grid: np.ndarray, params: AnomalyParams) -> Detection:
         diff_scale = np.fmax(1.4826 * _coarse_median(np.abs(diff), scale_w, 4, minp), tiny)
 
         k = p.change_points
-        res_frame = pd.DataFrame(residual)
+        res_frame = pd.DataFrame(near_residual)
         recent_mean = res_frame.rolling(k, min_periods=k // 2 + 1).mean().to_numpy()
         recent_std = res_frame.rolling(k, min_periods=k // 2 + 1).std().to_numpy()
         deviations = {
-            "residual": np.abs(residual) / scale,
+            "residual": np.abs(near_residual) / scale,
             "change_point": np.abs(recent_mean) * math.sqrt(k) / scale,
             "rate_of_change": np.abs(diff) / diff_scale,
             "spread_change": recent_std / scale,
         }
         cal_w = p.points(p.calibration_window_s, 48)
-        tail = np.ones((t, s))
+        decades = np.zeros((t, s))  # -log10 of the smallest tail probability
         parts = {}
         # a deviation enters the calibration only once its scale rests on enough points, and capped,
         # so that the warm-up and one huge excursion do not widen the distribution for days
         settled = _rolling(pd.DataFrame(residual), scale_w, "count", 1) >= max(minp, scale_w // 8)
         counted = np.nan_to_num(_rolling(pd.DataFrame(np.where(settled, 1.0, np.nan)), cal_w, "count", 1))
         for name, dev in deviations.items():
-            u = np.log1p(np.minimum(dev, 1e12))  # np.minimum keeps NaN (a missing deviation), np.fmin would not
-            u_frame = pd.DataFrame(np.where(settled, np.minimum(u, p.calibration_cap), np.nan))
-            mu = _rolling(u_frame, cal_w, "mean", minp)
-            sd = np.fmax(np.nan_to_num(_rolling(u_frame, cal_w, "std", minp)), p.calibration_std_floor)
-            prob = _gaussian_tail((u - mu) / sd)
-            # within the range of the recent past, a value is at most as rare as one in the window
-            seen = _rolling(u_frame, cal_w, "max", minp)
-            prob = np.where(u > seen, prob, np.fmax(prob, 1.0 / (counted + 1.0)))
-            parts[name] = np.where(np.isnan(prob), 1.0, prob)
-            tail = np.fmin(tail, parts[name])
-        tail = np.fmin(1.0, tail * len(deviations))
-        raw = np.clip(-np.log10(np.fmax(tail, 1e-300)) / p.tail_decades, 0.0, 1.0) + 0.0  # + 0.0: no -0.0
+            # the square root tames heavy tails less than a logarithm would: a 5-sigma change stays far in the tail
+            u = np.sqrt(np.minimum(dev, 1e12))  # np.minimum keeps NaN (a missing deviation), np.fmin would not
+            u_frame = pd.DataFrame(np.where(settled, np.minimum(u, math.sqrt(p.calibration_cap)), np.nan))
+            mu, sd = _rolling(u_frame, cal_w, "mean_std", minp)
+            sd = np.fmax(np.nan_to_num(sd), p.calibration_std_floor)
+            rare = -_log10_gaussian_tail((u - mu) / sd)
+            # within the range the recent past has shown in both halves of the window (a recurring pattern, not one
+            # incident), a value is at most as rare as one in the window; beyond it, rarity grows from there (a jump a
+            # little larger than yesterday's is not news, the second outage in three days is)
+            half = max(1, cal_w // 2)
+            recent = _rolling(pd.DataFrame(np.where(settled, u, np.nan)), half, "max", min(minp, half))  # not capped
+            older = np.full_like(recent, np.nan)
+            if half < t:
+                older[half:] = recent[:-half]
+            seen = np.fmin(recent, older)
+            in_window = np.log10(counted + 1.0)
+            beyond = in_window + rare + _log10_gaussian_tail((seen - mu) / sd)
+            rare = np.fmin(rare, np.where(u > seen, np.fmax(beyond, in_window), in_window))
+            parts[name] = np.where(np.isnan(rare), 0.0, rare)
+            decades = np.fmax(decades, parts[name])
+        decades = decades - math.log10(len(deviations))  # Bonferroni: the smallest of four probabilities, times four
+        raw = rarity_score(decades, p.tail_decades)
         # warm-up: no score without a level, a scale and a calibration history
         ready = have & settled & ~np.isnan(level_none) & ~np.isnan(scale)
         warm = np.nan_to_num(_rolling(frame, cal_w, "count", 1)) >= max(p.min_history_points, 2 * level_w)
         raw = np.where(ready & warm, raw, 0.0)
-        sign = np.sign(np.nan_to_num(residual))
 
-    score, event = _events(raw, sign, p)
+    score, event = _events(raw, near_residual, p)
     return Detection(score=score, event=event, model=np.where(known, model, -1),
-                     component=np.argmin(np.stack([parts[c] for c in COMPONENTS]), axis=0))
+                     component=np.argmax(np.stack([parts[c] for c in COMPONENTS]), axis=0))
 
 
-def _events(raw: np.ndarray, sign: np.ndarray, p: AnomalyParams) -> tuple[np.ndarray, np.ndarray]:
-    """Event state machine per series: report once, early; label a persisting change as a level shift.
+def _events(raw: np.ndarray, residual: np.ndarray, p: AnomalyParams) -> tuple[np.ndarray, np.ndarray]:
+    """Event state machine per series: report once, early; label a persisting change as a level shift; do not report
+    the way back.
 
     Only rows at or above the threshold, and the rows of an open event or its refractory time, need
-    the state machine; every other row keeps its score.
+    the state machine; every other row keeps its score. A hot row within ``recovery_s`` of an event's
+    start that deviates the other way, by no more than 1.5 x the event's largest deviation, is the
+    series returning to where it was (after the level window absorbed the change): it is handled like
+    the rest of the event (capped, not reported).
     """
     import numpy as np
 
     t, s = raw.shape
     end_after, refractory, adapt = p.points(p.end_after_s), p.points(p.refractory_s), p.points(p.adapt_after_s, 2)
+    recovery = p.points(p.recovery_s, 0)
     cap = p.threshold * 0.5
     score = raw.copy()
     event = np.zeros((t, s), np.int8)
     hot_all = raw >= p.threshold
     for col in np.flatnonzero(hot_all.any(axis=0)):
         hot = hot_all[:, col].tolist()
-        sgn = sign[:, col].tolist()
+        res = np.nan_to_num(residual[:, col]).tolist()
         out = score[:, col].tolist()
         i = int(np.argmax(hot_all[:, col]))
+        opened, direction, peak = -(10**12), 0.0, 0.0  # the last reported event: its row, sign and largest deviation
         while i < t:
-            # an event opens at row i (hot, outside any event and refractory time)
-            event[i, col] = 1
-            direction, run, quiet, labelled = sgn[i], 0, 0, False
+            back = (i - opened <= recovery and direction != 0 and res[i] * direction < 0
+                    and abs(res[i]) <= 1.5 * peak)
+            if back:  # the way back from the last event: part of it, not a new one
+                out[i] = min(out[i], cap)
+                run_sign = -direction
+                opened, direction, peak = -(10**12), 0.0, 0.0  # and the next change is news again
+            else:  # an event opens at row i (hot, outside any event and refractory time)
+                event[i, col] = 1
+                opened, direction, peak = i, math.copysign(1.0, res[i]) if res[i] else 0.0, abs(res[i])
+                run_sign = direction
+            run, quiet, labelled = 0, 0, back
             j = i
             while j < t:
                 if j > i and out[j] > cap:
                     out[j] = cap
-                run = run + 1 if (sgn[j] == direction and direction != 0) else 0
+                if res[j] * run_sign > 0:
+                    run += 1
+                    if not back:
+                        peak = max(peak, abs(res[j]))
+                else:
+                    run = 0
                 if not labelled and run >= adapt:
                     event[j, col] = 2
                     labelled = True
@@ -402,7 +511,6 @@ def parse(df: pd.DataFrame, where: str = "input", lines: bool = False) -> Parsed
     :param lines: name rows by file line (header = line 1), as the CLI does; else by 0-based row.
     :raises DataError: naming the input, the row (line) and the field.
     """
-    import numpy as np
     import pandas as pd
 
     missing = [c for c in INPUT_COLUMNS if c not in df.columns]
@@ -423,8 +531,25 @@ def parse(df: pd.DataFrame, where: str = "input", lines: bool = False) -> Parsed
         i = int(bad_ts.nonzero()[0][0])
         raise DataError(f"{_where_row(where, i, lines)}: field 'timestamp' = {raw_ts.iloc[i]!r} is not a timestamp "
                         "(ISO-8601; without a zone it is read as UTC)")
-    raw = df["value"]
-    values = pd.to_numeric(raw, errors="coerce").astype(float)
+    return ParsedSeries(seconds=_epoch_seconds(ts), values=_values_of(df["value"], where, lines))
+
+
+def _epoch_seconds(ts: pd.Series) -> np.ndarray:
+    import pandas as pd
+
+    return ((ts - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(float)
+
+
+def _values_of(raw: pd.Series, where: str, lines: bool) -> np.ndarray:
+    """The ``value`` column as floats: blank cells (and 'nan') are missing values, anything else must be a finite number.
+
+    :raises DataError: naming the input, the row (line) and the field.
+    """
+    import numpy as np
+    import pandas as pd
+
+    text = raw.astype("string").str.strip() if raw.dtype == object or pd.api.types.is_string_dtype(raw) else raw
+    values = pd.to_numeric(text, errors="coerce").astype(float)
     bad_value = values.isna() & raw.notna()
     if bad_value.any():  # blank cells are missing values, anything else must be a number
         bad_value &= raw.astype(str).str.strip().str.lower().isin(["", "nan"]) == False  # noqa: E712
@@ -436,8 +561,7 @@ def parse(df: pd.DataFrame, where: str = "input", lines: bool = False) -> Parsed
     if inf.any():
         i = int(inf.nonzero()[0][0])
         raise DataError(f"{_where_row(where, i, lines)}: field 'value' = {raw.iloc[i]!r} is not a finite number")
-    seconds = ((ts - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)).to_numpy(float)
-    return ParsedSeries(seconds=seconds, values=finite)
+    return finite
 
 
 def grid_of(seconds: np.ndarray, values: np.ndarray, step_s: int) -> tuple[np.ndarray, np.ndarray, int]:
@@ -557,30 +681,33 @@ def score(df: pd.DataFrame, params: AnomalyParams | None = None, where: str = "i
 
 
 def score_file(input_path: str, output_path: str, params: AnomalyParams | None = None) -> dict[str, Any]:
-    """Score ``input_path`` (CSV ``timestamp,value``) into ``output_path`` (``timestamp,value,anomaly_score,event``)."""
+    """Score ``input_path`` (CSV ``timestamp,value``) into ``output_path`` (``timestamp,value,anomaly_score,event``).
+
+    The file is read by the reader the forecast and replay commands share
+    (:func:`include.headroom.seriesfile.read_timestamp_value_csv`: ISO 8601 timestamps, offsets honoured,
+    naive read as UTC; refusals name the file, line and field); one row is written per input row, in input order.
+    """
     import os
     import sys
     from pathlib import Path
 
+    import numpy as np
     import pandas as pd
 
+    from include.headroom.seriesfile import read_timestamp_value_csv
+
     path = Path(input_path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
     out_path = Path(output_path)
     parent = out_path.parent if str(out_path.parent) else Path(".")
     if parent.exists() and not os.access(parent, os.W_OK):
         raise DataError(f"{out_path}: cannot write the output here (directory not writable)")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a readable CSV: {exc}") from exc
-    notes: list[str] = []
-    scored = score(frame, params, where=str(path), lines=True, notes=notes)
+    raw, ds, _ = read_timestamp_value_csv(path, DataError)
+    values = _values_of(raw["value"], str(path), lines=True)
+    scores, events, notes = score_series(_epoch_seconds(ds), values, params, str(path))
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
-    out = scored[[*INPUT_COLUMNS, SCORE_COLUMN, EVENT_COLUMN]].copy()
-    out["value"] = pd.to_numeric(out["value"])
+    out = pd.DataFrame({"timestamp": raw["timestamp"].str.strip(), "value": values,
+                        SCORE_COLUMN: np.round(scores, 6), EVENT_COLUMN: events})
     parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(out_path, index=False, na_rep="")
     threshold = (params or default_params()).threshold

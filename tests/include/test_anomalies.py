@@ -79,6 +79,58 @@ def test_a_persisting_change_becomes_the_new_normal_reported_once_as_a_level_shi
     assert (out.loc[3300:3600, "anomaly_score"] < default_params().threshold).all()
 
 
+def test_the_way_back_after_an_incident_is_not_a_second_event():
+    df = seasonal(days=14)
+    df.loc[3000:3035, "value"] *= 1.6  # three hours up, then back to normal
+    out = score(df)
+    assert out.loc[3000, "event"] == "anomaly"
+    assert (out.loc[3000:3400, "event"] == "anomaly").sum() == 1  # the return at row 3036 is no new page
+    assert out.loc[3036:3060, "anomaly_score"].max() < default_params().threshold
+    # a change the other way that is far larger than the incident is news
+    worse = df.copy()
+    worse.loc[3036:3060, "value"] = 0.0
+    assert score(worse).loc[3036:3040, "event"].eq("anomaly").any()
+
+
+def test_rarer_changes_score_higher_without_ties_at_the_top():
+    from include.headroom.anomalies import rarity_score
+
+    decades = np.array([0.0, 4.5, 9.0, 12.0, 30.0, 300.0])
+    s = rarity_score(decades, 18.0)
+    assert s[0] == 0.0 and s[2] == 0.5 and (np.diff(s) > 0).all() and s[-1] < 1.0
+    np.testing.assert_allclose(s[1], 0.25)
+    df = seasonal(days=10)
+    spikes = {1500: 2.0, 2000: 4.0, 2500: 8.0}
+    for row, factor in spikes.items():
+        df.loc[row, "value"] *= factor
+    out = score(df)
+    got = [out.loc[row, "anomaly_score"] for row in spikes]
+    assert got[0] < got[1] < got[2] < 1.0 and got[0] >= default_params().threshold
+
+
+def daily_job(days: int = 14, seed: int = 4) -> pd.DataFrame:
+    """A load that doubles from 09:00 to 12:00 every day, the job starting up to 10 minutes early or late."""
+    ts = pd.date_range("2026-10-01", periods=days * 288, freq="5min", tz="UTC")
+    rng = np.random.default_rng(seed)
+    minute = np.asarray(ts.hour * 60 + ts.minute)
+    start = 540 + rng.choice([-10, -5, 0, 5, 10], days)[np.asarray((ts - ts[0]).days)]
+    busy = (minute >= start) & (minute < start + 180)
+    return pd.DataFrame({"timestamp": ts, "value": np.where(busy, 70.0, 35.0) * (1 + 0.03 * rng.standard_normal(len(ts)))})
+
+
+def test_a_recurring_jump_is_not_news_but_a_second_outage_is():
+    df = daily_job()
+    quiet = score(df)
+    # the job's 20 jumps in the last 10 days, early or late, are normal: a few events at most (the earliest starts)
+    assert (quiet["event"].iloc[4 * 288:] == "anomaly").sum() <= 3
+    hit = df.copy()
+    for row in (6 * 288 + 200, 7 * 288 + 200):  # the same outage twice, a day apart
+        hit.loc[row: row + 5, "value"] = 0.0
+    out = score(hit)
+    for row in (6 * 288 + 200, 7 * 288 + 200):
+        assert out.loc[row: row + 1, "event"].eq("anomaly").any(), row
+
+
 def test_a_lone_wild_point_is_found_and_does_not_echo_a_day_or_a_week_later():
     df = seasonal(days=21)
     df.loc[3000, "value"] *= 5
@@ -253,7 +305,7 @@ def test_too_short_series_score_zero_and_say_why(tmp_path):
     ("timestamp,value\n2026-01-01T00:00Z,1\n2026-01-01T00:05Z,oops\n", "line 3: field 'value' = 'oops' is not a number"),
     ("timestamp,value\n2026-01-01T00:00Z,1\nyesterday,2\n", "line 3: field 'timestamp' = 'yesterday' is not a timestamp"),
     ("timestamp,value\n2026-01-01T00:00Z,1\n2026-01-01T00:05Z,inf\n", "line 3: field 'value' = 'inf' is not a finite number"),
-    ("ts,value\n2026-01-01T00:00Z,1\n", r"missing columns ['timestamp']"),
+    ("ts,value\n2026-01-01T00:00Z,1\n", "columns ['timestamp'] are missing"),  # the wording of the shared reader
     ("", "not a readable CSV"),
 ])
 def test_refusals_name_file_line_and_field(tmp_path, body, message):

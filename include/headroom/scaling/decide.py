@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from include.headroom.catalog import HOURS_PER_MONTH, Service
 from include.headroom.config import HeadroomConfig
 from include.headroom.scaling.kernel import Action, ScalingState, Signals, kernel_settings, next_replicas
-from include.headroom.scaling.policy import Recommendation, ScaleEvent, replica_count, scheduled_bounds
+from include.headroom.scaling.policy import Recommendation, ScaleEvent, floor_replicas, replica_count, scheduled_bounds
 from include.headroom.scaling.settings import ScalingConfig, policy_settings
 from include.headroom.timeutil import utc
 
@@ -105,13 +105,16 @@ def predictive_floor(
     when = utc(ahead["ds"].iloc[0]).isoformat()
     if settings.floor_quantile == "upper" and "yhat_upper" in ahead and ahead["yhat_upper"].iloc[0] == ahead["yhat_upper"].iloc[0]:
         load = float(ahead["yhat_upper"].iloc[0])
-        floor = int(config.replicas_for(service, load, clip=True))
+        floor = floor_replicas(load, service.capacity_per_replica_rps, settings.floor_utilization,
+                               lambda v: config.replicas_for(service, v))
+        floor = min(max(floor, service.min_replicas), service.max_replicas)
         return floor, f"forecast upper load {load:.0f} req/s at {when} needs {floor} replicas"
     if "replicas" in ahead and ahead["replicas"].iloc[0] == ahead["replicas"].iloc[0]:
         floor = int(ahead["replicas"].iloc[0])
         return floor, f"the forecast's plan at {when} is {floor} replicas"
     load = float(ahead["yhat"].iloc[0])
-    floor = int(config.replicas_for(service, load, clip=True))
+    floor = floor_replicas(load, service.capacity_per_replica_rps, settings.floor_utilization, lambda v: config.replicas_for(service, v))
+    floor = min(max(floor, service.min_replicas), service.max_replicas)
     return floor, f"forecast load {load:.0f} req/s at {when} needs {floor} replicas"
 
 

@@ -102,6 +102,7 @@ class KernelSettings:
     alarm_error_rate: float
     scale_out_step: int
     agreed_scale_down_stabilization_s: int | None = None  # scale-down window when a trusted forecast agrees
+    trusted_cpu_target: float | None = None  # the HPA's CPU target while a trusted forecast's floor holds (None: cpu_target)
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_replicas <= self.max_replicas:
@@ -137,6 +138,7 @@ def kernel_settings(config: HeadroomConfig, service: Service, settings: ScalingC
         max_step=settings.max_step(profile_name), scale_out_cooldown_s=settings.scale_out_cooldown_s,
         scale_in_cooldown_s=settings.scale_in_cooldown_s, alarm_error_rate=config.scaling.alarm_error_rate,
         scale_out_step=config.scaling.scale_out_step, agreed_scale_down_stabilization_s=settings.agreed_scale_down_stabilization_s,
+        trusted_cpu_target=settings.trusted_cpu_target,
     )
 
 
@@ -223,8 +225,11 @@ def next_replicas(state: ScalingState, signals: Signals, settings: KernelSetting
         return Decision(Action.SCALE, "scale_from_zero", f"load needs {signals.load_replicas} replicas at target; from 0 to {wanted}",
                         wanted, signals.load_replicas, seed=seed)
     candidates = []
+    cpu_target = settings.cpu_target
+    if signals.predictive_floor is not None and settings.trusted_cpu_target is not None:
+        cpu_target = settings.trusted_cpu_target  # the floor covers the forecast peak: the HPA may run hotter
     if signals.cpu is not None:
-        candidates.append(("hpa_cpu", metric_replicas(current, signals.cpu, settings.cpu_target, settings.tolerance,
+        candidates.append(("hpa_cpu", metric_replicas(current, signals.cpu, cpu_target, settings.tolerance,
                                                       signals.pods_reporting)))
     if signals.memory is not None:
         candidates.append(("hpa_memory", metric_replicas(current, signals.memory, settings.memory_target, settings.tolerance,
@@ -232,7 +237,7 @@ def next_replicas(state: ScalingState, signals: Signals, settings: KernelSetting
     if candidates:
         rule, recommendation = max(candidates, key=lambda c: c[1])
         reason = ", ".join(f"{m} {v:.1f}% vs target {t:.0f}%" for m, v, t in
-                           (("cpu", signals.cpu, settings.cpu_target), ("memory", signals.memory, settings.memory_target)) if v is not None)
+                           (("cpu", signals.cpu, cpu_target), ("memory", signals.memory, settings.memory_target)) if v is not None)
         if signals.pods_reporting is not None and signals.pods_reporting < current:
             reason += f" (from {signals.pods_reporting} of {current} pods)"
     if signals.cpu_bound_finding and recommendation < current + settings.scale_out_step:

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from enum import Enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from include.headroom.exceptions import ConfigError, InvalidArgumentError
@@ -213,3 +213,14 @@ def scheduled_bounds(rules: Sequence[ScheduledRule], service: str, at: datetime)
 
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")  # RFC 1123 subdomain
 K8S_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # RFC 1123 label
+
+
+# -- predictive floors ---------------------------------------------------------------------------------
+
+def floor_replicas(load: float, capacity_per_replica_rps: float, utilization: float | None,
+                   replicas_for: Callable[[float], int]) -> int:
+    """Replicas a predictive floor holds for ``load`` (req/s): at ``utilization`` (``predictive_floor.utilization``)
+    of each replica's capacity when set, else ``replicas_for(load)`` (at the CPU target). Unclipped."""
+    if utilization is None:
+        return int(replicas_for(max(load, 0.0)))
+    return int(math.ceil(max(load, 0.0) / (capacity_per_replica_rps * utilization)))

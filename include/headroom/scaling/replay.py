@@ -23,10 +23,12 @@ time only.
 
 **Policies.** ``reactive``: the HPA algorithm alone. ``scheduled``: reactive + the scheduled rules.
 ``predictive``: reactive + the floor from the forecast's upper quantile at the lead time, when trusted.
-``combined``: predictive + scheduled, and scale-in on the quicker agreed window only when the reactive
-recommendation and the forecast agree. The forecast is trusted when its measured MAPE over the last
-``forecast.trust_window_s`` is at most ``1 - confidence_threshold``; the floor follows the recent level
-(actual over forecast in the last hour, bounded by ``forecast.level_bounds``).
+``combined``: predictive + scheduled, the HPA at ``predictive_floor.trusted_cpu_target`` while a trusted floor
+holds, and scale-in on the quicker agreed window only when the reactive recommendation and the forecast agree.
+The forecast is trusted when, over the last ``forecast.trust_window_s``, its measured MAPE is at most
+``1 - confidence_threshold`` or at least ``forecast.trust_coverage`` of the loads stayed at or below its upper
+quantile; the floor holds the upper forecast at ``predictive_floor.utilization`` of each replica's capacity and
+follows the recent level (actual over forecast in the last hour, bounded by ``forecast.level_bounds``).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from include.headroom.scaling.kernel import (
     kernel_settings,
     next_replicas,
 )
-from include.headroom.scaling.policy import Recommendation, ScaleEvent, scheduled_bounds
+from include.headroom.scaling.policy import Recommendation, ScaleEvent, floor_replicas, scheduled_bounds
 from include.headroom.scaling.settings import ScalingConfig, policy_settings
 from include.headroom.timeutil import utc
 
@@ -115,6 +117,8 @@ class ReplaySettings:
     level_bounds: tuple[float, float] = (0.8, 1.5)
     model: str = "auto"
     floor_quantile: str = "upper"
+    trust_coverage: float | None = None  # also trusted when this share of the window's loads was at or below the upper forecast
+    floor_utilization: float | None = None  # the floor's load per replica as a share of capacity (None: at the CPU target)
 
     @property
     def lead_time_s(self) -> int:
@@ -132,6 +136,8 @@ class ReplaySettings:
             training_days=int(fc.get("training_days", 21)), trust_window_s=int(fc.get("trust_window_s", 7200)),
             trust_mape=1.0 - settings.confidence_threshold, level_bounds=tuple(fc.get("level_bounds", (0.8, 1.5))),
             model=str(fc.get("model", "auto")), floor_quantile=settings.floor_quantile,
+            trust_coverage=float(fc["trust_coverage"]) if fc.get("trust_coverage") is not None else None,
+            floor_utilization=settings.floor_utilization,
         )
 
 
@@ -161,12 +167,28 @@ class PolicyResult:
 
 @dataclass(frozen=True)
 class ForecastTrack:
-    """The replay's forecasts: per step, the median and upper forecast made at the last refit before it (NaN: none)."""
+    """The replay's forecasts (NaN: none).
+
+    ``yhat``/``upper``: per step ``t``, the median and upper forecast *for* ``t`` made by the last refit at or before
+    ``t`` (what the trust measure compares with the actual load). ``ahead_yhat``/``ahead_upper``: per decision step
+    ``i``, the forecast for ``i`` + the lead time made by the refit in force *at* ``i`` -- never by a later refit, so
+    no decision reads a forecast fitted on data after it. ``None``: a known future (tests), read from ``yhat``/``upper``.
+    """
 
     yhat: np.ndarray
     upper: np.ndarray
     refits: int
     models: tuple[str, ...]
+    ahead_yhat: np.ndarray | None = None
+    ahead_upper: np.ndarray | None = None
+
+    def ahead(self, i: int, lead_steps: int, quantile: str) -> float:
+        """The forecast a decision at step ``i`` reads for step ``i + lead_steps`` (``quantile``: upper or median)."""
+        known = self.ahead_upper if quantile == "upper" else self.ahead_yhat
+        if known is not None:
+            return float(known[i])
+        series = self.upper if quantile == "upper" else self.yhat
+        return float(series[i + lead_steps]) if i + lead_steps < len(series) else math.nan
 
 
 def forecast_track(ds: pd.DatetimeIndex, load: np.ndarray, config: ForecastConfig, rs: ReplaySettings,
@@ -181,6 +203,7 @@ def forecast_track(ds: pd.DatetimeIndex, load: np.ndarray, config: ForecastConfi
 
     n = len(ds)
     yhat, upper = np.full(n, np.nan), np.full(n, np.nan)
+    ahead_yhat, ahead_upper = np.full(n, np.nan), np.full(n, np.nan)
     step = ds[1] - ds[0]
     per_refit = max(1, int(round(pd.Timedelta(seconds=rs.refit_every_s) / step)))
     lead = int(math.ceil(pd.Timedelta(seconds=rs.lead_time_s) / step))
@@ -202,9 +225,14 @@ def forecast_track(ds: pd.DatetimeIndex, load: np.ndarray, config: ForecastConfi
         refits += 1
         models.append(fc.model)
         end = min(n, cut + horizon)
-        yhat[cut:end] = fc.forecast["yhat"].to_numpy()[: end - cut]
-        upper[cut:end] = fc.forecast["yhat_upper"].to_numpy()[: end - cut]
-    return ForecastTrack(yhat, upper, refits, tuple(models))
+        mid, high = fc.forecast["yhat"].to_numpy(), fc.forecast["yhat_upper"].to_numpy()
+        yhat[cut:end] = mid[: end - cut]
+        upper[cut:end] = high[: end - cut]
+        # decisions in [cut, next refit) read this refit's forecast lead steps ahead
+        stop = min(n, cut + per_refit)
+        ahead_yhat[cut:stop] = mid[lead: lead + stop - cut]
+        ahead_upper[cut:stop] = high[lead: lead + stop - cut]
+    return ForecastTrack(yhat, upper, refits, tuple(models), ahead_yhat, ahead_upper)
 
 
 def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, ks: KernelSettings, policy: str,
@@ -225,7 +253,7 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
     use_forecast = policy in ("predictive", "combined") and forecast is not None
     use_schedule = policy in ("scheduled", "combined") and scheduled is not None
     if policy != "combined":
-        ks = replace(ks, agreed_scale_down_stabilization_s=None)
+        ks = replace(ks, agreed_scale_down_stabilization_s=None, trusted_cpu_target=None)
     window = max(ks.behavior.scale_up.stabilization_s, ks.behavior.scale_down.stabilization_s, ks.scale_in_cooldown_s,
                  *(p.period_s for p in ks.behavior.scale_up.policies), *(p.period_s for p in ks.behavior.scale_down.policies))
     first_load = next((v for v in load[start:] if v == v), 0.0)
@@ -265,18 +293,21 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
         decisions += 1
         cpu = float(np.mean(cpu_hist[-signal_steps:]))
         floor, floor_why = None, ""
-        if use_forecast and i + lead_steps < n:
-            ahead = (forecast.upper if rs.floor_quantile == "upper" else forecast.yhat)[i + lead_steps]
+        if use_forecast:
+            ahead = forecast.ahead(i, lead_steps, rs.floor_quantile)
             lo = max(start, i - trust_steps)
             past_f, past_a = forecast.yhat[lo:i + 1], load[lo:i + 1]
             ok = (past_f == past_f) & (past_a == past_a) & (past_a > 0)
             if ahead == ahead and ok.sum() >= trust_steps // 2:
                 mape = float(np.mean(np.abs(past_f[ok] - past_a[ok]) / past_a[ok]))
-                if mape <= rs.trust_mape:
+                covered = float(np.mean(past_a[ok] <= forecast.upper[lo:i + 1][ok]))
+                if mape <= rs.trust_mape or (rs.trust_coverage is not None and covered >= rs.trust_coverage):
                     recent = ok[-level_steps:]
                     level = float(np.sum(past_a[-level_steps:][recent]) / max(np.sum(past_f[-level_steps:][recent]), 1e-9))
                     level = min(max(level, rs.level_bounds[0]), rs.level_bounds[1])
-                    floor = int(min(max(replicas_for(max(ahead, 0.0) * level), ks.min_replicas), ks.max_replicas))
+                    need = max(ahead, 0.0) * level
+                    floor = floor_replicas(need, service.capacity_per_replica_rps, rs.floor_utilization, replicas_for)
+                    floor = int(min(max(floor, ks.min_replicas), ks.max_replicas))
                     floor_why = f"forecast upper {ahead * level:.0f} req/s in {rs.lead_time_s} s needs {floor} replicas (MAPE {mape:.0%})"
                     trusted += 1
         sched_floor = sched_cap = None

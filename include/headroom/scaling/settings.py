@@ -85,6 +85,8 @@ class ScalingConfig:
     confidence_threshold: float = 0.8
     floor_quantile: str = "upper"  # the forecast column a predictive floor reads: upper (yhat_upper) or median (yhat)
     agreed_scale_down_stabilization_s: int | None = None  # scale-down window when a trusted forecast agrees with the scale-in
+    trusted_cpu_target: float | None = None  # the HPA's CPU target while a trusted forecast's floor holds
+    floor_utilization: float | None = None  # a floor's load per replica as a share of capacity (None: at the CPU target)
     replay: Mapping[str, Any] = field(default_factory=dict)  # the replay's simulated service and forecast schedule
 
     def __post_init__(self) -> None:
@@ -94,6 +96,14 @@ class ScalingConfig:
         _require(
             self.floor_quantile in ("upper", "median"),
             f"scaling.yaml predictive_floor.quantile={self.floor_quantile!r} must be upper or median",
+        )
+        _require(
+            self.floor_utilization is None or 0 < self.floor_utilization <= 1,
+            f"scaling.yaml predictive_floor.utilization={self.floor_utilization!r} must be in (0, 1]",
+        )
+        _require(
+            self.trusted_cpu_target is None or 0 < self.trusted_cpu_target <= 100,
+            f"scaling.yaml predictive_floor.trusted_cpu_target={self.trusted_cpu_target!r} must be in (0, 100]",
         )
         missing = sorted(set(self.behaviors) - set(self.max_step_replicas))
         _require(not missing, f"scaling.yaml safety.max_step_replicas lacks profiles {missing}")
@@ -212,6 +222,8 @@ def parse_scaling(raw: Mapping[str, Any]) -> ScalingConfig:
             agreed_scale_down_stabilization_s=(
                 int(floor["agreed_scale_down_stabilization_s"]) if floor.get("agreed_scale_down_stabilization_s") is not None else None
             ),
+            trusted_cpu_target=float(floor["trusted_cpu_target"]) if floor.get("trusted_cpu_target") is not None else None,
+            floor_utilization=float(floor["utilization"]) if floor.get("utilization") is not None else None,
             replay=dict(replay),
         )
     except KeyError as exc:

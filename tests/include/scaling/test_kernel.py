@@ -143,6 +143,21 @@ def test_agreed_scale_in_is_quicker_only_when_the_forecast_agrees():
     assert disagree.desired == 8  # the forecast wants more than reactive: no quick scale-in, and the window holds
 
 
+def test_the_hpa_runs_at_the_trusted_target_only_under_a_trusted_floor():
+    s = _settings(max_replicas=20, down_window=0, trusted_cpu_target=80.0)
+    # 10 pods at 60 % of a 50 % target: reactive alone scales out to ceil(10 * 1.2) = 12
+    assert next_replicas(ScalingState(NOW, 10), Signals(cpu=60.0), s).desired == 12
+    # under a trusted floor of 6 the target is 80 %: ceil(10 * 0.75) = 8, and the floor is below it
+    hot = next_replicas(ScalingState(NOW, 10), Signals(cpu=60.0, predictive_floor=6), s)
+    assert (hot.action, hot.desired) == (Action.SCALE, 8)
+    assert "vs target 80%" in hot.reason
+    # a floor above the hotter answer still holds: the forecast's upper quantile decides
+    assert next_replicas(ScalingState(NOW, 10), Signals(cpu=60.0, predictive_floor=9), s).desired == 9
+    # no trusted target configured: the floor changes nothing about the HPA rule
+    plain = _settings(max_replicas=20, down_window=0)
+    assert next_replicas(ScalingState(NOW, 10), Signals(cpu=60.0, predictive_floor=6), plain).desired == 12
+
+
 def test_live_settings_come_from_the_catalog_and_scaling_yaml(config):
     svc = config.service("payments-gateway")
     ks = kernel_settings(config, svc, policy_settings())

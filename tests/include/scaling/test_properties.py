@@ -76,8 +76,15 @@ def test_forecast_alone_never_scales_in(config, x):
     svc, with_forecast = _decide(config, x)
     without = plan_scaling(config, svc, _recent(svc.name, x["cpu"], x["memory"], x["error_rate"], x["replicas"]), AS_OF,
                            history=[Recommendation(AS_OF.timestamp() - age, r) for age, r in x["history"]])
-    # the forecast may only raise the answer of the reactive policy, never lower it
-    assert with_forecast.desired_replicas >= without.desired_replicas
+    # a forecast lowers the reactive answer only when trusted (the HPA then runs at predictive_floor.trusted_cpu_target),
+    # and never below its floor
+    if with_forecast.desired_replicas < without.desired_replicas:
+        assert x["trusted"] and policy_settings().trusted_cpu_target is not None
+        assert with_forecast.floor is not None
+        assert with_forecast.desired_replicas >= min(with_forecast.floor, with_forecast.current_replicas)
+    # a forecast alone never scales in: a scale-in is also what the HPA rule recommends
+    if with_forecast.desired_replicas < with_forecast.current_replicas:
+        assert with_forecast.recommendation < with_forecast.current_replicas
     if with_forecast.rule == "predictive_floor":
         assert x["trusted"] and with_forecast.desired_replicas > with_forecast.current_replicas
 

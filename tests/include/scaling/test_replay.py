@@ -98,6 +98,71 @@ def test_a_perfect_forecast_removes_the_ramp_violations(config):
     assert combined.slo_violation_minutes < 0.5 * reactive.slo_violation_minutes
 
 
+def test_a_noisy_trace_is_trusted_by_the_coverage_of_its_upper_forecast(config):
+    """30 % step noise: the median's MAPE (~24 %) fails the MAPE gate, but the upper forecast covers the loads,
+    so the floor holds and removes most of reactive's violations; without the coverage rule it never holds."""
+    from dataclasses import replace
+
+    from include.headroom.scaling.replay import ForecastTrack
+
+    svc = config.service("orders-api")
+    settings = policy_settings()
+    rs = ReplaySettings.from_settings(settings)
+    assert (rs.trust_coverage, rs.floor_utilization, settings.trusted_cpu_target) == (0.8, 0.7, 75.0)
+    rng = np.random.default_rng(11)
+    ds = pd.date_range("2026-01-05", periods=4 * 288, freq="5min", tz="UTC")
+    hour = ds.hour.to_numpy() + ds.minute.to_numpy() / 60
+    mean = 600 * (1 + 0.5 * np.sin(2 * np.pi * (hour - 9) / 24))
+    load = np.clip(mean * (1 + 0.3 * rng.standard_normal(len(ds))), 0, None)
+    track = ForecastTrack(mean, mean * (1 + 1.2816 * 0.3), 1, ("oracle",))  # the 90 % quantile of the noise
+    sim, ks = simulated_service(config, svc, settings), kernel_settings(config, svc, settings)
+    kw = dict(cost_per_replica_hour=0.1, replicas_for=lambda v: config.replicas_for(svc, v), forecast=track, start=288)
+    reactive = simulate(ds, load, sim, ks, "reactive", rs, **kw)
+    combined = simulate(ds, load, sim, ks, "combined", rs, **kw)
+    mape_only = simulate(ds, load, sim, ks, "combined", replace(rs, trust_coverage=None), **kw)
+    assert mape_only.floor_trusted_share < 0.1
+    assert combined.floor_trusted_share > 0.9
+    assert reactive.slo_violation_minutes > 100
+    assert combined.slo_violation_minutes < 0.3 * reactive.slo_violation_minutes
+
+
+def test_a_floor_holds_the_forecast_load_at_the_configured_utilization():
+    from include.headroom.scaling.policy import floor_replicas
+
+    assert floor_replicas(1400.0, 100.0, 0.7, lambda v: 0) == 20   # ceil(1400 / 70)
+    assert floor_replicas(1401.0, 100.0, 0.7, lambda v: 0) == 21
+    assert floor_replicas(-5.0, 100.0, 0.7, lambda v: 0) == 0
+    assert floor_replicas(1400.0, 100.0, None, lambda v: int(v // 50)) == 28  # unset: the CPU-target formula
+
+
+def test_forecasts_in_the_replay_never_see_data_after_the_decision(config):
+    """Changing the load from step k on changes no forecast a decision before k reads (refits use the past only)."""
+    from include.headroom.scaling.replay import forecast_track
+
+    rng = np.random.default_rng(5)
+    ds = pd.date_range("2026-03-02", periods=10 * 288, freq="5min", tz="UTC")
+    hour = ds.hour.to_numpy() + ds.minute.to_numpy() / 60
+    load = 400 * (1 + 0.5 * np.sin(2 * np.pi * (hour - 9) / 24)) * (1 + 0.03 * rng.standard_normal(len(ds)))
+    rs = ReplaySettings()
+    start = 8 * 288
+    k = 9 * 288 - 1  # one step before the day-9 refit: a forecast for k + lead fitted at the refit would see k
+    changed = load.copy()
+    changed[k:] *= 3.0
+    a, b = forecast_track(ds, load, config.forecasting, rs, start), forecast_track(ds, changed, config.forecasting, rs, start)
+    assert a.refits == b.refits == 2
+    lead = int(np.ceil(rs.lead_time_s / 300))
+    for i in range(start, k):
+        for quantile in ("upper", "median"):
+            assert a.ahead(i, lead, quantile) == b.ahead(i, lead, quantile), (i, quantile)
+    np.testing.assert_array_equal(a.yhat[:k], b.yhat[:k])
+    # the check can fail: four hours of tripled load before the day-9 refit show in the forecasts it makes
+    longer = load.copy()
+    longer[9 * 288 - 48:] *= 3.0
+    c = forecast_track(ds, longer, config.forecasting, rs, start)
+    assert c.ahead(9 * 288, lead, "median") > 1.5 * a.ahead(9 * 288, lead, "median")
+    assert c.ahead(9 * 288 - 49, lead, "median") == a.ahead(9 * 288 - 49, lead, "median")
+
+
 def test_empty_window_and_missing_service_are_named(config, fleet_history):
     with pytest.raises(DataError, match=r"replay window .* is empty"):
         replay(config, fleet_history, END, START)
