@@ -29,7 +29,7 @@ from datetime import timedelta
 
 from airflow.sdk import AsyncCallback, CronDataIntervalTimetable, DeadlineAlert, DeadlineReference, Param, dag, task
 
-from headroom_provider.assets import FORECASTS, FORECAST_ACCURACY, FORECAST_SERIES, SCENARIOS
+from headroom_provider.assets import CAPACITY_PLANS, FORECASTS, FORECAST_ACCURACY, FORECAST_SERIES, SCENARIOS
 from headroom_provider.defaults import DEFAULT_ARGS, START_DATE
 
 # Created by `make airflow-db` / the test fixtures (`airflow pools set`); listed in airflow_settings.yaml.
@@ -75,7 +75,7 @@ def capacity_forecast():
         skip_unless_fresh("forecast", as_of, services)  # no fresh, valid service in the batch: the task is skipped
         return json_safe(run_forecasts(store(), config(), services, as_of).to_xcom())
 
-    @task(multiple_outputs=True, outlets=[FORECASTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS])
+    @task(multiple_outputs=True, outlets=[FORECASTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS, CAPACITY_PLANS])
     def publish(results: list[list[dict]]) -> dict:
         rows = [r for batch in results for r in batch]
         saturating = sorted({r["service"] for r in rows if r.get("saturation_at")})

@@ -3,7 +3,7 @@
 Catalog and tiers: :mod:`include.headroom.catalog`; scaling: :mod:`include.headroom.scaling.settings`; cache:
 :mod:`include.headroom.cache.settings`; forecasting: :mod:`include.headroom.forecasting.settings`; bottlenecks:
 :mod:`include.headroom.bottlenecks.settings`; sample fleet: :mod:`include.headroom.metrics.sample_fleet_settings`;
-connectors: :mod:`include.headroom.connectors.settings`; pipeline and validation: :mod:`include.headroom.pipeline_settings`.
+connectors: :mod:`include.headroom.connectors.settings`; pipeline and validation: :mod:`include.headroom.steps.settings`.
 Each file is read once per process (:func:`include.headroom.configfile.load`), whoever asks for it first.
 """
 
@@ -25,7 +25,7 @@ from include.headroom.connectors.settings import ConnectorsConfig, load_connecto
 from include.headroom.exceptions import ConfigError
 from include.headroom.forecasting.settings import ForecastConfig, load_forecasting
 from include.headroom.metrics.sample_fleet_settings import SampleFleetConfig, load_sample_fleet
-from include.headroom.pipeline_settings import PipelineConfig, load_pipeline
+from include.headroom.steps.settings import PipelineConfig, load_pipeline
 from include.headroom.scaling.settings import HpaProfile, ScalingConfig, load_scaling
 
 __all__ = ["CONFIG_DIR", "PROJECT_ROOT", "HeadroomConfig", "config_directory", "data_dir", "get_config", "load_config", "reports_dir"]

@@ -181,13 +181,6 @@ def load(path: str | Path, parse: Callable[..., Any], *args: Any) -> Any:
         return hit[1]
 
 
-def forget_cached_files() -> None:
-    """Drop every cached file and parse (the next :func:`load` reads from disk)."""
-    with _cache_lock:
-        _raw.clear()
-        _parsed.clear()
-
-
 # -- which keys were read (the configuration-key test) ------------------------------------------------
 
 _tracked_files: list[tuple[Path, Any]] | None = None

@@ -55,6 +55,7 @@ with _no_provider_lookup_for_our_scheme():
     FORECAST_SERIES = _table("forecasts")
     FORECAST_ACCURACY = _table("forecast_accuracy")
     SCENARIOS = _table("scenarios")
+    CAPACITY_PLANS = _table("capacity_plans")
     SLO_STATUS = _table("slo_status")
     CONNECTOR_RECORDS = _table("connector_records")
     ALERTS = _table("alerts")
@@ -63,5 +64,5 @@ with _no_provider_lookup_for_our_scheme():
 # The Asset of each store table, by table name.
 TABLE_ASSETS: dict[str, Asset] = {a.uri.rsplit("/", 1)[1]: a for a in (
     METRICS_STAGED, METRICS_VALIDATED, FORECASTS, FINDINGS, ACTIONS, BATCHES, WATERMARKS, SOURCE_UNITS, QUARANTINE,
-    VALIDATION_RESULTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS, SLO_STATUS, CONNECTOR_RECORDS, ALERTS,
+    VALIDATION_RESULTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS, SLO_STATUS, CONNECTOR_RECORDS, ALERTS, CAPACITY_PLANS,
 )}

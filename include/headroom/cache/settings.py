@@ -121,12 +121,8 @@ class AccessLogSettings:
 
 @dataclass(frozen=True)
 class CacheSettings:
-    """Everything ``cache.yaml`` sets (``get_config().cache``).
+    """Everything ``cache.yaml`` sets (``get_config().cache``)."""
 
-    :param hit_rate_problem_below: a cache hit ratio below this is a problem (SPEC).
-    """
-
-    hit_rate_problem_below: float
     adaptive_ttl: AdaptiveTtl
     warming: WarmingSettings
     redis: RedisSettings
@@ -162,12 +158,7 @@ def parse_cache_settings(raw: Mapping[str, Any]) -> CacheSettings:
     """
     overrides = raw.get("tier_overrides") or {}
     _require(isinstance(overrides, Mapping), "cache.yaml tier_overrides must be a mapping of tier -> fields")
-    try:
-        hit_rate_problem_below = float(raw["hit_rate_problem_below"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"cache.yaml hit_rate_problem_below must be a number: {exc!r}") from None
     return CacheSettings(
-        hit_rate_problem_below=hit_rate_problem_below,
         adaptive_ttl=_section(AdaptiveTtl, raw, "adaptive_ttl"),
         warming=_section(WarmingSettings, raw, "warming"),
         redis=_section(RedisSettings, raw, "redis"),

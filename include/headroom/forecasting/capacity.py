@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from include.headroom.catalog import HOURS_PER_MONTH, Service
 from include.headroom.config import HeadroomConfig
@@ -47,6 +48,36 @@ def to_series(metrics: pd.DataFrame, metric: str, resample: str) -> pd.DataFrame
     return pd.DataFrame({"ds": y.index, "y": y.to_numpy(float)})
 
 
+def series_by_metric(metrics: pd.DataFrame, names: Sequence[str], resample: str) -> dict[str, pd.DataFrame]:
+    """:func:`to_series` for several metrics of one service's points: slot means by counting, no resampling per metric."""
+    import numpy as np
+    import pandas as pd
+
+    step = pd.Timedelta(resample).value
+    out = {}
+    kinds = metrics["metric"].to_numpy()
+    ts = pd.DatetimeIndex(metrics["ts"]).tz_convert("UTC").as_unit("ns").asi8
+    values = metrics["value"].to_numpy(float)
+    for m in names:
+        mask = kinds == m
+        if not mask.any():
+            out[m] = pd.DataFrame({"ds": pd.DatetimeIndex([], tz="UTC"), "y": []})
+            continue
+        slot = ts[mask] // step
+        first = int(slot.min())
+        idx = slot - first
+        sums = np.bincount(idx, weights=values[mask])
+        counts = np.bincount(idx)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = sums / counts
+        missing = counts == 0
+        if missing.any():
+            y = pd.Series(np.where(missing, np.nan, y)).interpolate(limit_direction="both").to_numpy(float)
+        ds = pd.DatetimeIndex(pd.to_datetime((first + np.arange(len(y))) * step, utc=True))
+        out[m] = pd.DataFrame({"ds": ds, "y": y})
+    return out
+
+
 def capacity_limit(config: HeadroomConfig, service: Service, metric: str) -> float:
     """The level at which ``metric`` means the service is out of headroom."""
     if metric == LOAD_METRIC:
@@ -69,14 +100,16 @@ def first_crossing(ds: pd.Series, values: np.ndarray, limit: float) -> pd.Timest
     return ds.iloc[hit[0]] if len(hit) else None
 
 
-def saturation_probability(forecast: pd.DataFrame, limit: float, alpha: float) -> float:
+def saturation_probability(forecast: Any, limit: float, alpha: float) -> float:
     """Highest probability over the horizon that the load is at or above ``limit``, from the interval read as normal."""
     import numpy as np
+    from scipy.special import ndtr
 
     z = NormalDist().inv_cdf(1 - alpha / 2)
-    sd = np.maximum((forecast["yhat_upper"] - forecast["yhat_lower"]).to_numpy(float) / (2 * z), 1e-9)
-    gap = (limit - forecast["yhat"].to_numpy(float)) / sd
-    return float(np.max(1.0 - np.vectorize(NormalDist().cdf)(gap))) if len(gap) else 0.0
+    upper, lower = np.asarray(forecast["yhat_upper"], dtype=float), np.asarray(forecast["yhat_lower"], dtype=float)
+    sd = np.maximum((upper - lower) / (2 * z), 1e-9)
+    gap = (limit - np.asarray(forecast["yhat"], dtype=float)) / sd
+    return float(np.max(ndtr(-gap))) if len(gap) else 0.0
 
 
 def monthly_cost(replicas: Any, service: Service) -> float:
@@ -104,21 +137,26 @@ def scenario_factor(scenario: Scenario, ds: pd.Series, run_start: pd.Timestamp) 
     return factor
 
 
-def load_plan(config: HeadroomConfig, service: Service, forecast: pd.DataFrame, current_replicas: float) -> dict[str, Any]:
-    """Saturation, replicas per hour and costs for a load forecast (``ds``, ``yhat``, ``yhat_lower``, ``yhat_upper``)."""
+def load_plan(config: HeadroomConfig, service: Service, forecast: Any, current_replicas: float) -> dict[str, Any]:
+    """Saturation, replicas per hour and costs for a load forecast (``ds``, ``yhat``, ``yhat_lower``, ``yhat_upper``).
+
+    ``forecast`` is a frame or a mapping of those columns (``ds`` a Series of times, the rest arrays).
+    """
     import numpy as np
 
     fc_cfg = config.forecasting
     limit = capacity_limit(config, service, LOAD_METRIC)
-    needed = replicas_needed(forecast["yhat"], config, service)
+    ds = forecast["ds"]
+    yhat, upper = np.asarray(forecast["yhat"], dtype=float), np.asarray(forecast["yhat_upper"], dtype=float)
+    needed = replicas_needed(yhat, config, service)
     planned = np.clip(needed, service.min_replicas, service.max_replicas)
-    safe = np.clip(replicas_needed(forecast["yhat_upper"], config, service), service.min_replicas, service.max_replicas)
-    step_h = (forecast["ds"].iloc[1] - forecast["ds"].iloc[0]).total_seconds() / 3600 if len(forecast) > 1 else 1.0
+    safe = np.clip(replicas_needed(upper, config, service), service.min_replicas, service.max_replicas)
+    step_h = (ds.iloc[1] - ds.iloc[0]).total_seconds() / 3600 if len(ds) > 1 else 1.0
     window = needed[: max(1, int(round(fc_cfg.replicas_days * 24 / step_h)))]
     peak = int(np.max(window)) if len(window) else 0
     return {
-        "saturation_at": first_crossing(forecast["ds"], forecast["yhat"].to_numpy(), limit),
-        "saturation_at_upper": first_crossing(forecast["ds"], forecast["yhat_upper"].to_numpy(), limit),
+        "saturation_at": first_crossing(ds, yhat, limit),
+        "saturation_at_upper": first_crossing(ds, upper, limit),
         "saturation_probability": round(saturation_probability(forecast, limit, fc_cfg.alpha), 4),
         "replicas_needed_peak": peak,
         "max_replicas_enough": bool(peak <= service.max_replicas),
@@ -164,11 +202,12 @@ class _Prepared:
     skip: dict[str, Any] | None = None
 
 
-def _prepare(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, metric: str, run_date: str) -> _Prepared:
+def _prepare(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, metric: str, run_date: str,
+             series: pd.DataFrame | None = None) -> _Prepared:
     import pandas as pd
 
     fc_cfg = config.forecasting
-    series = to_series(metrics, metric, fc_cfg.resample)
+    series = to_series(metrics, metric, fc_cfg.resample) if series is None else series
     per_day = int(round(pd.Timedelta(days=1) / pd.Timedelta(fc_cfg.resample)))
     base = {
         "run_date": run_date, "service": service.name, "tier": service.tier.value, "metric": metric,
@@ -198,7 +237,11 @@ def forecast_many(config: HeadroomConfig, work: list[tuple[Service, pd.DataFrame
     step = pd.Timedelta(fc_cfg.resample)
     per_day = int(round(pd.Timedelta(days=1) / step))
     horizon = fc_cfg.horizon_days * per_day
-    prepared = [_prepare(config, svc, metrics, metric, run_date) for svc, metrics, metric in work]
+    frames: dict[int, tuple[pd.DataFrame, set[str]]] = {}
+    for _, metrics, metric in work:  # one pass per service's frame for all its metrics
+        frames.setdefault(id(metrics), (metrics, set()))[1].add(metric)
+    series_of = {key: series_by_metric(metrics, sorted(wanted), fc_cfg.resample) for key, (metrics, wanted) in frames.items()}
+    prepared = [_prepare(config, svc, metrics, metric, run_date, series_of[id(metrics)][metric]) for svc, metrics, metric in work]
     results: list[CapacityForecast | None] = [CapacityForecast(pd.DataFrame(), p.skip) if p.skip else None for p in prepared]
     grids: dict[tuple[pd.Timestamp, int], list[int]] = {}
     for i, p in enumerate(prepared):
@@ -214,10 +257,9 @@ def forecast_many(config: HeadroomConfig, work: list[tuple[Service, pd.DataFrame
             for i in members:
                 results[i] = _failed(prepared[i], str(exc))
             continue
-        ds = pd.date_range(start + n * step, periods=horizon, freq=step)
+        ds = pd.Series(pd.date_range(start + n * step, periods=horizon, freq=step))
         for j, i in enumerate(members):
-            frame = pd.DataFrame({"ds": ds, "yhat": out.yhat[j], "yhat_lower": out.yhat_lower[j], "yhat_upper": out.yhat_upper[j]})
-            results[i] = _capacity_figures(config, prepared[i], frame, out.rows[j])
+            results[i] = _capacity_figures(config, prepared[i], ds, (out.yhat[j], out.yhat_lower[j], out.yhat_upper[j]), out.rows[j])
     return [r for r in results if r is not None]
 
 
@@ -227,15 +269,19 @@ def _failed(p: _Prepared, reason: str) -> CapacityForecast:
     return CapacityForecast(pd.DataFrame(), {**p.base, "model": "", "trusted": False, "status": "failed", "reason": reason})
 
 
-def _capacity_figures(config: HeadroomConfig, p: _Prepared, forecast: pd.DataFrame, row: RowResult) -> CapacityForecast:
-    """The capacity row (choice, scores, saturation, replicas, costs, trust) and scenario rows from one series' forecast."""
+def _capacity_figures(config: HeadroomConfig, p: _Prepared, ds: pd.Series, paths: tuple[np.ndarray, np.ndarray, np.ndarray],
+                      row: RowResult) -> CapacityForecast:
+    """The capacity row (choice, scores, saturation, replicas, costs, trust) and scenario rows from one series' forecast paths."""
     import numpy as np
+    import pandas as pd
 
     fc_cfg = config.forecasting
     service, metric, run_date = p.service, p.metric, p.base["run_date"]
     limit = p.base["capacity_limit"]
+    yhat, lower, upper = (np.asarray(a, dtype=float) for a in paths)
     if metric != LOAD_METRIC:
-        forecast[["yhat", "yhat_lower", "yhat_upper"]] = forecast[["yhat", "yhat_lower", "yhat_upper"]].clip(lower=0.0)
+        yhat, lower, upper = np.maximum(yhat, 0.0), np.maximum(lower, 0.0), np.maximum(upper, 0.0)
+    forecast = {"ds": ds, "yhat": yhat, "yhat_lower": lower, "yhat_upper": upper}  # the frame is built once, below
     chosen = row.model
     auto = row.chosen_scores
     mape_chosen = auto["mape"]
@@ -249,35 +295,33 @@ def _capacity_figures(config: HeadroomConfig, p: _Prepared, forecast: pd.DataFra
         "mase": auto["mase"],
         "coverage": auto["coverage"],
         "trusted": bool(math.isfinite(mape_chosen) and mape_chosen <= fc_cfg.accuracy_gate_mape),
-        "saturation_at": first_crossing(forecast["ds"], forecast["yhat"].to_numpy(), limit),
-        "saturation_at_upper": first_crossing(forecast["ds"], forecast["yhat_upper"].to_numpy(), limit),
+        "saturation_at": first_crossing(ds, yhat, limit),
+        "saturation_at_upper": first_crossing(ds, upper, limit),
         "saturation_probability": round(saturation_probability(forecast, limit, fc_cfg.alpha), 4),
         "status": "ok",
         "reason": "",
     }
     capacity["reason"] = "" if capacity["trusted"] else f"backtest MAPE {mape_chosen:.3f} above the gate {fc_cfg.accuracy_gate_mape}"
-    forecast["replicas"] = np.nan
+    replicas = np.full(len(ds), np.nan)
     scenario_rows: list[dict[str, Any]] = []
     if metric == LOAD_METRIC:
         current = _current_replicas(p.metrics, service)
         plan = load_plan(config, service, forecast, current)
-        forecast["replicas"] = plan.pop("_planned")
+        replicas = plan.pop("_planned")
         capacity.update({k: v for k, v in plan.items() if not k.startswith("saturation")})
-        run_start = utc(forecast["ds"].iloc[0]) - (forecast["ds"].iloc[1] - forecast["ds"].iloc[0])
+        run_start = utc(ds.iloc[0]) - (ds.iloc[1] - ds.iloc[0])
         for scenario in fc_cfg.scenarios:
             if metric not in scenario.metrics:
                 continue
-            factor = scenario_factor(scenario, forecast["ds"], run_start)
-            shaped = forecast.assign(**{c: forecast[c] * factor for c in ("yhat", "yhat_lower", "yhat_upper")})
+            factor = scenario_factor(scenario, ds, run_start)
+            shaped = {"ds": ds, "yhat": yhat * factor, "yhat_lower": lower * factor, "yhat_upper": upper * factor}
             splan = load_plan(config, service, shaped, current)
             splan.pop("_planned")
             scenario_rows.append({"run_date": run_date, "service": service.name, "metric": metric, "scenario": scenario.name,
                                   "description": scenario.description, "model": chosen, "trusted": capacity["trusted"], **splan})
-    forecast.insert(0, "model", chosen)
-    forecast.insert(0, "metric", metric)
-    forecast.insert(0, "service", service.name)
-    forecast.insert(0, "run_date", run_date)
-    return CapacityForecast(forecast, capacity, scenario_rows)
+    frame = pd.DataFrame({"run_date": run_date, "service": service.name, "metric": metric, "model": chosen, "ds": ds, "yhat": yhat,
+                          "yhat_lower": lower, "yhat_upper": upper, "replicas": replicas})
+    return CapacityForecast(frame, capacity, scenario_rows)
 
 
 def forecast_metric(
@@ -320,7 +364,8 @@ def _forecast_named(
     forecast = get_model(model, per_day).fit(series).forecast(fc_cfg.horizon_days * per_day, fc_cfg.alpha)
     scores = {**selection.scores, "auto": selection.scores[model]}
     row = RowResult(model=model, members=(model,), weights=(1.0,), periods=(), breaks=(), outliers=replaced, scores=scores)
-    return _capacity_figures(config, p, forecast, row)
+    paths = tuple(forecast[c].to_numpy(float) for c in ("yhat", "yhat_lower", "yhat_upper"))
+    return _capacity_figures(config, p, forecast["ds"].reset_index(drop=True), paths, row)
 
 
 def forecast_service(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, run_date: str) -> list[CapacityForecast]:

@@ -34,6 +34,10 @@ class TableSpec:
 
     :param partition_by: ``"date:<column>"`` partitions by the UTC date of a time column,
         ``"<column>"`` by the column's value, ``None`` keeps one file.
+    :param part_by: a key column by which writers append: each upsert of such a table is a
+        part of its partition holding the values of this column it wrote (e.g. one mapped
+        task's services), and an upsert touches only the parts holding any of its values
+        (stores built on files; a database upserts by key anyway).
     """
 
     name: str
@@ -42,11 +46,14 @@ class TableSpec:
     partition_by: str | None = None
     sort_by: tuple[str, ...] = ()
     defaults: Mapping[str, object] = field(default_factory=dict)  # columns added later: rows without them get this value
+    part_by: str | None = None
 
     def __post_init__(self) -> None:
         missing = [k for k in self.key if k not in self.columns]
         if missing:
             raise SchemaError(f"table {self.name!r}: key columns {missing} are not columns")
+        if self.part_by is not None and self.part_by not in self.key:
+            raise SchemaError(f"table {self.name!r}: part_by {self.part_by!r} must be a key column")
 
     def arrow_schema(self) -> pa.Schema:
         import pyarrow as pa
@@ -109,8 +116,10 @@ def _table(
     key: tuple[str, ...],
     partition_by: str | None = None,
     defaults: Mapping[str, object] | None = None,
+    part_by: str | None = None,
 ) -> TableSpec:
-    return TableSpec(name=name, columns=dict(columns), key=key, partition_by=partition_by, sort_by=key, defaults=dict(defaults or {}))
+    return TableSpec(name=name, columns=dict(columns), key=key, partition_by=partition_by, sort_by=key, defaults=dict(defaults or {}),
+                     part_by=part_by)
 
 
 TABLES: dict[str, TableSpec] = {
@@ -222,6 +231,7 @@ TABLES: dict[str, TableSpec] = {
             },  # replicas needed at the tier's target, clipped to [min, max]; load metric only
             ("run_date", "service", "metric", "ds"),
             "run_date",
+            part_by="service",
         ),
         _table(
             "capacity",
@@ -253,6 +263,7 @@ TABLES: dict[str, TableSpec] = {
             },
             ("run_date", "service", "metric"),
             "run_date",
+            part_by="service",
         ),
         # The load forecast reshaped by each configured what-if scenario.
         _table(
@@ -277,6 +288,36 @@ TABLES: dict[str, TableSpec] = {
             },
             ("run_date", "service", "metric", "scenario"),
             "run_date",
+            part_by="service",
+        ),
+        # Medium (12 months, daily) and long (3 years, weekly) capacity plans of the load, per scenario, with the accuracy
+        # measured for the horizon and its expected band (forecasting/plans.py).
+        _table(
+            "capacity_plans",
+            {
+                "run_date": STR,
+                "service": STR,
+                "metric": STR,
+                "horizon": STR,
+                "scenario": STR,
+                "ds": TS,
+                "resample": STR,
+                "model": STR,
+                "yhat": F64,
+                "yhat_lower": F64,
+                "yhat_upper": F64,
+                "replicas": F64,
+                "capacity_limit": F64,
+                "saturation_at": TS,
+                "accuracy": F64,
+                "band_low": F64,
+                "band_high": F64,
+                "status": STR,
+                "reason": STR,
+            },
+            ("run_date", "service", "metric", "horizon", "scenario", "ds"),
+            "run_date",
+            part_by="service",
         ),
         # Forecasts of earlier runs scored against the actuals that have arrived since, by days ahead.
         _table(
@@ -295,6 +336,7 @@ TABLES: dict[str, TableSpec] = {
             },
             ("run_date", "service", "metric", "horizon_days"),
             "run_date",
+            part_by="service",
         ),
         _table(
             "findings",

@@ -237,6 +237,7 @@ def collect_figures(store: Store, config: HeadroomConfig, as_of: pd.Timestamp, s
     """
     import pandas as pd
 
+    from include.headroom.forecasting.plans import plan_summary
     from include.headroom.store.queries import by_service, rows_of
 
     now = as_of
@@ -246,6 +247,7 @@ def collect_figures(store: Store, config: HeadroomConfig, as_of: pd.Timestamp, s
     slo = latest_slo(store, now)
     audit = store.read("audit")
     scenarios = queries.scenarios_of_run(store, run_date)
+    plans = by_service(queries.capacity_plans_of_run(store, run_date))
     accuracy = queries.accuracy_until(store, f"{now:%Y-%m-%d}")
     replicas = queries.newest_values(store, "replicas", now, now - pd.Timedelta(days=1))
     replicas_now = dict(zip(replicas["service"], replicas["value"], strict=False)) if len(replicas) else {}
@@ -259,6 +261,7 @@ def collect_figures(store: Store, config: HeadroomConfig, as_of: pd.Timestamp, s
         slo_rows, cap, fc, found, acts, scen, acc = (rows_of(parts, svc.name, f) for parts, f in zip(split, frames, strict=False))
         slo_row = slo_rows.iloc[0].to_dict() if len(slo_rows) else {}
         fig = _service_figures(svc, settings, cap, fc, found, acts, scen, slo_row, replicas_now.get(svc.name), acc)
+        fig["plans"] = plain(plan_summary(plans.get(svc.name)))  # medium and long capacity plans, per scenario
         services[svc.name] = fig
         load = fig["load"] or {}
         overview.append(

@@ -360,6 +360,34 @@ def _policy_replay(figures: Mapping[str, Any]) -> str:
     )
 
 
+def _plans(plans: list[dict[str, Any]]) -> str:
+    """The medium (12 months, daily) and long (3 years, weekly) capacity plans of a service, per scenario, with their accuracy band."""
+    if not plans:
+        return "<h3>Capacity plans</h3><p class='muted'>No medium or long plan in this run.</p>"
+    rows = [
+        [
+            _td(p["horizon"]),
+            _td(p["scenario"]),
+            _td(p["resample"]),
+            _td(p.get("until"), "time"),
+            _td(p.get("yhat_end")),
+            _td(f"{fmt(p.get('yhat_lower_end'))} - {fmt(p.get('yhat_upper_end'))}" if p.get("yhat_end") is not None else None),
+            _td(p.get("replicas_peak")),
+            _td(p.get("saturation_at"), "time"),
+            _td(p.get("accuracy"), "pct"),
+            _td(f"{fmt(p['band'][0], 'pct')} - {fmt(p['band'][1], 'pct')}"),
+            _td(p.get("status")),
+            _td(p.get("reason")),
+        ]
+        for p in plans
+    ]
+    return "<h3>Capacity plans</h3>" + _table(
+        ["horizon", "scenario", "step", "until", "load at the end", "band at the end", "replicas peak", "saturation", "accuracy (1 - MAPE)",
+         "expected accuracy", "status", "note"],
+        rows,
+    )
+
+
 def _service_section(figures: Mapping[str, Any], name: str, png: bytes | None, drill_href: str = "") -> str:
     svc = figures["services"][name]
     link = f" <small><a href='{esc(drill_href)}'>drill-down</a></small>" if drill_href else ""
@@ -420,6 +448,7 @@ def _service_section(figures: Mapping[str, Any], name: str, png: bytes | None, d
             ],
             cap_rows,
         )
+        + _plans(svc.get("plans") or [])
         + "<h3>Replicas planned vs actual</h3>"
         + _table(
             ["actual now", "planned peak", "planned max over the forecast", "min", "max", "max enough"],

@@ -59,7 +59,6 @@ class ScalingConfig:
     tolerance: float
     cooldown_s: int
     scale_out_step: int
-    scale_in_below_cpu: float
     alarm_error_rate: float
     lead_time_s: int
     cpu_target: float
@@ -194,7 +193,6 @@ def parse_scaling(raw: Mapping[str, Any]) -> ScalingConfig:
             tolerance=float(reactive["tolerance"]),
             cooldown_s=int(reactive["cooldown_s"]),
             scale_out_step=int(reactive["scale_out_step"]),
-            scale_in_below_cpu=float(reactive["scale_in_below_cpu"]),
             alarm_error_rate=float(reactive["alarm_error_rate"]),
             lead_time_s=int(predictive["lead_time_s"]),
             cpu_target=float(target["cpu_utilization"]),

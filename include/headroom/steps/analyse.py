@@ -68,6 +68,7 @@ def run_analysis(
 
     from include.headroom.bottlenecks.analysis import analyze_service, predicted_findings, slo_status
     from include.headroom.bottlenecks.crossservice import explain_findings
+    from include.headroom.forecasting.nearterm import with_nearterm
 
     def read_nodes(services: list[str], first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
         """Metrics of the services a finding's root cause may be in (across the call graph), for the cross-service ranking."""
@@ -80,6 +81,8 @@ def run_analysis(
     metrics = store.read_metrics(services=list(names), start=min(start - history, end - budget_window), end=end)
     capacity, forecasts = latest_capacity(store, end, list(names))
     gate = gate_services(store, config, end, Step.ANALYSIS, names)
+    # Response time forecast one hour ahead from the newest points, in place of the daily run's (forecasting/nearterm.py).
+    capacity, forecasts = with_nearterm(config, metrics, [n for n in names if not gate.get(n)], end, capacity, forecasts)
     findings, slos, out = [], [], []
     metrics_of, capacity_of, forecasts_of = by_service(metrics), by_service(capacity), by_service(forecasts)
     for svc in _services(config, names):

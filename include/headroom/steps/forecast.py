@@ -15,6 +15,7 @@ from include.headroom.validation.gates import Step, gate_services
 if TYPE_CHECKING:
     import pandas as pd
 
+    from include.headroom.catalog import Service
     from include.headroom.store import Store
 
 
@@ -42,7 +43,9 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
     now = as_of
     run_date = f"{now:%Y-%m-%d}"
     gate = gate_services(store, config, now, Step.FORECAST, names)
-    history = store.read_metrics(services=list(names), start=now - pd.Timedelta(days=config.forecasting.history_days), end=now)
+    history = queries.slot_means(store, list(names), [*config.forecasting.metrics, "replicas"],  # hourly means, as forecast
+                                 now - pd.Timedelta(days=config.forecasting.history_days), now,
+                                 int(pd.Timedelta(config.forecasting.resample).total_seconds()))
     forecasts, rows, scenarios = [], [], []
     history_of = by_service(history)
     work = []  # the whole batch goes through one engine run per time grid
@@ -74,11 +77,26 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
         store.upsert("forecasts", pd.concat(forecasts, ignore_index=True))
     if scenarios:
         store.upsert("scenarios", _complete(pd.DataFrame(scenarios), "scenarios"))
+    _store_capacity_plans(store, config, [svc for svc in _services(config, names) if not gate[svc.name]], now, run_date)
     capacity = pd.DataFrame(rows)
     store.upsert("capacity", _complete(capacity, "capacity"))
     _score_earlier_forecasts(store, config, [s.name for s in _services(config, names)], history, now, run_date)
     return ForecastResult(tuple({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "scores"}
                                 for r in rows))
+
+
+def _store_capacity_plans(store: Store, config: HeadroomConfig, services: list[Service], now: pd.Timestamp, run_date: str) -> int:
+    """The medium and long capacity plans (``forecasting/plans.py``) of ``services`` from their whole days of load before ``now``."""
+    from include.headroom.forecasting.capacity import LOAD_METRIC
+    from include.headroom.forecasting.plans import capacity_plans
+
+    if not services:
+        return 0
+    daily = queries.daily_means(store, LOAD_METRIC, now.floor("D"), [s.name for s in services])
+    plans = capacity_plans(config, services, daily, run_date, metric=LOAD_METRIC, now=now)
+    if len(plans):
+        store.upsert("capacity_plans", _complete(plans, "capacity_plans"))
+    return len(plans)
 
 
 def _score_earlier_forecasts(

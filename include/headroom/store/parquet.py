@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 _SAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 DATA_FILE = "data.parquet"
+PART_PREFIX = "part-"  # part files of tables with ``part_by``: one per upsert, beside the partition's data.parquet
+PARQUET_GLOB = "[!.]*.parquet"  # every data file, never a writer's hidden temporary file
+PART_VALUES_KEY = b"headroom.part_values"  # footer metadata: the part_by values a file holds (JSON list)
 ROW_GROUP_ROWS = 32_768  # rows per Parquet row group
 
 
@@ -29,7 +32,7 @@ def _partition_dir_name(value: str) -> str:
 
 
 class ParquetStore(SqlReads):
-    """Tables of Parquet files under ``root/<table>/<partition>/data.parquet``.
+    """Tables of Parquet files under ``root/<table>/<partition>/data.parquet`` (and ``part-*.parquet`` for tables with ``part_by``).
 
     Writes are read-merge-replace per partition under an exclusive file lock, and
     the new file replaces the old atomically, so a reader sees either state and a
@@ -81,6 +84,12 @@ class ParquetStore(SqlReads):
     def upsert(self, name: str, rows: pd.DataFrame) -> UpsertResult:
         """Insert ``rows`` into table ``name``, replacing rows with the same key.
 
+        A table with ``part_by`` (e.g. forecasts by service) gets each upsert as a new part
+        file of its partition; only the parts holding one of the upsert's ``part_by`` values
+        are read and rewritten without the replaced keys, so the mapped tasks of a run append
+        side by side instead of each rewriting the whole partition. Other tables are
+        read-merge-replaced per partition.
+
         :raises SchemaError: when rows lack a column or hold a value of the wrong type.
         :raises StoreError: when rows repeat a key among themselves.
         """
@@ -92,6 +101,12 @@ class ParquetStore(SqlReads):
         for part_name, part in self._partitions(spec, df):
             directory = self.root / name / part_name
             with self._locked(directory):
+                if spec.part_by is not None:
+                    replaced = self._upsert_part(spec, directory, part)
+                    updated += replaced
+                    inserted += len(part) - replaced
+                    partitions += 1
+                    continue
                 path = directory / DATA_FILE
                 if path.exists():
                     existing = self._read_file(spec, path)
@@ -108,6 +123,46 @@ class ParquetStore(SqlReads):
                 partitions += 1
         return UpsertResult(table=name, inserted=inserted, updated=updated, partitions=partitions)
 
+    def _upsert_part(self, spec: TableSpec, directory: Path, part: pd.DataFrame) -> int:
+        """Write ``part`` as a new part file of ``directory``; remove its keys from the parts that hold its ``part_by`` values.
+
+        :returns: how many stored rows were replaced.
+        """
+        import pandas as pd
+
+        values = set(part[spec.part_by])
+        new_keys = pd.MultiIndex.from_frame(part[list(spec.key)])
+        replaced_total = 0
+        for path in sorted(directory.glob(PARQUET_GLOB)):
+            if not values & self._part_values(spec, path):
+                continue  # holds none of these services: untouched
+            existing = self._read_file(spec, path)
+            replaced = pd.MultiIndex.from_frame(existing[list(spec.key)]).isin(new_keys)
+            if not replaced.any():
+                continue
+            replaced_total += int(replaced.sum())
+            if replaced.all():
+                path.unlink()
+            else:
+                self._write_file(spec, existing.loc[~replaced], path)
+        if len(part):
+            self._write_file(spec, part, directory / f"{PART_PREFIX}{uuid.uuid4().hex}.parquet")
+        return replaced_total
+
+    def _part_values(self, spec: TableSpec, path: Path) -> set[str]:
+        """The ``part_by`` values a file holds: from its footer's metadata, or (a file written without it) from the column."""
+        import json
+
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.read_schema(path).metadata or {}
+            if PART_VALUES_KEY in meta:
+                return set(json.loads(meta[PART_VALUES_KEY]))
+            return {str(v) for v in pq.read_table(path, columns=[spec.part_by]).column(0).to_pylist()}
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
+
     def replace_partition(self, name: str, partition_value: str, rows: pd.DataFrame) -> UpsertResult:
         """Replace one whole partition (e.g. a staging batch) with ``rows``; an empty frame removes it."""
         spec = table(name)
@@ -118,6 +173,8 @@ class ParquetStore(SqlReads):
         with self._locked(directory):
             path = directory / DATA_FILE
             before = len(self._read_file(spec, path)) if path.exists() else 0
+            for other in directory.glob(f"{PART_PREFIX}*.parquet"):
+                other.unlink()
             if len(df):
                 self._write_file(spec, df, path)
             elif path.exists():
@@ -133,8 +190,10 @@ class ParquetStore(SqlReads):
             return 0
         wanted = pd.MultiIndex.from_frame(spec.conform(fill_columns(spec, keys))[list(spec.key)])
         removed = 0
-        for path in sorted((self.root / name).glob(f"**/{DATA_FILE}")):
+        for path in sorted((self.root / name).glob(f"**/{PARQUET_GLOB}")):
             with self._locked(path.parent):
+                if not path.exists():
+                    continue
                 existing = self._read_file(spec, path)
                 hit = pd.MultiIndex.from_frame(existing[list(spec.key)]).isin(wanted)
                 if hit.any():
@@ -153,10 +212,15 @@ class ParquetStore(SqlReads):
         if spec.sort_by:
             df = df.sort_values(list(spec.sort_by), kind="stable")
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        arrow = pa.Table.from_pandas(df, schema=spec.arrow_schema(), preserve_index=False)
+        if spec.part_by is not None:
+            import json
+
+            held = json.dumps(sorted({str(v) for v in df[spec.part_by]})).encode()
+            arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), PART_VALUES_KEY: held})
         try:
             # Small row groups over key-sorted rows: a query for a few services skips the rest by row-group statistics.
-            pq.write_table(pa.Table.from_pandas(df, schema=spec.arrow_schema(), preserve_index=False), tmp, compression="zstd",
-                           row_group_size=ROW_GROUP_ROWS)
+            pq.write_table(arrow, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
             os.replace(tmp, path)
         except OSError as exc:
             raise StoreError(f"cannot write {path}: {exc}") from exc
@@ -175,7 +239,7 @@ class ParquetStore(SqlReads):
 
     def files(self, name: str) -> list[Path]:
         table(name)
-        return sorted((self.root / name).glob(f"**/{DATA_FILE}"))
+        return sorted((self.root / name).glob(f"**/{PARQUET_GLOB}"))
 
     def _relation_sql(self, spec: TableSpec) -> str:
         files = self.files(spec.name)
@@ -209,7 +273,8 @@ class ParquetStore(SqlReads):
             try:
                 con.execute("SET TimeZone = 'UTC'")
                 for spec in TABLES.values():
-                    con.execute(f"CREATE VIEW {spec.name} AS {self._relation_sql(spec)}")
+                    if re.search(rf"\b{spec.name}\b", sql):  # only the tables the query names: each view lists its files
+                        con.execute(f"CREATE VIEW {spec.name} AS {self._relation_sql(spec)}")
                 result = con.execute(sql, params or [])
                 return result.arrow().read_all().to_pandas() if via_arrow else result.df()
             except duckdb.IOException as exc:
@@ -228,7 +293,7 @@ class ParquetStore(SqlReads):
     def _fingerprint(self) -> frozenset[tuple[str, int]]:
         """Every data file of the store with its modification time: changes when any writer replaces a file."""
         out = set()
-        for path in self.root.glob(f"*/**/{DATA_FILE}"):
+        for path in self.root.glob(f"*/**/{PARQUET_GLOB}"):
             try:
                 out.add((str(path), path.stat().st_mtime_ns))
             except FileNotFoundError:

@@ -250,12 +250,48 @@ def accuracy_by_run(store: Store, run_date: str) -> pd.DataFrame:
     )
 
 
-def daily_means(store: Store, metric: str, before: Any) -> pd.DataFrame:
-    """``service``, ``ds`` (UTC day), ``y``: the daily mean of ``metric`` per service before ``before``."""
+def slot_means(
+    store: Store, services: Sequence[str], metrics: Sequence[str], start: pd.Timestamp, end: pd.Timestamp, step_s: int
+) -> pd.DataFrame:
+    """``service``, ``metric``, ``ts`` (start of a ``step_s`` slot, UTC), ``value`` (the mean of the points in it), in ``[start, end)``.
+
+    What the forecasts read: a slot's mean is what resampling the raw points gives, computed
+    where the points are, so a batch reads one row per hour instead of twelve.
+    """
+    s_clause, s_params = in_list("service", services)
+    m_clause, m_params = in_list("metric", metrics)
+    step = int(step_s)
+    if step < 1:
+        raise ValueError(f"step_s={step_s!r} must be a whole number of seconds, at least 1")
+    slot = _per_dialect(store, duckdb=f"to_timestamp(floor(epoch(ts) / {step}) * {step})",
+                        postgres=f"to_timestamp(floor(extract(epoch FROM ts) / {step}) * {step})")
     return store.query(
-        "SELECT service, date_trunc('day', ts) AS ds, avg(value) AS y FROM metrics WHERE metric = ? AND ts < ? GROUP BY 1, 2 ORDER BY 1, 2",
-        [metric, _ts(before)],
+        f"SELECT service, metric, {slot} AS ts, avg(value) AS value FROM metrics WHERE {s_clause} AND {m_clause} AND ts >= ? AND ts < ? "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        [*s_params, *m_params, _ts(start), _ts(end)], via_arrow=True,
     )
+
+
+def daily_means(store: Store, metric: str, before: pd.Timestamp, services: Sequence[str] | None = None) -> pd.DataFrame:
+    """``service``, ``ds`` (UTC day), ``y``: the daily mean of ``metric`` per service before ``before``.
+
+    Of ``services`` only, when given.
+    """
+    clause, params = in_list("service", services) if services is not None else ("true", [])
+    return store.query(
+        f"SELECT service, date_trunc('day', ts) AS ds, avg(value) AS y FROM metrics WHERE metric = ? AND ts < ? AND {clause} "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        [metric, _ts(before), *params],
+    )
+
+
+def capacity_plans_of_run(store: Store, run_date: str | None, services: Sequence[str] | None = None) -> pd.DataFrame:
+    """The medium and long capacity plans of one forecast run (of ``services`` only, when given), in key order."""
+    if not run_date:
+        return empty(store, "capacity_plans")
+    clause, params = in_list("service", services) if services is not None else ("true", [])
+    return store.query(f"SELECT * FROM capacity_plans WHERE run_date = ? AND {clause} ORDER BY {_order('capacity_plans')}",
+                       [run_date, *params])
 
 
 def newest_values(store: Store, metric: str, until: pd.Timestamp, since: pd.Timestamp) -> pd.DataFrame:

@@ -135,3 +135,22 @@ def test_short_history_is_reported_not_forecast(config, fleet):
     assert result.capacity["status"] == "insufficient_history"
     assert "240 needed (10 days)" in result.capacity["reason"]
     assert result.forecast.empty
+
+
+def test_series_by_metric_matches_resampling_one_metric_at_a_time():
+    import numpy as np
+
+    from include.headroom.forecasting.capacity import series_by_metric, to_series
+
+    rng = np.random.default_rng(3)
+    ts = pd.date_range("2026-10-01T00:07Z", periods=2000, freq="5min")
+    frame = pd.concat([pd.DataFrame({"ts": ts, "metric": m, "value": rng.gamma(2.0, 10.0, len(ts))}) for m in ("throughput", "replicas")],
+                      ignore_index=True)
+    frame = frame.drop(index=range(300, 420)).reset_index(drop=True)  # a 10-hour hole in throughput: interpolated
+    got = series_by_metric(frame, ["throughput", "replicas", "error_rate"], "1h")
+    for metric in ("throughput", "replicas"):
+        want = to_series(frame, metric, "1h")
+        assert got[metric]["ds"].tolist() == want["ds"].tolist()
+        np.testing.assert_allclose(got[metric]["y"], want["y"], rtol=1e-12)
+    assert got["throughput"]["ds"].iloc[0] == pd.Timestamp("2026-10-01T00:00Z") and len(got["throughput"]) == 167
+    assert got["error_rate"].empty

@@ -186,3 +186,49 @@ def test_lock_excludes_a_second_holder_until_released(any_store):
         events.append("first released")
     other.join(timeout=10)
     assert events == ["other name acquired", "first released", "second acquired"]
+
+
+def _fc(services: list[str], value: float, run_date: str = "2026-11-01", hours: int = 3) -> pd.DataFrame:
+    ds = pd.date_range("2026-11-01T01:00Z", periods=hours, freq="h")
+    return pd.concat([pd.DataFrame({"run_date": run_date, "service": s, "metric": "throughput", "model": "m", "ds": ds, "yhat": value,
+                                    "yhat_lower": value - 1, "yhat_upper": value + 1, "replicas": float("nan")}) for s in services],
+                     ignore_index=True)
+
+
+def test_mapped_tasks_upsert_forecasts_side_by_side_by_key(any_store):
+    a = any_store.upsert("forecasts", _fc(["a1", "a2"], 1.0))
+    b = any_store.upsert("forecasts", _fc(["b1"], 2.0))
+    assert (a.inserted, a.updated, b.inserted, b.updated) == (6, 0, 3, 0)
+    # The first task run again, with one service more and new values: its keys are replaced, the other task's rows stay.
+    again = any_store.upsert("forecasts", _fc(["a1", "a2", "a3"], 5.0))
+    assert (again.inserted, again.updated) == (3, 6)
+    stored = any_store.read("forecasts")
+    assert len(stored) == 12
+    assert stored.groupby("service")["yhat"].unique().map(list).to_dict() == {"a1": [5.0], "a2": [5.0], "a3": [5.0], "b1": [2.0]}
+    # A part holding a service rewritten by another upsert keeps its other services.
+    any_store.upsert("forecasts", _fc(["a2"], 7.0))
+    stored = any_store.read("forecasts")
+    assert len(stored) == 12 and stored.groupby("service")["yhat"].first().to_dict() == {"a1": 5.0, "a2": 7.0, "a3": 5.0, "b1": 2.0}
+    assert any_store.delete("forecasts", stored[stored["service"] == "a1"][["run_date", "service", "metric", "ds"]]) == 3
+    assert sorted(any_store.read("forecasts")["service"].unique()) == ["a2", "a3", "b1"]
+
+
+def test_parquet_forecast_parts_leave_other_tasks_files_untouched(tmp_path):
+    store = ParquetStore(tmp_path)
+    store.upsert("forecasts", _fc(["a1", "a2"], 1.0))
+    store.upsert("forecasts", _fc(["b1"], 2.0))
+    parts = store.files("forecasts")
+    assert [p.name.startswith("part-") for p in parts] == [True, True] and parts[0].parent.name == "run_date=2026-11-01"
+    before = {p: p.stat().st_mtime_ns for p in parts}
+    b_part = next(p for p in parts if len(pd.read_parquet(p)) == 3)
+    store.upsert("forecasts", _fc(["a1", "a2"], 3.0))  # the first task again: the b1 part is not rewritten
+    assert b_part.exists() and b_part.stat().st_mtime_ns == before[b_part]
+    assert len(store.files("forecasts")) == 2 and store.count("forecasts") == 9
+    # A data.parquet written before parts existed (no footer listing) is found by its column and its keys replaced.
+    legacy = tmp_path / "forecasts" / "run_date=2026-11-02" / "data.parquet"
+    legacy.parent.mkdir()
+    _fc(["a1", "b1"], 4.0, run_date="2026-11-02").to_parquet(legacy)
+    result = store.upsert("forecasts", _fc(["a1"], 9.0, run_date="2026-11-02"))
+    assert (result.inserted, result.updated) == (0, 3)
+    day2 = store.read("forecasts", run_date="2026-11-02")
+    assert day2.groupby("service")["yhat"].first().to_dict() == {"a1": 9.0, "b1": 4.0} and len(day2) == 6

@@ -248,3 +248,21 @@ def test_last_weeks_policy_replay_per_service(config, report):
             assert r["slo_violation_minutes"] >= 0
     page = paths["html"].read_text()
     assert "id='policy-replay'" in page and "Last week&#x27;s policy replay" in page or "Last week's policy replay" in page
+
+
+def test_medium_and_long_capacity_plans_per_service_equal_the_store(results, config, report):
+    paths, twin = report
+    plans = results.read("capacity_plans", run_date=twin["run_date"])
+    assert set(plans["service"]) == {s.name for s in config.services} and set(plans["horizon"]) == {"medium", "long"}
+    mine = plans[(plans["service"] == "search-api")]
+    shown = {(p["horizon"], p["scenario"]): p for p in twin["services"]["search-api"]["plans"]}
+    assert set(shown) == set(zip(mine["horizon"], mine["scenario"], strict=True))
+    for (horizon, scenario), rows in mine.groupby(["horizon", "scenario"]):
+        p, rows = shown[(horizon, scenario)], rows.sort_values("ds")
+        if rows["yhat"].notna().any():
+            assert p["yhat_end"] == pytest.approx(rows["yhat"].iloc[-1]) and p["until"] == rows["ds"].iloc[-1].isoformat()
+            assert p["replicas_peak"] == pytest.approx(rows["replicas"].max())
+        assert p["status"] == rows["status"].iloc[0] and p["band"] == [rows["band_low"].iloc[0], rows["band_high"].iloc[0]]
+    assert shown[("medium", "baseline")]["yhat_end"] is not None  # the fleet's history is long enough for a 12-month plan
+    page = (paths["services"] / "search-api.html").read_text()
+    assert "<h3>Capacity plans</h3>" in page and f"{shown[('medium', 'baseline')]['yhat_end']:,.4g}" in page

@@ -151,3 +151,20 @@ def test_the_two_backends_do_not_import_each_other():
                    [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         assert not [m for m in imported if m and m.endswith(f"store.{other}")], name
     assert not [f for f in ("store.py", "pg_store.py") if (folder.parent / "metrics" / f).exists()], "one store package"
+
+
+def test_slot_means_are_what_resampling_the_points_gives(stores):
+    frames = tuple(queries.slot_means(s, ["a-api"], ["throughput", "replicas"], "2026-10-31T00:00Z", "2026-11-01T03:00Z", 3600)
+                   for s in stores)
+    got = _same(frames, ["metric", "ts"])
+    hour = pd.Timestamp("2026-11-01T01:00Z")
+    expected = {("replicas", hour): 2.5, ("replicas", hour + pd.Timedelta(hours=1)): 4.0,
+                ("throughput", pd.Timestamp("2026-10-31T11:00Z")): 4.0, ("throughput", pd.Timestamp("2026-10-31T12:00Z")): 8.0,
+                ("throughput", hour): 14.0, ("throughput", hour + pd.Timedelta(hours=1)): 20.0}
+    assert {(m, pd.Timestamp(t)): v for m, t, v in got[["metric", "ts", "value"]].itertuples(index=False)} == expected
+    assert set(got["service"]) == {"a-api"} and str(frames[0]["ts"].dt.tz) == "UTC"
+    # The end is exclusive, as for read_metrics: the 02:00 point is left out.
+    before_two = queries.slot_means(stores[0], ["a-api"], ["throughput"], "2026-11-01T00:00Z", NOW, 3600)
+    assert before_two["value"].tolist() == [14.0]
+    with pytest.raises(ValueError, match="step_s=0"):
+        queries.slot_means(stores[0], ["a-api"], ["throughput"], NOW, NOW, 0)
