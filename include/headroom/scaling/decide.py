@@ -102,7 +102,7 @@ def measured_trust(accuracy: pd.DataFrame | None, service: str, metric: str, set
 def predictive_floor(
     config: HeadroomConfig,
     service: Service,
-    as_of: Any,
+    as_of: pd.Timestamp,
     capacity: pd.DataFrame | None,
     forecast: pd.DataFrame | None,
     settings: ScalingConfig,
@@ -133,7 +133,7 @@ def predictive_floor(
     if not trusted:
         return None, why
     rows = forecast[(forecast["service"] == service.name) & (forecast["metric"] == metric)].sort_values("ds")
-    at = utc(as_of) + pd.Timedelta(seconds=settings.lead_time_s)
+    at = as_of + pd.Timedelta(seconds=settings.lead_time_s)
     ahead = rows[pd.to_datetime(rows["ds"], utc=True) >= at].head(1)
     if not len(ahead):
         return None, f"forecast ends before {at.isoformat()}"
@@ -156,7 +156,7 @@ def predictive_floor(
 def planned_capacity(
     config: HeadroomConfig,
     service: Service,
-    start: Any,
+    start: pd.Timestamp,
     capacity: pd.DataFrame | None,
     forecast: pd.DataFrame | None,
     settings: ScalingConfig | None = None,
@@ -167,7 +167,7 @@ def planned_capacity(
     import pandas as pd
 
     settings = settings or policy_settings()
-    first = utc(start).floor("h")
+    first = start.floor("h")
     out = []
     for hour in range(settings.planned_capacity_hours):
         at = first + pd.Timedelta(hours=hour)
@@ -185,7 +185,7 @@ def plan_scaling(
     config: HeadroomConfig,
     service: Service,
     recent: pd.DataFrame,
-    as_of: Any,
+    as_of: pd.Timestamp,
     findings: pd.DataFrame | None = None,
     capacity: pd.DataFrame | None = None,
     forecast: pd.DataFrame | None = None,
@@ -212,7 +212,7 @@ def plan_scaling(
     import pandas as pd
 
     settings = settings or policy_settings()
-    now = utc(as_of)
+    now = as_of
     sc = config.scaling
     ks = kernel_settings(config, service, settings)
     newest = pd.to_datetime(recent["ts"], utc=True).max() if len(recent) else None
