@@ -39,7 +39,7 @@ def _run_batch(batch: list[str]) -> tuple[float, float, list[dict]]:
     from include.headroom.steps.forecast import run_forecasts
 
     t0, c0 = time.perf_counter(), time.process_time()
-    rows = run_forecasts(ParquetStore(_STATE["store_dir"]), _STATE["config"], batch, _STATE["as_of"])
+    rows = run_forecasts(ParquetStore(_STATE["store_dir"]), _STATE["config"], batch, _STATE["as_of"]).to_xcom()
     return time.perf_counter() - t0, time.process_time() - c0, rows
 
 

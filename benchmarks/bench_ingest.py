@@ -71,7 +71,7 @@ def measure(backend: str, url: str, dsn: str, series: int, hours: float, root: s
     total = time.perf_counter() - started
     read_s = source.stats["seconds"]
     out.put({
-        "backend": backend, "points": result["rows"], "seconds": total, "read_s": read_s, "write_s": total - read_s,
+        "backend": backend, "points": result.rows, "seconds": total, "read_s": read_s, "write_s": total - read_s,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     })
 

@@ -69,7 +69,7 @@ def bottleneck_analysis():
         elif end - start < timedelta(hours=1):  # triggered by new metrics: no (or a short) data interval
             start = end - timedelta(hours=1)
         skip_unless_fresh("analysis", end, services)  # no fresh, valid service in the batch: the task is skipped
-        results = run_analysis(store(), config(), services, start, end)
+        results = run_analysis(store(), config(), services, start, end).to_xcom()
         print(f"Bottleneck analysis of {len(services)} services over [{start.isoformat()}, {end.isoformat()})")
         for r in results:
             budget = r.get("budget_remaining")

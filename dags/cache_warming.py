@@ -64,7 +64,7 @@ def cache_warming():
         params = context["params"]
         trigger = params.get("trigger") or ("schedule" if str(context["dag_run"].run_type).lower().endswith("scheduled") else None)
         skip_unless_fresh("warming", as_of(context), params.get("services"))  # no service with fresh, valid data: skipped
-        return plan_all_warming(store(), config(), as_of(context), trigger=trigger, services=params.get("services"))
+        return plan_all_warming(store(), config(), as_of(context), trigger=trigger, services=params.get("services")).to_xcom()
 
     WarmCacheOperator.partial(
         task_id="warm_cache", outlets=[ACTIONS], map_index_template="{{ task.plan['service'] }}",

@@ -73,7 +73,7 @@ def capacity_forecast():
 
         _, as_of = run_window(context)
         skip_unless_fresh("forecast", as_of, services)  # no fresh, valid service in the batch: the task is skipped
-        return json_safe(run_forecasts(store(), config(), services, as_of))
+        return json_safe(run_forecasts(store(), config(), services, as_of).to_xcom())
 
     @task(multiple_outputs=True, outlets=[FORECASTS, FORECAST_SERIES, FORECAST_ACCURACY, SCENARIOS, CAPACITY_PLANS])
     def publish(results: list[list[dict]]) -> dict:

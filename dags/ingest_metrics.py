@@ -43,8 +43,8 @@ def ingest_metrics():
         start, end = run_window(context)
         cfg = config()
         result = ingest(store(), cfg, metrics_source(cfg), start, end, history_days=context["params"].get("history_days"))
-        context["outlet_events"][METRICS_STAGED].extra = {"batch_id": result["batch_id"], "rows": result["rows"]}
-        return result
+        context["outlet_events"][METRICS_STAGED].extra = {"batch_id": result.batch_id, "rows": result.rows}
+        return result.to_xcom()
 
     stage_batch()
 

@@ -44,7 +44,6 @@ from headroom_provider.operators.scaling import (
     VerifyScalingSensor,
 )
 from headroom_provider.sensors.freshness import MetricsFreshnessSensor
-from datetime import UTC
 
 LABEL = "{{ task.decision['service'] }}"
 
@@ -63,17 +62,15 @@ def scaling_actions():
 
     @task
     def plan_decisions(**context) -> list[dict]:
-        from datetime import datetime
-
-        from headroom_provider.defaults import as_of, config, store
+        from headroom_provider.defaults import as_of, config, now, store
         from headroom_provider.gates import skip_unless_fresh
         from include.headroom.steps.act import plan_all_scaling
         from include.headroom.scaling.settings import policy_settings
         from include.headroom.scaling.routing import route_decisions
 
         skip_unless_fresh("scaling", as_of(context))  # no service with fresh, valid data: the task is skipped
-        decisions = plan_all_scaling(store(), config(), as_of(context))
-        return route_decisions(decisions, datetime.now(UTC), policy_settings())
+        decisions = plan_all_scaling(store(), config(), as_of(context)).to_xcom()
+        return route_decisions(decisions, now(), policy_settings())
 
     @task(multiple_outputs=True, outlets=[ACTIONS])
     def record_not_applied(decisions: list[dict], **context) -> dict[str, int]:
@@ -97,12 +94,10 @@ def scaling_actions():
     @task
     def plan_capacity_schedules(**context) -> list[dict]:
         """The next hours' planned capacity of services on AWS targets, for scheduled actions (dry-run unless enabled and current)."""
-        from datetime import datetime
-
-        from headroom_provider.defaults import as_of, config, store
+        from headroom_provider.defaults import as_of, config, now, store
         from include.headroom.steps.act import plan_capacity_schedules as plan
 
-        return plan(store(), config(), as_of(context), datetime.now(UTC))
+        return plan(store(), config(), as_of(context), now()).to_xcom()
 
     decisions = plan_decisions()
     fresh >> decisions

@@ -53,7 +53,7 @@ def validate_metrics():
 
         log = logging.getLogger("headroom.validation")
         try:
-            results = validate_pending(store(), config())
+            results = validate_pending(store(), config()).to_xcom()
         except DataError as exc:
             log.error("Data Docs: %s", docs_root() / "index.html")
             raise AirflowFailException(str(exc)) from exc

@@ -65,8 +65,9 @@ def _summary(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config
     from include.headroom.store import open_store
     from include.headroom.steps.report import summary
+    from include.headroom.timeutil import utc
 
-    rows = summary(open_store(), get_config(), args.as_of)
+    rows = summary(open_store(), get_config(), utc(args.as_of)).to_rows()
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -313,9 +314,10 @@ def _report(args: argparse.Namespace) -> int:
     from include.headroom.config import get_config, reports_dir
     from include.headroom.store import open_store
     from include.headroom.report.html import build_report
+    from include.headroom.timeutil import utc
 
     out = ensure_writable(args.out or reports_dir(), folder=True)
-    paths = build_report(open_store(), get_config(), args.as_of, out)
+    paths = build_report(open_store(), get_config(), utc(args.as_of), out)
     print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
     return 0
 
@@ -327,10 +329,11 @@ def _access_log(args: argparse.Namespace) -> int:
     from include.headroom.cache.settings import load_cache_settings
     from include.headroom.config import get_config
     from include.headroom.metrics.sample_fleet import SampleFleet
+    from include.headroom.timeutil import utc
 
     ensure_writable(args.out)
     log = sample_access_log(
-        SampleFleet(get_config(), anchor=args.anchor), load_cache_settings().access_log, args.service, args.start, args.end
+        SampleFleet(get_config(), anchor=args.anchor), load_cache_settings().access_log, args.service, utc(args.start), utc(args.end)
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from include.headroom.store import Store
 
 
@@ -46,13 +47,13 @@ class AuditRecord:
         return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
-def record(store: Store, *records: AuditRecord, now: Any = None) -> list[str]:
+def record(store: Store, *records: AuditRecord, now: pd.Timestamp | None = None) -> list[str]:
     """Write ``records`` to the audit table; return their ids."""
     import pandas as pd
 
     if not records:
         return []
-    created = utc(now) if now is not None else pd.Timestamp.now(tz="UTC")
+    created = now if now is not None else pd.Timestamp.now(tz="UTC")
     rows = pd.DataFrame([
         {
             "audit_id": r.audit_id, "created_at": created, "kind": r.kind, "service": r.service, "action": r.action,

@@ -15,6 +15,8 @@ from include.headroom.exceptions import DataError
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     import pandas as pd
 
     from include.headroom.config import HeadroomConfig
@@ -31,7 +33,7 @@ class _OnlyServices:
         self.stats: dict[str, Any] = {}
         self.notes: list[str] = []
 
-    def read(self, start: Any, end: Any) -> pd.DataFrame:
+    def read(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         rows = self.source.read(start, end)
         keep = rows["service"].isin(self.services)
         self.stats = {**self.source.stats, "rows_other_services": int((~keep).sum())}
@@ -64,14 +66,15 @@ def ingest_file(
     config: HeadroomConfig,
     store: ParquetStore | None = None,
     services: Sequence[str] | None = None,
-    start: Any = None,
-    end: Any = None,
-    now: Any = None,
+    start: str | datetime | None = None,
+    end: str | datetime | None = None,
+    now: str | datetime | None = None,
     dry_run: bool = False,
     reports_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Stage ``paths`` as one batch through :class:`~include.headroom.metrics.files.FileSource` and validate it.
 
+    The command line's entry: ``start``, ``end`` and ``now`` may be the text given on it (normalised here).
     The columns, formats and units are those of ``sources.yaml`` ``files``; the interval defaults to the
     files' own span. With ``dry_run`` everything runs against a scratch store that is thrown away.
 
@@ -108,7 +111,7 @@ def ingest_file(
     scratch = Path(tempfile.mkdtemp(prefix="headroom-dry-run-")) if dry_run else None
     try:
         db = ParquetStore(scratch / "store") if scratch else (store or open_store())
-        staged = ingest(db, config, source, start_ts, end_ts, read_from=start_ts)
+        staged = ingest(db, config, source, start_ts, end_ts, read_from=start_ts).to_xcom()
         with suppress(DataError):  # a failed batch is written like any other; its record below says why
             validate_pending(
                 db, config, now=now_ts, reports_dir=scratch / "reports" if scratch else reports_dir, batch_ids=[staged["batch_id"]]

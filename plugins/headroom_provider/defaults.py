@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 from headroom_provider.notifications.alerts import HeadroomAlertNotifier
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from include.headroom.config import HeadroomConfig
     from include.headroom.store import Store
 
@@ -24,13 +26,19 @@ DEFAULT_ARGS: dict[str, Any] = {
 TAGS = {"headroom", "ingest", "validate", "forecast", "analyse", "act", "report", "connectors"}
 
 
-def run_window(context: Any) -> tuple[datetime, datetime]:
-    """The run's data interval; runs without one (asset-triggered, manual) get a zero-length window at their run time."""
+def run_window(context: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The run's data interval as UTC Timestamps; runs without one (asset-triggered, manual) get a zero-length window
+    at their run time.
+
+    Times enter the library here, normalised once: every step takes ``pd.Timestamp`` (UTC) and trusts it.
+    """
+    from include.headroom.timeutil import utc
+
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is None or end is None:
         end = context.get("logical_date") or context["dag_run"].run_after
         start = end
-    return start, end
+    return utc(start), utc(end)
 
 
 def store() -> Store:
@@ -72,12 +80,19 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def as_of(context: Any) -> datetime:
-    """The time a decision is made for: the analysis window that triggered this run, else the run's own time."""
+def as_of(context: Any) -> pd.Timestamp:
+    """The time a decision is made for (UTC): the analysis window that triggered this run, else the run's own time."""
     from include.headroom.timeutil import utc
 
     events = context.get("triggering_asset_events") or {}
     ends = [e.extra["window_end"] for asset_events in events.values() for e in asset_events if (e.extra or {}).get("window_end")]
     if ends:
-        return utc(max(ends)).to_pydatetime()
+        return max(utc(end) for end in ends)  # XCom/asset extras are ISO text: compared as times, not as strings
     return run_window(context)[1]
+
+
+def now() -> pd.Timestamp:
+    """The wall clock, UTC, as the library takes it."""
+    import pandas as pd
+
+    return pd.Timestamp.now(tz="UTC")

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 from collections.abc import Sequence
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
 
-def skip_unless_fresh(step: str, as_of: datetime, names: Sequence[str] | None = None) -> dict[str, str | None]:
+def skip_unless_fresh(step: str, as_of: pd.Timestamp, names: Sequence[str] | None = None) -> dict[str, str | None]:
     """Gate ``names`` (default: the catalog) for ``step`` at ``as_of``; skip the whole task when none may be acted on.
 
     Each refused service is recorded in the audit trail (kind ``gate``) by the gate itself; the

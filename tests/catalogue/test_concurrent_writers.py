@@ -35,12 +35,13 @@ def _ingest_and_validate(store, config, path: str, start: str, end: str, barrier
     from include.headroom.metrics.source_config import load_source_settings
     from include.headroom.steps.ingest import ingest
     from include.headroom.steps.validate import validate_pending
+    from include.headroom.timeutil import utc
 
     source = FileSource(dataclasses.replace(load_source_settings().files, paths=(path,)), config, now=NOW)
     barrier.wait(timeout=60)
-    ingest(store, config, source, start, end)
+    ingest(store, config, source, utc(start), utc(end))  # normalised as the task's boundary does
     with contextlib.suppress(DataError):  # a failed batch is recorded; the checks below read the records
-        validate_pending(store, config, now=NOW)
+        validate_pending(store, config, now=utc(NOW))
 
 
 def _race(store, config, jobs) -> None:

@@ -254,7 +254,7 @@ def test_report_twin_is_the_store_and_equal_on_both_stores(config, pipeline):
     from include.headroom.report.settings import load_report_settings
 
     twin = TWINS[pipeline["backend"]]
-    again = json.loads(json.dumps(collect_figures(pipeline["store"], config, AS_OF, load_report_settings())))
+    again = json.loads(json.dumps(collect_figures(pipeline["store"], config, pd.Timestamp(AS_OF), load_report_settings())))
     assert _differences(twin, again) == []
     assert len(twin["overview"]) == len(config.services) and twin["run_date"] == ANCHOR
     assert twin["accuracy"]["horizons"] and twin["fleet"]["findings"] > 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from include.headroom.steps import act, analyse, forecast, ingest, validate
+from include.headroom.steps import act, analyse, forecast, ingest, report, validate
 from include.headroom.exceptions import DataError
 from include.headroom.metrics.sources import SampleFleetSource
 from include.headroom.report.html import build_report
@@ -30,10 +30,12 @@ def loaded(tmp_path_factory, config):
 def test_first_ingest_loads_history_and_validation_moves_it(config, loaded):
     store, _, first, validated = loaded
     rows = 21 * 288 * len(config.services) * 9
-    assert first["rows"] == rows
-    (summary,) = validated
+    assert first.rows == rows
+    assert first.to_xcom()["read_start"] == first.read_start.isoformat() and first.read_start.tzname() == "UTC"
+    assert validated.batch_ids == [first.batch_id]
+    (summary,) = validated.to_xcom()
     assert {k: summary[k] for k in ("batch_id", "status", "rows_in", "rows_valid", "rows_quarantined", "failed_services", "message")} == {
-        "batch_id": first["batch_id"],
+        "batch_id": first.batch_id,
         "status": "validated",
         "rows_in": rows,
         "rows_valid": rows,
@@ -41,7 +43,7 @@ def test_first_ingest_loads_history_and_validation_moves_it(config, loaded):
         "failed_services": [],
         "message": "",
     }
-    assert summary["data_docs"].endswith(f"data_docs/{first['batch_id']}/index.html")
+    assert summary["data_docs"].endswith(f"data_docs/{first.batch_id}/index.html")
     assert "<html" in Path(summary["data_docs"]).read_text().lower()
     results = store.read("validation_results")
     assert sorted(results["service"]) == sorted(s.name for s in config.services) and results["success"].all()
@@ -52,8 +54,9 @@ def test_next_interval_reads_only_the_interval_plus_lookback(config, loaded):
     store, source, _, _ = loaded
     before = store.count("metrics")
     nxt = ingest.ingest(store, config, source, AS_OF, AS_OF + pd.Timedelta(minutes=15))
-    assert nxt["read_start"] == (AS_OF - pd.Timedelta(minutes=15)).isoformat()  # lookback of 900 s
-    assert nxt["rows"] == 6 * len(config.services) * 9
+    assert nxt.read_start == AS_OF - pd.Timedelta(minutes=15)  # lookback of 900 s
+    assert nxt.to_xcom()["read_start"] == (AS_OF - pd.Timedelta(minutes=15)).isoformat()
+    assert nxt.rows == 6 * len(config.services) * 9
     validate.validate_pending(store, config)
     assert store.count("metrics") == before + 3 * len(config.services) * 9  # three new points per series, three replaced
 
@@ -85,7 +88,7 @@ def test_bad_rows_are_quarantined_and_counted(config, loaded, tmp_path):
         AS_OF - pd.Timedelta(hours=1),
         history_days=1 / 24,
     )
-    (summary,) = validate.validate_pending(store, config)
+    (summary,) = validate.validate_pending(store, config).to_xcom()
     assert summary["status"] == "validated" and summary["failed_services"] == []
     assert summary["rows_quarantined"] == 12 * sum(s.tier.value in lower for s in config.services) + 3
     assert summary["rows_in"] == summary["rows_valid"] + summary["rows_quarantined"] == store.count("metrics") + store.count("quarantine")
@@ -118,17 +121,20 @@ def test_freshness_gate(config, loaded):
     assert set(validate.freshness(store, config, AS_OF).values()) == {None}
     later = validate.freshness(store, config, AS_OF + pd.Timedelta(hours=5))
     assert all(reason and reason.startswith("stale: newest validated point") for reason in later.values())
-    decisions = act.plan_all_scaling(store, config, AS_OF + pd.Timedelta(hours=5))
+    decisions = act.plan_all_scaling(store, config, AS_OF + pd.Timedelta(hours=5)).to_xcom()
     assert {d["action"] for d in decisions} == {"skip"}
 
 
 def test_forecast_analyse_act_report(config, loaded, tmp_path):
     store = loaded[0]
     names = [s.name for s in config.services]
-    rows = forecast.run_forecasts(store, config, names, AS_OF)
+    rows = forecast.run_forecasts(store, config, names, AS_OF).to_xcom()
     assert len(rows) == len(names) * len(config.forecasting.metrics)
     assert {r["status"] for r in rows} == {"ok"}
-    analysed = analyse.run_analysis(store, config, names, AS_OF - pd.Timedelta(days=14), AS_OF)
+    analysis = analyse.run_analysis(store, config, names, AS_OF - pd.Timedelta(days=14), AS_OF)
+    assert [a.service for a in analysis.services] == names and not any(a.skipped for a in analysis.services)
+    analysed = analysis.to_xcom()
+    assert {tuple(sorted(r)) for r in analysed} == {("alert", "budget_remaining", "findings", "reason", "service", "status")}
     by_service = {r["service"]: r for r in analysed}
     # the shared database's slowdown, then the cache loss; the first is blamed on the database, told to its caller's team
     assert [f["type"] for f in by_service["catalog-api"]["findings"]] == ["database_bound", "cache_bound"]
@@ -141,11 +147,16 @@ def test_forecast_analyse_act_report(config, loaded, tmp_path):
         ("dependency_failure", "payments-gateway", "payments"),
     ]
     assert [(f["type"], f["kind"]) for f in by_service["search-api"]["findings"]] == [("cpu_bound", "predicted")]
-    plans = {p["service"]: p for p in act.plan_all_warming(store, config, AS_OF)}
+    warming = act.plan_all_warming(store, config, AS_OF)
+    assert [p["service"] for p in warming.triggered] == [p["service"] for p in warming.to_xcom() if p["trigger"]]
+    plans = {p["service"]: p for p in warming.to_xcom()}
     assert plans["catalog-api"]["trigger"] == "cache_bound" and plans["catalog-api"]["keys"] > 0
     assert plans["orders-api"]["trigger"] is None
-    decisions = act.plan_all_scaling(store, config, AS_OF)
+    decisions = act.plan_all_scaling(store, config, AS_OF).to_xcom()
     assert len(decisions) == len(names) and all(d["service"] in names for d in decisions)
+    lines = {s.service: s for s in report.summary(store, config, AS_OF).services}
+    assert list(lines) == names and lines["checkout-api"].bottleneck.startswith("cpu_bound (observed")
+    assert lines["search-api"].saturation != "none in horizon" and lines["search-api"].model
     paths = build_report(store, config, AS_OF, tmp_path / "reports")
     html = paths["html"].read_text()
     assert html.count("<img class='forecast'") == len(names)

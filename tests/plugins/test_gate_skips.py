@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 from headroom_provider.gates import skip_unless_fresh
 from include.headroom.validation.results import validate_rows
 
-START, END, NOW = "2026-10-31T23:00Z", "2026-11-01T00:00Z", "2026-11-01T00:05Z"
+START, END, NOW = pd.Timestamp("2026-10-31T23:00Z"), pd.Timestamp("2026-11-01T00:00Z"), pd.Timestamp("2026-11-01T00:05Z")
 
 
 @pytest.fixture
@@ -27,14 +27,14 @@ def store_with_an_hour(monkeypatch, tmp_path, config, fleet):
 
 
 def test_a_task_with_some_fresh_services_runs(store_with_an_hour):
-    reasons = skip_unless_fresh("forecast", pd.Timestamp(END).to_pydatetime(), ["orders-api", "search-api"])
+    reasons = skip_unless_fresh("forecast", END, ["orders-api", "search-api"])
     assert reasons["search-api"] is None and reasons["orders-api"].startswith("latest validation failed (batch hour)")
 
 
 def test_a_task_with_nothing_fresh_is_skipped_with_every_reason(store_with_an_hour):
     with pytest.raises(AirflowSkipException, match=r"forecast: no service may be acted on at .*orders-api: latest validation failed"):
-        skip_unless_fresh("forecast", pd.Timestamp(END).to_pydatetime(), ["orders-api"])
-    later = (pd.Timestamp(END) + pd.Timedelta(hours=3)).to_pydatetime()
+        skip_unless_fresh("forecast", END, ["orders-api"])
+    later = END + pd.Timedelta(hours=3)
     with pytest.raises(AirflowSkipException, match=r"scaling: no service may be acted on .*search-api: stale: newest validated point"):
         skip_unless_fresh("scaling", later)
     audit = store_with_an_hour.read("audit", kind="gate")
@@ -46,9 +46,9 @@ def test_the_freshness_sensor_counts_valid_fresh_services_and_skips_on_timeout(s
 
     sensor = MetricsFreshnessSensor(task_id="wait_for_fresh_metrics", min_fresh_share=0.9)
     assert sensor.soft_fail is True
-    at_end = pd.Timestamp(END).to_pydatetime()
+    at_end = END
     assert sensor.poke({"data_interval_start": at_end, "data_interval_end": at_end}) is True  # 11 of 12 valid and fresh
-    later = (pd.Timestamp(END) + pd.Timedelta(hours=3)).to_pydatetime()
+    later = END + pd.Timedelta(hours=3)
     assert sensor.poke({"data_interval_start": later, "data_interval_end": later}) is False
     strict = MetricsFreshnessSensor(task_id="strict", min_fresh_share=1.0)
     assert strict.poke({"data_interval_start": at_end, "data_interval_end": at_end}) is False  # orders-api failed validation

@@ -403,7 +403,9 @@ def _leak_slope(frame: pd.DataFrame) -> pd.Series | None:
     return daily_mean.diff(12)  # 12 points of 5 minutes
 
 
-def analyze_service(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, window_start: Any, window_end: Any) -> list[Finding]:
+def analyze_service(
+    config: HeadroomConfig, service: Service, metrics: pd.DataFrame, window_start: pd.Timestamp, window_end: pd.Timestamp
+) -> list[Finding]:
     """Observed bottleneck episodes of one service that reach into ``[window_start, window_end)``.
 
     Episodes are traced from ``context_hours`` before the window; the baseline comes from the
@@ -414,7 +416,7 @@ def analyze_service(config: HeadroomConfig, service: Service, metrics: pd.DataFr
     import numpy as np
     import pandas as pd
 
-    start, end = utc(window_start), utc(window_end)
+    start, end = window_start, window_end
     bn = config.bottlenecks
     det = bn.detection
     frame = wide(metrics)
@@ -487,7 +489,7 @@ def _normal_sf(x: np.ndarray) -> np.ndarray:
 
 
 def predicted_findings(
-    config: HeadroomConfig, service: Service, capacity: pd.DataFrame, as_of: Any, forecasts: pd.DataFrame | None = None
+    config: HeadroomConfig, service: Service, capacity: pd.DataFrame, as_of: pd.Timestamp, forecasts: pd.DataFrame | None = None
 ) -> list[Finding]:
     """Bottlenecks predicted from the latest forecasts, raised when their probability passes the threshold.
 
@@ -505,7 +507,7 @@ def predicted_findings(
     pred = bn.prediction
     threshold = float(pred.get("probability_threshold", 0.7))
     types = dict(pred.get("types", {}))
-    now = utc(as_of)
+    now = as_of
     out = []
     # Only trusted forecasts (backtest MAPE within the accuracy gate) may predict a bottleneck.
     rows = (
@@ -605,14 +607,14 @@ def _normal_isf(q: float) -> float:
 
 
 def budget_levels(
-    config: HeadroomConfig, service: Service, frame: pd.DataFrame, baseline: pd.DataFrame | None, at: Any
+    config: HeadroomConfig, service: Service, frame: pd.DataFrame, baseline: pd.DataFrame | None, at: pd.Timestamp
 ) -> dict[str, dict[str, Any]]:
     """Each metric with a performance budget, averaged over the 5 minutes before ``at``, and the budget level it reached."""
     import numpy as np
     import pandas as pd
 
     bn = config.bottlenecks
-    now = utc(at)
+    now = at
     recent = frame[(frame.index >= now - pd.Timedelta(minutes=5)) & (frame.index < now)]
     relative_metrics = {r["utilization"] for r in bn.resources.values() if r.get("relative")}
     low_metrics = {r["utilization"] for r in bn.resources.values() if r.get("direction") == "low"}
@@ -645,7 +647,7 @@ def budget_levels(
 
 
 def use_report(
-    config: HeadroomConfig, service: Service, frame: pd.DataFrame, baseline: pd.DataFrame | None, at: Any
+    config: HeadroomConfig, service: Service, frame: pd.DataFrame, baseline: pd.DataFrame | None, at: pd.Timestamp
 ) -> list[dict[str, Any]]:
     """The USE method per resource with a metric: utilization, saturation and errors over the 5 minutes before ``at``.
 
@@ -658,7 +660,7 @@ def use_report(
     levels = budget_levels(config, service, frame, baseline, at)
     latency = levels.get("response_time")
     inflation = None
-    now = utc(at)
+    now = at
     if baseline is not None and "response_time" in frame and "response_time" in baseline:
         recent = frame.index[(frame.index < now)][-1:] if len(frame) else []
         if len(recent):
@@ -722,7 +724,9 @@ def _alarm(frame: pd.DataFrame, at: pd.Timestamp, metric: str, alarm: Any) -> bo
     return all((m < alarm["threshold"]) if low else (m > alarm["threshold"]) for m in means)
 
 
-def slo_status(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, window_start: Any, window_end: Any) -> dict[str, Any]:
+def slo_status(
+    config: HeadroomConfig, service: Service, metrics: pd.DataFrame, window_start: pd.Timestamp, window_end: pd.Timestamp
+) -> dict[str, Any]:
     """The tier's SLOs at ``window_end``: latency and availability over the window, the error budget over its rolling
     window (``slo.budget_window_days``, from the rows given), burn-rate alerts, projected exhaustion and the USE figures."""
     import numpy as np
@@ -733,7 +737,7 @@ def slo_status(config: HeadroomConfig, service: Service, metrics: pd.DataFrame, 
     bn = config.bottlenecks
     slo_cfg = bn.slo
     tier = config.tier(service.tier)
-    start, end = utc(window_start), utc(window_end)
+    start, end = window_start, window_end
     rows = metrics[(metrics["ts"] >= start) & (metrics["ts"] < end)]
     latency = rows.loc[rows["metric"] == "response_time", "value"].to_numpy(float)
     errors = rows.loc[rows["metric"] == "error_rate", "value"].to_numpy(float)

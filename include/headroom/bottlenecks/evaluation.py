@@ -99,7 +99,9 @@ def _overlaps(e: Episode, truth: GroundTruth) -> bool:
     return e.service == truth.service and e.start <= end and e.end >= start
 
 
-def score_episodes(episodes: Sequence[Episode], truths: Sequence[GroundTruth], services: int, start: Any, end: Any) -> Evaluation:
+def score_episodes(
+    episodes: Sequence[Episode], truths: Sequence[GroundTruth], services: int, start: pd.Timestamp, end: pd.Timestamp
+) -> Evaluation:
     """Compare ``episodes`` with ``truths`` (observed incidents only) over ``[start, end)`` of ``services`` services."""
     import pandas as pd
 

@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from include.headroom.exceptions import DataError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from include.headroom.config import HeadroomConfig
     from include.headroom.metrics.prometheus import PrometheusSource
 
@@ -186,7 +188,7 @@ def graph_from_mesh(result: list[dict[str, Any]], min_requests: float = 0.0) -> 
     return _graph(edges, "prometheus"), dropped
 
 
-def graph_from_prometheus(source: PrometheusSource, at: Any, window: str = "1h", query: str = MESH_QUERY) -> tuple[CallGraph, int]:
+def graph_from_prometheus(source: PrometheusSource, at: pd.Timestamp, window: str = "1h", query: str = MESH_QUERY) -> tuple[CallGraph, int]:
     """Who called whom in the ``window`` before ``at``, from service-mesh request counters (Istio's by default)."""
     if not re.fullmatch(r"\d+[smhdw]", window):
         raise DataError(f"mesh graph window={window!r}: expected a Prometheus duration such as 30m, 1h or 1d")

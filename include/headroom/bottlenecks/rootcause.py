@@ -408,7 +408,7 @@ def rank_root_causes(
     graph: CallGraph,
     target: str,
     metric: str,
-    at: Any,
+    at: pd.Timestamp,
     settings: RootCauseSettings | None = None,
 ) -> Ranking:
     """Rank every node with data as the root cause of ``metric`` changing on ``target`` at ``at``.
@@ -576,7 +576,7 @@ def rank_root_causes(
                    seconds=time.perf_counter() - started)
 
 
-def zscore_baseline(issue: pd.DataFrame, normal: pd.DataFrame, at: Any, settings: RootCauseSettings | None = None) -> list[str]:
+def zscore_baseline(issue: pd.DataFrame, normal: pd.DataFrame, at: pd.Timestamp, settings: RootCauseSettings | None = None) -> list[str]:
     """The naive baseline: nodes by their largest robust z-score against normal data in the issue window (no graph, no pre-issue bin)."""
     import numpy as np
 
@@ -602,7 +602,7 @@ def zscore_baseline(issue: pd.DataFrame, normal: pd.DataFrame, at: Any, settings
     return [n for n, _ in sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def rank_files(metrics: str | Path, normal: str | Path | None, graph: str | Path, target: str, metric: str, at: Any,
+def rank_files(metrics: str | Path, normal: str | Path | None, graph: str | Path, target: str, metric: str, at: pd.Timestamp,
                output: str | Path | None = None) -> Ranking:
     """The command line's work: read the long CSVs and the ``caller,callee`` graph, rank, write ``output`` as JSON.
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Mapping, Sequence
 
 from include.headroom.exceptions import InvalidArgumentError
-from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,7 +69,7 @@ def burn_rate(error_ratio: float, error_budget: float) -> float:
     return error_ratio / error_budget
 
 
-def error_ratio(errors: pd.Series, start: Any, end: Any, throughput: pd.Series | None = None) -> float:
+def error_ratio(errors: pd.Series, start: pd.Timestamp, end: pd.Timestamp, throughput: pd.Series | None = None) -> float:
     """Failed share of requests in ``[start, end)``: error rate weighted by throughput when given; NaN without data.
 
     :param errors: error rate (0..1) indexed by UTC timestamps.
@@ -78,7 +77,7 @@ def error_ratio(errors: pd.Series, start: Any, end: Any, throughput: pd.Series |
     """
     import numpy as np
 
-    lo, hi = utc(start), utc(end)
+    lo, hi = start, end
     inside = (errors.index >= lo) & (errors.index < hi)
     err = errors[inside].to_numpy(float)
     keep = ~np.isnan(err)
@@ -94,12 +93,12 @@ def error_ratio(errors: pd.Series, start: Any, end: Any, throughput: pd.Series |
 
 
 def evaluate_burn_alerts(
-    errors: pd.Series, error_budget: float, as_of: Any, alerts: Sequence[BurnAlert], throughput: pd.Series | None = None
+    errors: pd.Series, error_budget: float, as_of: pd.Timestamp, alerts: Sequence[BurnAlert], throughput: pd.Series | None = None
 ) -> list[BurnAlertStatus]:
     """Each alert at ``as_of``: fires when the burn rates over ``[as_of - window, as_of)`` of both windows reach its rate."""
     import pandas as pd
 
-    now = utc(as_of)
+    now = as_of
     out = []
     for alert in alerts:
         burns = []
@@ -112,7 +111,8 @@ def evaluate_burn_alerts(
 
 
 def budget_status(
-    errors: pd.Series, error_budget: float, as_of: Any, window_days: float, burn_window_h: float, throughput: pd.Series | None = None
+    errors: pd.Series, error_budget: float, as_of: pd.Timestamp, window_days: float, burn_window_h: float,
+    throughput: pd.Series | None = None
 ) -> BudgetStatus:
     """Budget spent and left over ``[as_of - window_days, as_of)``, and when the current burn exhausts what is left.
 
@@ -121,7 +121,7 @@ def budget_status(
     """
     import pandas as pd
 
-    now = utc(as_of)
+    now = as_of
     window = pd.Timedelta(days=window_days)
     ratio = error_ratio(errors, now - window, now, throughput)
     consumed = burn_rate(ratio, error_budget) if ratio == ratio else float("nan")

@@ -41,7 +41,9 @@ def key_sizes(service: str, population: int, seed: int) -> np.ndarray:
     return np.clip(rng.lognormal(mean=7.5, sigma=1.2, size=population), 64, MAX_OBJECT_BYTES).astype(np.int64)
 
 
-def sample_access_log(fleet: SampleFleet, settings: AccessLogSettings, service: str, start: Any, end: Any) -> pd.DataFrame:
+def sample_access_log(
+    fleet: SampleFleet, settings: AccessLogSettings, service: str, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
     """The sample fleet's access log of ``service`` in ``[start, end)``, ordered by time.
 
     :raises DataError: for a service the fleet does not have.
@@ -49,7 +51,6 @@ def sample_access_log(fleet: SampleFleet, settings: AccessLogSettings, service: 
     import numpy as np
     import pandas as pd
 
-    start, end = utc(start), utc(end)
     if end <= start:
         raise DataError(f"access log window [{start}, {end}) of {service!r} is empty")
     svc = fleet.config.service(service)
@@ -148,7 +149,9 @@ def read_access_log(path: str | Path, service: str | None = None) -> pd.DataFram
     return log.sort_values("ts", kind="stable").reset_index(drop=True)
 
 
-def load_access_log(settings: AccessLogSettings, service: str, start: Any, end: Any, fleet: SampleFleet | None = None) -> pd.DataFrame:
+def load_access_log(
+    settings: AccessLogSettings, service: str, start: pd.Timestamp, end: pd.Timestamp, fleet: SampleFleet | None = None
+) -> pd.DataFrame:
     """The access log of ``service`` in ``[start, end)`` from the configured source."""
     if settings.source == "sample_fleet":
         if fleet is None:
@@ -162,7 +165,7 @@ def load_access_log(settings: AccessLogSettings, service: str, start: Any, end: 
     if found is None:
         raise DataError(f"no access log for {service!r}: looked for {[str(p) for p in candidates]}")
     log = read_access_log(found, service)
-    return log[(log["ts"] >= utc(start)) & (log["ts"] < utc(end))].reset_index(drop=True)
+    return log[(log["ts"] >= start) & (log["ts"] < end)].reset_index(drop=True)
 
 
 def sample_value(key: str, size_bytes: int) -> bytes:

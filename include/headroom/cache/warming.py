@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from include.headroom.cache.settings import AdaptiveTtl
 from include.headroom.config import HeadroomConfig
 from include.headroom.catalog import Service
-from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,7 +66,7 @@ def sample_hot_keys(service: str, count: int = 2000, seed: int = 7) -> list[HotK
     return [HotKey(f"{service}:item:{r}", float(f), int(s)) for r, f, s in zip(ranks, frequency, sizes, strict=False)]
 
 
-def rank_hot_keys(log: pd.DataFrame, now: Any, half_life_s: float, peak_rps: float | None = None) -> list[HotKey]:
+def rank_hot_keys(log: pd.DataFrame, now: pd.Timestamp, half_life_s: float, peak_rps: float | None = None) -> list[HotKey]:
     """Rank the keys of an access log by recency-weighted frequency x the forecast traffic of the coming peak.
 
     :param log: access log rows (``ts``, ``key``, ``size_bytes``, ``hit``) of one service, up to ``now``.
@@ -80,7 +79,7 @@ def rank_hot_keys(log: pd.DataFrame, now: Any, half_life_s: float, peak_rps: flo
 
     if len(log) == 0:
         return []
-    age = (utc(now) - log["ts"]).dt.total_seconds().clip(lower=0).to_numpy(float)
+    age = (now - log["ts"]).dt.total_seconds().clip(lower=0).to_numpy(float)
     frame = log.assign(weight=np.exp2(-age / float(half_life_s)), hit_n=log["hit"].astype(float))
     grouped = frame.groupby("key", sort=False).agg(weight=("weight", "sum"), size_bytes=("size_bytes", "last"),
                                                    hit_rate=("hit_n", "mean"))
@@ -149,7 +148,7 @@ def plan_warming(
                     tier=str(getattr(service.tier, "value", service.tier)), peak_rps=peak_rps)
 
 
-def forecast_peak(forecasts: pd.DataFrame, recent: pd.DataFrame, service: str, now: Any, lead_time_s: float,
+def forecast_peak(forecasts: pd.DataFrame, recent: pd.DataFrame, service: str, now: pd.Timestamp, lead_time_s: float,
                   peak_ratio: float, metric: str = "throughput") -> float | None:
     """The forecast peak load of ``service`` within the lead time, when it reaches ``peak_ratio`` x the recent mean; else ``None``.
 
@@ -158,7 +157,6 @@ def forecast_peak(forecasts: pd.DataFrame, recent: pd.DataFrame, service: str, n
     """
     import pandas as pd
 
-    now = utc(now)
     if len(forecasts) == 0:
         return None
     import numpy as np

@@ -28,7 +28,7 @@ HISTORY_DAYS = 2  # a daily season twice over: enough for the engine's seasonali
 ORIGINS = 5
 
 
-def nearterm_forecasts(config: HeadroomConfig, metrics: pd.DataFrame, services: Sequence[str], as_of: Any,
+def nearterm_forecasts(config: HeadroomConfig, metrics: pd.DataFrame, services: Sequence[str], as_of: pd.Timestamp,
                        names: Sequence[str] = NEARTERM_METRICS) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Capacity-like rows (``service``, ``metric``, ``status``, ``trusted``, ``mape``, ...) and forecast rows for ``names``.
 
@@ -98,7 +98,7 @@ def nearterm_forecasts(config: HeadroomConfig, metrics: pd.DataFrame, services: 
     return pd.DataFrame(cap_rows), forecasts
 
 
-def with_nearterm(config: HeadroomConfig, metrics: pd.DataFrame, services: Sequence[str], as_of: Any, capacity: pd.DataFrame,
+def with_nearterm(config: HeadroomConfig, metrics: pd.DataFrame, services: Sequence[str], as_of: pd.Timestamp, capacity: pd.DataFrame,
                   forecasts: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The latest capacity rows and forecasts with each near-term metric's rows replaced by a forecast made at ``as_of``."""
     import pandas as pd

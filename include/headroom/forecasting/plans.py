@@ -48,7 +48,7 @@ def _paths(matrix: Any, step: pd.Timedelta, horizon: int) -> Any:
 
 
 def capacity_plans(config: HeadroomConfig, services: Sequence[Service], daily: pd.DataFrame, run_date: str,
-                   metric: str = "throughput", now: Any = None) -> pd.DataFrame:
+                   metric: str = "throughput", now: pd.Timestamp | None = None) -> pd.DataFrame:
     """Plan rows for ``services`` from ``daily`` (``service``, ``ds`` a UTC day, ``y`` the day's mean of ``metric``).
 
     :param now: the run's time; the plans start at its day (default: the day after the newest daily mean).

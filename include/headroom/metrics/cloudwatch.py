@@ -126,7 +126,7 @@ class CloudWatchSource:
             exhausted=lambda n, exc: SourceError(f"cloudwatch GetMetricData still throttled after {n} attempts (queries {ids}...): {exc}"),
         )
 
-    def read(self, start: Any, end: Any) -> pd.DataFrame:
+    def read(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         """Canonical rows with ``start <= ts < end``; series with no datapoints are logged and listed in ``stats["empty"]``."""
         import pandas as pd
 

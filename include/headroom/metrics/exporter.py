@@ -132,7 +132,7 @@ class FleetExporter:
 
     # -- renderings ----------------------------------------------------------------------------
 
-    def exposition(self, at: Any) -> str:
+    def exposition(self, at: pd.Timestamp) -> str:
         """The text exposition format (what ``/metrics`` serves) at time ``at``."""
         import pandas as pd
 
@@ -143,7 +143,7 @@ class FleetExporter:
             by_family.setdefault(family, []).append(f"{sample}{{{_labels(labels)}}} {float(values[0])!r}")
         return "".join(f"# TYPE {family} {kinds.get(family, 'gauge')}\n" + "\n".join(lines) + "\n" for family, lines in by_family.items())
 
-    def openmetrics(self, start: Any, end: Any, every_s: int = 60) -> Iterator[str]:
+    def openmetrics(self, start: pd.Timestamp, end: pd.Timestamp, every_s: int = 60) -> Iterator[str]:
         """OpenMetrics text with timestamps for ``[start, end)`` every ``every_s`` seconds, for
         ``promtool tsdb create-blocks-from openmetrics``; yields chunks of lines ending in ``# EOF``."""
         import pandas as pd

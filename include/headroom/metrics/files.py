@@ -205,7 +205,7 @@ class FileSource:
         out.loc[naive] = local.dt.tz_convert("UTC").fillna(rows.loc[naive, "ts"])
         return out
 
-    def read(self, start: Any, end: Any) -> pd.DataFrame:
+    def read(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         """Canonical rows of every configured file for the read window ``[start, end)``, sorted by key.
 
         Nothing vanishes unsaid: rows dated in the future (after ``now`` plus validation's clock-skew

@@ -140,7 +140,7 @@ class PrometheusSource:
         """The server's version information (a cheap reachability check)."""
         return self._get("/api/v1/status/buildinfo", {}, "buildinfo")
 
-    def instant(self, promql: str, at: Any = None) -> list[dict[str, Any]]:
+    def instant(self, promql: str, at: pd.Timestamp | None = None) -> list[dict[str, Any]]:
         """``/api/v1/query``: the vector ``promql`` evaluates to at ``at`` (default now)."""
         params: dict[str, Any] = {"query": promql}
         if at is not None:
@@ -205,7 +205,7 @@ class PrometheusSource:
                 }
             )
 
-    def read(self, start: Any, end: Any) -> pd.DataFrame:
+    def read(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         """Canonical rows with ``start <= ts < end`` for every configured query and service.
 
         NaN and infinite samples are kept (validation quarantines them, saying why); a query

@@ -246,7 +246,7 @@ class SampleFleet:
 
     # -- output ---------------------------------------------------------------------------------
 
-    def grid(self, start: Any, end: Any) -> pd.DatetimeIndex:
+    def grid(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
         """The fleet's timestamps in ``[start, end)``."""
         import pandas as pd
 
@@ -254,7 +254,7 @@ class SampleFleet:
         first = start_ts.ceil(f"{self.step}s")
         return pd.date_range(first, end_ts, freq=f"{self.step}s", inclusive="left", unit="us")
 
-    def generate(self, start: Any, end: Any, services: list[str] | None = None) -> pd.DataFrame:
+    def generate(self, start: pd.Timestamp, end: pd.Timestamp, services: list[str] | None = None) -> pd.DataFrame:
         """Canonical long rows for ``[start, end)``."""
         import numpy as np
         import pandas as pd

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 class MetricsSource(Protocol):
     name: str
 
-    def read(self, start: Any, end: Any) -> pd.DataFrame:
+    def read(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         """Canonical rows with ``start <= ts < end``."""
 
 
@@ -30,7 +30,7 @@ class SampleFleetSource:
         self.fleet = SampleFleet(config, anchor if anchor is not None else recorded)
         self._now = now
 
-    def read(self, start: Any, end: Any) -> pd.DataFrame:
+    def read(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         import pandas as pd
 
         now = utc(self._now) if self._now is not None else pd.Timestamp.now(tz="UTC")

@@ -230,7 +230,7 @@ def policy_replay_figures(store: Store, config: HeadroomConfig, now: pd.Timestam
     return out
 
 
-def collect_figures(store: Store, config: HeadroomConfig, as_of: Any, settings: ReportSettings) -> dict[str, Any]:
+def collect_figures(store: Store, config: HeadroomConfig, as_of: pd.Timestamp, settings: ReportSettings) -> dict[str, Any]:
     """Every figure of the report at ``as_of`` from the store: fleet overview, per service, accuracy, scenarios.
 
     :returns: plain JSON (see :func:`plain`); the report's JSON twin is exactly this dict.
@@ -240,7 +240,7 @@ def collect_figures(store: Store, config: HeadroomConfig, as_of: Any, settings: 
     from include.headroom.forecasting.plans import plan_summary
     from include.headroom.store.queries import by_service, rows_of
 
-    now = utc(as_of)
+    now = as_of
     capacity, forecasts = queries.latest_capacity(store, now)
     run_date = str(capacity["run_date"].iloc[0]) if len(capacity) else None
     findings = queries.recent_findings(store, now)

@@ -26,6 +26,8 @@ from include.headroom.report.settings import ReportSettings, load_report_setting
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from include.headroom.config import HeadroomConfig
     from include.headroom.store import Store
 
@@ -633,7 +635,7 @@ def write_fleet_report(
 
 
 def build_report(
-    store: Store, config: HeadroomConfig, as_of: Any, out_dir: str | Path, settings: ReportSettings | None = None
+    store: Store, config: HeadroomConfig, as_of: pd.Timestamp, out_dir: str | Path, settings: ReportSettings | None = None
 ) -> dict[str, Path]:
     """Write the report for ``as_of`` under ``out_dir``, in one process.
 

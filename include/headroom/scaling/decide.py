@@ -77,7 +77,7 @@ def hpa_desired(current: int, current_metric: float, target: float, tolerance: f
 def predictive_floor(
     config: HeadroomConfig,
     service: Service,
-    as_of: Any,
+    as_of: pd.Timestamp,
     capacity: pd.DataFrame | None,
     forecast: pd.DataFrame | None,
     settings: ScalingConfig,
@@ -98,7 +98,7 @@ def predictive_floor(
     if not len(trusted) or not bool(trusted["trusted"].astype(bool).all()):
         return None, f"forecast of {metric} not trusted"
     rows = forecast[(forecast["service"] == service.name) & (forecast["metric"] == metric)].sort_values("ds")
-    at = utc(as_of) + pd.Timedelta(seconds=config.scaling.lead_time_s)
+    at = as_of + pd.Timedelta(seconds=config.scaling.lead_time_s)
     ahead = rows[pd.to_datetime(rows["ds"], utc=True) >= at].head(1)
     if not len(ahead):
         return None, f"forecast ends before {at.isoformat()}"
@@ -121,7 +121,7 @@ def predictive_floor(
 def planned_capacity(
     config: HeadroomConfig,
     service: Service,
-    start: Any,
+    start: pd.Timestamp,
     capacity: pd.DataFrame | None,
     forecast: pd.DataFrame | None,
     settings: ScalingConfig | None = None,
@@ -131,7 +131,7 @@ def planned_capacity(
     import pandas as pd
 
     settings = settings or policy_settings()
-    first = utc(start).floor("h")
+    first = start.floor("h")
     out = []
     for hour in range(settings.planned_capacity_hours):
         at = first + pd.Timedelta(hours=hour)
@@ -149,7 +149,7 @@ def plan_scaling(
     config: HeadroomConfig,
     service: Service,
     recent: pd.DataFrame,
-    as_of: Any,
+    as_of: pd.Timestamp,
     findings: pd.DataFrame | None = None,
     capacity: pd.DataFrame | None = None,
     forecast: pd.DataFrame | None = None,
@@ -174,7 +174,7 @@ def plan_scaling(
     import pandas as pd
 
     settings = settings or policy_settings()
-    now = utc(as_of)
+    now = as_of
     sc = config.scaling
     ks = kernel_settings(config, service, settings)
     newest = pd.to_datetime(recent["ts"], utc=True).max() if len(recent) else None

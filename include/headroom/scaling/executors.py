@@ -21,6 +21,8 @@ from include.headroom.scaling.decide import Action, ScalingDecision
 from include.headroom.scaling.safety import check_guard_rails, check_live_step, validate_target
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from include.headroom.scaling.settings import VerifySettings
 
 log = logging.getLogger(__name__)
@@ -279,7 +281,7 @@ class AutoScalingGroupScaler(_AwsScaler):
         )
         return self.read(params)
 
-    def schedule_floor(self, params: Mapping[str, str], action_name: str, start: Any, min_size: int) -> None:
+    def schedule_floor(self, params: Mapping[str, str], action_name: str, start: pd.Timestamp, min_size: int) -> None:
         """A scheduled action that raises the group's MinSize (and DesiredCapacity) to ``min_size`` at ``start``."""
         self._call(
             f"put scheduled action {action_name} on {params['name']}",
@@ -335,7 +337,7 @@ class ApplicationAutoScalingScaler(_AwsScaler):
         self.register(params, replicas, max(current.extra["max_capacity"], replicas))
         return self.read(params)
 
-    def schedule_floor(self, params: Mapping[str, str], action_name: str, start: Any, min_capacity: int) -> None:
+    def schedule_floor(self, params: Mapping[str, str], action_name: str, start: pd.Timestamp, min_capacity: int) -> None:
         """A one-time scheduled action (``at(...)``) that sets MinCapacity to ``min_capacity`` at ``start``."""
         from include.headroom.timeutil import utc
 

@@ -393,7 +393,7 @@ def regular_grid(frame: pd.DataFrame, step_s: int | None = None) -> tuple[pd.Dat
     return grid, y.to_numpy(float), missing
 
 
-def replay(config: HeadroomConfig, history: pd.DataFrame, start: Any, end: Any, services: Sequence[str] | None = None,
+def replay(config: HeadroomConfig, history: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp, services: Sequence[str] | None = None,
            settings: ScalingConfig | None = None, policies: Sequence[str] = DEFAULT_POLICIES,
            with_actual: bool = False) -> list[dict[str, Any]]:
     """Replay ``[start, end)`` of ``history`` (canonical rows: ``throughput``, and ``replicas`` for the start and the

@@ -13,10 +13,12 @@ from include.headroom.scaling.safety import interval_is_current
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from include.headroom.store import Store
 
 
-def scaling_memory(store: Store, as_of: Any, window_s: int) -> dict[str, tuple[list[Recommendation], list[ScaleEvent]]]:
+def scaling_memory(store: Store, as_of: pd.Timestamp, window_s: int) -> dict[str, tuple[list[Recommendation], list[ScaleEvent]]]:
     """Per service, the recommendations and applied changes of the audit trail in the ``window_s`` before ``as_of``.
 
     The stabilization windows and rate policies of the HPA algorithm need them; the time of each is the
@@ -25,7 +27,7 @@ def scaling_memory(store: Store, as_of: Any, window_s: int) -> dict[str, tuple[l
     """
     import pandas as pd
 
-    now = utc(as_of)
+    now = as_of
     audit = store.read("audit", kind="scaling")
     out: dict[str, tuple[list[Recommendation], list[ScaleEvent]]] = {}
     for row in audit.itertuples(index=False):
@@ -47,7 +49,7 @@ def scaling_memory(store: Store, as_of: Any, window_s: int) -> dict[str, tuple[l
     return out
 
 
-def route_decisions(decisions: Sequence[dict[str, Any]], now: Any, settings: ScalingConfig) -> list[dict[str, Any]]:
+def route_decisions(decisions: Sequence[dict[str, Any]], now: pd.Timestamp, settings: ScalingConfig) -> list[dict[str, Any]]:
     """Mark each decision ``live`` (may be applied) or not, with the reason.
 
     Live only when: it is a scale action, it is for the current interval (a backfill, catch-up or re-run
@@ -60,10 +62,10 @@ def route_decisions(decisions: Sequence[dict[str, Any]], now: Any, settings: Sca
         d = dict(raw)
         if d.get("action") != "scale":
             live, why = False, f"action {d.get('action')!r} changes nothing"
-        elif not interval_is_current(d["as_of"], now, settings):  # first: a backfill never scales, enabled or not
+        elif not interval_is_current(utc(d["as_of"]), now, settings):  # first: a backfill never scales, enabled or not
             live, why = (
                 False,
-                f"past interval: as-of {d['as_of']} is not current at {utc(now).isoformat()}; recorded what it would have done",
+                f"past interval: as-of {d['as_of']} is not current at {now.isoformat()}; recorded what it would have done",
             )
         elif not d.get("enabled"):
             live, why = False, "dry-run: the service is not enabled in the catalog"

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from collections.abc import Mapping
 
 from include.headroom.catalog import TargetKind
 from include.headroom.exceptions import GuardRailError
 from include.headroom.scaling.policy import K8S_NAME, K8S_NAMESPACE
-from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from include.headroom.scaling.decide import ScalingDecision
     from include.headroom.scaling.settings import ScalingConfig
 
@@ -98,10 +99,10 @@ def check_live_step(decision: ScalingDecision, observed: int) -> None:
         )
 
 
-def interval_is_current(as_of: Any, now: Any, settings: ScalingConfig) -> bool:
+def interval_is_current(as_of: pd.Timestamp, now: pd.Timestamp, settings: ScalingConfig) -> bool:
     """Whether a run for ``as_of`` is for the current interval: not older than one schedule period plus the grace.
 
     A backfill, a catch-up or a re-run of an old interval is not current and must never touch production.
     """
-    age = (utc(now) - utc(as_of)).total_seconds()
+    age = (now - as_of).total_seconds()
     return age <= settings.schedule_period_s + settings.current_interval_grace_s

@@ -2,20 +2,68 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from include.headroom.config import HeadroomConfig
 from include.headroom.steps.common import select_services as _services
 from include.headroom.store.queries import by_service, latest_capacity, recent_findings, rows_of
-from include.headroom.timeutil import utc
 from include.headroom.validation.gates import Step, gate_services
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from include.headroom.store import Store
 
 
-def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ScalingPlan:
+    """One scaling decision per catalog service (:meth:`ScalingDecision.to_dict` shape); a gated service's is a
+    ``skip`` that keeps its current replicas and names the reason."""
+
+    decisions: tuple[Mapping[str, Any], ...]
+
+    def to_xcom(self) -> list[dict[str, Any]]:
+        return [dict(d) for d in self.decisions]
+
+
+@dataclass(frozen=True)
+class CapacitySchedule:
+    """The planned capacity of one service on an AWS target (hourly floors), and whether it may be written now."""
+
+    service: str
+    plan: list[dict[str, Any]]
+    live: bool
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The keyword arguments of one mapped ``ScheduleCapacityOperator``."""
+        return {"service": self.service, "plan": self.plan, "live": self.live}
+
+
+@dataclass(frozen=True)
+class CapacitySchedules:
+    schedules: tuple[CapacitySchedule, ...]
+
+    def to_xcom(self) -> list[dict[str, Any]]:
+        return [s.to_xcom() for s in self.schedules]
+
+
+@dataclass(frozen=True)
+class WarmingPlans:
+    """Per service considered, a warming plan with its ``triggers``, or ``trigger`` None and the ``skip_reason``."""
+
+    plans: tuple[Mapping[str, Any], ...]
+
+    @property
+    def triggered(self) -> list[Mapping[str, Any]]:
+        return [p for p in self.plans if p["trigger"]]
+
+    def to_xcom(self) -> list[dict[str, Any]]:
+        return [dict(p) for p in self.plans]
+
+
+def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: pd.Timestamp) -> ScalingPlan:
     """One scaling decision per catalog service at ``as_of``; a service with stale or invalid data gets a 'skip' decision."""
     import pandas as pd
 
@@ -23,7 +71,7 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: Any) -> list[d
     from include.headroom.scaling.settings import policy_settings
     from include.headroom.scaling.routing import scaling_memory
 
-    now = utc(as_of)
+    now = as_of
     gate = gate_services(store, config, now, Step.SCALING)
     recent = store.read_metrics(start=now - pd.Timedelta(minutes=30), end=now + pd.Timedelta(seconds=1))
     findings = recent_findings(store, now, hours=1)
@@ -51,10 +99,10 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: Any) -> list[d
         if gate[svc.name]:
             decision.update(action="skip", rule="freshness_gate", reason=gate[svc.name], desired_replicas=decision["current_replicas"])
         out.append(decision)
-    return out
+    return ScalingPlan(tuple(out))
 
 
-def plan_capacity_schedules(store: Store, config: HeadroomConfig, as_of: Any, now: Any) -> list[dict[str, Any]]:
+def plan_capacity_schedules(store: Store, config: HeadroomConfig, as_of: pd.Timestamp, now: pd.Timestamp) -> CapacitySchedules:
     """Per service whose target takes AWS scheduled actions, the planned capacity (``planned_capacity``: predictive
     and scheduled floors per hour) and whether it may be written (``live``: current interval and enabled in the
     catalog), as keyword arguments of ``ScheduleCapacityOperator``."""
@@ -73,18 +121,18 @@ def plan_capacity_schedules(store: Store, config: HeadroomConfig, as_of: Any, no
         plan = planned_capacity(
             config, svc, as_of, rows_of(capacity_of, svc.name, capacity), rows_of(forecast_of, svc.name, forecast), settings
         )
-        out.append({"service": svc.name, "plan": plan, "live": bool(current and svc.target.enabled)})
-    return out
+        out.append(CapacitySchedule(service=svc.name, plan=plan, live=bool(current and svc.target.enabled)))
+    return CapacitySchedules(tuple(out))
 
 
 def plan_all_warming(
     store: Store,
     config: HeadroomConfig,
-    as_of: Any,
+    as_of: pd.Timestamp,
     lookback_hours: float = 24.0 * 14,
     trigger: str | None = None,
     services: Sequence[str] | None = None,
-) -> list[dict[str, Any]]:
+) -> WarmingPlans:
     """A warming plan per service that has a trigger; the others are listed with no trigger and the reason.
 
     Triggers: a cache_bound finding in the lookback (``cache_loss`` too when the hit ratio caused it), a
@@ -101,7 +149,7 @@ def plan_all_warming(
 
     settings = load_cache_settings()
     warm = settings.warming
-    now = utc(as_of)
+    now = as_of
     findings = recent_findings(store, now, hours=lookback_hours)
     gate = gate_services(store, config, now, Step.WARMING, services)
     hits = store.read_metrics(metrics=["cache_hit_ratio"], start=now - pd.Timedelta(hours=24), end=now)
@@ -156,4 +204,4 @@ def plan_all_warming(
                 "skip_reason": None,
             }
         )
-    return out
+    return WarmingPlans(tuple(out))

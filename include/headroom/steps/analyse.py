@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from include.headroom.config import HeadroomConfig
 from include.headroom.steps.common import select_services as _services
 from include.headroom.store.queries import by_service, latest_capacity, rows_of
-from include.headroom.timeutil import utc
 from include.headroom.validation.gates import Step, gate_services
 
 if TYPE_CHECKING:
@@ -17,7 +17,52 @@ if TYPE_CHECKING:
     from include.headroom.store import Store
 
 
-def run_analysis(store: Store, config: HeadroomConfig, names: Sequence[str], window_start: Any, window_end: Any) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ServiceAnalysis:
+    """One service's SLO status and findings over the window, or ``skipped`` with the gate's ``reason``.
+
+    :param findings: per finding: ``type``, ``kind``, ``start`` (ISO), ``cause``, ``remedy``, ``root_cause_service``,
+        ``remedy_owner``, ``confidence`` and a one-line ``summary``.
+    """
+
+    service: str
+    status: str
+    reason: str = ""
+    alert: str | None = None
+    budget_remaining: float | None = None
+    findings: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def skipped(self) -> bool:
+        return self.status == "skipped"
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The per-service dict the analysis task returns (a skipped service has no ``alert`` nor budget)."""
+        if self.skipped:
+            return {"service": self.service, "status": self.status, "reason": self.reason, "findings": []}
+        return {
+            "service": self.service,
+            "status": self.status,
+            "reason": self.reason,
+            "alert": self.alert,
+            "budget_remaining": self.budget_remaining,
+            "findings": [dict(f) for f in self.findings],
+        }
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """The analysis of each service asked for, in catalog order of the names given."""
+
+    services: tuple[ServiceAnalysis, ...]
+
+    def to_xcom(self) -> list[dict[str, Any]]:
+        return [s.to_xcom() for s in self.services]
+
+
+def run_analysis(
+    store: Store, config: HeadroomConfig, names: Sequence[str], window_start: pd.Timestamp, window_end: pd.Timestamp
+) -> AnalysisResult:
     """SLO status and bottleneck findings (observed in the window, predicted from the latest forecast) for ``names``."""
     import pandas as pd
 
@@ -25,11 +70,11 @@ def run_analysis(store: Store, config: HeadroomConfig, names: Sequence[str], win
     from include.headroom.bottlenecks.crossservice import explain_findings
     from include.headroom.forecasting.nearterm import with_nearterm
 
-    def read_nodes(services: list[str], first: Any, last: Any) -> pd.DataFrame:
+    def read_nodes(services: list[str], first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
         """Metrics of the services a finding's root cause may be in (across the call graph), for the cross-service ranking."""
         return store.read_metrics(services=services, start=first, end=last)
 
-    start, end = utc(window_start), utc(window_end)
+    start, end = window_start, window_end
     detection = config.bottlenecks.detection
     history = pd.Timedelta(days=float(detection["baseline_days"])) + pd.Timedelta(hours=float(detection.get("context_hours", 0)))
     budget_window = pd.Timedelta(days=float(config.bottlenecks.slo.get("budget_window_days", 30)))
@@ -44,20 +89,19 @@ def run_analysis(store: Store, config: HeadroomConfig, names: Sequence[str], win
         rows = rows_of(metrics_of, svc.name, metrics)
         slos.append(slo_status(config, svc, rows, start, end))
         if gate[svc.name]:
-            out.append({"service": svc.name, "status": "skipped", "reason": gate[svc.name], "findings": []})
+            out.append(ServiceAnalysis(service=svc.name, status="skipped", reason=gate[svc.name]))
             continue
         found = explain_findings(config, analyze_service(config, svc, rows, start, end), read_nodes) + predicted_findings(
             config, svc, rows_of(capacity_of, svc.name, capacity), end, rows_of(forecasts_of, svc.name, forecasts)
         )
         findings += [f.to_row(end, start) for f in found]
         out.append(
-            {
-                "service": svc.name,
-                "status": slos[-1]["status"],
-                "reason": "",
-                "alert": slos[-1]["alert"],
-                "budget_remaining": slos[-1]["error_budget_remaining"],
-                "findings": [
+            ServiceAnalysis(
+                service=svc.name,
+                status=slos[-1]["status"],
+                alert=slos[-1]["alert"],
+                budget_remaining=slos[-1]["error_budget_remaining"],
+                findings=tuple(
                     {
                         "type": f.type,
                         "kind": f.kind,
@@ -70,10 +114,10 @@ def run_analysis(store: Store, config: HeadroomConfig, names: Sequence[str], win
                         "summary": f.describe(),
                     }
                     for f in found
-                ],
-            }
+                ),
+            )
         )
     store.upsert("slo_status", pd.DataFrame(slos))
     if findings:
         store.upsert("findings", pd.DataFrame(findings))
-    return out
+    return AnalysisResult(tuple(out))

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from include.headroom.config import HeadroomConfig
 from include.headroom.steps.common import select_services as _services
 from include.headroom.store import queries
 from include.headroom.store.queries import by_service, rows_of
-from include.headroom.timeutil import utc
 from include.headroom.validation.gates import Step, gate_services
 
 if TYPE_CHECKING:
@@ -19,7 +19,18 @@ if TYPE_CHECKING:
     from include.headroom.store import Store
 
 
-def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as_of: Any) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ForecastResult:
+    """One row per service and capacity metric forecast by a run (``capacity``'s columns, times as ISO text):
+    ``status`` ``ok`` with the model and the saturation date, or ``skipped`` with the ``reason``."""
+
+    rows: tuple[Mapping[str, Any], ...]
+
+    def to_xcom(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.rows]
+
+
+def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as_of: pd.Timestamp) -> ForecastResult:
     """Forecast capacity metrics of ``names`` from history before ``as_of``; stale services get a row that says why.
 
     Writes ``forecasts``, ``capacity`` and ``scenarios`` for the run's date, and scores the
@@ -29,7 +40,7 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
 
     from include.headroom.forecasting.capacity import forecast_frame, forecast_many
 
-    now = utc(as_of)
+    now = as_of
     run_date = f"{now:%Y-%m-%d}"
     gate = gate_services(store, config, now, Step.FORECAST, names)
     history = queries.slot_means(store, list(names), [*config.forecasting.metrics, "replicas"],  # hourly means, as forecast
@@ -70,10 +81,11 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
     capacity = pd.DataFrame(rows)
     store.upsert("capacity", _complete(capacity, "capacity"))
     _score_earlier_forecasts(store, config, [s.name for s in _services(config, names)], history, now, run_date)
-    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "scores"} for r in rows]
+    return ForecastResult(tuple({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items() if k != "scores"}
+                                for r in rows))
 
 
-def _store_capacity_plans(store: Store, config: HeadroomConfig, services: list[Service], now: Any, run_date: str) -> int:
+def _store_capacity_plans(store: Store, config: HeadroomConfig, services: list[Service], now: pd.Timestamp, run_date: str) -> int:
     """The medium and long capacity plans (``forecasting/plans.py``) of ``services`` from their whole days of load before ``now``."""
     from include.headroom.forecasting.capacity import LOAD_METRIC
     from include.headroom.forecasting.plans import capacity_plans
@@ -87,7 +99,9 @@ def _store_capacity_plans(store: Store, config: HeadroomConfig, services: list[S
     return len(plans)
 
 
-def _score_earlier_forecasts(store: Store, config: HeadroomConfig, names: list[str], history: pd.DataFrame, now: Any, run_date: str) -> int:
+def _score_earlier_forecasts(
+    store: Store, config: HeadroomConfig, names: list[str], history: pd.DataFrame, now: pd.Timestamp, run_date: str
+) -> int:
     """Score forecasts made by earlier runs (within the history window) against the actuals in ``history``."""
     import pandas as pd
 

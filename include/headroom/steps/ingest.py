@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from include.headroom.config import HeadroomConfig
@@ -20,6 +22,46 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# What a source counted while reading, handed on with the result when present.
+SOURCE_STATS = ("empty", "non_finite", "rows_before_window", "rows_after_window", "rows_in_future", "naive_timestamps")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """One staged batch: its id, what was read, and what the source counted on the way.
+
+    :param new_rows: staged rows whose key is not yet in ``metrics`` (0 when an interval is re-run).
+    :param source_stats: the source's own counts (:data:`SOURCE_STATS` present in its ``stats``).
+    """
+
+    batch_id: str
+    source: str
+    rows: int
+    new_rows: int
+    read_start: pd.Timestamp
+    interval_end: pd.Timestamp
+    series: int
+    seconds: float
+    rows_duplicate: int
+    source_stats: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def to_xcom(self) -> dict[str, Any]:
+        """The task's return value: times as ISO text, the source's counts and notes inline."""
+        return {
+            "batch_id": self.batch_id,
+            "source": self.source,
+            "rows": self.rows,
+            "new_rows": self.new_rows,
+            "read_start": self.read_start.isoformat(),
+            "interval_end": self.interval_end.isoformat(),
+            "series": self.series,
+            "seconds": self.seconds,
+            "rows_duplicate": self.rows_duplicate,
+            **self.source_stats,
+            **({"notes": list(self.notes)} if self.notes else {}),
+        }
+
 
 def batch_id_for(source: str, start: pd.Timestamp, end: pd.Timestamp) -> str:
     return f"{source}_{start:%Y%m%dT%H%M%SZ}_{end:%Y%m%dT%H%M%SZ}"
@@ -29,11 +71,11 @@ def ingest(
     store: Store,
     config: HeadroomConfig,
     source: MetricsSource,
-    interval_start: Any,
-    interval_end: Any,
-    history_days: int | None = None,
-    read_from: Any = None,
-) -> dict[str, Any]:
+    interval_start: pd.Timestamp,
+    interval_end: pd.Timestamp,
+    history_days: float | None = None,
+    read_from: pd.Timestamp | None = None,
+) -> IngestResult:
     """Stage one batch from ``source`` for the interval (plus late-data lookback, or the initial history on first run).
 
     Values are converted to each metric's canonical unit (``sources.yaml`` units); the source's
@@ -43,6 +85,7 @@ def ingest(
     Rows the source drops as exact duplicates are counted in the batch's ``rows_duplicate`` (and in
     ``rows_in``), so ``rows_in == rows_valid + rows_quarantined + rows_duplicate`` once validated.
 
+    :param interval_start: the run's data interval, UTC (normalised at the Airflow boundary or the CLI).
     :param read_from: read exactly from this time (``ingest-file``), instead of the watermark's lookback.
     """
     import time
@@ -53,14 +96,14 @@ def ingest(
     from include.headroom.metrics.units import normalize_units, source_units
 
     started = time.monotonic()
-    start, end = utc(interval_start), utc(interval_end)
+    start, end = interval_start, interval_end
     if end <= start and history_days is None:
         raise DataError(f"empty data interval [{start}, {end}): schedule ingest_metrics with an interval timetable")
     watermark_key = f"source:{source.name}"
     watermark = read_watermark(store, watermark_key)
     pipe = config.pipeline
     if read_from is not None:
-        read_start = utc(read_from)
+        read_start = read_from
     elif history_days is not None:
         read_start = end - pd.Timedelta(days=history_days)
     elif watermark is None:
@@ -114,20 +157,16 @@ def ingest(
         log.warning("Batch %s was staged again by another run while this one staged it: that run's rows stand", batch_id)
     if newest is not None:
         advance_watermark(store, watermark_key, end)
-    return {
-        "batch_id": batch_id,
-        "source": source.name,
-        "rows": len(rows),
-        "new_rows": new_rows,
-        "read_start": read_start.isoformat(),
-        "interval_end": end.isoformat(),
-        "series": int(rows.groupby(["service", "metric"]).ngroups) if len(rows) else 0,
-        "seconds": round(elapsed, 3),
-        "rows_duplicate": duplicates,
-        **{
-            k: v
-            for k, v in stats.items()
-            if k in ("empty", "non_finite", "rows_before_window", "rows_after_window", "rows_in_future", "naive_timestamps")
-        },
-        **({"notes": list(source.notes)} if getattr(source, "notes", None) else {}),
-    }
+    return IngestResult(
+        batch_id=batch_id,
+        source=source.name,
+        rows=len(rows),
+        new_rows=new_rows,
+        read_start=read_start,
+        interval_end=end,
+        series=int(rows.groupby(["service", "metric"]).ngroups) if len(rows) else 0,
+        seconds=round(elapsed, 3),
+        rows_duplicate=duplicates,
+        source_stats={k: v for k, v in stats.items() if k in SOURCE_STATS},
+        notes=tuple(getattr(source, "notes", None) or ()),
+    )

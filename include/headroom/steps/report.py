@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from include.headroom.config import HeadroomConfig
@@ -10,7 +11,33 @@ from include.headroom.store.queries import latest_capacity, recent_findings
 from include.headroom.timeutil import utc
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from include.headroom.store import Store
+
+
+@dataclass(frozen=True)
+class ServiceSummary:
+    """One line of the fleet summary: each field is display text."""
+
+    service: str
+    tier: str
+    saturation: str
+    model: str
+    bottleneck: str
+    scaling: str
+    cache: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FleetSummary:
+    services: tuple[ServiceSummary, ...]
+
+    def to_rows(self) -> list[dict[str, str]]:
+        return [s.to_dict() for s in self.services]
 
 
 def _bottleneck_line(top: Any) -> str:
@@ -23,11 +50,11 @@ def _scaling_line(scaling: Any) -> str:
     return f"{scaling['action'].iloc[0]} {before.get('replicas')}->{after.get('replicas')} [{scaling['status'].iloc[0]}]"
 
 
-def summary(store: Store, config: HeadroomConfig, as_of: Any) -> list[dict[str, Any]]:
+def summary(store: Store, config: HeadroomConfig, as_of: pd.Timestamp) -> FleetSummary:
     """Per service: saturation date, top finding, scaling decision, and what the cache and connector tasks did."""
     from include.headroom.cache.warming import describe_cache_action
 
-    now = utc(as_of)
+    now = as_of
     capacity, _ = latest_capacity(store, now)
     findings = recent_findings(store, now)
     audit = store.read("audit")
@@ -41,18 +68,18 @@ def summary(store: Store, config: HeadroomConfig, as_of: Any) -> list[dict[str, 
         scaling = acts[acts["kind"] == "scaling"].sort_values("created_at").tail(1) if len(acts) else acts
         cache = acts[acts["kind"] == "cache"].sort_values("created_at").tail(1) if len(acts) else acts
         rows.append(
-            {
-                "service": svc.name,
-                "tier": svc.tier.value,
-                "saturation": (f"{utc(sat):%Y-%m-%d %H:%M}" if sat is not None and sat == sat else "none in horizon"),
-                "model": cap["model"].iloc[0] if len(cap) else "",
-                "bottleneck": _bottleneck_line(top) if top is not None else "none",
-                "scaling": _scaling_line(scaling) if len(scaling) else "-",
-                "cache": describe_cache_action(
+            ServiceSummary(
+                service=svc.name,
+                tier=svc.tier.value,
+                saturation=f"{utc(sat):%Y-%m-%d %H:%M}" if sat is not None and sat == sat else "none in horizon",
+                model=str(cap["model"].iloc[0]) if len(cap) else "",
+                bottleneck=_bottleneck_line(top) if top is not None else "none",
+                scaling=_scaling_line(scaling) if len(scaling) else "-",
+                cache=describe_cache_action(
                     cache["action"].iloc[0], cache["status"].iloc[0], cache["before"].iloc[0], cache["after"].iloc[0]
                 )
                 if len(cache)
                 else "-",
-            }
+            )
         )
-    return rows
+    return FleetSummary(tuple(rows))

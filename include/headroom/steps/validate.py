@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from include.headroom.config import HeadroomConfig
@@ -13,6 +14,8 @@ from include.headroom.validation.batch_records import CLAIM_TIMEOUT_S, claim_bat
 from include.headroom.validation.gates import service_freshness
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from include.headroom.store import Store
@@ -20,15 +23,39 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ValidationResult:
+    """The outcome of each batch validated by one run, in the order they were validated.
+
+    Each outcome is the summary :func:`~include.headroom.validation.results.store_outcome` records: ``batch_id``,
+    ``status``, ``rows_in``, ``rows_valid``, ``rows_quarantined``, ``data_docs`` and a ``message`` naming series,
+    expectations and rows when rows were quarantined.
+    """
+
+    batches: tuple[Mapping[str, Any], ...]
+
+    @property
+    def batch_ids(self) -> list[str]:
+        return [b["batch_id"] for b in self.batches]
+
+    def to_xcom(self) -> list[dict[str, Any]]:
+        return [dict(b) for b in self.batches]
+
+
 def validate_pending(
-    store: Store, config: HeadroomConfig, now: Any = None, reports_dir: Any = None, batch_ids: Sequence[str] | None = None
-) -> list[dict[str, Any]]:
+    store: Store,
+    config: HeadroomConfig,
+    now: pd.Timestamp | None = None,
+    reports_dir: str | Path | None = None,
+    batch_ids: Sequence[str] | None = None,
+) -> ValidationResult:
     """Validate every staged batch: valid rows to ``metrics``, failing rows to ``quarantine``; nothing is dropped.
 
     Each batch's results are stored per service (``validation_results``, read by the gates) and
     rendered as Data Docs under ``reports_dir`` (default ``$HEADROOM_REPORTS_DIR``).
 
     :param batch_ids: only these staged batches (``ingest-file``); default every staged batch.
+    :param now: the validation time (default: the wall clock).
     :returns: one summary per batch; ``message`` names series, expectations and rows when rows were quarantined.
     :raises DataError: after every batch is written, when a batch failed (a batch-level failure, or a
         service's share of quarantined rows past its tier's ``max_failure_ratio``).
@@ -55,7 +82,7 @@ def validate_pending(
     failures = [s["message"] for s in summaries if s["status"] == "failed"]
     if failures:
         raise DataError("validation failed:\n" + "\n".join(failures))
-    return summaries
+    return ValidationResult(tuple(summaries))
 
 
 def staged_as_arrived(rows: pd.DataFrame) -> pd.DataFrame:
@@ -73,7 +100,7 @@ def staged_as_arrived(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def freshness(store: Store, config: HeadroomConfig, as_of: Any) -> dict[str, str | None]:
+def freshness(store: Store, config: HeadroomConfig, as_of: pd.Timestamp) -> dict[str, str | None]:
     """Per catalog service, ``None`` when it may be acted on at ``as_of``, else the reason to refuse (failed validation, stale data).
 
     Read-only (nothing audited); the decision steps call :func:`~include.headroom.validation.gates.gate_services`.

@@ -59,8 +59,8 @@ class Store(Protocol):
 
     def read(self, name: str, **equals: Any) -> pd.DataFrame: ...
 
-    def read_metrics(self, services: Sequence[str] | None = None, metrics: Sequence[str] | None = None, start: Any = None,
-                     end: Any = None) -> pd.DataFrame: ...
+    def read_metrics(self, services: Sequence[str] | None = None, metrics: Sequence[str] | None = None, start: pd.Timestamp | None = None,
+                     end: pd.Timestamp | None = None) -> pd.DataFrame: ...
 
     def count(self, name: str) -> int: ...
 
@@ -113,8 +113,8 @@ class SqlReads:
         self,
         services: Sequence[str] | None = None,
         metrics: Sequence[str] | None = None,
-        start: Any = None,
-        end: Any = None,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
     ) -> pd.DataFrame:
         """Validated metrics in ``[start, end)``, optionally for some services and metrics, ordered by key."""
         import pandas as pd

@@ -84,7 +84,7 @@ def duplicate_keys(store: Store, name: str) -> int:
 # -- ingest and validation ---------------------------------------------------------------------------------------
 
 
-def new_staged_rows(store: Store, batch_id: str, start: Any, end: Any) -> int:
+def new_staged_rows(store: Store, batch_id: str, start: pd.Timestamp, end: pd.Timestamp) -> int:
     """Rows of staged batch ``batch_id`` whose key is not yet in ``metrics`` (``metrics`` looked up in ``[start, end)``)."""
     sql = (
         "SELECT count(*) AS n FROM (SELECT service, metric, labels, ts FROM staging WHERE batch_id = ?) s "
@@ -99,16 +99,16 @@ def staged_batches(store: Store) -> pd.DataFrame:
     return store.query("SELECT * FROM batches WHERE status = 'staged' ORDER BY interval_end")
 
 
-def pending_batches(store: Store, claimed_before: Any) -> pd.DataFrame:
+def pending_batches(store: Store, claimed_before: pd.Timestamp) -> pd.DataFrame:
     """Batches waiting for validation (staged, or claimed by a validation before ``claimed_before`` that never finished)."""
     return store.query("SELECT * FROM batches WHERE status = 'staged' OR (status = 'validating' AND validated_at < ?) "
-                       "ORDER BY interval_end", [utc(claimed_before).to_pydatetime()])
+                       "ORDER BY interval_end", [_ts(claimed_before)])
 
 
-def metrics_in_batch(store: Store, batch_id: str, start: Any, end: Any) -> int:
+def metrics_in_batch(store: Store, batch_id: str, start: pd.Timestamp, end: pd.Timestamp) -> int:
     """How many ``metrics`` rows with ``start <= ts <= end`` are stored under ``batch_id``."""
     found = store.query("SELECT count(*) AS n FROM metrics WHERE batch_id = ? AND ts >= ? AND ts <= ?",
-                        [batch_id, utc(start).to_pydatetime(), utc(end).to_pydatetime()])
+                        [batch_id, _ts(start), _ts(end)])
     return int(found["n"].iloc[0])
 
 
@@ -122,7 +122,7 @@ def batch_metrics(store: Store, batch_id: str) -> pd.DataFrame:
     return store.query("SELECT * FROM metrics WHERE batch_id = ? ORDER BY service, metric, ts", [batch_id])
 
 
-def latest_validations(store: Store, as_of: Any) -> pd.DataFrame:
+def latest_validations(store: Store, as_of: pd.Timestamp) -> pd.DataFrame:
     """Per service (and ``*``), the newest validation result of a batch whose interval ended by ``as_of``."""
     return store.query(
         "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY service ORDER BY interval_end DESC, validated_at DESC) AS n "
@@ -131,7 +131,7 @@ def latest_validations(store: Store, as_of: Any) -> pd.DataFrame:
     )
 
 
-def newest_points(store: Store, services: Sequence[str], until: Any, since: Any = None) -> pd.DataFrame:
+def newest_points(store: Store, services: Sequence[str], until: pd.Timestamp, since: pd.Timestamp | None = None) -> pd.DataFrame:
     """``service``, ``newest``: each of ``services``' newest validated point at or before ``until`` (and at or after ``since``)."""
     clause, params = in_list("service", services)
     window = " AND ts >= ?" if since is not None else ""
@@ -183,7 +183,7 @@ def quarantined_per_service(store: Store, batch_id: str) -> pd.DataFrame:
 # -- forecasts and capacity --------------------------------------------------------------------------------------
 
 
-def earlier_forecasts(store: Store, before_run: str, oldest_run: str, until: Any, services: Sequence[str]) -> pd.DataFrame:
+def earlier_forecasts(store: Store, before_run: str, oldest_run: str, until: pd.Timestamp, services: Sequence[str]) -> pd.DataFrame:
     """Forecasts of ``services`` made by runs in ``[oldest_run, before_run)`` for times up to ``until`` (to score them)."""
     clause, params = in_list("service", services)
     # in key order: scoring reads each run's step from consecutive rows (an unordered heap, as PostgreSQL's, would shift it)
@@ -191,9 +191,9 @@ def earlier_forecasts(store: Store, before_run: str, oldest_run: str, until: Any
                        f"ORDER BY {_order('forecasts')}", [before_run, oldest_run, _ts(until), *params])
 
 
-def latest_capacity(store: Store, as_of: Any, services: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def latest_capacity(store: Store, as_of: pd.Timestamp, services: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The newest capacity rows and their forecasts made on or before ``as_of`` (of ``services`` only, when given)."""
-    run = store.query("SELECT max(run_date) AS d FROM capacity WHERE run_date <= ?", [f"{utc(as_of):%Y-%m-%d}"])["d"].iloc[0]
+    run = store.query("SELECT max(run_date) AS d FROM capacity WHERE run_date <= ?", [f"{as_of:%Y-%m-%d}"])["d"].iloc[0]
     if run is None or run != run:
         return empty(store, "capacity"), empty(store, "forecasts")
     if services is None:
@@ -211,7 +211,9 @@ def run_forecasts(store: Store, run_date: str, metric: str, services: Sequence[s
                        [run_date, metric, *params])
 
 
-def planned_earlier(store: Store, metric: str, before_run: str, start: Any, end: Any, services: Sequence[str]) -> pd.DataFrame:
+def planned_earlier(
+    store: Store, metric: str, before_run: str, start: pd.Timestamp, end: pd.Timestamp, services: Sequence[str]
+) -> pd.DataFrame:
     """``service``, ``ds``, ``replicas``: for each hour in ``[start, end]``, the replicas the newest run before ``before_run`` planned."""
     clause, params = in_list("service", services)
     where = f"metric = ? AND run_date < ? AND ds >= ? AND ds <= ? AND replicas IS NOT NULL AND {clause}"
@@ -248,7 +250,9 @@ def accuracy_by_run(store: Store, run_date: str) -> pd.DataFrame:
     )
 
 
-def slot_means(store: Store, services: Sequence[str], metrics: Sequence[str], start: Any, end: Any, step_s: int) -> pd.DataFrame:
+def slot_means(
+    store: Store, services: Sequence[str], metrics: Sequence[str], start: pd.Timestamp, end: pd.Timestamp, step_s: int
+) -> pd.DataFrame:
     """``service``, ``metric``, ``ts`` (start of a ``step_s`` slot, UTC), ``value`` (the mean of the points in it), in ``[start, end)``.
 
     What the forecasts read: a slot's mean is what resampling the raw points gives, computed
@@ -268,7 +272,7 @@ def slot_means(store: Store, services: Sequence[str], metrics: Sequence[str], st
     )
 
 
-def daily_means(store: Store, metric: str, before: Any, services: Sequence[str] | None = None) -> pd.DataFrame:
+def daily_means(store: Store, metric: str, before: pd.Timestamp, services: Sequence[str] | None = None) -> pd.DataFrame:
     """``service``, ``ds`` (UTC day), ``y``: the daily mean of ``metric`` per service before ``before``.
 
     Of ``services`` only, when given.
@@ -290,7 +294,7 @@ def capacity_plans_of_run(store: Store, run_date: str | None, services: Sequence
                        [run_date, *params])
 
 
-def newest_values(store: Store, metric: str, until: Any, since: Any) -> pd.DataFrame:
+def newest_values(store: Store, metric: str, until: pd.Timestamp, since: pd.Timestamp) -> pd.DataFrame:
     """``service``, ``value``: each service's newest value of ``metric`` in ``(since, until]``."""
     where = "metric = ? AND ts <= ? AND ts > ?"
     sql = _per_dialect(
@@ -304,11 +308,11 @@ def newest_values(store: Store, metric: str, until: Any, since: Any) -> pd.DataF
 # -- analysis ----------------------------------------------------------------------------------------------------
 
 
-def recent_findings(store: Store, as_of: Any, hours: float = 24.0 * 14) -> pd.DataFrame:
+def recent_findings(store: Store, as_of: pd.Timestamp, hours: float = 24.0 * 14) -> pd.DataFrame:
     """Findings of the newest analysis at or before ``as_of`` whose episode ended within ``hours``."""
     import pandas as pd
 
-    now = utc(as_of)
+    now = as_of
     last = store.query("SELECT max(window_end) AS w FROM findings WHERE window_end <= ?", [now.to_pydatetime()])["w"].iloc[0]
     if last is None or last != last:
         return empty(store, "findings")
@@ -316,13 +320,13 @@ def recent_findings(store: Store, as_of: Any, hours: float = 24.0 * 14) -> pd.Da
                        [_ts(last), (now - pd.Timedelta(hours=hours)).to_pydatetime()])
 
 
-def latest_slo(store: Store, now: Any) -> pd.DataFrame:
+def latest_slo(store: Store, now: pd.Timestamp) -> pd.DataFrame:
     """The newest SLO status per service at or before ``now``."""
     return store.query("SELECT * FROM slo_status WHERE window_end = (SELECT max(window_end) FROM slo_status WHERE window_end <= ?) "
                        "ORDER BY service", [_ts(now)])
 
 
-def slo_rows_per_service(store: Store, window_end: Any) -> pd.DataFrame:
+def slo_rows_per_service(store: Store, window_end: pd.Timestamp) -> pd.DataFrame:
     """``service``, ``window_end``, ``n``: SLO rows per service of one analysis window (1 each when writes are idempotent)."""
     return store.query("SELECT service, window_end, count(*) AS n FROM slo_status WHERE window_end = ? GROUP BY service, window_end",
                        [_ts(window_end)])

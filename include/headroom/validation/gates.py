@@ -29,12 +29,12 @@ class Step(str, Enum):
     WARMING = "warming"
 
 
-def latest_validations(store: Store, as_of: Any) -> pd.DataFrame:
+def latest_validations(store: Store, as_of: pd.Timestamp) -> pd.DataFrame:
     """Per service (and ``*``), the newest validation result of a batch whose interval ended by ``as_of``."""
     return queries.latest_validations(store, as_of)
 
 
-def _newest_points(store: Store, names: Sequence[str], now: Any, max_age: Any) -> dict[str, Any]:
+def _newest_points(store: Store, names: Sequence[str], now: pd.Timestamp, max_age: Any) -> dict[str, Any]:
     """Each named service's newest validated point at or before ``now``.
 
     Only the services asked for, and first only the last ``max_age`` (the files of older days are
@@ -52,7 +52,9 @@ def _newest_points(store: Store, names: Sequence[str], now: Any, max_age: Any) -
     return found
 
 
-def service_freshness(store: Store, config: HeadroomConfig, as_of: Any, names: Sequence[str] | None = None) -> dict[str, str | None]:
+def service_freshness(
+    store: Store, config: HeadroomConfig, as_of: pd.Timestamp, names: Sequence[str] | None = None
+) -> dict[str, str | None]:
     """Per catalog service (or ``names``), ``None`` when it may be acted on at ``as_of``, else why not.
 
     A service is refused when the newest validation covering it failed, or when its newest
@@ -61,7 +63,7 @@ def service_freshness(store: Store, config: HeadroomConfig, as_of: Any, names: S
     """
     import pandas as pd
 
-    now = utc(as_of)
+    now = as_of
     rules = config.pipeline.validation
     services = [config.service(n) for n in names] if names is not None else list(config.services)
     newest_by = _newest_points(
@@ -102,7 +104,7 @@ def _run_identity() -> tuple[str, str, str]:
 def gate_services(
     store: Store,
     config: HeadroomConfig,
-    as_of: Any,
+    as_of: pd.Timestamp,
     step: Step | str,
     names: Sequence[str] | None = None,
 ) -> dict[str, str | None]:
@@ -115,7 +117,7 @@ def gate_services(
     """
     from include.headroom.audit import AuditRecord, Status, record
 
-    now = utc(as_of)
+    now = as_of
     step = Step(step)
     reasons = service_freshness(store, config, now, names)
     dag_id, run_id, task_id = _run_identity()

@@ -185,7 +185,7 @@ def readmit(
     service: str | None = None,
     expectation: str | None = None,
     rows: Sequence[int] | None = None,
-    now: Any = None,
+    now: pd.Timestamp | None = None,
     dry_run: bool = False,
 ) -> dict[str, Any]:
     """Re-admit the quarantined rows of ``batch_id`` (optionally only a service's, an expectation's or some rows) after ``fix``.
@@ -265,7 +265,7 @@ def readmit(
     return result
 
 
-def _shifted_interval(candidates: pd.DataFrame, fixed: pd.DataFrame, start: Any, end: Any) -> tuple[Any, Any]:
+def _shifted_interval(candidates: pd.DataFrame, fixed: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> tuple[Any, Any]:
     """The batch interval moved by how far a fix re-timed the rows (a zone fix on naive timestamps).
 
     A naive row was placed in its batch by its wall-clock time; read in its zone it moves by the zone's

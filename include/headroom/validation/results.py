@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 def service_results(
     config: HeadroomConfig,
     outcome: ValidationOutcome,
-    interval_start: Any,
-    interval_end: Any,
+    interval_start: pd.Timestamp,
+    interval_end: pd.Timestamp,
     validated_at: Any,
     data_docs: str = "",
 ) -> pd.DataFrame:
@@ -215,9 +215,9 @@ def validate_rows(
     rows: pd.DataFrame,
     batch_id: str,
     source: str,
-    interval_start: Any,
-    interval_end: Any,
-    now: Any = None,
+    interval_start: pd.Timestamp,
+    interval_end: pd.Timestamp,
+    now: pd.Timestamp | None = None,
     reports_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Validate and store a batch held in memory (e.g. from :func:`~include.headroom.validation.csv_batch.read_csv_batch`).

@@ -395,9 +395,9 @@ def validate_batch(
     config: HeadroomConfig,
     batch: pd.DataFrame,
     batch_id: str,
-    interval_start: Any,
-    interval_end: Any,
-    now: Any = None,
+    interval_start: pd.Timestamp,
+    interval_end: pd.Timestamp,
+    now: pd.Timestamp | None = None,
 ) -> ValidationOutcome:
     """Validate the rows of one batch (canonical columns, plus ``batch_id`` and the CSV loader's columns).
 

@@ -1,4 +1,4 @@
-"""Delivering notices: each routed channel tried with backoff (Retry-After honoured), errors redacted, never raised."""
+"""Delivering notices: each routed channel tried through the kit's ``retry()`` (Retry-After honoured), errors redacted, never raised."""
 
 from __future__ import annotations
 
@@ -28,15 +28,20 @@ def _status(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    from include.headroom.resilience import retry_after_s
-
+def _retry_after(exc: BaseException) -> str | None:
+    """The ``Retry-After`` header of the answer an error carries, as sent (seconds or an HTTP date)."""
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
     try:
-        return retry_after_s(headers.get("Retry-After") or headers.get("retry-after"))
+        return headers.get("Retry-After") or headers.get("retry-after")
     except AttributeError:
         return None
+
+
+def _refused(exc: BaseException) -> bool:
+    """A 4xx answer other than 429: the notice itself was refused and would fail the same way again."""
+    status = _status(exc)
+    return status is not None and 400 <= status < 500 and status != 429
 
 
 def build_channels(settings: AlertSettings) -> dict[str, AlertChannel]:
@@ -62,36 +67,41 @@ class Dispatcher:
         return [self.deliver_one(name, notice) for name in notice.channels]
 
     def deliver_one(self, name: str, notice: Notice) -> DeliveryResult:
+        """Send ``notice`` to channel ``name`` with the ``alerts.yaml`` delivery policy; the outcome, never an error."""
         from include.headroom.alerts.lifecycle import DeliveryResult
-        from include.headroom.resilience import RetryPolicy
+        from include.headroom.exceptions import RetryExhaustedError
+        from include.headroom.resilience import RetryPolicy, retry
 
         channel = self.channels[name]
-        policy = self.settings.delivery
-        backoff = RetryPolicy(attempts=policy.attempts, base_delay_s=policy.backoff_s, max_delay_s=policy.max_backoff_s)
-        error = ""
-        for attempt in range(policy.attempts):
-            try:
-                ref = channel.send(notice)
-            except Exception as exc:  # any channel error is recorded (redacted), never raised: alerts must not stop the pipeline
-                error = self._describe(channel, exc)
-                status = _status(exc)
-                if status is not None and 400 <= status < 500 and status != 429:  # a refused notice fails the same way again
-                    log.error("Alert channel %s refused %s %s: %s", name, notice.action.value, notice.incident_key, error)
-                    return DeliveryResult(channel=name, state="failed", error=error, attempts=attempt + 1)
-                if attempt + 1 < policy.attempts:
-                    wait = _retry_after(exc)
-                    wait = min(policy.max_backoff_s, wait) if wait is not None else backoff.delay(attempt)
-                    log.warning("Alert channel %s failed (attempt %d of %d): %s; retrying in %.1f s", name, attempt + 1,
-                                policy.attempts, error, wait)
-                    self.sleep(wait)
-                continue
-            if ref == "skipped":
-                return DeliveryResult(channel=name, state="skipped", attempts=attempt + 1)
-            log.info("Alert %s %s sent to %s", notice.action.value, notice.incident_key, name)
-            return DeliveryResult(channel=name, state="sent", ref=ref if ref != "logged" else None, attempts=attempt + 1)
-        log.error("Alert channel %s failed %d times for %s %s; recorded as failed: %s", name, policy.attempts,
-                  notice.action.value, notice.incident_key, error)
-        return DeliveryResult(channel=name, state="failed", error=error, attempts=policy.attempts)
+        delivery = self.settings.delivery
+        policy = RetryPolicy(attempts=delivery.attempts, base_delay_s=delivery.backoff_s, max_delay_s=delivery.max_backoff_s)
+        attempts = 0
+
+        def send() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return channel.send(notice)
+
+        def on_retry(retry_number: int, exc: BaseException, delay_s: float) -> None:
+            log.warning("Alert channel %s failed (attempt %d of %d): %s; retrying in %.1f s", name, retry_number + 1,
+                        policy.attempts, self._describe(channel, exc), delay_s)
+
+        try:
+            ref = retry(send, policy, what=f"alert channel {name}", retryable=lambda exc: not _refused(exc),
+                        retry_after=_retry_after, on_retry=on_retry, sleep=self.sleep)
+        except Exception as exc:  # any channel error is recorded (redacted), never raised: alerts must not stop the pipeline
+            last = exc.__cause__ if isinstance(exc, RetryExhaustedError) and exc.__cause__ is not None else exc
+            error = self._describe(channel, last)
+            if _refused(last):
+                log.error("Alert channel %s refused %s %s: %s", name, notice.action.value, notice.incident_key, error)
+            else:
+                log.error("Alert channel %s failed %d times for %s %s; recorded as failed: %s", name, attempts,
+                          notice.action.value, notice.incident_key, error)
+            return DeliveryResult(channel=name, state="failed", error=error, attempts=attempts)
+        if ref == "skipped":
+            return DeliveryResult(channel=name, state="skipped", attempts=attempts)
+        log.info("Alert %s %s sent to %s", notice.action.value, notice.incident_key, name)
+        return DeliveryResult(channel=name, state="sent", ref=ref if ref != "logged" else None, attempts=attempts)
 
     @staticmethod
     def _describe(channel: AlertChannel, exc: BaseException) -> str:

@@ -110,11 +110,12 @@ class WarmCacheOperator(BaseOperator):
         import pandas as pd
 
         from include.headroom.cache.access_log import load_access_log
+        from include.headroom.timeutil import utc
 
         warm = self.settings.warming
         if not self.plan.get("as_of") or warm.replay_requests <= 0:
             return []
-        end = pd.Timestamp(self.plan["as_of"])
+        end = utc(self.plan["as_of"])  # XCom text
         log = load_access_log(self.settings.access_log, service, end - pd.Timedelta(seconds=warm.lookback_s), end)
         return list(log["key"].tail(warm.replay_requests))
 

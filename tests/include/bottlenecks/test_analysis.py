@@ -80,7 +80,7 @@ def test_predicted_finding_needs_probability_above_threshold(config):
                               "model": "holt_winters", "capacity_limit": 1680.0, "saturation_probability": p, "trusted": trusted,
                               "saturation_at": pd.Timestamp("2026-11-13T13:00Z"), "saturation_at_upper": pd.Timestamp("2026-11-12T13:00Z")}
                              for p, trusted in ((0.65, True), (0.95, True), (0.99, False))])
-    found = predicted_findings(config, svc, capacity, "2026-11-01T02:00Z")
+    found = predicted_findings(config, svc, capacity, pd.Timestamp("2026-11-01T02:00Z"))
     # 0.65 is under the 0.7 threshold; the 0.99 forecast failed the accuracy gate, so it predicts nothing
     assert [(f.type, f.kind, f.confidence) for f in found] == [("cpu_bound", "predicted", 0.95)]
 

@@ -61,11 +61,12 @@ def test_file_source_reads_csv_and_jsonl(tmp_path, settings):
     (tmp_path / "a-api.csv").write_text("ts,key,size_bytes,hit\n2026-11-20T10:00:01Z,k1,100,hit\n2026-11-20T10:00:00Z,k2,50,miss\n")
     (tmp_path / "b-api.jsonl").write_text('{"ts": "2026-11-20T10:00:00Z", "key": "x", "size_bytes": 7, "hit": true}\n')
     files = replace(settings, source="file", path=str(tmp_path))
-    a = load_access_log(files, "a-api", "2026-11-20T09:00Z", "2026-11-20T11:00Z")
+    window = pd.Timestamp("2026-11-20T09:00Z"), pd.Timestamp("2026-11-20T11:00Z")
+    a = load_access_log(files, "a-api", *window)
     assert a["key"].tolist() == ["k2", "k1"] and a["hit"].tolist() == [False, True] and a["size_bytes"].tolist() == [50, 100]
-    assert load_access_log(files, "b-api", "2026-11-20T09:00Z", "2026-11-20T11:00Z")["size_bytes"].tolist() == [7]
+    assert load_access_log(files, "b-api", *window)["size_bytes"].tolist() == [7]
     with pytest.raises(DataError, match="no access log for 'c-api'"):
-        load_access_log(files, "c-api", "2026-11-20T09:00Z", "2026-11-20T11:00Z")
+        load_access_log(files, "c-api", *window)
 
 
 def test_bad_file_names_file_row_and_field(tmp_path):

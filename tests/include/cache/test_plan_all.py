@@ -42,7 +42,7 @@ def staged(config, fleet, tmp_path_factory):
 def test_forecast_surge_triggers_warming_ahead_of_it(config, staged, monkeypatch):
     monkeypatch.setenv("HEADROOM_SAMPLE_ANCHOR", ANCHOR)
     store, as_of = staged
-    plans = {p["service"]: p for p in act.plan_all_warming(store, config, as_of)}
+    plans = {p["service"]: p for p in act.plan_all_warming(store, config, as_of).to_xcom()}
     triggered = {s for s, p in plans.items() if p["trigger"]}
     assert triggered == {SURGE}
     plan = plans[SURGE]
@@ -56,8 +56,8 @@ def test_forecast_surge_triggers_warming_ahead_of_it(config, staged, monkeypatch
 def test_scheduled_run_warms_every_fresh_service(config, staged, monkeypatch):
     monkeypatch.setenv("HEADROOM_SAMPLE_ANCHOR", ANCHOR)
     store, as_of = staged
-    plans = act.plan_all_warming(store, config, as_of, trigger="schedule", services=[SURGE, "orders-api"])
+    plans = act.plan_all_warming(store, config, as_of, trigger="schedule", services=[SURGE, "orders-api"]).to_xcom()
     assert [(p["service"], p["triggers"]) for p in plans] == [(SURGE, ["forecast_peak", "schedule"]), ("orders-api", ["schedule"])]
     assert all(p["keys"] > 0 and p["bytes"] <= load_cache_settings().warming.budget_bytes for p in plans)
-    later = act.plan_all_warming(store, config, as_of + pd.Timedelta(hours=3), trigger="schedule", services=["orders-api"])
+    later = act.plan_all_warming(store, config, as_of + pd.Timedelta(hours=3), trigger="schedule", services=["orders-api"]).to_xcom()
     assert later[0]["trigger"] is None and later[0]["skip_reason"].startswith("stale")

@@ -23,12 +23,12 @@ def loaded(store, fleet):
 def test_two_runs_forecast_plan_scenarios_and_score_the_earlier_one(config, loaded):
     store, now = loaded
     earlier = now - pd.Timedelta(days=2)
-    first = forecast.run_forecasts(store, config, SERVICES, earlier)
+    first = forecast.run_forecasts(store, config, SERVICES, earlier).to_xcom()
     assert {(r["service"], r["metric"], r["status"]) for r in first} == {
         (s, m, "ok") for s in SERVICES for m in config.forecasting.metrics}
     assert store.count("forecast_accuracy") == 0  # nothing earlier to score yet
 
-    rows = forecast.run_forecasts(store, config, SERVICES, now)
+    rows = forecast.run_forecasts(store, config, SERVICES, now).to_xcom()
     assert all("scores" not in r for r in rows)
     capacity, forecasts = latest_capacity(store, now)
     assert set(capacity["run_date"]) == {f"{now:%Y-%m-%d}"} and len(capacity) == len(SERVICES) * len(config.forecasting.metrics)
@@ -61,7 +61,7 @@ def test_two_runs_forecast_plan_scenarios_and_score_the_earlier_one(config, load
 def test_stale_services_are_skipped_with_the_reason(config, loaded):
     store, now = loaded
     later = now + pd.Timedelta(days=1)
-    rows = forecast.run_forecasts(store, config, SERVICES, later)
+    rows = forecast.run_forecasts(store, config, SERVICES, later).to_xcom()
     assert {r["status"] for r in rows} == {"skipped"}
     assert all(r["reason"].startswith("stale: newest validated point") for r in rows)
     assert store.count("scenarios") == 0

@@ -136,7 +136,7 @@ def test_ingest_from_files_normalizes_units_and_keeps_the_original(tmp_path, con
     path = _csv(tmp_path / "m.csv", _lines(seconds))
     mark = START + pd.Timedelta(minutes=15)
     store.upsert("watermarks", pd.DataFrame([{"source": "source:files", "watermark": mark, "updated_at": mark}]))
-    result = ingest(store, config, FileSource(_settings([path]), config), START, END)
+    result = ingest(store, config, FileSource(_settings([path]), config), START, END).to_xcom()
     staged = store.query("SELECT ts, value, unit FROM staging ORDER BY ts")
     assert result["rows"] == len(seconds) == 12
     assert staged["value"].tolist() == pytest.approx(fleet_rows.loc[fleet_rows["metric"] == "response_time", "value"].tolist())
@@ -173,7 +173,7 @@ def test_late_data_inside_the_lookback_is_reread_and_stored(tmp_path, config, st
     )
 
     _csv(path, _lines(rows[first_hour]) + _lines(rows[~first_hour]))  # the late point arrived, and the next hour
-    result = ingest(store, config, source, END, nxt)
+    result = ingest(store, config, source, END, nxt).to_xcom()
     assert result["read_start"] == (END - pd.Timedelta(seconds=config.pipeline.lookback_s)).isoformat()
     assert result["new_rows"] == 1 + int((~first_hour).sum())  # the late point and the new hour; the rest is re-read
     validate_pending(store, config, now=nxt + pd.Timedelta(minutes=1), reports_dir=tmp_path / "reports")

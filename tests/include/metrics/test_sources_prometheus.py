@@ -157,7 +157,7 @@ def test_nan_and_infinite_samples_are_kept_for_validation(prometheus, fleet, con
     source = _source(prometheus, config, settings, queries=queries)
     start, end = _window(fleet, (2, 1))
     _seed_watermark(store, config, start)
-    result = ingest(store, config, source, start, end)
+    result = ingest(store, config, source, start, end).to_xcom()
     staged = store.query("SELECT metric, value FROM staging")
     assert result["rows"] == len(staged) == 2 * 2 * 12
     assert np.isposinf(staged.loc[staged["metric"] == "replicas", "value"]).all()
@@ -195,9 +195,9 @@ def test_ingest_twice_stages_the_same_batch_and_records_units(prometheus, fleet,
     source = _source(prometheus, config, settings)
     start, end = _window(fleet, (2, 1))
     _seed_watermark(store, config, start)
-    first = ingest(store, config, source, start, end)
+    first = ingest(store, config, source, start, end).to_xcom()
     staged = store.query("SELECT * FROM staging ORDER BY service, metric, ts")
-    second = ingest(store, config, source, start, end)
+    second = ingest(store, config, source, start, end).to_xcom()
     assert first["batch_id"] == second["batch_id"] and first["rows"] == second["rows"] == 2 * 9 * 12
     pd.testing.assert_frame_equal(staged, store.query("SELECT * FROM staging ORDER BY service, metric, ts"))
     units = store.read("source_units", metric="database_performance")
@@ -207,7 +207,7 @@ def test_ingest_twice_stages_the_same_batch_and_records_units(prometheus, fleet,
     ]
     # Once validated into metrics, re-staging the interval finds nothing new.
     store.upsert("metrics", staged)
-    assert ingest(store, config, source, start, end)["new_rows"] == 0
+    assert ingest(store, config, source, start, end).new_rows == 0
 
 
 @pytest.fixture

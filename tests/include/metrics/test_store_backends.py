@@ -104,14 +104,14 @@ def test_ingest_twice_gives_the_same_store_content(any_store, config):
     start, end = pd.Timestamp(ANCHOR) - pd.Timedelta(hours=1), pd.Timestamp(ANCHOR)
     mark = start + pd.Timedelta(seconds=config.pipeline.lookback_s)
     any_store.upsert("watermarks", pd.DataFrame([{"source": "source:sample_fleet", "watermark": mark, "updated_at": mark}]))
-    first = ingest(any_store, config, source, start.tz_localize("UTC"), end.tz_localize("UTC"))
+    first = ingest(any_store, config, source, start.tz_localize("UTC"), end.tz_localize("UTC")).to_xcom()
     staged = any_store.query("SELECT * FROM staging ORDER BY service, metric, ts")
-    second = ingest(any_store, config, source, start.tz_localize("UTC"), end.tz_localize("UTC"))
+    second = ingest(any_store, config, source, start.tz_localize("UTC"), end.tz_localize("UTC")).to_xcom()
     assert first["batch_id"] == second["batch_id"] and first["rows"] == second["rows"] == 12 * 9 * 12
     pd.testing.assert_frame_equal(staged, any_store.query("SELECT * FROM staging ORDER BY service, metric, ts"))
     assert first["new_rows"] == len(staged)
     any_store.upsert("metrics", staged)
-    assert ingest(any_store, config, source, start.tz_localize("UTC"), end.tz_localize("UTC"))["new_rows"] == 0
+    assert ingest(any_store, config, source, start.tz_localize("UTC"), end.tz_localize("UTC")).new_rows == 0
     assert any_store.count("metrics") == len(staged)
 
 
@@ -153,7 +153,7 @@ def test_validation_results_and_gates_on_both_backends(any_store, config, fleet,
     from include.headroom.validation.gates import service_freshness
     from include.headroom.validation.results import validate_rows
 
-    start, end, now = "2026-10-31T23:00Z", "2026-11-01T00:00Z", "2026-11-01T00:05Z"
+    start, end, now = pd.Timestamp("2026-10-31T23:00Z"), pd.Timestamp("2026-11-01T00:00Z"), pd.Timestamp("2026-11-01T00:05Z")
     rows = fleet.generate(start, end).reset_index(drop=True)
     broken = (rows["service"] == "orders-api") & rows["metric"].isin(["cpu_utilization", "error_rate", "cache_hit_ratio"])
     rows.loc[broken, "value"] = 250.0

@@ -51,13 +51,13 @@ def fill_fleet_results(store) -> None:
     records = [
         replace(DryRunExecutor().apply(ScalingDecision.from_dict(d)), dag_id="scaling_actions",
                 run_id=f"scheduled__{AS_OF.isoformat()}", task_id="record_not_applied")
-        for d in act.plan_all_scaling(store, config, AS_OF) if d["action"] != "skip"
+        for d in act.plan_all_scaling(store, config, AS_OF).decisions if d["action"] != "skip"
     ]
     records += [
         AuditRecord(kind="cache", service=p["service"], action="warm", status=Status.DRY_RUN, dry_run=True, executor="dry_run",
                     reason=f"trigger {p['trigger']}", before={"hit_rate": p["hit_rate"]}, after={"keys": p.get("keys")},
                     dag_id="cache_warming", run_id=f"scheduled__{AS_OF.isoformat()}", task_id="warm")
-        for p in act.plan_all_warming(store, config, AS_OF) if p["trigger"]
+        for p in act.plan_all_warming(store, config, AS_OF).plans if p["trigger"]
     ]
     record(store, *records, now=AS_OF)
 

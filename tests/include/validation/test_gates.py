@@ -12,7 +12,7 @@ from include.headroom.steps import act
 from include.headroom.validation.gates import Step, gate_services, service_freshness
 from include.headroom.validation.results import validate_rows
 
-NEXT_END, NEXT_NOW = "2026-11-01T01:00Z", "2026-11-01T01:05Z"
+NEXT_END, NEXT_NOW = pd.Timestamp("2026-11-01T01:00Z"), pd.Timestamp("2026-11-01T01:05Z")
 BROKEN = "orders-api"
 
 
@@ -82,11 +82,11 @@ def test_every_skip_is_audited_once_per_step_and_time(config, gated):
 
 
 def test_every_decision_step_skips_only_the_failed_service(config, gated):
-    decisions = {d["service"]: d for d in act.plan_all_scaling(gated, config, END)}
+    decisions = {d["service"]: d for d in act.plan_all_scaling(gated, config, END).decisions}
     assert (decisions[BROKEN]["action"], decisions[BROKEN]["rule"]) == ("skip", "freshness_gate")
     assert decisions[BROKEN]["reason"].startswith("latest validation failed (batch hour-1)")
     assert all(d["rule"] != "freshness_gate" for s, d in decisions.items() if s != BROKEN)
-    plans = {p["service"]: p for p in act.plan_all_warming(gated, config, END)}
+    plans = {p["service"]: p for p in act.plan_all_warming(gated, config, END).plans}
     assert plans[BROKEN]["skip_reason"].startswith("latest validation failed")
     assert all(not (p["skip_reason"] or "").startswith(("latest validation", "stale")) for s, p in plans.items() if s != BROKEN)
     steps = set(gated.read("audit", kind="gate", service=BROKEN)["action"])

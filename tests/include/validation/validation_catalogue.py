@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-START, END, NOW = "2026-10-31T23:00Z", "2026-11-01T00:00Z", "2026-11-01T00:05Z"
+START, END, NOW = pd.Timestamp("2026-10-31T23:00Z"), pd.Timestamp("2026-11-01T00:00Z"), pd.Timestamp("2026-11-01T00:05Z")
 
 
 @dataclass
