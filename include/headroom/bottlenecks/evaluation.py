@@ -182,7 +182,7 @@ def evaluate_predictions(config: HeadroomConfig, fleet: SampleFleet, history: pd
     import pandas as pd
 
     from include.headroom.bottlenecks.analysis import predicted_findings
-    from include.headroom.forecasting.capacity import forecast_service
+    from include.headroom.forecasting.capacity import forecast_frame, forecast_service
 
     as_of = fleet.anchor
     if history is None:
@@ -193,8 +193,8 @@ def evaluate_predictions(config: HeadroomConfig, fleet: SampleFleet, history: pd
     for svc in config.services:
         results = forecast_service(config, svc, history[history["service"] == svc.name], run_date)
         capacity = pd.DataFrame([r.capacity for r in results])
-        forecasts = [r.forecast for r in results if len(r.forecast)]
-        predicted = predicted_findings(config, svc, capacity, as_of, pd.concat(forecasts, ignore_index=True) if forecasts else None)
+        forecasts = forecast_frame(results)
+        predicted = predicted_findings(config, svc, capacity, as_of, forecasts if len(forecasts) else None)
         mine = [t for t in truths if t.service == svc.name]
         right = [
             f for f in predicted for t in mine if f.type == t.expected_type and f.top_cause == t.expected_cause and f.remedy == t.remedy

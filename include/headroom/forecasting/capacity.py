@@ -29,11 +29,49 @@ LOAD_METRIC = "throughput"
 
 @dataclass(frozen=True)
 class CapacityForecast:
-    """The forecast frame, the capacity row and the scenario rows for one (service, metric)."""
+    """The forecast frame, the capacity row and the scenario rows for one (service, metric).
 
-    forecast: pd.DataFrame
+    The forecast is held as its columns (``columns``: scalars for the text columns, arrays for the
+    rest) and made a frame only when ``forecast`` is read: a batch concatenates the columns of all
+    its series into one frame (:func:`forecast_frame`) instead of building a frame per series.
+    """
+
+    columns: dict[str, Any]
     capacity: dict[str, Any]
     scenarios: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        """How many forecast steps (0 when the series was not forecast)."""
+        return len(self.columns["ds"]) if self.columns else 0
+
+    @property
+    def forecast(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.columns)
+
+
+def forecast_frame(results: Sequence[CapacityForecast]) -> pd.DataFrame:
+    """The forecasts of ``results`` as one frame (the rows of each, in order; the same as concatenating their ``forecast``)."""
+    import numpy as np
+    import pandas as pd
+
+    done = [r for r in results if r.points]
+    if not done:
+        return pd.DataFrame()
+    names = list(done[0].columns)
+    counts = [r.points for r in done]
+    out: dict[str, Any] = {}
+    for name in names:
+        values = [r.columns[name] for r in done]
+        if isinstance(values[0], str):  # one text value per series
+            out[name] = np.repeat(np.array(values, dtype=object), counts)
+        elif isinstance(values[0], pd.Series):
+            out[name] = pd.concat(values, ignore_index=True)
+        else:
+            out[name] = np.concatenate([np.asarray(v) for v in values])
+    return pd.DataFrame(out)
 
 
 def to_series(metrics: pd.DataFrame, metric: str, resample: str) -> pd.DataFrame:
@@ -242,7 +280,7 @@ def forecast_many(config: HeadroomConfig, work: list[tuple[Service, pd.DataFrame
         frames.setdefault(id(metrics), (metrics, set()))[1].add(metric)
     series_of = {key: series_by_metric(metrics, sorted(wanted), fc_cfg.resample) for key, (metrics, wanted) in frames.items()}
     prepared = [_prepare(config, svc, metrics, metric, run_date, series_of[id(metrics)][metric]) for svc, metrics, metric in work]
-    results: list[CapacityForecast | None] = [CapacityForecast(pd.DataFrame(), p.skip) if p.skip else None for p in prepared]
+    results: list[CapacityForecast | None] = [CapacityForecast({}, p.skip) if p.skip else None for p in prepared]
     grids: dict[tuple[pd.Timestamp, int], list[int]] = {}
     for i, p in enumerate(prepared):
         if p.skip is None:
@@ -264,16 +302,14 @@ def forecast_many(config: HeadroomConfig, work: list[tuple[Service, pd.DataFrame
 
 
 def _failed(p: _Prepared, reason: str) -> CapacityForecast:
-    import pandas as pd
 
-    return CapacityForecast(pd.DataFrame(), {**p.base, "model": "", "trusted": False, "status": "failed", "reason": reason})
+    return CapacityForecast({}, {**p.base, "model": "", "trusted": False, "status": "failed", "reason": reason})
 
 
 def _capacity_figures(config: HeadroomConfig, p: _Prepared, ds: pd.Series, paths: tuple[np.ndarray, np.ndarray, np.ndarray],
                       row: RowResult) -> CapacityForecast:
     """The capacity row (choice, scores, saturation, replicas, costs, trust) and scenario rows from one series' forecast paths."""
     import numpy as np
-    import pandas as pd
 
     fc_cfg = config.forecasting
     service, metric, run_date = p.service, p.metric, p.base["run_date"]
@@ -319,9 +355,9 @@ def _capacity_figures(config: HeadroomConfig, p: _Prepared, ds: pd.Series, paths
             splan.pop("_planned")
             scenario_rows.append({"run_date": run_date, "service": service.name, "metric": metric, "scenario": scenario.name,
                                   "description": scenario.description, "model": chosen, "trusted": capacity["trusted"], **splan})
-    frame = pd.DataFrame({"run_date": run_date, "service": service.name, "metric": metric, "model": chosen, "ds": ds, "yhat": yhat,
-                          "yhat_lower": lower, "yhat_upper": upper, "replicas": replicas})
-    return CapacityForecast(frame, capacity, scenario_rows)
+    columns = {"run_date": run_date, "service": service.name, "metric": metric, "model": chosen, "ds": ds, "yhat": yhat,
+               "yhat_lower": lower, "yhat_upper": upper, "replicas": replicas}
+    return CapacityForecast(columns, capacity, scenario_rows)
 
 
 def forecast_metric(
@@ -352,7 +388,7 @@ def _forecast_named(
     fc_cfg = config.forecasting
     p = _prepare(config, service, metrics, metric, run_date)
     if p.skip is not None:
-        return CapacityForecast(pd.DataFrame(), p.skip)
+        return CapacityForecast({}, p.skip)
     per_day = int(round(pd.Timedelta(days=1) / pd.Timedelta(fc_cfg.resample)))
     season = 7 * per_day if len(p.series) >= 2 * 7 * per_day else per_day
     cleaned, replaced = (replace_outliers(p.series["y"].to_numpy(), season, fc_cfg.outlier_z) if fc_cfg.outlier_z > 0

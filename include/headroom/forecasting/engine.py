@@ -417,17 +417,49 @@ def seasonal_profiles(x: np.ndarray, periods: Sequence[int], horizon: int, cycle
     return rem, future
 
 
-def _ets_fit(r: np.ndarray, horizon: int, trend: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """AutoETS-style on a non-seasonal remainder: SES and damped Holt over a parameter grid, best by AIC per row.
+class _Memo:
+    """Work the kernels share on one training matrix (its seasonal decomposition, the exponential smoothing runs).
 
-    :returns: the point paths (series, horizon), and the best SES alpha and final SES level per row (Theta uses them).
+    ``ets``, ``theta``, ``mstl`` and ``arima`` decompose the same matrix with the same periods and
+    run the same smoothing recursions on it; within :func:`_forecast_group` each training matrix
+    is decomposed and smoothed once. Entries are keyed by the matrix itself (by identity, held
+    while the memo lives) and never mutated by their users.
+    """
+
+    def __init__(self) -> None:
+        self.train: np.ndarray | None = None
+        self.entries: dict[tuple[Any, ...], Any] = {}
+
+    def use(self, train: np.ndarray) -> None:
+        if train is not self.train:
+            self.train, self.entries = train, {}
+
+    def get(self, train: np.ndarray, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        if train is not self.train:
+            return make()
+        if key not in self.entries:
+            self.entries[key] = make()
+        return self.entries[key]
+
+
+_MEMO = _Memo()
+
+
+def _profiles(train: np.ndarray, periods: Sequence[int], horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`seasonal_profiles` of a kernel's training matrix, once per matrix, periods and horizon."""
+    periods = tuple(periods)
+    return _MEMO.get(train, ("profiles", periods, horizon), lambda: seasonal_profiles(train, periods, horizon))
+
+
+def _ets_runs(r: np.ndarray, combos: Sequence[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The smoothing recursion of every parameter combination ``(alpha, beta, phi)`` over each row of ``r``.
+
+    :returns: final level, final slope and the sum of squared one-step errors after the burn-in, each (combos, series),
+        and the burn-in. Every combination runs independently of the others, so runs can be split and joined.
     """
     import numpy as np
 
     s, w = r.shape
-    combos = [(a, 0.0, 0.0) for a in ALPHAS]
-    if trend:
-        combos += [(a, b, p) for a in ALPHAS for b in BETAS for p in PHIS]
     alpha = np.array([c[0] for c in combos])[:, None]
     beta = np.array([c[1] for c in combos])[:, None]
     phi = np.array([c[2] for c in combos])[:, None]
@@ -444,6 +476,34 @@ def _ets_fit(r: np.ndarray, horizon: int, trend: bool = True) -> tuple[np.ndarra
             sse += err * err
         level = pred + alpha * err
         slope = phi * slope + ab * err
+    return level, slope, sse, burn
+
+
+def _ets_fit(r: np.ndarray, horizon: int, trend: bool = True, memo_key: tuple[Any, ...] | None = None,
+             train: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """AutoETS-style on a non-seasonal remainder: SES and damped Holt over a parameter grid, best by AIC per row.
+
+    ``memo_key`` (with the kernel's ``train``) names the remainder in the memo: the SES runs and the
+    damped-trend runs are each computed once per remainder and shared by the kernels that need them.
+
+    :returns: the point paths (series, horizon), and the best SES alpha and final SES level per row (Theta uses them).
+    """
+    import numpy as np
+
+    s, w = r.shape
+    ses_combos = [(a, 0.0, 0.0) for a in ALPHAS]
+    trend_combos = [(a, b, p) for a in ALPHAS for b in BETAS for p in PHIS] if trend else []
+    combos = ses_combos + trend_combos
+    if memo_key is None or train is None:
+        level, slope, sse, burn = _ets_runs(r, combos)
+    else:
+        parts = [_MEMO.get(train, ("ets", *memo_key, "ses"), lambda: _ets_runs(r, ses_combos))]
+        if trend:
+            parts.append(_MEMO.get(train, ("ets", *memo_key, "trend"), lambda: _ets_runs(r, trend_combos)))
+        level, slope, sse = (np.concatenate([part[i] for part in parts]) for i in range(3))
+        burn = parts[0][3]
+    phi = np.array([c[2] for c in combos])[:, None]
+    beta = np.array([c[1] for c in combos])[:, None]
     n_eff = max(w - burn, 1)
     k = np.where(beta[:, 0] > 0, 5, 2)[:, None]
     aic = n_eff * np.log(np.maximum(sse / n_eff, 1e-300)) + 2 * k
@@ -461,8 +521,8 @@ def _recent(x: np.ndarray, grid: Grid) -> np.ndarray:
 
 
 def _ets(train: np.ndarray, grid: Grid, horizon: int) -> np.ndarray:
-    rem, season = seasonal_profiles(train, grid.periods[:1], horizon)
-    path, _, _ = _ets_fit(_recent(rem, grid), horizon)
+    rem, season = _profiles(train, grid.periods[:1], horizon)
+    path, _, _ = _ets_fit(_recent(rem, grid), horizon, memo_key=(tuple(grid.periods[:1]), horizon), train=train)
     return path + season
 
 
@@ -471,8 +531,8 @@ def _mstl(train: np.ndarray, grid: Grid, horizon: int) -> np.ndarray:
 
     if len(grid.periods) < 2:
         return np.full((train.shape[0], horizon), np.nan)  # one season: the same as ets
-    rem, season = seasonal_profiles(train, grid.periods, horizon)
-    path, _, _ = _ets_fit(_recent(rem, grid), horizon)
+    rem, season = _profiles(train, grid.periods, horizon)
+    path, _, _ = _ets_fit(_recent(rem, grid), horizon, memo_key=(tuple(grid.periods), horizon), train=train)
     return path + season
 
 
@@ -480,9 +540,9 @@ def _theta(train: np.ndarray, grid: Grid, horizon: int) -> np.ndarray:
     """Theta method (Hyndman and Billah's form): SES plus half the linear slope, ``b/2 * (h - 1 + (1 - (1 - a)^n) / a)``."""
     import numpy as np
 
-    rem, season = seasonal_profiles(train, grid.periods, horizon)
+    rem, season = _profiles(train, grid.periods, horizon)
     r = _recent(rem, grid)
-    _, alpha, level = _ets_fit(r, horizon, trend=False)
+    _, alpha, level = _ets_fit(r, horizon, trend=False, memo_key=(tuple(grid.periods), horizon), train=train)
     w = r.shape[1]
     t = np.arange(w) - (w - 1) / 2.0
     slope = (r @ t) / float(t @ t)
@@ -495,7 +555,7 @@ def _arima(train: np.ndarray, grid: Grid, horizon: int, max_p: int = 3) -> np.nd
     """AR(p) with a constant on the seasonally adjusted series (ARIMA(p,0,0)), p by AIC; one batched least-squares solve."""
     import numpy as np
 
-    rem, season = seasonal_profiles(train, grid.periods, horizon)
+    rem, season = _profiles(train, grid.periods, horizon)
     r = _recent(rem, grid)
     s, w = r.shape
     best_aic = np.full(s, np.inf)
@@ -720,6 +780,7 @@ def _forecast_group(y: np.ndarray, grid: Grid, horizon: int, spec: EngineSpec, a
         train = y[:, :n_train]
         actual[o] = y[:, n_train : n_train + hb]
         scale[o] = _naive_scale(train, grid.per_day)
+        _MEMO.use(train)  # the candidates share this matrix's decomposition and smoothing runs
         for name in names:
             paths[name][o] = predict(name, train, grid, hb)
     with warnings.catch_warnings():
@@ -763,6 +824,7 @@ def _forecast_group(y: np.ndarray, grid: Grid, horizon: int, spec: EngineSpec, a
     loo_coverage = np.mean(covered, axis=0) if covered else np.full(s, np.nan)
     # Final forecasts on the whole history: each needed candidate once for all rows that use it.
     final = {}
+    _MEMO.use(y)
     for name in {m for ms in members for m in ms}:
         final[name] = predict(name, y, grid, horizon)
     yhat = np.empty((s, horizon))
@@ -771,6 +833,7 @@ def _forecast_group(y: np.ndarray, grid: Grid, horizon: int, spec: EngineSpec, a
         if not np.isfinite(stack).all():  # a member that fits the backtests but not the full history: the baseline alone
             stack, weights[j], members[j] = predict(BASELINE, y[j : j + 1], grid, horizon), (1.0,), (BASELINE,)
         yhat[j] = _combine(stack, np.asarray(weights[j]), spec.combine)
+    _MEMO.use(None)  # let the matrices go
     scores: list[dict[str, dict[str, float]]] = []
     per_name = {name: _mean_scores(actual, paths[name], scale) for name in names}
     auto = _mean_scores(actual, combo_bt, scale)

@@ -38,7 +38,7 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
     """
     import pandas as pd
 
-    from include.headroom.forecasting.capacity import forecast_many
+    from include.headroom.forecasting.capacity import forecast_frame, forecast_many
 
     now = as_of
     run_date = f"{now:%Y-%m-%d}"
@@ -46,7 +46,7 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
     history = queries.slot_means(store, list(names), [*config.forecasting.metrics, "replicas"],  # hourly means, as forecast
                                  now - pd.Timedelta(days=config.forecasting.history_days), now,
                                  int(pd.Timedelta(config.forecasting.resample).total_seconds()))
-    forecasts, rows, scenarios = [], [], []
+    forecasts, rows, scenarios = pd.DataFrame(), [], []
     history_of = by_service(history)
     work = []  # the whole batch goes through one engine run per time grid
     for svc in _services(config, names):
@@ -68,13 +68,13 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
         metrics = rows_of(history_of, svc.name, history)
         work += [(svc, metrics, m) for m in config.forecasting.metrics]
     if work:
-        for result in forecast_many(config, work, run_date):
+        results = forecast_many(config, work, run_date)
+        for result in results:
             rows.append(result.capacity)
             scenarios += result.scenarios
-            if len(result.forecast):
-                forecasts.append(result.forecast)
-    if forecasts:
-        store.upsert("forecasts", pd.concat(forecasts, ignore_index=True))
+        forecasts = forecast_frame(results)  # one frame for the batch, not one per series
+    if len(forecasts):
+        store.upsert("forecasts", forecasts)
     if scenarios:
         store.upsert("scenarios", _complete(pd.DataFrame(scenarios), "scenarios"))
     _store_capacity_plans(store, config, [svc for svc in _services(config, names) if not gate[svc.name]], now, run_date)

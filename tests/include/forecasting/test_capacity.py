@@ -154,3 +154,25 @@ def test_series_by_metric_matches_resampling_one_metric_at_a_time():
         np.testing.assert_allclose(got[metric]["y"], want["y"], rtol=1e-12)
     assert got["throughput"]["ds"].iloc[0] == pd.Timestamp("2026-10-01T00:00Z") and len(got["throughput"]) == 167
     assert got["error_rate"].empty
+
+
+def test_batch_forecast_frame_equals_the_series_frames_and_shared_engine_work_changes_nothing(config, saturating, monkeypatch):
+    """``forecast_frame`` is the concatenation of every series' frame; the engine's memo gives the forecasts it gives without."""
+    from include.headroom.forecasting import engine
+    from include.headroom.forecasting.capacity import forecast_frame, forecast_service
+
+    truth, history = saturating
+    svc = config.service(truth.service)
+    results = forecast_service(config, svc, history, "2026-11-01")
+    done = [r for r in results if r.points]
+    assert len(done) >= 2
+    batch = forecast_frame(results)
+    pd.testing.assert_frame_equal(batch, pd.concat([r.forecast for r in done], ignore_index=True), check_exact=True)
+    assert list(batch["metric"].unique()) == [r.capacity["metric"] for r in done]
+    assert len(batch) == sum(len(r.forecast) for r in done)
+    # Without the memo (every kernel decomposes and smooths on its own) the forecasts are the same.
+    monkeypatch.setattr(engine._MEMO, "get", lambda train, key, make: make())
+    plain = forecast_frame(forecast_service(config, svc, history, "2026-11-01"))
+    for col in ("yhat", "yhat_lower", "yhat_upper"):
+        np.testing.assert_allclose(plain[col].to_numpy(), batch[col].to_numpy(), rtol=1e-9, atol=1e-12)
+    assert forecast_frame([]).empty
