@@ -10,6 +10,11 @@ Traces (development data only):
 - ``petshop/<level>/<service>``: the PetShop train ``noissue`` request series (``requests``/``Sum`` per 5-minute
   bin, turned into req/s); only 2 days long, so no forecast is ever fitted: they check that the combined policy
   costs nothing where it has no forecast;
+- ``pkg/taylor``: a real demand series shipped inside a PyPI package (no download): pmdarima's ``taylor``, the
+  half-hourly electricity demand of England and Wales, Monday 5 June to Sunday 27 August 2000 (4,032 points, 12 weeks,
+  daily and weekly seasons, a bank holiday). Read as a service's load at 1 MW = 0.05 req/s (about 1,100-2,000 req/s),
+  interpolated in time to the replay's 5-minute step (``replay.regular_grid``); the first 2 weeks train the forecasts,
+  the 10 weeks after are replayed, on the template service (general HPA profile) and on a critical-tier copy;
 - ``gen/<shape>``: generated 5-week traces (daily and weekly seasons with noise, growth, a flash crowd, a
   noisy low-traffic service, a sharp morning ramp), seeded.
 """
@@ -67,6 +72,26 @@ def petshop_traces(config, template):
     return out
 
 
+def package_traces(config, template, step_s: int):
+    """pmdarima's ``taylor`` electricity demand (see the module docstring); [] when pmdarima is not installed."""
+    import pandas as pd
+
+    from include.headroom.scaling.replay import regular_grid
+
+    try:
+        from pmdarima.datasets import load_taylor
+    except ImportError:
+        print("pmdarima not installed: pkg/taylor skipped")
+        return []
+    mw = load_taylor()
+    half_hours = pd.date_range("2000-06-05", periods=len(mw), freq="30min", tz="UTC")
+    ds, rps, _ = regular_grid(pd.DataFrame({"ds": half_hours, "y": mw * 0.05}), step_s)
+    start = ds[0] + pd.Timedelta(weeks=2)
+    critical = next(s for s in config.services if config.tier(s.tier).hpa_profile == "critical")
+    return [("pkg/taylor", ds, rps, _service(template, "taylor", rps), start),
+            ("pkg/taylor_critical", ds, rps, _service(critical, "taylor-critical", rps), start)]
+
+
 def generated_traces(template, weeks: int = 5, seed: int = 7):
     import numpy as np
     import pandas as pd
@@ -90,7 +115,7 @@ def generated_traces(template, weeks: int = 5, seed: int = 7):
 
 
 def _service(template, name, load):
-    """A professional-tier service sized so that the trace's peak needs about 70 % of its max replicas."""
+    """A service of ``template``'s tier sized so that the trace's peak needs about 70 % of its max replicas."""
     import dataclasses
 
     import numpy as np
@@ -106,7 +131,7 @@ def main() -> int:
     parser.add_argument("--anchor", default="2026-11-01")
     parser.add_argument("--weeks", type=int, default=4, help="sample fleet weeks replayed")
     parser.add_argument("--services", help="comma-separated sample fleet services (default: all)")
-    parser.add_argument("--sets", default="fleet,petshop,gen", help="which trace sets")
+    parser.add_argument("--sets", default="fleet,petshop,pkg,gen", help="which trace sets")
     args = parser.parse_args()
 
     import pandas as pd
@@ -127,6 +152,8 @@ def main() -> int:
         traces += fleet_traces(config, args.anchor, args.weeks, args.services.split(",") if args.services else None)
     if "petshop" in sets:
         traces += petshop_traces(config, template)
+    if "pkg" in sets:
+        traces += package_traces(config, template, rs.step_s)
     if "gen" in sets:
         traces += generated_traces(template)
     print(f"{'trace':<34} {'policy':<10} {'viol. min':>9} {'replica-h':>10} {'actions':>7} {'trusted':>7}   combined/reactive")

@@ -29,7 +29,7 @@ def test_scaling_defaults_from_spec(config):
     assert general.scale_up.stabilization_s == 300 and general.scale_down.percent == 50
     assert critical.scale_down.percent == 10
     assert config.scaling.alarm_error_rate == 0.05
-    assert config.scaling.lead_time_s == 900
+    assert (config.scaling.lead_time_s, config.scaling.actuation_delay_s) == (600, 300)
     assert config.scaling.approval_cost_usd_month == 1000
 
 

@@ -74,6 +74,31 @@ def hpa_desired(current: int, current_metric: float, target: float, tolerance: f
     return replica_count(current, [(current_metric, target)], tolerance)
 
 
+def measured_trust(accuracy: pd.DataFrame | None, service: str, metric: str, settings: ScalingConfig) -> tuple[bool | None, str]:
+    """Whether the forecast of ``metric`` is trusted by its recent measured accuracy: the newest first-day score of the
+    ``forecast_accuracy`` table (earlier runs' forecasts against the actuals since; ``store.queries.recent_accuracy``)
+    under the replay's rule (:meth:`ScalingConfig.forecast_trusted`: MAPE, or coverage of the forecast interval).
+
+    The table's coverage is the share of actuals inside ``[yhat_lower, yhat_upper]``, never above the share at or below
+    ``yhat_upper`` the replay measures, so the live rule is the stricter of the two.
+
+    :returns: (trusted, why); ``None`` when no score exists yet.
+    """
+    if accuracy is None or accuracy.empty:
+        return None, "no measured accuracy"
+    rows = accuracy[(accuracy["service"] == service) & (accuracy["metric"] == metric)]
+    if "horizon_days" in rows:
+        rows = rows[rows["horizon_days"] == 1]
+    if rows.empty:
+        return None, "no measured accuracy"
+    newest = rows.sort_values("run_date").iloc[-1]
+    mape, coverage = float(newest["mape"]), float(newest["coverage"])
+    trusted = settings.forecast_trusted(mape, coverage)
+    measured = f"run {newest['run_date']}: MAPE {mape:.1%}, interval coverage {coverage:.0%}" if coverage == coverage else \
+        f"run {newest['run_date']}: MAPE {mape:.1%}, no interval"
+    return trusted, f"forecast of {metric} {'trusted' if trusted else 'not trusted'} ({measured})"
+
+
 def predictive_floor(
     config: HeadroomConfig,
     service: Service,
@@ -81,8 +106,14 @@ def predictive_floor(
     capacity: pd.DataFrame | None,
     forecast: pd.DataFrame | None,
     settings: ScalingConfig,
+    accuracy: pd.DataFrame | None = None,
 ) -> tuple[int | None, str]:
-    """Replicas the forecast load ``lead_time`` after ``as_of`` needs at the tier's CPU target, from a trusted forecast only.
+    """Replicas the forecast load ``settings.lead_time_s`` after ``as_of`` needs, from a trusted forecast only.
+
+    Trust comes from the forecast's recent measured accuracy (:func:`measured_trust` on ``accuracy``, rows of the
+    ``forecast_accuracy`` table), the rule the replay applies; until a forecast of the service has been scored,
+    the capacity run's backtest (``capacity.trusted``) decides. The lead time is the actuation delay plus one decision
+    period (:attr:`ScalingConfig.lead_time_s`), as in the replay.
 
     Reads the forecast's upper quantile (``yhat_upper``, ``predictive_floor.quantile: upper``) when it has one, else
     the forecast's own replica plan (``replicas``), else its median; replicas come from ``HeadroomConfig.replicas_for``.
@@ -94,11 +125,15 @@ def predictive_floor(
     if capacity is None or forecast is None or capacity.empty or forecast.empty:
         return None, "no forecast"
     metric = settings.floor_metric
-    trusted = capacity[(capacity["service"] == service.name) & (capacity["metric"] == metric)]
-    if not len(trusted) or not bool(trusted["trusted"].astype(bool).all()):
-        return None, f"forecast of {metric} not trusted"
+    trusted, why = measured_trust(accuracy, service.name, metric, settings)
+    if trusted is None:
+        backtest = capacity[(capacity["service"] == service.name) & (capacity["metric"] == metric)]
+        trusted = bool(len(backtest)) and bool(backtest["trusted"].astype(bool).all())
+        why = f"forecast of {metric} {'trusted' if trusted else 'not trusted'} by its backtest (no measured accuracy yet)"
+    if not trusted:
+        return None, why
     rows = forecast[(forecast["service"] == service.name) & (forecast["metric"] == metric)].sort_values("ds")
-    at = as_of + pd.Timedelta(seconds=config.scaling.lead_time_s)
+    at = as_of + pd.Timedelta(seconds=settings.lead_time_s)
     ahead = rows[pd.to_datetime(rows["ds"], utc=True) >= at].head(1)
     if not len(ahead):
         return None, f"forecast ends before {at.isoformat()}"
@@ -108,14 +143,14 @@ def predictive_floor(
         floor = floor_replicas(load, service.capacity_per_replica_rps, settings.floor_utilization,
                                lambda v: config.replicas_for(service, v))
         floor = min(max(floor, service.min_replicas), service.max_replicas)
-        return floor, f"forecast upper load {load:.0f} req/s at {when} needs {floor} replicas"
+        return floor, f"forecast upper load {load:.0f} req/s at {when} needs {floor} replicas; {why}"
     if "replicas" in ahead and ahead["replicas"].iloc[0] == ahead["replicas"].iloc[0]:
         floor = int(ahead["replicas"].iloc[0])
-        return floor, f"the forecast's plan at {when} is {floor} replicas"
+        return floor, f"the forecast's plan at {when} is {floor} replicas; {why}"
     load = float(ahead["yhat"].iloc[0])
     floor = floor_replicas(load, service.capacity_per_replica_rps, settings.floor_utilization, lambda v: config.replicas_for(service, v))
     floor = min(max(floor, service.min_replicas), service.max_replicas)
-    return floor, f"forecast load {load:.0f} req/s at {when} needs {floor} replicas"
+    return floor, f"forecast load {load:.0f} req/s at {when} needs {floor} replicas; {why}"
 
 
 def planned_capacity(
@@ -125,6 +160,7 @@ def planned_capacity(
     capacity: pd.DataFrame | None,
     forecast: pd.DataFrame | None,
     settings: ScalingConfig | None = None,
+    accuracy: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """The planned capacity of ``service`` per hour for ``planned_capacity_hours`` from ``start``: the larger of the
     predictive floor (trusted forecasts only) and the scheduled rules' floors, within [min, max]."""
@@ -135,7 +171,7 @@ def planned_capacity(
     out = []
     for hour in range(settings.planned_capacity_hours):
         at = first + pd.Timedelta(hours=hour)
-        pred, _ = predictive_floor(config, service, at, capacity, forecast, settings)
+        pred, _ = predictive_floor(config, service, at, capacity, forecast, settings, accuracy)
         sched, _, names = scheduled_bounds(settings.scheduled, service.name, at.to_pydatetime())
         floors = [f for f in (pred, sched) if f is not None]
         replicas = int(min(max(max(floors, default=service.min_replicas), service.min_replicas), service.max_replicas))
@@ -158,6 +194,7 @@ def plan_scaling(
     events: Sequence[ScaleEvent] = (),
     settings: ScalingConfig | None = None,
     first_seen: bool = False,
+    accuracy: pd.DataFrame | None = None,
 ) -> ScalingDecision:
     """Decide the replicas of ``service`` at ``as_of`` from its recent validated metrics, findings and forecast.
 
@@ -169,6 +206,7 @@ def plan_scaling(
     :param events: earlier applied changes of this service (for the rate policies and cooldowns).
     :param first_seen: no memory of this service yet (``scaling_memory`` found no recommendation): its current
         replicas are recorded as a recommendation first, so it does not scale in during the first window.
+    :param accuracy: recent ``forecast_accuracy`` rows (what the predictive floor's trust is measured on).
     """
     import numpy as np
     import pandas as pd
@@ -213,7 +251,7 @@ def plan_scaling(
             ]
             if len(recent_cpu):
                 finding = f"cpu_bound bottleneck observed until {recent_cpu['end'].max()}"
-        pred, pred_why = predictive_floor(config, service, now, capacity, forecast, settings)
+        pred, pred_why = predictive_floor(config, service, now, capacity, forecast, settings, accuracy)
         sched, cap, sched_names = scheduled_bounds(settings.scheduled, service.name, now.to_pydatetime())
         inputs.update(
             predictive_floor=pred, predictive_reason=pred_why, scheduled_floor=sched, scheduled_cap=cap, scheduled_rules=sched_names

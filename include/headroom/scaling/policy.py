@@ -224,3 +224,11 @@ def floor_replicas(load: float, capacity_per_replica_rps: float, utilization: fl
     if utilization is None:
         return int(replicas_for(max(load, 0.0)))
     return int(math.ceil(max(load, 0.0) / (capacity_per_replica_rps * utilization)))
+
+
+def forecast_trusted(mape: float | None, coverage: float | None, max_mape: float, min_coverage: float | None) -> bool:
+    """The trust rule of predictive floors, live and in the replay: the forecast's measured MAPE is at most ``max_mape``,
+    or at least ``min_coverage`` of the actuals stayed within its upper quantile. A missing measure (None, NaN) does not count."""
+    if mape is not None and mape == mape and mape <= max_mape + 1e-9:  # 1 - 0.8 is 0.19999999999999996 in floats
+        return True
+    return min_coverage is not None and coverage is not None and coverage == coverage and coverage >= min_coverage

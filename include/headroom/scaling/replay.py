@@ -17,7 +17,8 @@ time only.
   (``c = queue_coefficient``, ``u`` capped at the overload level): it grows sharply near saturation;
 - a step is an SLO violation when the latency exceeds the tier's latency SLO or ``u`` exceeds
   ``overload_utilization`` (requests are shed);
-- new replicas are billed at once and serve after ``actuation_delay_s``; removed replicas stop at once;
+- new replicas are billed at once and serve after ``predictive.actuation_delay_s`` (the setting the live lead time
+  is derived from too); removed replicas stop at once;
 - decisions every ``step_s`` (the ``scaling_actions`` schedule); the predictive lead time is the actuation
   delay plus one decision period (a floor must be in place before the load it is for arrives).
 
@@ -26,7 +27,7 @@ time only.
 ``combined``: predictive + scheduled, the HPA at ``predictive_floor.trusted_cpu_target`` while a trusted floor
 holds, and scale-in on the quicker agreed window only when the reactive recommendation and the forecast agree.
 The forecast is trusted when, over the last ``forecast.trust_window_s``, its measured MAPE is at most
-``1 - confidence_threshold`` or at least ``forecast.trust_coverage`` of the loads stayed at or below its upper
+``1 - predictive.confidence_threshold`` or at least ``predictive.trust_coverage`` of the loads stayed at or below its upper
 quantile; the floor holds the upper forecast at ``predictive_floor.utilization`` of each replica's capacity and
 follows the recent level (actual over forecast in the last hour, bounded by ``forecast.level_bounds``).
 """
@@ -46,7 +47,7 @@ from include.headroom.scaling.kernel import (
     kernel_settings,
     next_replicas,
 )
-from include.headroom.scaling.policy import Recommendation, ScaleEvent, floor_replicas, scheduled_bounds
+from include.headroom.scaling.policy import Recommendation, ScaleEvent, floor_replicas, forecast_trusted, scheduled_bounds
 from include.headroom.scaling.settings import ScalingConfig, policy_settings
 from include.headroom.timeutil import utc
 
@@ -131,12 +132,12 @@ class ReplaySettings:
         fc = raw.get("forecast", {}) or {}
         step = int(raw.get("step_s", settings.replay_step_s))
         return cls(
-            step_s=step, actuation_delay_s=int(raw.get("actuation_delay_s", settings.replay_actuation_delay_steps * step)),
+            step_s=step, actuation_delay_s=settings.actuation_delay_s,
             signal_window_s=int(raw.get("signal_window_s", step)), refit_every_s=int(fc.get("refit_every_s", 86400)),
             training_days=int(fc.get("training_days", 21)), trust_window_s=int(fc.get("trust_window_s", 7200)),
             trust_mape=1.0 - settings.confidence_threshold, level_bounds=tuple(fc.get("level_bounds", (0.8, 1.5))),
             model=str(fc.get("model", "auto")), floor_quantile=settings.floor_quantile,
-            trust_coverage=float(fc["trust_coverage"]) if fc.get("trust_coverage") is not None else None,
+            trust_coverage=settings.trust_coverage,
             floor_utilization=settings.floor_utilization,
         )
 
@@ -301,7 +302,7 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
             if ahead == ahead and ok.sum() >= trust_steps // 2:
                 mape = float(np.mean(np.abs(past_f[ok] - past_a[ok]) / past_a[ok]))
                 covered = float(np.mean(past_a[ok] <= forecast.upper[lo:i + 1][ok]))
-                if mape <= rs.trust_mape or (rs.trust_coverage is not None and covered >= rs.trust_coverage):
+                if forecast_trusted(mape, covered, rs.trust_mape, rs.trust_coverage):
                     recent = ok[-level_steps:]
                     level = float(np.sum(past_a[-level_steps:][recent]) / max(np.sum(past_f[-level_steps:][recent]), 1e-9))
                     level = min(max(level, rs.level_bounds[0]), rs.level_bounds[1])

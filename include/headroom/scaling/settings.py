@@ -17,7 +17,7 @@ from include.headroom.configfile import build as _build
 from include.headroom.configfile import load
 from include.headroom.configfile import require as _require
 from include.headroom.exceptions import ConfigError
-from include.headroom.scaling.policy import Behavior, PolicyType, ScalingPolicy, ScalingRules, ScheduledRule, SelectPolicy
+from include.headroom.scaling.policy import Behavior, PolicyType, forecast_trusted, ScalingPolicy, ScalingRules, ScheduledRule, SelectPolicy
 
 FILE = "scaling.yaml"
 
@@ -60,7 +60,7 @@ class ScalingConfig:
     cooldown_s: int
     scale_out_step: int
     alarm_error_rate: float
-    lead_time_s: int
+    actuation_delay_s: int  # new replicas serve this long after a scale-out is decided (the live lead time and the replay's pods)
     cpu_target: float
     memory_target: float
     hpa_profiles: Mapping[str, HpaProfile]
@@ -77,7 +77,6 @@ class ScalingConfig:
     planned_capacity_hours: int
     scheduled: tuple[ScheduledRule, ...]
     replay_step_s: int
-    replay_actuation_delay_steps: int
     overload_utilization: float
     expiry_s: int
     high_impact_requires_approval: bool
@@ -86,6 +85,7 @@ class ScalingConfig:
     agreed_scale_down_stabilization_s: int | None = None  # scale-down window when a trusted forecast agrees with the scale-in
     trusted_cpu_target: float | None = None  # the HPA's CPU target while a trusted forecast's floor holds
     floor_utilization: float | None = None  # a floor's load per replica as a share of capacity (None: at the CPU target)
+    trust_coverage: float | None = None  # a forecast is also trusted when this share of the actuals stayed within its upper quantile
     replay: Mapping[str, Any] = field(default_factory=dict)  # the replay's simulated service and forecast schedule
 
     def __post_init__(self) -> None:
@@ -104,8 +104,25 @@ class ScalingConfig:
             self.trusted_cpu_target is None or 0 < self.trusted_cpu_target <= 100,
             f"scaling.yaml predictive_floor.trusted_cpu_target={self.trusted_cpu_target!r} must be in (0, 100]",
         )
+        _require(
+            self.trust_coverage is None or 0 < self.trust_coverage <= 1,
+            f"scaling.yaml predictive.trust_coverage={self.trust_coverage!r} must be in (0, 1]",
+        )
+        _require(self.actuation_delay_s >= 0, f"scaling.yaml predictive.actuation_delay_s={self.actuation_delay_s!r} must be >= 0")
         missing = sorted(set(self.behaviors) - set(self.max_step_replicas))
         _require(not missing, f"scaling.yaml safety.max_step_replicas lacks profiles {missing}")
+
+    @property
+    def lead_time_s(self) -> int:
+        """How far ahead a live predictive floor looks: the actuation delay plus one decision period (the scaling_actions
+        schedule), so the replicas it asks for serve before the load arrives. The replay derives its own the same way."""
+        return self.actuation_delay_s + self.schedule_period_s
+
+    def forecast_trusted(self, mape: float | None, coverage: float | None) -> bool:
+        """The trust rule of predictive floors, live and in the replay: the forecast's measured MAPE is at most
+        ``1 - confidence_threshold``, or at least ``trust_coverage`` of the actuals stayed within its upper quantile.
+        A measure that is missing (None or NaN) does not count (:func:`include.headroom.scaling.policy.forecast_trusted`)."""
+        return forecast_trusted(mape, coverage, 1.0 - self.confidence_threshold, self.trust_coverage)
 
     def behavior(self, profile: str) -> Behavior:
         try:
@@ -168,6 +185,15 @@ def _scheduled(raw: Any) -> tuple[ScheduledRule, ...]:
     return tuple(rules)
 
 
+def _floor_utilization(floor: Mapping[str, Any]) -> float | None:
+    """A floor's load per replica as a share of capacity: ``predictive_floor.utilization`` when set, else the trusted CPU
+    target (the utilisation the HPA holds while a trusted floor does, so floor and HPA aim at one level), else None
+    (the tier's CPU target)."""
+    if floor.get("utilization") is not None:
+        return float(floor["utilization"])
+    return float(floor["trusted_cpu_target"]) / 100.0 if floor.get("trusted_cpu_target") is not None else None
+
+
 def parse_scaling(raw: Mapping[str, Any]) -> ScalingConfig:
     """The settings of a ``scaling.yaml`` mapping.
 
@@ -194,7 +220,7 @@ def parse_scaling(raw: Mapping[str, Any]) -> ScalingConfig:
             cooldown_s=int(reactive["cooldown_s"]),
             scale_out_step=int(reactive["scale_out_step"]),
             alarm_error_rate=float(reactive["alarm_error_rate"]),
-            lead_time_s=int(predictive["lead_time_s"]),
+            actuation_delay_s=int(predictive["actuation_delay_s"]),
             cpu_target=float(target["cpu_utilization"]),
             memory_target=float(target["memory_utilization"]),
             hpa_profiles=profiles,
@@ -211,7 +237,6 @@ def parse_scaling(raw: Mapping[str, Any]) -> ScalingConfig:
             planned_capacity_hours=int(floor["planned_capacity_hours"]),
             scheduled=_scheduled(raw.get("scheduled")),
             replay_step_s=int(replay["step_s"]),
-            replay_actuation_delay_steps=int(replay["actuation_delay_s"]) // int(replay["step_s"]),
             overload_utilization=float(replay["overload_utilization"]),
             expiry_s=int(approval["expiry_s"]),
             high_impact_requires_approval=bool(approval.get("high_impact_requires_approval", True)),
@@ -221,7 +246,8 @@ def parse_scaling(raw: Mapping[str, Any]) -> ScalingConfig:
                 int(floor["agreed_scale_down_stabilization_s"]) if floor.get("agreed_scale_down_stabilization_s") is not None else None
             ),
             trusted_cpu_target=float(floor["trusted_cpu_target"]) if floor.get("trusted_cpu_target") is not None else None,
-            floor_utilization=float(floor["utilization"]) if floor.get("utilization") is not None else None,
+            floor_utilization=_floor_utilization(floor),
+            trust_coverage=float(predictive["trust_coverage"]) if predictive.get("trust_coverage") is not None else None,
             replay=dict(replay),
         )
     except KeyError as exc:

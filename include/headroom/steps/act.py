@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from include.headroom.config import HeadroomConfig
 from include.headroom.steps.common import select_services as _services
-from include.headroom.store.queries import by_service, latest_capacity, recent_findings, rows_of
+from include.headroom.store.queries import by_service, latest_capacity, recent_accuracy, recent_findings, rows_of
 from include.headroom.validation.gates import Step, gate_services
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: pd.Timestamp) 
     findings = recent_findings(store, now, hours=1)
     capacity, forecast = latest_capacity(store, now)
     settings = policy_settings()
+    accuracy = recent_accuracy(store, now, settings.floor_metric)
     window = max(max(b.scale_up.stabilization_s, b.scale_down.stabilization_s) for b in settings.behaviors.values())
     memory = scaling_memory(store, now, max(window, settings.scale_in_cooldown_s))
     out = []
@@ -95,6 +96,7 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: pd.Timestamp) 
             events=events,
             settings=settings,
             first_seen=svc.name not in memory,
+            accuracy=accuracy,
         ).to_dict()
         if gate[svc.name]:
             decision.update(action="skip", rule="freshness_gate", reason=gate[svc.name], desired_replicas=decision["current_replicas"])
@@ -112,6 +114,7 @@ def plan_capacity_schedules(store: Store, config: HeadroomConfig, as_of: pd.Time
 
     settings = policy_settings()
     capacity, forecast = latest_capacity(store, as_of)
+    accuracy = recent_accuracy(store, as_of, settings.floor_metric)
     current = interval_is_current(as_of, now, settings)
     capacity_of, forecast_of = by_service(capacity), by_service(forecast)
     out = []
@@ -119,7 +122,7 @@ def plan_capacity_schedules(store: Store, config: HeadroomConfig, as_of: pd.Time
         if svc.target.kind.value not in ("aws_autoscaling_group", "aws_application_autoscaling"):
             continue
         plan = planned_capacity(
-            config, svc, as_of, rows_of(capacity_of, svc.name, capacity), rows_of(forecast_of, svc.name, forecast), settings
+            config, svc, as_of, rows_of(capacity_of, svc.name, capacity), rows_of(forecast_of, svc.name, forecast), settings, accuracy
         )
         out.append(CapacitySchedule(service=svc.name, plan=plan, live=bool(current and svc.target.enabled)))
     return CapacitySchedules(tuple(out))

@@ -105,7 +105,91 @@ def test_floor_reads_the_forecasts_upper_quantile_then_its_plan(config):
     forecast = pd.DataFrame({"service": "orders-api", "metric": "throughput", "ds": ds, "yhat": 500.0, "yhat_upper": 700.0,
                              "replicas": 4.0})
     d = plan_scaling(config, svc, _recent(cpu=70.0, replicas=4), AS_OF, capacity=capacity, forecast=forecast)
-    assert d.inputs["predictive_floor"] == 6  # ceil(700 / (180 x 0.7)) = 6, not the median plan of 4
+    assert d.inputs["predictive_floor"] == 6  # ceil(700 / (180 x 0.75)) = 6, not the median plan of 4
     plan_only = forecast.drop(columns=["yhat_upper"])
     d = plan_scaling(config, svc, _recent(cpu=70.0, replicas=4), AS_OF, capacity=capacity, forecast=plan_only)
     assert d.inputs["predictive_floor"] == 4
+
+
+def _accuracy(run_date, mape, coverage, service="orders-api", horizon_days=1):
+    return {"run_date": run_date, "service": service, "metric": "throughput", "model": "fourier_trend", "horizon_days": horizon_days,
+            "points": 24, "mae": 1.0, "mape": mape, "coverage": coverage}
+
+
+def test_live_floor_is_trusted_by_measured_accuracy_under_the_replay_rule(config):
+    """Trust comes from the newest first-day score of forecast_accuracy (MAPE <= 1 - 0.8, or interval coverage >= 0.8),
+    not from the backtest flag; the backtest decides only until a forecast has been scored."""
+    svc = config.service("orders-api")
+    ds = pd.date_range(AS_OF, periods=4, freq="1h")
+    forecast = pd.DataFrame({"service": "orders-api", "metric": "throughput", "ds": ds, "yhat": 500.0, "yhat_upper": 700.0})
+    backtest_yes = pd.DataFrame([{"service": "orders-api", "metric": "throughput", "trusted": True}])
+    backtest_no = backtest_yes.assign(trusted=False)
+
+    def floor(capacity, rows):
+        acc = pd.DataFrame(rows) if rows is not None else None
+        return plan_scaling(config, svc, _recent(cpu=70.0, replicas=4), AS_OF, capacity=capacity, forecast=forecast,
+                            accuracy=acc).inputs
+
+    # measured badly (MAPE 30 %, coverage 60 %): no floor although the backtest trusted the model
+    bad = floor(backtest_yes, [_accuracy("2026-05-31", 0.30, 0.60)])
+    assert bad["predictive_floor"] is None
+    assert "not trusted (run 2026-05-31: MAPE 30.0%, interval coverage 60%)" in bad["predictive_reason"]
+    # noisy median (MAPE 30 %) whose interval covered 85 %: trusted by coverage although the backtest was not
+    noisy = floor(backtest_no, [_accuracy("2026-05-31", 0.30, 0.85)])
+    assert noisy["predictive_floor"] == 6  # ceil(700 / (180 x 0.75))
+    # accurate median (MAPE 10 %), no interval measured: trusted by MAPE
+    assert floor(backtest_no, [_accuracy("2026-05-31", 0.10, float("nan"))])["predictive_floor"] == 6
+    # the newest run decides; other services' and later days' scores are not read
+    rows = [_accuracy("2026-05-30", 0.05, 1.0), _accuracy("2026-05-31", 0.30, 0.50), _accuracy("2026-05-31", 0.01, 1.0, "search-api"),
+            _accuracy("2026-05-31", 0.01, 1.0, horizon_days=2)]
+    assert floor(backtest_yes, rows)["predictive_floor"] is None
+    # nothing scored yet: the backtest flag
+    assert floor(backtest_yes, None)["predictive_floor"] == 6
+    assert "by its backtest" in floor(backtest_no, [_accuracy("2026-05-31", 0.01, 1.0, "search-api")])["predictive_reason"]
+
+
+def test_one_actuation_delay_gives_the_live_and_the_replay_lead_time(config):
+    from dataclasses import replace
+
+    from include.headroom.scaling.decide import predictive_floor
+    from include.headroom.scaling.replay import ReplaySettings
+    from include.headroom.scaling.settings import policy_settings
+
+    settings = policy_settings()
+    assert (settings.actuation_delay_s, settings.schedule_period_s, settings.replay_step_s) == (300, 300, 300)
+    assert settings.lead_time_s == ReplaySettings.from_settings(settings).lead_time_s == 600
+    slower = replace(settings, actuation_delay_s=1500)
+    assert (slower.lead_time_s, ReplaySettings.from_settings(slower).lead_time_s) == (1800, 1800)
+    # the live floor reads the forecast at as_of + lead time: 600 s -> the 12:15 row, 1800 s -> the 12:30 row
+    svc = config.service("orders-api")
+    ds = pd.date_range(AS_OF, periods=4, freq="15min")
+    forecast = pd.DataFrame({"service": "orders-api", "metric": "throughput", "ds": ds, "yhat_upper": [100.0, 400.0, 1000.0, 1000.0]})
+    capacity = pd.DataFrame([{"service": "orders-api", "metric": "throughput", "trusted": True}])
+    assert predictive_floor(config, svc, AS_OF, capacity, forecast, settings)[0] == 3  # ceil(400 / (180 x 0.75))
+    assert predictive_floor(config, svc, AS_OF, capacity, forecast, slower)[0] == 8  # ceil(1000 / 135)
+
+
+@pytest.mark.parametrize(("mape", "coverage", "trusted"), [
+    (0.2, None, True), (0.21, None, False), (0.5, 0.8, True), (0.5, 0.79, False), (float("nan"), 0.9, True),
+    (float("nan"), float("nan"), False), (None, None, False),
+])
+def test_the_trust_rule(mape, coverage, trusted):
+    from include.headroom.scaling.policy import forecast_trusted
+    from include.headroom.scaling.settings import policy_settings
+
+    assert policy_settings().forecast_trusted(mape, coverage) is trusted
+    assert forecast_trusted(mape, coverage, 0.2, None) is (mape is not None and mape == mape and mape <= 0.2)  # no coverage rule
+
+
+def test_a_floor_holds_the_upper_forecast_at_the_trusted_cpu_target_unless_set():
+    import yaml
+
+    from include.headroom.configfile import CONFIG_DIR
+    from include.headroom.scaling.settings import parse_scaling
+
+    raw = yaml.safe_load((CONFIG_DIR / "scaling.yaml").read_text())
+    assert parse_scaling(raw).floor_utilization == 0.75  # trusted_cpu_target 75
+    raw["predictive_floor"]["utilization"] = 0.6
+    assert parse_scaling(raw).floor_utilization == 0.6
+    del raw["predictive_floor"]["utilization"], raw["predictive_floor"]["trusted_cpu_target"]
+    assert parse_scaling(raw).floor_utilization is None  # the tier's CPU target

@@ -158,11 +158,11 @@ def test_planned_capacity_for_24_hours(config):
     start = pd.Timestamp("2026-11-02T00:00Z")  # Monday
     ds = pd.date_range(start, periods=30, freq="1h")
     forecast = pd.DataFrame({"service": "orders-api", "metric": "throughput", "ds": ds,
-                             "yhat": [400.0 if 8 <= t.hour < 18 else 100.0 for t in ds]})
+                             "yhat": [500.0 if 8 <= t.hour < 18 else 100.0 for t in ds]})
     plan = planned_capacity(config, svc, start, capacity, forecast)
     assert len(plan) == 24 and plan[0]["at"] == "2026-11-02T00:00:00+00:00"
     by_hour = {pd.Timestamp(p["at"]).hour: p for p in plan}
-    assert by_hour[10]["predictive"] == 4 and by_hour[10]["replicas"] == 4          # ceil(400 / 126)
+    assert by_hour[10]["predictive"] == 4 and by_hour[10]["replicas"] == 4          # ceil(500 / (180 x 0.75))
     assert by_hour[6]["scheduled"] == 3 and by_hour[6]["rules"] == ["orders-nightly-batch"]  # 01:00 New York
     assert by_hour[3]["replicas"] == svc.min_replicas == 2
     untrusted = planned_capacity(config, svc, start, capacity.assign(trusted=False), forecast)

@@ -108,7 +108,7 @@ def test_a_noisy_trace_is_trusted_by_the_coverage_of_its_upper_forecast(config):
     svc = config.service("orders-api")
     settings = policy_settings()
     rs = ReplaySettings.from_settings(settings)
-    assert (rs.trust_coverage, rs.floor_utilization, settings.trusted_cpu_target) == (0.8, 0.7, 75.0)
+    assert (rs.trust_coverage, rs.floor_utilization, settings.trusted_cpu_target) == (0.8, 0.75, 75.0)
     rng = np.random.default_rng(11)
     ds = pd.date_range("2026-01-05", periods=4 * 288, freq="5min", tz="UTC")
     hour = ds.hour.to_numpy() + ds.minute.to_numpy() / 60

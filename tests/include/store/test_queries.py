@@ -153,6 +153,15 @@ def test_the_two_backends_do_not_import_each_other():
     assert not [f for f in ("store.py", "pg_store.py") if (folder.parent / "metrics" / f).exists()], "one store package"
 
 
+def test_recent_accuracy_is_first_day_scores_of_recent_runs(stores):
+    got = _same(tuple(queries.recent_accuracy(s, NOW, "throughput", days=1) for s in stores), ["run_date", "service"])
+    assert list(zip(got["run_date"], got["service"], got["mape"], strict=True)) == [("2026-10-31", "a-api", 0.05)]
+    wider = _same(tuple(queries.recent_accuracy(s, NOW, "throughput", days=2) for s in stores), ["run_date", "service"])
+    assert list(zip(wider["run_date"], wider["service"], strict=True)) == [
+        ("2026-10-30", "a-api"), ("2026-10-30", "b-api"), ("2026-10-30", "c-api"), ("2026-10-31", "a-api")]
+    assert all(q.empty for q in (queries.recent_accuracy(s, NOW, "latency_p95", days=2) for s in stores))
+
+
 def test_slot_means_are_what_resampling_the_points_gives(stores):
     frames = tuple(queries.slot_means(s, ["a-api"], ["throughput", "replicas"], "2026-10-31T00:00Z", "2026-11-01T03:00Z", 3600)
                    for s in stores)
