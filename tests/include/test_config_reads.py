@@ -46,6 +46,9 @@ def counted_reads(tmp_path, monkeypatch):
         return real(path)
 
     monkeypatch.setattr(configfile, "read_yaml", counting)
+    # a fresh process: files at fixed paths (airflow_settings.yaml) may have been read by earlier tests in this one
+    monkeypatch.setattr(configfile, "_raw", {})
+    monkeypatch.setattr(configfile, "_parsed", {})
     return config_dir, reads
 
 

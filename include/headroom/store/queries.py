@@ -236,16 +236,16 @@ def accuracy_until(store: Store, run_date: str) -> pd.DataFrame:
     return store.query(f"SELECT * FROM forecast_accuracy WHERE run_date <= ? ORDER BY {_order('forecast_accuracy')}", [run_date])
 
 
-def recent_accuracy(store: Store, as_of: Any, metric: str, days: int = 2) -> pd.DataFrame:
+def recent_accuracy(store: Store, as_of: pd.Timestamp, metric: str, days: int = 2) -> pd.DataFrame:
     """The first-day accuracy scores (``horizon_days`` 1) of ``metric``'s forecasts made by runs in the ``days`` before
     ``as_of`` (UTC dates, ``as_of``'s day included), by service and run: what the live predictive floors trust."""
     from datetime import timedelta
 
-    first = f"{utc(as_of) - timedelta(days=days):%Y-%m-%d}"
+    first = f"{as_of - timedelta(days=days):%Y-%m-%d}"
     return store.query(
         f"SELECT * FROM forecast_accuracy WHERE metric = ? AND horizon_days = 1 AND run_date >= ? AND run_date <= ? "
         f"ORDER BY {_order('forecast_accuracy')}",
-        [metric, first, f"{utc(as_of):%Y-%m-%d}"],
+        [metric, first, f"{as_of:%Y-%m-%d}"],
     )
 
 
