@@ -68,7 +68,6 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: pd.Timestamp) 
     import pandas as pd
 
     from include.headroom.scaling.decide import plan_scaling
-    from include.headroom.scaling.settings import policy_settings
     from include.headroom.scaling.routing import scaling_memory
 
     now = as_of
@@ -76,7 +75,7 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: pd.Timestamp) 
     recent = store.read_metrics(start=now - pd.Timedelta(minutes=30), end=now + pd.Timedelta(seconds=1))
     findings = recent_findings(store, now, hours=1)
     capacity, forecast = latest_capacity(store, now)
-    settings = policy_settings()
+    settings = config.scaling
     accuracy = recent_accuracy(store, now, settings.floor_metric)
     window = max(max(b.scale_up.stabilization_s, b.scale_down.stabilization_s) for b in settings.behaviors.values())
     memory = scaling_memory(store, now, max(window, settings.scale_in_cooldown_s))
@@ -109,10 +108,9 @@ def plan_capacity_schedules(store: Store, config: HeadroomConfig, as_of: pd.Time
     and scheduled floors per hour) and whether it may be written (``live``: current interval and enabled in the
     catalog), as keyword arguments of ``ScheduleCapacityOperator``."""
     from include.headroom.scaling.decide import planned_capacity
-    from include.headroom.scaling.settings import policy_settings
     from include.headroom.scaling.safety import interval_is_current
 
-    settings = policy_settings()
+    settings = config.scaling
     capacity, forecast = latest_capacity(store, as_of)
     accuracy = recent_accuracy(store, as_of, settings.floor_metric)
     current = interval_is_current(as_of, now, settings)

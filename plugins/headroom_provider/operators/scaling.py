@@ -232,13 +232,13 @@ class VerifyScalingSensor(BaseSensorOperator):
         from headroom_provider.hooks.scaling import ScalingTargetHook
         from headroom_provider.operators._audit import audit
         from include.headroom.scaling.executors import Verdict, judge, roll_back
-        from include.headroom.scaling.settings import policy_settings
         from include.headroom.timeutil import utc
 
         if (self.outcome or {}).get("status") != "applied":
             return True
         decision = _decision(self.outcome["decision"])
-        cfg, settings = config(), policy_settings()
+        cfg = config()
+        settings = cfg.scaling
         scaler = ScalingTargetHook(decision.target_kind, decision.target).get_scaler()
         state = scaler.read(decision.target)
         applied_at = utc(context["ti"].start_date) if context["ti"].start_date else utc(decision.as_of)
