@@ -84,7 +84,7 @@ def main() -> int:
         began = time.perf_counter()
         store.replace_partition("staging", "bench-staging", staging.assign(ts_naive=False))
         wall = time.perf_counter() - began
-        print(f"  replace_partition {'staging batch':<23} {wall:7.2f} s  {len(staging) / wall:10,.0f} rows/s", flush=True)
+        print(f"  replace_partition {'staging batch':<17} {wall:7.2f} s  {len(staging) / wall:10,.0f} rows/s", flush=True)
         print(f"table holds {store.count('metrics'):,} rows; load average {os.getloadavg()[0]:.1f}")
     finally:
         server.stop()

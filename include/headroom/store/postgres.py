@@ -177,10 +177,11 @@ class PostgresStore(SqlReads):
         import pyarrow as pa
         import pyarrow.csv as pa_csv
 
+        cur.execute("SET LOCAL TIME ZONE 'UTC'")  # the times below are UTC wall time, even behind a pooler that resets sessions
         cur.execute(f"CREATE TEMP TABLE _incoming (LIKE {_q(self.schema)}.{_q(spec.name)}) ON COMMIT DROP")
         rows = pa.Table.from_pandas(df[list(spec.columns)], schema=spec.arrow_schema(), preserve_index=False)
         for i, (col, kind) in enumerate(spec.columns.items()):
-            if kind == TS:  # UTC wall time, read in the session's time zone (UTC, set in _conn): Arrow writes it 30x faster than with "Z"
+            if kind == TS:  # UTC wall time: Arrow writes it about 30x faster than with a "Z"
                 rows = rows.set_column(i, col, rows[col].cast(pa.timestamp("us")))
         columns = ", ".join(_q(c) for c in spec.columns)
         options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
