@@ -58,7 +58,8 @@ def nearterm_forecasts(config: HeadroomConfig, metrics: pd.DataFrame, services: 
         horizon = max(1, int(math.ceil(float(horizons.get(metric, horizons.get("bottleneck", 7200))) / step.total_seconds())))
         spec = EngineSpec(candidates=tuple(fc_cfg.models), horizon=horizon, origins=ORIGINS, every=horizon, min_train=per_day + 1,
                           top_k=fc_cfg.backtest.top_k, combine=fc_cfg.backtest.combine, guard_ratio=fc_cfg.backtest.guard_ratio,
-                          combine_within=fc_cfg.backtest.combine_within, outlier_z=fc_cfg.outlier_z, break_z=fc_cfg.break_z)
+                          combine_within=fc_cfg.backtest.combine_within, outlier_z=fc_cfg.outlier_z, break_z=fc_cfg.break_z,
+                          trend_z=fc_cfg.trend_z)
         needed = per_day + 1 + horizon + horizon * (ORIGINS - 1)
         grids: dict[tuple[pd.Timestamp, int], list[tuple[str, np.ndarray]]] = {}
         for name in services:
