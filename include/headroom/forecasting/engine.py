@@ -188,22 +188,40 @@ def detect_periods(y: np.ndarray, per_day: int, threshold: float = 0.3, weekly: 
         s = _acf(rest - trend, 7 * per_day)
         if s == s and s >= (threshold if found else max(threshold, 0.45)):  # without a daily season, a shorter cycle can echo
             found.append(7 * per_day)
-    if found or n < 16:
+    if found:
         return tuple(found)
-    # Another period: the highest autocorrelation peak of the detrended series, in [2, n / 3].
-    trend = pd.Series(y).rolling(max(3, n // 10) | 1, center=True, min_periods=1).mean().to_numpy()
-    x = y - trend
-    x = x - x.mean()
-    denom = float(x @ x)
-    if denom <= 0:
-        return ()
+    return _other_period_many(y[None, :], per_day, threshold)[0]
+
+
+def _other_period_many(values: np.ndarray, per_day: int, threshold: float = 0.3) -> list[tuple[int, ...]]:
+    """Per row, the period of the highest autocorrelation peak of the detrended series in ``[2, n / 3]`` (at most two
+    weeks), when that autocorrelation is at least ``max(threshold, 0.4)``; else none. Series under 16 points have none.
+
+    The trend is a centred moving mean a tenth of the series long (shorter at the edges); every
+    row's autocorrelations at every lag come from one FFT of the matrix.
+    """
+    import numpy as np
+
+    y = np.atleast_2d(np.asarray(values, dtype=float))
+    s, n = y.shape
     max_lag = min(n // 3, 2 * 7 * per_day)
-    acf = np.array([float(x[k:] @ x[:-k]) / denom for k in range(1, max_lag + 1)])
-    peaks = [k + 1 for k in range(1, len(acf) - 1) if acf[k] > acf[k - 1] and acf[k] >= acf[k + 1]]
-    if not peaks:
-        return ()
-    best = max(peaks, key=lambda k: acf[k - 1])
-    return (best,) if acf[best - 1] >= max(threshold, 0.4) and best >= 2 else ()
+    if s == 0 or n < 16 or max_lag < 3:
+        return [()] * s
+    half = (max(3, n // 10) | 1) // 2
+    c = np.cumsum(np.pad(y, ((0, 0), (1, 0))), axis=1)
+    lo, hi = np.maximum(np.arange(n) - half, 0), np.minimum(np.arange(n) + half + 1, n)
+    x = y - (c[:, hi] - c[:, lo]) / (hi - lo)
+    x -= x.mean(axis=1, keepdims=True)
+    denom = np.einsum("st,st->s", x, x)
+    spectrum = np.fft.rfft(x, 2 * n, axis=1)
+    lagged = np.fft.irfft(spectrum * np.conj(spectrum), 2 * n, axis=1)[:, 1 : max_lag + 1]  # lag k at column k - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        acf = lagged / denom[:, None]
+    peak = np.zeros_like(acf, dtype=bool)
+    peak[:, 1:-1] = (acf[:, 1:-1] > acf[:, :-2]) & (acf[:, 1:-1] >= acf[:, 2:])
+    best = np.argmax(np.where(peak, acf, -np.inf), axis=1)  # the first of equal peaks, as max() takes it
+    strong = peak.any(axis=1) & (denom > 0) & (acf[np.arange(s), best] >= max(threshold, 0.4))
+    return [(int(best[i]) + 1,) if strong[i] and best[i] + 1 >= 2 else () for i in range(s)]
 
 
 def _centred_mean(x: np.ndarray, window: int) -> np.ndarray:
@@ -258,10 +276,10 @@ def detect_periods_many(values: np.ndarray, per_day: int, threshold: float = 0.3
         strength = _acf_many(rest - _centred_mean(rest, 7 * per_day + 1), 7 * per_day)
         # Without a daily season a shorter cycle can echo at the weekly lag: ask for more.
         week = np.nan_to_num(strength, nan=-1.0) >= np.where(daily, threshold, max(threshold, 0.45))
-    out: list[tuple[int, ...]] = []
-    for i in range(s):
-        found = tuple(p for p, on in ((per_day, daily[i]), (7 * per_day, week[i])) if on)
-        out.append(found if found else detect_periods(y[i], per_day, threshold, weekly))  # another period, row by row
+    out = [tuple(p for p, on in ((per_day, daily[i]), (7 * per_day, week[i])) if on) for i in range(s)]
+    rest_rows = [i for i in range(s) if not out[i]]
+    for i, found in zip(rest_rows, _other_period_many(y[rest_rows], per_day, threshold), strict=True):  # another period
+        out[i] = found
     return out
 
 
