@@ -254,7 +254,7 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
     use_forecast = policy in ("predictive", "combined") and forecast is not None
     use_schedule = policy in ("scheduled", "combined") and scheduled is not None
     if policy != "combined":
-        ks = replace(ks, agreed_scale_down_stabilization_s=None, trusted_cpu_target=None)
+        ks = replace(ks, agreed_scale_down_stabilization_s=None, trusted_cpu_target=None, saturated_cpu=None)
     window = max(ks.behavior.scale_up.stabilization_s, ks.behavior.scale_down.stabilization_s, ks.scale_in_cooldown_s,
                  *(p.period_s for p in ks.behavior.scale_up.policies), *(p.period_s for p in ks.behavior.scale_down.policies))
     first_load = next((v for v in load[start:] if v == v), 0.0)
