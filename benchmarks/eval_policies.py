@@ -137,6 +137,7 @@ def main() -> int:
     parser.add_argument("--weeks", type=int, default=4, help="sample fleet weeks replayed")
     parser.add_argument("--services", help="comma-separated sample fleet services (default: all)")
     parser.add_argument("--sets", default="fleet,petshop,pkg,gen", help="which trace sets")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the generated traces' noise (a robustness check; figures use 7)")
     args = parser.parse_args()
 
     import pandas as pd
@@ -160,7 +161,7 @@ def main() -> int:
     if "pkg" in sets:
         traces += package_traces(config, template, rs.step_s)
     if "gen" in sets:
-        traces += generated_traces(template)
+        traces += generated_traces(template, seed=args.seed)
     print(f"{'trace':<34} {'policy':<10} {'viol. min':>9} {'replica-h':>10} {'actions':>7} {'trusted':>7} {'avoidable':>9}"
           "   combined/reactive")
     total = {p: [0.0, 0.0] for p in POLICIES}
