@@ -204,13 +204,13 @@ def main() -> int:
     worst = max(names, key=lambda n: per_trace[n]["reactive"][0])
     groups[f"without {worst} (most reactive minutes)"] = [n for n in names if n != worst]
     for label, members in groups.items():
-        print(f"{label:<46} {_ratio(per_trace, members)}")
+        print(f"{label:<56} {_ratio(per_trace, members)}")
     gone = sum(unavoidable.values())
     left = {n: {p: (v - unavoidable[n], h) for p, (v, h) in per_trace[n].items()} for n in names}
-    print(f"{'avoidable minutes only':<46} {_ratio(left, names)}; {gone:.0f} minutes violate even at max replicas "
+    print(f"{'avoidable minutes only':<56} {_ratio(left, names)}; {gone:.0f} minutes violate even at max replicas "
           f"({', '.join(f'{n} {m:.0f}' for n, m in unavoidable.items() if m)})")
     for label, members in groups.items():
-        print(f"{'avoidable, ' + label:<46} {_ratio(left, members)}")
+        print(f"{'avoidable, ' + label:<56} {_ratio(left, members)}")
     return 0
 
 
