@@ -47,6 +47,7 @@ def test_live_saturated_cpu_scales_out_to_what_the_measured_throughput_needs(con
     # the CPU rule alone: ceil(4 * 97 / 70) = 6; 1000 req/s need ceil(1000 / 126) = 8
     assert (decision.action, decision.rule, decision.desired_replicas, decision.recommendation) == ("scale", "saturated_load", 8, 8)
     assert "cpu saturated (>= 95%)" in decision.reason
+    assert (decision.inputs["throughput"], decision.inputs["cpu_utilization"]) == (1000.0, 97.0)  # the audit shows what it read
     hot = busy.assign(value=busy["value"].where(busy["metric"] != "cpu_utilization", 90.0))
     below = plan_scaling(config, svc, hot, AS_OF)  # 90 % is not saturated: the CPU rule's ceil(4 * 90 / 70) = 6
     assert (below.rule, below.desired_replicas) == ("hpa_cpu", 6)
