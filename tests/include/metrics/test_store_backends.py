@@ -232,3 +232,20 @@ def test_parquet_forecast_parts_leave_other_tasks_files_untouched(tmp_path):
     assert (result.inserted, result.updated) == (0, 3)
     day2 = store.read("forecasts", run_date="2026-11-02")
     assert day2.groupby("service")["yhat"].first().to_dict() == {"a1": 9.0, "b1": 4.0} and len(day2) == 6
+
+
+def test_parquet_rerun_reads_only_the_keys_of_a_part_it_replaces_whole(tmp_path, monkeypatch):
+    store = ParquetStore(tmp_path)
+    store.upsert("forecasts", _fc(["a1", "a2"], 1.0))
+    store.upsert("forecasts", _fc(["b1", "a3"], 2.0))
+    full_reads = []
+    real = ParquetStore._read_file
+    monkeypatch.setattr(ParquetStore, "_read_file", lambda self, spec, path: full_reads.append(path) or real(self, spec, path))
+    rerun = store.upsert("forecasts", _fc(["a1", "a2"], 3.0))  # every key of the first part replaced: the file goes
+    assert (rerun.inserted, rerun.updated) == (0, 6) and full_reads == []
+    some = store.upsert("forecasts", _fc(["a3"], 4.0))  # half of the b1 + a3 part: that one file is read and rewritten
+    assert (some.inserted, some.updated) == (0, 3) and len(full_reads) == 1
+    monkeypatch.undo()
+    stored = store.read("forecasts")
+    assert len(stored) == 12 and stored.groupby("service")["yhat"].first().to_dict() == {"a1": 3.0, "a2": 3.0, "a3": 4.0, "b1": 2.0}
+    assert len(store.files("forecasts")) == 3  # the rerun's part, the rewritten b1 part, the a3 part
