@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -168,3 +169,22 @@ def test_forecast_analyse_act_report(config, loaded, tmp_path):
     search = next(o for o in twin["overview"] if o["service"] == "search-api")
     assert search["saturation_at"] is not None and search["findings"] == 1
     assert twin["overview"][0]["service"] == "search-api"  # most urgent saturation first
+
+
+def test_plans_read_only_the_days_before_the_forecasts_hourly_window(config, loaded):
+    """The daily load for the plans: days inside the hourly read come from its slot means, the same means as over the points."""
+    from include.headroom.store import queries
+
+    store = loaded[0]
+    names = [s.name for s in config.services][:4]
+    since = AS_OF - pd.Timedelta(days=10)  # not a midnight: that day is read from the store
+    history = queries.slot_means(store, names, ["throughput", "cpu_utilization"], since, AS_OF, 3600)
+    got = forecast.daily_load(store, names, "throughput", history, since, AS_OF)
+    want = queries.daily_means(store, "throughput", AS_OF.floor("D"), names)
+    assert len(want) == 4 * 21 and got[["service", "ds"]].equals(want[["service", "ds"]])
+    assert np.allclose(got["y"], want["y"], rtol=1e-12)
+    # Without the load in the hourly read, every day comes from the store.
+    assert forecast.daily_load(store, names, "throughput", history.head(0), None, AS_OF)["y"].tolist() == want["y"].tolist()
+    # A service without load points in the window has no days there (none are made up).
+    assert set(forecast.daily_load(store, names, "throughput", history.head(0), since, AS_OF)["ds"]) == set(
+        want.loc[want["ds"] < since.ceil("D"), "ds"])

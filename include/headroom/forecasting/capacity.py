@@ -326,7 +326,7 @@ def _capacity_figures(config: HeadroomConfig, p: _Prepared, ds: pd.Series, paths
         "model": chosen,
         "scores": json.dumps({"outliers_replaced": row.outliers, "data_points": p.base["data_points"], "candidates": list(row.scores),
                               "members": list(row.members), "weights": list(row.weights), "seasonal_periods": list(row.periods),
-                              "level_shifts_at": list(row.breaks), **_rounded(row.scores)}),
+                              "level_shifts_at": list(row.breaks), "trend_breaks_at": list(row.trend_breaks), **_rounded(row.scores)}),
         "mape": mape_chosen,
         "mase": auto["mase"],
         "coverage": auto["coverage"],

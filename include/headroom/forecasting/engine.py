@@ -10,7 +10,10 @@ What it does to every row of a ``(series, time)`` matrix, in order:
    is clear; otherwise the strongest other autocorrelation peak, or none.
 3. **Structural breaks** (:func:`adjust_level_shifts`): persistent level shifts are
    found on period means and the history before the last one is moved to the new
-   level, so a series that moved is forecast from where it is now.
+   level, so a series that moved is forecast from where it is now. Persistent changes
+   of slope (:func:`adjust_trend_breaks`, the batch screened in one pass by
+   :func:`trend_break_rows`): such a series is also forecast from its current slope (the
+   history tilted onto it, the line carried on), kept where its backtests are better.
 4. **Candidates** (``KERNELS``), each a vectorised NumPy kernel over the rows: seasonal
    naive (day, week), trend + Fourier seasons, AutoETS-style exponential smoothing
    (SES or damped Holt, smoothing parameters by AIC over a grid) on the seasonally
@@ -69,6 +72,8 @@ class EngineSpec:
     :param guard_ratio: candidates whose MAE on the most recent origin exceeds this times seasonal naive's are not chosen.
     :param outlier_z: robust z above which a point is an outlier (replaced); ``0`` turns the cleaning off.
     :param break_z: level-shift statistic above which a break is declared; ``0`` turns break detection off.
+    :param trend_z: trend-break statistic (t of the slope change) above which the history is tilted onto the
+        current slope; ``0`` turns trend-break detection off.
     :param select: ``False`` forecasts with the first candidate alone (no choice, no guard), with its conformal interval.
     :param combine_within: only candidates whose backtest MASE is within this factor of the best one are combined
         (a clearly better model is not diluted by weaker ones).
@@ -84,6 +89,7 @@ class EngineSpec:
     guard_ratio: float = 1.5
     outlier_z: float = 8.0
     break_z: float = 6.0
+    trend_z: float = 5.0
     combine_within: float = 1.25
     select: bool = True
 
@@ -130,6 +136,7 @@ def spec_for(config: ForecastConfig, per_day: int, horizon: int, n: int, candida
         min_train=min_train, top_k=bt.top_k, combine=bt.combine, guard_ratio=bt.guard_ratio, combine_within=bt.combine_within,
         outlier_z=config.outlier_z,
         break_z=config.break_z,
+        trend_z=config.trend_z,
     )
 
 
@@ -181,22 +188,40 @@ def detect_periods(y: np.ndarray, per_day: int, threshold: float = 0.3, weekly: 
         s = _acf(rest - trend, 7 * per_day)
         if s == s and s >= (threshold if found else max(threshold, 0.45)):  # without a daily season, a shorter cycle can echo
             found.append(7 * per_day)
-    if found or n < 16:
+    if found:
         return tuple(found)
-    # Another period: the highest autocorrelation peak of the detrended series, in [2, n / 3].
-    trend = pd.Series(y).rolling(max(3, n // 10) | 1, center=True, min_periods=1).mean().to_numpy()
-    x = y - trend
-    x = x - x.mean()
-    denom = float(x @ x)
-    if denom <= 0:
-        return ()
+    return _other_period_many(y[None, :], per_day, threshold)[0]
+
+
+def _other_period_many(values: np.ndarray, per_day: int, threshold: float = 0.3) -> list[tuple[int, ...]]:
+    """Per row, the period of the highest autocorrelation peak of the detrended series in ``[2, n / 3]`` (at most two
+    weeks), when that autocorrelation is at least ``max(threshold, 0.4)``; else none. Series under 16 points have none.
+
+    The trend is a centred moving mean a tenth of the series long (shorter at the edges); every
+    row's autocorrelations at every lag come from one FFT of the matrix.
+    """
+    import numpy as np
+
+    y = np.atleast_2d(np.asarray(values, dtype=float))
+    s, n = y.shape
     max_lag = min(n // 3, 2 * 7 * per_day)
-    acf = np.array([float(x[k:] @ x[:-k]) / denom for k in range(1, max_lag + 1)])
-    peaks = [k + 1 for k in range(1, len(acf) - 1) if acf[k] > acf[k - 1] and acf[k] >= acf[k + 1]]
-    if not peaks:
-        return ()
-    best = max(peaks, key=lambda k: acf[k - 1])
-    return (best,) if acf[best - 1] >= max(threshold, 0.4) and best >= 2 else ()
+    if s == 0 or n < 16 or max_lag < 3:
+        return [()] * s
+    half = (max(3, n // 10) | 1) // 2
+    c = np.cumsum(np.pad(y, ((0, 0), (1, 0))), axis=1)
+    lo, hi = np.maximum(np.arange(n) - half, 0), np.minimum(np.arange(n) + half + 1, n)
+    x = y - (c[:, hi] - c[:, lo]) / (hi - lo)
+    x -= x.mean(axis=1, keepdims=True)
+    denom = np.einsum("st,st->s", x, x)
+    spectrum = np.fft.rfft(x, 2 * n, axis=1)
+    lagged = np.fft.irfft(spectrum * np.conj(spectrum), 2 * n, axis=1)[:, 1 : max_lag + 1]  # lag k at column k - 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        acf = lagged / denom[:, None]
+    peak = np.zeros_like(acf, dtype=bool)
+    peak[:, 1:-1] = (acf[:, 1:-1] > acf[:, :-2]) & (acf[:, 1:-1] >= acf[:, 2:])
+    best = np.argmax(np.where(peak, acf, -np.inf), axis=1)  # the first of equal peaks, as max() takes it
+    strong = peak.any(axis=1) & (denom > 0) & (acf[np.arange(s), best] >= max(threshold, 0.4))
+    return [(int(best[i]) + 1,) if strong[i] and best[i] + 1 >= 2 else () for i in range(s)]
 
 
 def _centred_mean(x: np.ndarray, window: int) -> np.ndarray:
@@ -251,11 +276,52 @@ def detect_periods_many(values: np.ndarray, per_day: int, threshold: float = 0.3
         strength = _acf_many(rest - _centred_mean(rest, 7 * per_day + 1), 7 * per_day)
         # Without a daily season a shorter cycle can echo at the weekly lag: ask for more.
         week = np.nan_to_num(strength, nan=-1.0) >= np.where(daily, threshold, max(threshold, 0.45))
-    out: list[tuple[int, ...]] = []
-    for i in range(s):
-        found = tuple(p for p, on in ((per_day, daily[i]), (7 * per_day, week[i])) if on)
-        out.append(found if found else detect_periods(y[i], per_day, threshold, weekly))  # another period, row by row
+    out = [tuple(p for p, on in ((per_day, daily[i]), (7 * per_day, week[i])) if on) for i in range(s)]
+    rest_rows = [i for i in range(s) if not out[i]]
+    for i, found in zip(rest_rows, _other_period_many(y[rest_rows], per_day, threshold), strict=True):  # another period
+        out[i] = found
     return out
+
+
+def _blocks(n: int, block: int, periods: Sequence[int]) -> tuple[int, int, bool, bool]:
+    """How a history of ``n`` steps is cut into blocks: ``(block, n_blocks, fine, weekly_blocks)``.
+
+    Blocks are one season long; with under two weeks of seasons (``fine``) they are quarter
+    seasons of the seasonally adjusted series; with three weeks of daily blocks of a
+    weekly pattern (``weekly_blocks``) the day-of-week effect is taken out of the means.
+    """
+    block = max(1, int(block))
+    fine = n // block < 14 and block in periods and block >= 8
+    if fine:
+        block //= 4
+    n_blocks = n // block
+    weekly_blocks = not fine and n_blocks >= 21 and (block in periods or 7 * block in periods)
+    return block, n_blocks, fine, weekly_blocks
+
+
+def _block_means(x: np.ndarray, block: int, n_blocks: int, fine: bool, weekly_blocks: bool,
+                 periods: Sequence[int]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Means of the whole blocks aligned to the end of each row of ``x`` (the recent data matters most): ``(means, work, offset)``.
+
+    ``x`` is one series or a matrix of rows; ``work`` is what the means were taken of
+    (seasonally adjusted when ``fine``).
+    """
+    import numpy as np
+    import pandas as pd
+
+    rows = np.atleast_2d(x)
+    offset = rows.shape[1] - n_blocks * block
+    work = seasonal_profiles(rows, periods[:1], 1)[0] if fine else rows
+    means = work[:, offset:].reshape(len(rows), n_blocks, block).mean(axis=2)
+    if weekly_blocks:  # daily blocks of a weekly pattern: take the day-of-week effect out (a weekend is no break)
+        local_level = pd.DataFrame(means.T).rolling(7, center=True, min_periods=4).median().to_numpy().T
+        dev = means - local_level
+        day = (np.arange(n_blocks) - n_blocks) % 7
+        profile = np.stack([np.median(dev[:, day == d], axis=1) for d in range(7)], axis=1)
+        means = means - profile[:, day]
+    if np.ndim(x) == 1:
+        return means[0], work[0], offset
+    return means, work, offset
 
 
 def adjust_level_shifts(y: np.ndarray, block: int, z: float = 6.0, max_breaks: int = 3,
@@ -276,25 +342,13 @@ def adjust_level_shifts(y: np.ndarray, block: int, z: float = 6.0, max_breaks: i
     import pandas as pd
 
     x = np.asarray(y, dtype=float).copy()
-    block = max(1, int(block))
     breaks: list[int] = []
-    fine = len(x) // block < 14 and block in periods and block >= 8
-    if fine:  # under two weeks of seasons: quarter-season blocks of the seasonally adjusted series
-        block //= 4
-    n_blocks = len(x) // block
-    weekly_blocks = not fine and n_blocks >= 21 and (block in periods or 7 * block in periods)
+    block, n_blocks, fine, weekly_blocks = _blocks(len(x), block, periods)
     if n_blocks < 5 or z <= 0:
         return x, breaks
     for _ in range(max_breaks):
-        offset = len(x) - n_blocks * block  # whole blocks aligned to the end (the recent data matters most)
-        work = seasonal_profiles(x[None, :], periods[:1], 1)[0][0] if fine else x
-        means = work[offset:].reshape(n_blocks, block).mean(axis=1)
-        if weekly_blocks:  # daily blocks of a weekly pattern: take the day-of-week effect out (a weekend is no break)
-            local_level = pd.Series(means).rolling(7, center=True, min_periods=4).median().to_numpy()
-            dev = means - local_level
-            profile = np.array([np.median(dev[(np.arange(n_blocks) - n_blocks) % 7 == d]) for d in range(7)])
-            means = means - profile[(np.arange(n_blocks) - n_blocks) % 7]
-        means = means - np.median(np.diff(means)) * np.arange(n_blocks)  # a steady trend is not a shift
+        raw, work, offset = _block_means(x, block, n_blocks, fine, weekly_blocks, periods)
+        means = raw - np.median(np.diff(raw)) * np.arange(n_blocks)  # a steady trend is not a shift
         spread = 1.4826 * np.median(np.abs(np.diff(means) - np.median(np.diff(means))))
         if not spread > 0:
             return x, breaks
@@ -318,12 +372,42 @@ def adjust_level_shifts(y: np.ndarray, block: int, z: float = 6.0, max_breaks: i
         local = float(means[min(best + 1, n_blocks - 1)] - means[max(best - 2, 0)])
         if abs(local) < 0.6 * abs(shift) or np.sign(local) != np.sign(shift):
             return x, breaks
+        # A ramp near the end looks like a step too: the step must fit the block means better than a line that bends.
+        t = np.arange(n_blocks, dtype=float)
+        bend_sse = _sse_beside_line(raw, np.maximum(t[None, :] - np.arange(1, n_blocks - 1)[:, None], 0.0)).min()
+        if bend_sse < (1 - 1e-9) * _sse_beside_line(raw, _steps(n_blocks)).min():  # a tie (the last blocks) is a step
+            return x, breaks
         cut = _refine_break(work, offset + best * block, block)
         if cut in breaks:
             return x, breaks
         x[:cut] += shift
         breaks.append(cut)
     return x, sorted(breaks)
+
+
+def _steps(n_blocks: int) -> np.ndarray:
+    """Level-shift regressors on block means, one per row: every split, and steps a quarter, half, three quarters into a block."""
+    import numpy as np
+
+    t = np.arange(n_blocks)[None, :]
+    split = np.repeat(np.arange(1, n_blocks), 4)[:, None]
+    part = np.tile([0.0, 0.25, 0.5, 0.75], n_blocks - 1)[:, None]
+    return (t > split).astype(float) + (t == split) * (1.0 - part)
+
+
+def _sse_beside_line(means: np.ndarray, extra: np.ndarray) -> np.ndarray:
+    """Residual sum of squares of ``means`` on a straight line plus each row of ``extra`` (one regressor per row)."""
+    import numpy as np
+
+    t = np.arange(len(means), dtype=float)
+    basis = np.vstack([np.ones(len(means)), t - t.mean()])
+    basis /= np.linalg.norm(basis, axis=1, keepdims=True)
+    resid = means - basis.T @ (basis @ means)
+    regs = extra - (extra @ basis.T) @ basis
+    norm2 = np.einsum("kb,kb->k", regs, regs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        explained = np.where(norm2 > 0, (regs @ resid) ** 2 / norm2, 0.0)
+    return float(resid @ resid) - explained
 
 
 def _refine_break(x: np.ndarray, cut: int, block: int) -> int:
@@ -341,6 +425,111 @@ def _refine_break(x: np.ndarray, cut: int, block: int) -> int:
     starts = np.arange(lo, hi + 1)
     sums = np.abs(c[starts + block] - c[starts])
     return int(starts[np.argmax(sums)])
+
+
+def _bend_test(means: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The trend-break test of :func:`adjust_trend_breaks` on block means ``(series, blocks)``, all rows and bends at once.
+
+    :returns: per row whether its best bend is a trend break, that bend's block, its slope change per block,
+        and the slope per block of the bent line at the end.
+    """
+    import numpy as np
+
+    s, n_blocks = means.shape
+    t = np.arange(n_blocks, dtype=float)
+    ks = np.arange(3, n_blocks - max(4, n_blocks // 6) + 1)
+    none = (np.zeros(s, dtype=bool), np.zeros(s, dtype=int), np.zeros(s), np.zeros(s))
+    if n_blocks < 12 or not len(ks):
+        return none
+    # Each bend regressor with the straight line (intercept, slope) projected out: the t statistic of c is then one dot product.
+    basis = np.vstack([np.ones(n_blocks), t - t.mean()])
+    basis /= np.linalg.norm(basis, axis=1, keepdims=True)
+    hinge = np.maximum(t[None, :] - ks[:, None], 0.0)
+    hinge -= (hinge @ basis.T) @ basis
+    norm2 = np.einsum("kb,kb->k", hinge, hinge)
+    resid = means - (means @ basis.T) @ basis
+    sse0 = np.einsum("sb,sb->s", resid, resid)
+    proj = resid @ hinge.T  # (series, bends)
+    explained = proj**2 / norm2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        stat = np.sqrt(explained) / np.sqrt(np.maximum(sse0[:, None] - explained, 0.0) / (n_blocks - 3))
+    # A bend that explains next to nothing (rounding on an exact line) is none; an exact bent line has an infinite statistic.
+    scale = np.einsum("sb,sb->s", means, means)[:, None] + 1e-300
+    stat = np.where(explained > 1e-12 * scale, np.nan_to_num(stat, nan=0.0, posinf=1e300), 0.0)
+    pick = np.argmax(stat, axis=1)
+    rows = np.arange(s)
+    change = proj[rows, pick] / norm2[pick]
+    rest = resid - hinge[pick] * change[:, None]  # residuals of the best bent line
+    # Wandering means (autocorrelated residuals) bend anywhere: the spread counts as sqrt((1 + r) / (1 - r)) as much.
+    rr = np.einsum("sb,sb->s", rest, rest)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r1 = np.clip(np.where(rr > 0, np.einsum("sb,sb->s", rest[:, 1:], rest[:, :-1]) / rr, 0.0), 0.0, 0.9)
+    ok = stat[rows, pick] * np.sqrt((1 - r1) / (1 + r1)) >= z
+    # A step near the end looks like a bend too: the bend must fit better than a level shift anywhere.
+    steps = _steps(n_blocks)
+    steps -= (steps @ basis.T) @ basis
+    step_norm2 = np.einsum("kb,kb->k", steps, steps)
+    step_sse = sse0 - ((resid @ steps.T) ** 2 / step_norm2).max(axis=1)
+    ok &= rr < (1 - 1e-9) * step_sse
+    line = means - rest  # the bent line; its last two blocks are past the bend
+    return ok, ks[pick], change, line[:, -1] - line[:, -2]
+
+
+def trend_break_rows(values: np.ndarray, block: int, z: float = 5.0, periods: Sequence[int] = (), per_day: int = 1) -> np.ndarray:
+    """Which rows of ``values`` (one block and seasonality) :func:`adjust_trend_breaks` would find a trend break in, as one matrix pass."""
+    import numpy as np
+
+    y = np.atleast_2d(np.asarray(values, dtype=float))
+    block, n_blocks, fine, weekly_blocks = _blocks(y.shape[1], block, periods)
+    if z <= 0 or n_blocks < 12 or (per_day >= 2 and y.shape[1] < 4 * per_day):
+        return np.zeros(len(y), dtype=bool)
+    means, _, _ = _block_means(y, block, n_blocks, fine, weekly_blocks, periods)
+    return _bend_test(means, z)[0]
+
+
+def adjust_trend_breaks(y: np.ndarray, block: int, z: float = 5.0, max_breaks: int = 2, periods: Sequence[int] = (),
+                        per_day: int = 1) -> tuple[np.ndarray, list[int], float]:
+    """Tilt the history before each persistent change of slope onto the slope after it.
+
+    :returns: the adjusted copy, the kinks (steps) and the current slope per step (``0.0`` when there is no kink).
+
+    On the block means (cut as for :func:`adjust_level_shifts`), a straight line is
+    compared with a line that bends once (``a + b t + c max(t - k, 0)``) at every block
+    ``k`` with three blocks before and at least a sixth of the blocks (four or more) after
+    it, all bends in one matrix pass. The bend is a trend break when the t statistic of
+    its slope change ``c`` (against the bent line's residual spread, counted larger when
+    the residuals are autocorrelated, as a wandering level's are) is above ``z`` and the
+    bent line fits better than any level shift (a step near the end looks like a bend). The
+    history before the kink is then tilted by the change (``x[t] += c (t - kink) / block``,
+    continuous at the kink), so every candidate sees one slope, the current one, over the
+    whole history; :func:`run_engine` forecasts such a series from its current slope.
+    The search repeats on the tilted series up to ``max_breaks`` times.
+
+    A bend needs several seasons to tell from a season: nothing is tested on under four
+    days of a sub-daily series, nor on under twelve blocks.
+    """
+    import numpy as np
+
+    x = np.asarray(y, dtype=float).copy()
+    breaks: list[int] = []
+    slope = 0.0
+    block, n_blocks, fine, weekly_blocks = _blocks(len(x), block, periods)
+    if z <= 0 or n_blocks < 12 or (per_day >= 2 and len(x) < 4 * per_day):
+        return x, breaks, slope
+    for _ in range(max_breaks):
+        means, _, offset = _block_means(x, block, n_blocks, fine, weekly_blocks, periods)
+        ok, at, change, end_slope = (v[0] for v in _bend_test(means[None, :], z))
+        if not ok:
+            break
+        kink = offset + int(at) * block + (block - 1) / 2.0  # the centre of the block where the line bends
+        before = np.arange(len(x)) < kink
+        x[before] += float(change) / block * (np.arange(len(x))[before] - kink)
+        cut = int(math.ceil(kink))
+        if cut in breaks:
+            break
+        breaks.append(cut)
+        slope = float(end_slope) / block
+    return x, sorted(breaks), slope
 
 
 # -- vectorised kernels: train (series, n) -> path (series, horizon) ---------------------------------
@@ -648,6 +837,7 @@ class RowResult:
     breaks: tuple[int, ...]
     outliers: int
     scores: dict[str, dict[str, float]] = field(default_factory=dict)  # candidate (and "auto") -> metric -> value
+    trend_breaks: tuple[int, ...] = ()  # steps where the slope changed (the history before was tilted onto the new slope)
 
     @property
     def chosen_scores(self) -> dict[str, float]:
@@ -742,12 +932,20 @@ def run_engine(values: np.ndarray, step: pd.Timedelta, horizon: int, spec: Engin
         y, outliers = replace_outliers_many(y, max(season, 1), spec.outlier_z)
     else:
         outliers = np.zeros(n_series, dtype=int)
-    # Breaks first (on daily blocks), then the seasons of what is left.
+    # Breaks first (on daily blocks): level shifts, then changes of slope; then the seasons of what is left.
     first = detect_periods_many(y, per_day, weekly=False)
+    kinks: dict[int, tuple[np.ndarray, tuple[int, ...], float]] = {}  # rows whose slope changed: tilted copy, kinks, current slope
     for i in range(n_series):
         block = first[i][0] if first[i] else max(per_day, n // 20, 1)
         y[i], cut = adjust_level_shifts(y[i], block, spec.break_z, periods=first[i])
         breaks.append(tuple(cut))
+    for profile in sorted(set(first)):  # trend breaks: one matrix pass per seasonality finds the rows, which are then tilted
+        idx = np.flatnonzero([p == profile for p in first])
+        block = profile[0] if profile else max(per_day, n // 20, 1)
+        for i in idx[trend_break_rows(y[idx], block, spec.trend_z, profile, per_day)]:
+            tilted, bends, slope = adjust_trend_breaks(y[i], block, spec.trend_z, periods=profile, per_day=per_day)
+            if bends:
+                kinks[int(i)] = (tilted, tuple(bends), slope)
     periods = detect_periods_many(y, per_day)
     yhat, lower, upper = (np.empty((n_series, horizon)) for _ in range(3))
     rows: list[RowResult | None] = [None] * n_series
@@ -755,34 +953,71 @@ def run_engine(values: np.ndarray, step: pd.Timedelta, horizon: int, spec: Engin
         idx = np.flatnonzero([p == profile for p in periods])
         grid = Grid(step=step, per_day=per_day, periods=profile, start=start)
         out = _forecast_group(y[idx], grid, horizon, spec, alpha, lengths)
+        used: dict[int, tuple[int, ...]] = {}
+        bent = [j for j, i in enumerate(idx) if i in kinks]
+        if bent:
+            # A series whose slope changed is also forecast from its current slope (the history tilted onto it, the
+            # line carried on); that forecast is kept where its backtests, scored on the series itself, are better.
+            alt = _forecast_group(np.vstack([kinks[idx[j]][0] for j in bent]), grid, horizon, spec, alpha, lengths,
+                                  drift=np.array([kinks[idx[j]][2] for j in bent]), truth=y[idx[bent]],
+                                  since=np.array([kinks[idx[j]][1][-1] for j in bent]))
+            for a, j in enumerate(bent):
+                if alt["scores"][a]["auto"]["mase"] < out["scores"][j]["auto"]["mase"]:
+                    for key in ("yhat", "lower", "upper"):
+                        out[key][j] = alt[key][a]
+                    for key in ("members", "weights", "model", "scores"):
+                        out[key][j] = alt[key][a]
+                    used[j] = kinks[idx[j]][1]
         yhat[idx], lower[idx], upper[idx] = out["yhat"], out["lower"], out["upper"]
         for j, i in enumerate(idx):
             rows[i] = RowResult(model=out["model"][j], members=out["members"][j], weights=out["weights"][j], periods=profile,
-                                breaks=breaks[i], outliers=int(outliers[i]), scores=out["scores"][j])
+                                breaks=breaks[i], outliers=int(outliers[i]), scores=out["scores"][j], trend_breaks=used.get(j, ()))
     nonneg = (np.asarray(values, dtype=float) >= 0).all(axis=1)[:, None]
     yhat, lower = np.where(nonneg, np.maximum(yhat, 0.0), yhat), np.where(nonneg, np.maximum(lower, 0.0), lower)
     return EngineResult(rows=[r for r in rows if r is not None], yhat=yhat, yhat_lower=lower, yhat_upper=upper)
 
 
-def _forecast_group(y: np.ndarray, grid: Grid, horizon: int, spec: EngineSpec, alpha: float, lengths: list[int]) -> dict[str, Any]:
+def _forecast_group(y: np.ndarray, grid: Grid, horizon: int, spec: EngineSpec, alpha: float, lengths: list[int],
+                    drift: np.ndarray | None = None, truth: np.ndarray | None = None, since: np.ndarray | None = None) -> dict[str, Any]:
+    """Backtest, choose, combine and forecast the rows of ``y`` (one seasonality).
+
+    ``drift`` (per row, per step) is a known current slope: the candidates fit and forecast the
+    rows with that line taken out (anchored at the last point), and it is put back on every path.
+    ``truth`` (default ``y``) is what the backtests are scored against and scaled by, so two
+    treatments of the same series (``y`` its tilted copy) are compared on the series itself.
+    ``since`` (per row, a step) is where the tilt was found: an origin that trains on less has not
+    seen it, and its backtest forecasts ``truth`` as it is.
+    """
     import warnings
 
     import numpy as np
 
     names = [BASELINE, *[c for c in spec.candidates if c != BASELINE]]
-    s = y.shape[0]
+    s, n = y.shape
     hb = spec.horizon
+    drift = np.zeros(s) if drift is None else np.asarray(drift, dtype=float)
+    tilted = bool(np.any(drift != 0))
+    line = drift[:, None] * (np.arange(n + horizon) - (n - 1))[None, :]  # zero at the last point
+    flat = y - line[:, :n] if tilted else y
     # paths[name]: (origins, s, hb); scores per origin
     paths = {name: np.empty((len(lengths), s, hb)) for name in names}
     actual = np.empty((len(lengths), s, hb))
     scale = np.empty((len(lengths), s))
+    truth = y if truth is None else truth
     for o, n_train in enumerate(lengths):
-        train = y[:, :n_train]
-        actual[o] = y[:, n_train : n_train + hb]
-        scale[o] = _naive_scale(train, grid.per_day)
+        train = flat[:, :n_train]
+        actual[o] = truth[:, n_train : n_train + hb]
+        scale[o] = _naive_scale(truth[:, :n_train], grid.per_day)
         _MEMO.use(train)  # the candidates share this matrix's decomposition and smoothing runs
         for name in names:
             paths[name][o] = predict(name, train, grid, hb)
+            if tilted:
+                paths[name][o] += line[:, n_train : n_train + hb]
+        unseen = np.zeros(s, dtype=bool) if since is None else n_train < np.asarray(since)
+        if unseen.any():  # the origin is before the tilt was found: these rows forecast the series as it is
+            _MEMO.use(None)
+            for name in names:
+                paths[name][o][unseen] = predict(name, truth[unseen, :n_train], grid, hb)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mase = {name: np.mean(np.abs(paths[name] - actual).mean(axis=2) / scale, axis=0) for name in names}  # NaN if any origin failed
@@ -824,15 +1059,17 @@ def _forecast_group(y: np.ndarray, grid: Grid, horizon: int, spec: EngineSpec, a
     loo_coverage = np.mean(covered, axis=0) if covered else np.full(s, np.nan)
     # Final forecasts on the whole history: each needed candidate once for all rows that use it.
     final = {}
-    _MEMO.use(y)
+    _MEMO.use(flat)
     for name in {m for ms in members for m in ms}:
-        final[name] = predict(name, y, grid, horizon)
+        final[name] = predict(name, flat, grid, horizon)
     yhat = np.empty((s, horizon))
     for j in range(s):
         stack = np.stack([final[m][j] for m in members[j]])
         if not np.isfinite(stack).all():  # a member that fits the backtests but not the full history: the baseline alone
-            stack, weights[j], members[j] = predict(BASELINE, y[j : j + 1], grid, horizon), (1.0,), (BASELINE,)
+            stack, weights[j], members[j] = predict(BASELINE, flat[j : j + 1], grid, horizon), (1.0,), (BASELINE,)
         yhat[j] = _combine(stack, np.asarray(weights[j]), spec.combine)
+    if tilted:
+        yhat += line[:, n:]
     _MEMO.use(None)  # let the matrices go
     scores: list[dict[str, dict[str, float]]] = []
     per_name = {name: _mean_scores(actual, paths[name], scale) for name in names}

@@ -153,15 +153,27 @@ class SeasonalNaiveWeekly(SeasonalNaive):
 # -- Fourier regression: shared design matrices, many series per solve ---------------------------
 
 
-def seasonal_periods(step: pd.Timedelta, n_points: int, orders: tuple[int, int, int] = (6, 6, 8)) -> list[tuple[float, int]]:
-    """Seasons (period in steps, Fourier order) that ``n_points`` at ``step`` can identify: daily, weekly, yearly."""
+FOURIER_ORDERS = (6, 20, 8)  # daily, weekly (at most; see seasonal_periods), yearly
+WEEKLY_ORDER_PER_WEEK = 2.5
+
+
+def seasonal_periods(step: pd.Timedelta, n_points: int, orders: tuple[int, int, int] = FOURIER_ORDERS) -> list[tuple[float, int]]:
+    """Seasons (period in steps, Fourier order) that ``n_points`` at ``step`` can identify: daily, weekly, yearly.
+
+    A week's shape is mostly a weekend step: with a few harmonics its ripple (Gibbs) puts
+    weekdays a percent or more off, which moves a saturation date that is days away by a day.
+    The weekly order grows with the whole weeks of history (``WEEKLY_ORDER_PER_WEEK`` a week,
+    at least 6, at most ``orders[1]``: more detail needs more weeks to be told from noise). The
+    weekly harmonics that repeat a daily one are left out of the design (:func:`fourier_design`).
+    """
     steps_per_day = DAY_NS / step.value
     days = n_points / steps_per_day
     periods = []
     if steps_per_day >= 2:
         periods.append((steps_per_day, max(1, min(orders[0], int(steps_per_day // 2)))))
     if steps_per_day * 7 >= 4 and days >= 14:
-        periods.append((steps_per_day * 7, max(1, min(orders[1], int(steps_per_day * 7 // 2)))))
+        weekly = min(orders[1], max(6, int(WEEKLY_ORDER_PER_WEEK * (days // 7))))
+        periods.append((steps_per_day * 7, max(1, min(weekly, int(steps_per_day * 7 // 2)))))
     if days >= 2 * YEAR_DAYS and steps_per_day * YEAR_DAYS >= 8:
         periods.append((steps_per_day * YEAR_DAYS, orders[2]))
     return periods
@@ -187,11 +199,21 @@ def fourier_design(t: np.ndarray, periods: list[tuple[float, int]], n_train: int
 
     scale = max(n_train, 1)
     cols = [np.ones(len(t)), t / scale] + [np.maximum(t - k, 0.0) / scale for k in knots]
+    done: list[tuple[float, int]] = []
     for period, order in periods:
         for k in range(1, order + 1):
+            if any(_same_wave(period, k, shorter, its_order) for shorter, its_order in done):
+                continue  # the same sine as a harmonic of a shorter season already in the design (week k = 7 j, day j)
             angle = 2.0 * np.pi * k * t / period
             cols += [np.sin(angle), np.cos(angle)]
+        done.append((period, order))
     return np.column_stack(cols)
+
+
+def _same_wave(period: float, k: int, shorter: float, order: int) -> bool:
+    """Whether harmonic ``k`` of ``period`` is a harmonic ``1..order`` of ``shorter`` (frequency ``k / period == j / shorter``)."""
+    j = k * shorter / period
+    return abs(j - round(j)) < 1e-9 and 1 <= round(j) <= order
 
 
 @dataclass(frozen=True)

@@ -108,8 +108,12 @@ class ForecastConfig:
     scenarios: tuple[Scenario, ...] = ()
     outlier_z: float = 8.0  # robust z above which a point is replaced before fitting (0: off)
     break_z: float = 6.0  # level-shift statistic above which the history before a break is moved to the new level (0: off)
+    trend_z: float = 5.0  # trend-break statistic above which the history before a change of slope is tilted onto the new slope (0: off)
 
     def __post_init__(self) -> None:
+        _require(self.outlier_z >= 0 and self.break_z >= 0 and self.trend_z >= 0,
+                 f"forecasting.capacity outlier_z={self.outlier_z!r}, break_z={self.break_z!r}, trend_z={self.trend_z!r} "
+                 "must be >= 0 (0: off)")
         _require(0 < self.alpha < 1, f"forecasting.capacity.alpha={self.alpha!r} must be in (0, 1)")
         needed = self.backtest.initial_days + self.backtest.horizon_days
         _require(

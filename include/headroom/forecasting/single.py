@@ -118,7 +118,7 @@ class SeriesForecast:
         if self.detail is not None:
             d = self.detail
             out.update({"members": list(d.members), "weights": list(d.weights), "seasonal_periods": list(d.periods),
-                        "level_shifts_at": list(d.breaks), "outliers_replaced": d.outliers,
+                        "level_shifts_at": list(d.breaks), "trend_breaks_at": list(d.trend_breaks), "outliers_replaced": d.outliers,
                         "scores": {n: {k: _finite(v) for k, v in sc.items()} for n, sc in d.scores.items()}})
         return out
 

@@ -226,6 +226,7 @@ def plan_scaling(
         "cpu_utilization": cpu,
         "memory_utilization": memory,
         "error_rate": error_rate,
+        "throughput": load,
         "current_replicas": current,
         "newest_metric": newest.isoformat() if newest is not None else None,
     }

@@ -11,7 +11,9 @@ Order of the rules (the Kubernetes horizontal controller's, plus headroom's alar
 3. zero replicas -> ``ceil(load / per-replica load at target)`` (the replica calculator's usage ratio when
    ``currentReplicas == 0``), within [min, max] and the step limit;
 4. the HPA rule per metric (``ceil(current x ratio)``, tolerance, pods without metrics counted as the
-   replica calculator does), the larger of CPU and memory, an observed cpu_bound finding's step;
+   replica calculator does), the larger of CPU and memory; when the CPU is saturated (``saturated_cpu``, combined
+   policy) the replicas the measured load needs at the CPU target, if more (a saturated CPU ratio understates the
+   demand: CPU stops at 100 %, requests do not); an observed cpu_bound finding's step;
 5. the stabilization windows over the recommendation history; a target seen for the first time (no
    history) first records its current replicas as a recommendation, as the controller does, so it never
    scales in during the first scale-down window;
@@ -103,6 +105,7 @@ class KernelSettings:
     scale_out_step: int
     agreed_scale_down_stabilization_s: int | None = None  # scale-down window when a trusted forecast agrees
     trusted_cpu_target: float | None = None  # the HPA's CPU target while a trusted forecast's floor holds (None: cpu_target)
+    saturated_cpu: float | None = None  # at or above this mean CPU the load's replicas are a candidate too (None: CPU rule only)
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_replicas <= self.max_replicas:
@@ -138,7 +141,7 @@ def kernel_settings(config: HeadroomConfig, service: Service, settings: ScalingC
         max_step=settings.max_step(profile_name), scale_out_cooldown_s=settings.scale_out_cooldown_s,
         scale_in_cooldown_s=settings.scale_in_cooldown_s, alarm_error_rate=config.scaling.alarm_error_rate,
         scale_out_step=config.scaling.scale_out_step, agreed_scale_down_stabilization_s=settings.agreed_scale_down_stabilization_s,
-        trusted_cpu_target=settings.trusted_cpu_target,
+        trusted_cpu_target=settings.trusted_cpu_target, saturated_cpu=settings.saturated_cpu,
     )
 
 
@@ -240,6 +243,11 @@ def next_replicas(state: ScalingState, signals: Signals, settings: KernelSetting
                            (("cpu", signals.cpu, cpu_target), ("memory", signals.memory, settings.memory_target)) if v is not None)
         if signals.pods_reporting is not None and signals.pods_reporting < current:
             reason += f" (from {signals.pods_reporting} of {current} pods)"
+    saturated = settings.saturated_cpu is not None and signals.cpu is not None and signals.cpu >= settings.saturated_cpu
+    if saturated and signals.load_replicas is not None and signals.load_replicas > recommendation:
+        # CPU cannot pass 100 %: a saturated pod's ratio understates the demand, the measured load does not
+        rule, recommendation = "saturated_load", signals.load_replicas
+        reason += f"; cpu saturated (>= {settings.saturated_cpu:.0f}%): the load needs {signals.load_replicas} replicas at target"
     if signals.cpu_bound_finding and recommendation < current + settings.scale_out_step:
         rule, recommendation = "cpu_bound_finding", current + settings.scale_out_step
         reason = f"{signals.cpu_bound_finding}: scale out by {settings.scale_out_step}"

@@ -12,7 +12,8 @@ time only.
 - utilization ``u = load / (ready replicas x capacity per replica)``; the HPA sees CPU
   ``100 x (cpu_idle_share + (1 - cpu_idle_share) x min(u, overload))`` and memory ``memory_base + memory_per_util x u``,
   averaged over ``signal_window_s``, from the *ready* pods only (pods still starting report no metric, which
-  the replica calculator handles);
+  the replica calculator handles); the measured load (the demand, as a load balancer counts requests, served or
+  shed) is averaged over the same window;
 - latency ``base x ((1 - db_share) x q + db_share)`` with the queueing term ``q = (1 + c x u / (1 - u)) / (1 + c)``
   (``c = queue_coefficient``, ``u`` capped at the overload level): it grows sharply near saturation;
 - a step is an SLO violation when the latency exceeds the tier's latency SLO or ``u`` exceeds
@@ -25,7 +26,9 @@ time only.
 **Policies.** ``reactive``: the HPA algorithm alone. ``scheduled``: reactive + the scheduled rules.
 ``predictive``: reactive + the floor from the forecast's upper quantile at the lead time, when trusted.
 ``combined``: predictive + scheduled, the HPA at ``predictive_floor.trusted_cpu_target`` while a trusted floor
-holds, and scale-in on the quicker agreed window only when the reactive recommendation and the forecast agree.
+holds, scale-in on the quicker agreed window only when the reactive recommendation and the forecast agree, and,
+while the CPU is saturated (``target_tracking.saturated_cpu_utilization``), a scale-out to the replicas the measured load
+needs when the CPU rule asks for fewer (the CPU stops near 100 %, the demand does not).
 The forecast is trusted when, over the last ``forecast.trust_window_s``, its measured MAPE is at most
 ``1 - predictive.confidence_threshold`` or at least ``predictive.trust_coverage`` of the loads stayed at or below its upper
 quantile; the floor holds the upper forecast at ``predictive_floor.utilization`` of each replica's capacity and
@@ -254,7 +257,7 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
     use_forecast = policy in ("predictive", "combined") and forecast is not None
     use_schedule = policy in ("scheduled", "combined") and scheduled is not None
     if policy != "combined":
-        ks = replace(ks, agreed_scale_down_stabilization_s=None, trusted_cpu_target=None)
+        ks = replace(ks, agreed_scale_down_stabilization_s=None, trusted_cpu_target=None, saturated_cpu=None)
     window = max(ks.behavior.scale_up.stabilization_s, ks.behavior.scale_down.stabilization_s, ks.scale_in_cooldown_s,
                  *(p.period_s for p in ks.behavior.scale_up.policies), *(p.period_s for p in ks.behavior.scale_down.policies))
     first_load = next((v for v in load[start:] if v == v), 0.0)
@@ -270,6 +273,7 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
     trust_steps = max(1, int(round(rs.trust_window_s / step_s)))
     level_steps = max(1, int(round(3600 / step_s)))
     cpu_hist: list[float] = []
+    load_hist: list[float] = []
     violation_steps = 0
     replica_seconds = 0.0
     actions = trusted = decisions = 0
@@ -288,11 +292,13 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
         if service.violates(value, ready):
             violation_steps += 1
         cpu_hist.append(service.cpu(u))
+        load_hist.append(value)
         if now - last_decision < rs.step_s - 1e-9:
             continue
         last_decision = now
         decisions += 1
         cpu = float(np.mean(cpu_hist[-signal_steps:]))
+        measured = float(np.mean(load_hist[-signal_steps:]))  # the load over the same window as the CPU
         floor, floor_why = None, ""
         if use_forecast:
             ahead = forecast.ahead(i, lead_steps, rs.floor_quantile)
@@ -318,7 +324,7 @@ def simulate(ds: pd.DatetimeIndex, load: np.ndarray, service: SimulatedService, 
             names = tuple(listed)
         state = ScalingState(now, spec, tuple(history), tuple(events), first_seen)
         signals = Signals(cpu=cpu, memory=service.memory(u), pods_reporting=ready if ready < spec else None,
-                          load_replicas=replicas_for(value), predictive_floor=floor, predictive_reason=floor_why,
+                          load_replicas=replicas_for(measured), predictive_floor=floor, predictive_reason=floor_why,
                           scheduled_floor=sched_floor, scheduled_cap=sched_cap, scheduled_rules=names)
         d = next_replicas(state, signals, ks)
         first_seen = False

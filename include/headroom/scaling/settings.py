@@ -86,6 +86,7 @@ class ScalingConfig:
     trusted_cpu_target: float | None = None  # the HPA's CPU target while a trusted forecast's floor holds
     floor_utilization: float | None = None  # a floor's load per replica as a share of capacity (None: at the CPU target)
     trust_coverage: float | None = None  # a forecast is also trusted when this share of the actuals stayed within its upper quantile
+    saturated_cpu: float | None = None  # combined policy: at or above this mean CPU (%) a scale-out is sized from the measured load
     replay: Mapping[str, Any] = field(default_factory=dict)  # the replay's simulated service and forecast schedule
 
     def __post_init__(self) -> None:
@@ -107,6 +108,10 @@ class ScalingConfig:
         _require(
             self.trust_coverage is None or 0 < self.trust_coverage <= 1,
             f"scaling.yaml predictive.trust_coverage={self.trust_coverage!r} must be in (0, 1]",
+        )
+        _require(
+            self.saturated_cpu is None or 0 < self.saturated_cpu <= 100,
+            f"scaling.yaml target_tracking.saturated_cpu_utilization={self.saturated_cpu!r} must be in (0, 100]",
         )
         _require(self.actuation_delay_s >= 0, f"scaling.yaml predictive.actuation_delay_s={self.actuation_delay_s!r} must be >= 0")
         missing = sorted(set(self.behaviors) - set(self.max_step_replicas))
@@ -248,6 +253,7 @@ def parse_scaling(raw: Mapping[str, Any]) -> ScalingConfig:
             trusted_cpu_target=float(floor["trusted_cpu_target"]) if floor.get("trusted_cpu_target") is not None else None,
             floor_utilization=_floor_utilization(floor),
             trust_coverage=float(predictive["trust_coverage"]) if predictive.get("trust_coverage") is not None else None,
+            saturated_cpu=float(target["saturated_cpu_utilization"]) if target.get("saturated_cpu_utilization") is not None else None,
             replay=dict(replay),
         )
     except KeyError as exc:

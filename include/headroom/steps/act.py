@@ -70,15 +70,14 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: pd.Timestamp) 
     from include.headroom.scaling.decide import plan_scaling
     from include.headroom.scaling.routing import scaling_memory
 
-    now = as_of
-    gate = gate_services(store, config, now, Step.SCALING)
-    recent = store.read_metrics(start=now - pd.Timedelta(minutes=30), end=now + pd.Timedelta(seconds=1))
-    findings = recent_findings(store, now, hours=1)
-    capacity, forecast = latest_capacity(store, now)
+    gate = gate_services(store, config, as_of, Step.SCALING)
+    recent = store.read_metrics(start=as_of - pd.Timedelta(minutes=30), end=as_of + pd.Timedelta(seconds=1))
+    findings = recent_findings(store, as_of, hours=1)
+    capacity, forecast = latest_capacity(store, as_of)
     settings = config.scaling
-    accuracy = recent_accuracy(store, now, settings.floor_metric)
+    accuracy = recent_accuracy(store, as_of, settings.floor_metric)
     window = max(max(b.scale_up.stabilization_s, b.scale_down.stabilization_s) for b in settings.behaviors.values())
-    memory = scaling_memory(store, now, max(window, settings.scale_in_cooldown_s))
+    memory = scaling_memory(store, as_of, max(window, settings.scale_in_cooldown_s))
     out = []
     recent_of, findings_of, capacity_of, forecast_of = by_service(recent), by_service(findings), by_service(capacity), by_service(forecast)
     for svc in config.services:
@@ -87,7 +86,7 @@ def plan_all_scaling(store: Store, config: HeadroomConfig, as_of: pd.Timestamp) 
             config,
             svc,
             rows_of(recent_of, svc.name, recent),
-            now,
+            as_of,
             rows_of(findings_of, svc.name, findings),
             rows_of(capacity_of, svc.name, capacity),
             rows_of(forecast_of, svc.name, forecast),

@@ -77,7 +77,11 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
         store.upsert("forecasts", forecasts)
     if scenarios:
         store.upsert("scenarios", _complete(pd.DataFrame(scenarios), "scenarios"))
-    _store_capacity_plans(store, config, [svc for svc in _services(config, names) if not gate[svc.name]], now, run_date)
+    from include.headroom.forecasting.capacity import LOAD_METRIC
+
+    # The hourly read holds the load's recent days when the load is forecast: the plans read only the older ones.
+    since = now - pd.Timedelta(days=config.forecasting.history_days) if LOAD_METRIC in config.forecasting.metrics else None
+    _store_capacity_plans(store, config, [svc for svc in _services(config, names) if not gate[svc.name]], now, run_date, history, since)
     capacity = pd.DataFrame(rows)
     store.upsert("capacity", _complete(capacity, "capacity"))
     _score_earlier_forecasts(store, config, [s.name for s in _services(config, names)], history, now, run_date)
@@ -85,18 +89,52 @@ def run_forecasts(store: Store, config: HeadroomConfig, names: Sequence[str], as
                                 for r in rows))
 
 
-def _store_capacity_plans(store: Store, config: HeadroomConfig, services: list[Service], now: pd.Timestamp, run_date: str) -> int:
-    """The medium and long capacity plans (``forecasting/plans.py``) of ``services`` from their whole days of load before ``now``."""
+def _store_capacity_plans(store: Store, config: HeadroomConfig, services: list[Service], now: pd.Timestamp, run_date: str,
+                          history: pd.DataFrame, since: pd.Timestamp | None) -> int:
+    """The medium and long capacity plans (``forecasting/plans.py``) of ``services`` from their whole days of load before ``now``.
+
+    ``history`` holds the hourly slot means read from ``since`` for the forecasts: see :func:`daily_load`.
+    """
     from include.headroom.forecasting.capacity import LOAD_METRIC
     from include.headroom.forecasting.plans import capacity_plans
 
     if not services:
         return 0
-    daily = queries.daily_means(store, LOAD_METRIC, now.floor("D"), [s.name for s in services])
+    daily = daily_load(store, [s.name for s in services], LOAD_METRIC, history, since, now)
     plans = capacity_plans(config, services, daily, run_date, metric=LOAD_METRIC, now=now)
     if len(plans):
         store.upsert("capacity_plans", _complete(plans, "capacity_plans"))
     return len(plans)
+
+
+def daily_load(store: Store, names: Sequence[str], metric: str, history: pd.DataFrame, since: pd.Timestamp | None,
+               now: pd.Timestamp) -> pd.DataFrame:
+    """``service``, ``ds`` (UTC day), ``y``: the daily mean of ``metric`` of ``names`` for every whole day before ``now``'s.
+
+    The days from ``since`` (rounded up to a day) on are averaged from ``history``'s slot means
+    (:func:`~include.headroom.store.queries.slot_means`, weighted by their ``points``: the same mean
+    as over the points), so only the older days are read from the store; the points of the
+    forecast's window are not read twice. ``since`` ``None`` (``history`` does not hold ``metric``):
+    every day from the store.
+    """
+    import pandas as pd
+
+    cut = now.floor("D") if since is None else min(since.ceil("D"), now.floor("D"))
+    older = queries.daily_means(store, metric, cut, names)
+    recent = history[(history["metric"] == metric) & history["service"].isin(list(names))] if len(history) else history
+    if len(recent):
+        ts = pd.to_datetime(recent["ts"], utc=True)
+        recent = recent[(ts >= cut) & (ts < now.floor("D"))]
+    if not len(recent):
+        return older
+    weighted = pd.DataFrame({"service": recent["service"].to_numpy(), "ds": pd.to_datetime(recent["ts"], utc=True).dt.floor("D"),
+                             "sum": (recent["value"] * recent["points"]).to_numpy(float), "points": recent["points"].to_numpy(float)})
+    days = weighted.groupby(["service", "ds"], as_index=False)[["sum", "points"]].sum()
+    days = pd.DataFrame({"service": days["service"], "ds": days["ds"], "y": days["sum"] / days["points"]})
+    if len(older):
+        older = older.assign(ds=pd.to_datetime(older["ds"], utc=True))
+        days = pd.concat([older, days.assign(ds=days["ds"].astype(older["ds"].dtype))], ignore_index=True)
+    return days.sort_values(["service", "ds"], kind="stable").reset_index(drop=True)
 
 
 def _score_earlier_forecasts(

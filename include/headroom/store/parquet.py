@@ -136,14 +136,14 @@ class ParquetStore(SqlReads):
         for path in sorted(directory.glob(PARQUET_GLOB)):
             if not values & self._part_values(spec, path):
                 continue  # holds none of these services: untouched
-            existing = self._read_file(spec, path)
-            replaced = pd.MultiIndex.from_frame(existing[list(spec.key)]).isin(new_keys)
+            replaced = pd.MultiIndex.from_frame(self._read_keys(spec, path)).isin(new_keys)  # the keys only, first
             if not replaced.any():
                 continue
             replaced_total += int(replaced.sum())
-            if replaced.all():
+            if replaced.all():  # a rerun's usual case: the whole file goes, never read in full
                 path.unlink()
             else:
+                existing = self._read_file(spec, path)
                 self._write_file(spec, existing.loc[~replaced], path)
         if len(part):
             self._write_file(spec, part, directory / f"{PART_PREFIX}{uuid.uuid4().hex}.parquet")
@@ -226,6 +226,17 @@ class ParquetStore(SqlReads):
             raise StoreError(f"cannot write {path}: {exc}") from exc
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _read_keys(self, spec: TableSpec, path: Path) -> pd.DataFrame:
+        """The key columns of one file, in file order, typed as :meth:`_read_file` types them."""
+        import pyarrow.parquet as pq
+
+        try:
+            present = set(pq.read_schema(path).names)  # a file written before a key column was added lacks it
+            keys = pq.read_table(path, columns=[k for k in spec.key if k in present]).to_pandas()
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
+        return spec.conform(keys, fill_missing=True)[list(spec.key)]
 
     def _read_file(self, spec: TableSpec, path: Path) -> pd.DataFrame:
         import pyarrow.parquet as pq

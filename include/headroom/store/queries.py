@@ -266,10 +266,12 @@ def accuracy_by_run(store: Store, run_date: str) -> pd.DataFrame:
 def slot_means(
     store: Store, services: Sequence[str], metrics: Sequence[str], start: pd.Timestamp, end: pd.Timestamp, step_s: int
 ) -> pd.DataFrame:
-    """``service``, ``metric``, ``ts`` (start of a ``step_s`` slot, UTC), ``value`` (the mean of the points in it), in ``[start, end)``.
+    """``service``, ``metric``, ``ts`` (start of a ``step_s`` slot, UTC), ``value`` (the mean of the points in it) and ``points``
+    (how many), in ``[start, end)``.
 
     What the forecasts read: a slot's mean is what resampling the raw points gives, computed
-    where the points are, so a batch reads one row per hour instead of twelve.
+    where the points are, so a batch reads one row per hour instead of twelve; with ``points``,
+    longer means (a day's) follow exactly without reading the points again.
     """
     s_clause, s_params = in_list("service", services)
     m_clause, m_params = in_list("metric", metrics)
@@ -279,7 +281,8 @@ def slot_means(
     slot = _per_dialect(store, duckdb=f"to_timestamp(floor(epoch(ts) / {step}) * {step})",
                         postgres=f"to_timestamp(floor(extract(epoch FROM ts) / {step}) * {step})")
     return store.query(
-        f"SELECT service, metric, {slot} AS ts, avg(value) AS value FROM metrics WHERE {s_clause} AND {m_clause} AND ts >= ? AND ts < ? "
+        f"SELECT service, metric, {slot} AS ts, avg(value) AS value, count(*) AS points FROM metrics "
+        f"WHERE {s_clause} AND {m_clause} AND ts >= ? AND ts < ? "
         "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
         [*s_params, *m_params, _ts(start), _ts(end)], via_arrow=True,
     )

@@ -48,6 +48,22 @@ def test_saturation_found_within_six_hours_with_eight_weeks_of_history(config, s
     assert cap["cost_recommended_month"] >= cap["cost_forecast_month"]  # provisioning for the upper bound costs more
 
 
+@pytest.mark.parametrize("anchor", ["2026-12-03", "2026-12-05"])
+def test_saturation_with_eight_weeks_of_history_is_not_a_day_early(config, anchor):
+    """The weekday peaks are not lifted by the weekly season's ripple: a crossing 12.5 days out is found within hours.
+
+    With six weekly harmonics, a weekend step rippled Wednesday's forecast about 1 % high and these anchors' crossings
+    came a day early (2026-12-16 13:00 against 2026-12-17 13:10 for the 5th).
+    """
+    from include.headroom.metrics.sample_fleet import SampleFleet
+
+    fleet = SampleFleet(config, anchor=anchor)
+    truth = next(t for t in fleet.ground_truth() if t.kind == "saturation")
+    history = fleet.generate(fleet.anchor - pd.Timedelta(days=56), fleet.anchor, services=[truth.service])
+    cap = forecast_metric(config, config.service(truth.service), history, "throughput", anchor).capacity
+    assert abs(cap["saturation_at"] - pd.Timestamp(truth.saturation_at)) <= pd.Timedelta(hours=2)
+
+
 def test_saturation_found_with_three_weeks_of_history(config, saturating):
     truth, history = saturating
     svc = config.service(truth.service)

@@ -1,7 +1,9 @@
-"""The ``auto`` engine: seasonality found per series, level shifts, outliers, combination, the guard and conformal intervals."""
+"""The ``auto`` engine: seasonality found per series, level shifts and trend breaks, outliers, combination, the guard and conformal
+intervals."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 
 import numpy as np
@@ -14,6 +16,7 @@ from include.headroom.forecasting import engine
 from include.headroom.forecasting.engine import (
     EngineSpec,
     adjust_level_shifts,
+    adjust_trend_breaks,
     conformal_width,
     detect_periods,
     detect_periods_many,
@@ -68,6 +71,62 @@ def test_a_series_that_moved_is_forecast_from_where_it_is_now():
     assert out.rows[0].breaks == (500,)
     assert abs(np.mean(out.yhat[0]) - np.mean(test)) < 6.0  # at the new level (about 40), not between the two (about 70)
     assert np.mean(np.abs(out.yhat[0] - test)) < 1.2 * np.mean(np.abs(train[-24:] - test))
+
+
+def _bent(n=24 * 28 + 48, seed=0, at=400, before=0.0, after=0.15, noise=3.0, step=24):
+    """A daily season, noise, and a slope that changes from ``before`` to ``after`` per step at ``at``; also the noise-free path."""
+    t = np.arange(n)
+    clean = 100 + 20 * np.sin(2 * np.pi * t / step) + before * t + (after - before) * np.maximum(t - at, 0)
+    return clean + np.random.default_rng(seed).normal(0, noise, n), clean
+
+
+def test_a_change_of_slope_is_found_and_the_history_tilted_onto_the_new_slope():
+    y, _ = _bent(n=24 * 28)
+    tilted, kinks, slope = adjust_trend_breaks(y, 24, periods=(24,), per_day=24)
+    assert len(kinks) == 1 and abs(kinks[0] - 400) <= 24  # within a day of the bend
+    assert slope == pytest.approx(0.15, abs=0.015)  # the current slope, per step
+    t = np.arange(len(y))
+    assert np.polyfit(t[:350], tilted[:350], 1)[0] == pytest.approx(0.15, abs=0.02)  # the old flat part now rises as the new one
+    assert np.allclose(tilted[kinks[0] :], y[kinks[0] :])  # the data after the bend is untouched
+    # A steady trend, a weekend, a level shift and plain noise are not trend breaks.
+    assert adjust_trend_breaks(_series(slope=0.2), 24, periods=(24,), per_day=24)[1:] == ([], 0.0)
+    assert adjust_trend_breaks(_series(weekend=30.0), 24, periods=(24, 168), per_day=24)[1] == []
+    assert adjust_trend_breaks(_series(shift_at=400, shift=50.0), 24, periods=(24,), per_day=24)[1] == []
+    assert adjust_trend_breaks(np.random.default_rng(5).normal(0, 1, 24 * 28), 24, per_day=24)[1] == []
+    # A bend is not a level shift either (it is not sharp, and a line that bends fits it better than a step).
+    assert adjust_level_shifts(y, 24, periods=(24,))[1] == []
+    # At 5 minutes with five days, quarter-day blocks of the seasonally adjusted series find it too.
+    y5, _ = _bent(n=288 * 5, at=1040, after=0.05, step=288)
+    assert abs(adjust_trend_breaks(y5, 288, periods=(288,), per_day=288)[1][0] - 1040) <= 72
+    # Too short to tell a bend from a season (under four days at 5 minutes): not tested.
+    assert adjust_trend_breaks(y5[: 288 * 3], 288, periods=(288,), per_day=288)[1] == []
+
+
+def test_a_series_whose_growth_changed_is_forecast_from_its_current_slope():
+    y, clean = _bent()
+    train, future = y[:-48], clean[-48:]
+    spec = spec_for(get_config().forecasting, 24, 48, len(train))
+    out = run_engine(train[None, :], HOUR, 48, spec)
+    row = out.rows[0]
+    assert len(row.trend_breaks) == 1 and abs(row.trend_breaks[0] - 400) <= 24
+    # The forecast rises as the series does now: its slope over two days is the new one, and it follows the noise-free path.
+    assert np.polyfit(np.arange(48), out.yhat[0] - 20 * np.sin(2 * np.pi * np.arange(len(train), len(y)) / 24), 1)[0] == \
+        pytest.approx(0.15, abs=0.03)
+    assert np.mean(np.abs(out.yhat[0] - future)) < 1.2
+    # Without the trend-break step the candidates read an averaged, damped slope and fall behind.
+    off = run_engine(train[None, :], HOUR, 48, dataclasses.replace(spec, trend_z=0.0))
+    assert off.rows[0].trend_breaks == ()
+    assert np.mean(np.abs(off.yhat[0] - future)) > 2 * np.mean(np.abs(out.yhat[0] - future))
+
+
+def test_a_series_without_a_trend_break_gets_the_same_forecast_as_without_the_step():
+    rows = np.vstack([_series(seed=1), _series(seed=2, slope=0.2), _series(seed=3, weekend=15.0),
+                      _series(seed=4, shift_at=400, shift=40.0)])
+    spec = spec_for(get_config().forecasting, 24, 24, rows.shape[1])
+    on, off = run_engine(rows, HOUR, 24, spec), run_engine(rows, HOUR, 24, dataclasses.replace(spec, trend_z=0.0))
+    assert all(r.trend_breaks == () for r in on.rows)
+    assert np.array_equal(on.yhat, off.yhat) and np.array_equal(on.yhat_upper, off.yhat_upper)
+    assert [r.model for r in on.rows] == [r.model for r in off.rows]
 
 
 def test_one_extreme_point_does_not_reach_the_forecast():

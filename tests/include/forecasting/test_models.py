@@ -135,3 +135,17 @@ def test_input_errors_say_how_to_fix():
         SeasonalNaive(season=24).fit(_series(days=3).rename(columns={"y": "value"}))
     with pytest.raises(ForecastError, match=r"alpha=1.5 must be in \(0, 1\)"):
         SeasonalNaive(season=24).fit(_series(days=3)).forecast(5, alpha=1.5)
+
+
+def test_weekly_harmonics_that_repeat_a_daily_one_are_left_out_and_the_order_grows_with_the_weeks():
+    from include.headroom.forecasting.models import fourier_design, seasonal_periods
+
+    hour = pd.Timedelta(hours=1)
+    assert seasonal_periods(hour, 21 * 24) == [(24.0, 6), (168.0, 7)]  # three weeks: little weekly detail
+    assert seasonal_periods(hour, 56 * 24) == [(24.0, 6), (168.0, 20)]  # eight weeks: a weekend step's shape
+    assert seasonal_periods(pd.Timedelta(days=1), 400) == [(7.0, 3)]  # daily steps: at most half the period
+    periods = seasonal_periods(hour, 56 * 24)
+    design = fourier_design(np.arange(56 * 24, dtype=float), periods, 56 * 24)
+    # intercept, trend, 6 daily pairs, 20 weekly pairs less weeks' 7th and 14th (the day's first and second harmonics)
+    assert design.shape[1] == 2 + 2 * 6 + 2 * 18
+    assert np.linalg.matrix_rank(design) == design.shape[1]

@@ -73,3 +73,20 @@ def test_nearterm_replaces_the_daily_runs_latency_rows_and_says_when_history_is_
     assert lacking["reason"] == "100 5min points of response_time in the last 2 days, 349 needed"
     assert set(fc.loc[fc["metric"] == "response_time", "model"]) != {"daily"} and len(fc[fc["metric"] == "response_time"]) == 12
     assert fc.loc[fc["metric"] == "throughput", "model"].tolist() == ["daily"]
+
+
+def test_every_services_series_is_cut_in_one_pass_as_series_by_metric_cuts_it():
+    from include.headroom.forecasting.capacity import series_by_metric
+    from include.headroom.forecasting.nearterm import _slot_means
+
+    a = _latency("a", 400.0, 1.0, 5)
+    a = a[(a["ts"] < NOW - pd.Timedelta(hours=7)) | (a["ts"] >= NOW - pd.Timedelta(hours=6))]  # an hour missing inside
+    a = pd.concat([a, a.tail(3).assign(value=a.tail(3)["value"] * 2)], ignore_index=True)  # points sharing a slot
+    b = _latency("b", 200.0, 0.5, 6).iloc[40:]  # starts later
+    cut = _slot_means(pd.concat([b, a], ignore_index=True), ["a", "b", "c"], pd.Timedelta("5min"))
+    assert sorted(cut) == ["a", "b"]  # no points, no series
+    for name, rows in (("a", a), ("b", b)):
+        expected = series_by_metric(rows, ["response_time"], "5min")["response_time"]
+        first, y = cut[name]
+        assert first == expected["ds"].iloc[0] and np.allclose(y, expected["y"].to_numpy())
+    assert len(cut["a"][1]) == 3 * 288 and len(cut["b"][1]) == 3 * 288 - 40

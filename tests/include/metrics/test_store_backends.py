@@ -312,3 +312,20 @@ def test_postgres_upsert_failing_midway_leaves_the_table_unchanged(postgres_serv
         pd.testing.assert_frame_equal(_sorted(kept.drop(columns="ts_naive")), _sorted(_conform(staged)))
     finally:
         store.drop_schema()
+
+
+def test_parquet_rerun_reads_only_the_keys_of_a_part_it_replaces_whole(tmp_path, monkeypatch):
+    store = ParquetStore(tmp_path)
+    store.upsert("forecasts", _fc(["a1", "a2"], 1.0))
+    store.upsert("forecasts", _fc(["b1", "a3"], 2.0))
+    full_reads = []
+    real = ParquetStore._read_file
+    monkeypatch.setattr(ParquetStore, "_read_file", lambda self, spec, path: full_reads.append(path) or real(self, spec, path))
+    rerun = store.upsert("forecasts", _fc(["a1", "a2"], 3.0))  # every key of the first part replaced: the file goes
+    assert (rerun.inserted, rerun.updated) == (0, 6) and full_reads == []
+    some = store.upsert("forecasts", _fc(["a3"], 4.0))  # half of the b1 + a3 part: that one file is read and rewritten
+    assert (some.inserted, some.updated) == (0, 3) and len(full_reads) == 1
+    monkeypatch.undo()
+    stored = store.read("forecasts")
+    assert len(stored) == 12 and stored.groupby("service")["yhat"].first().to_dict() == {"a1": 3.0, "a2": 3.0, "a3": 4.0, "b1": 2.0}
+    assert len(store.files("forecasts")) == 3  # the rerun's part, the rewritten b1 part, the a3 part

@@ -39,6 +39,20 @@ def test_high_cpu_scales_out_within_rate_limit_and_bounds(config):
     assert huge.desired_replicas == svc.max_replicas == 12
 
 
+def test_live_saturated_cpu_scales_out_to_what_the_measured_throughput_needs(config):
+    svc = config.service("orders-api")  # 180 req/s per replica at a 70 % target, +100 % per period, max step 6
+    busy = pd.concat([_recent(cpu=97.0, replicas=4), _recent(cpu=97.0, replicas=4).query("metric == 'replicas'").assign(
+        metric="throughput", value=1000.0)])
+    decision = plan_scaling(config, svc, busy, AS_OF)
+    # the CPU rule alone: ceil(4 * 97 / 70) = 6; 1000 req/s need ceil(1000 / 126) = 8
+    assert (decision.action, decision.rule, decision.desired_replicas, decision.recommendation) == ("scale", "saturated_load", 8, 8)
+    assert "cpu saturated (>= 95%)" in decision.reason
+    assert (decision.inputs["throughput"], decision.inputs["cpu_utilization"]) == (1000.0, 97.0)  # the audit shows what it read
+    hot = busy.assign(value=busy["value"].where(busy["metric"] != "cpu_utilization", 90.0))
+    below = plan_scaling(config, svc, hot, AS_OF)  # 90 % is not saturated: the CPU rule's ceil(4 * 90 / 70) = 6
+    assert (below.rule, below.desired_replicas) == ("hpa_cpu", 6)
+
+
 def test_scale_in_is_rate_limited(config):
     svc = config.service("orders-api")  # at most -50 % per period
     decision = plan_scaling(config, svc, _recent(cpu=10.0, replicas=10), AS_OF)

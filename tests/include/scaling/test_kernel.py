@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from include.headroom.scaling.kernel import (
@@ -165,3 +167,40 @@ def test_live_settings_come_from_the_catalog_and_scaling_yaml(config):
     assert ks.behavior.scale_down.stabilization_s == 300
     assert config.replicas_for(svc, 150 * 0.5 * 12) == 12
     assert config.replicas_for(svc, 10.0, clip=True) == 10
+
+
+def test_a_saturated_cpu_sizes_the_scale_out_from_the_measured_load():
+    s = _settings(max_replicas=40, cpu_target=70.0, saturated_cpu=95.0)
+    # 10 pods at 97 % of a 70 % target: the CPU rule says ceil(10 * 1.386) = 14, the load needs 19 at the target
+    hot = next_replicas(ScalingState(NOW, 10), Signals(cpu=97.0, load_replicas=19), s)
+    assert (hot.action, hot.rule, hot.desired, hot.recommendation) == (Action.SCALE, "saturated_load", 19, 19)
+    assert "cpu saturated (>= 95%): the load needs 19 replicas" in hot.reason
+    # below the saturation level the CPU ratio is trusted, whatever the load says: ceil(10 * 94 / 70) = 14
+    warm = next_replicas(ScalingState(NOW, 10), Signals(cpu=94.0, load_replicas=19), s)
+    assert (warm.rule, warm.desired) == ("hpa_cpu", 14)
+    # the load never lowers the CPU rule's answer, and without the setting (plain HPA) it is not read
+    assert next_replicas(ScalingState(NOW, 10), Signals(cpu=97.0, load_replicas=12), s).desired == 14
+    assert next_replicas(ScalingState(NOW, 10), Signals(cpu=97.0, load_replicas=19),
+                         _settings(max_replicas=40, cpu_target=70.0)).desired == 14
+    # no load measured: the CPU rule alone; the rate policy (+100 % per 15 s), [min, max] and the step limit bound the load's answer
+    assert next_replicas(ScalingState(NOW, 10), Signals(cpu=97.0), s).desired == 14
+    assert next_replicas(ScalingState(NOW, 10), Signals(cpu=97.0, load_replicas=60), s).desired == 20
+    assert next_replicas(ScalingState(NOW, 10), Signals(cpu=97.0, load_replicas=60), replace(s, max_replicas=17)).desired == 17
+    assert next_replicas(ScalingState(NOW, 10), Signals(cpu=97.0, load_replicas=60), replace(s, max_step=5)).desired == 15
+
+
+def test_the_saturation_level_comes_from_scaling_yaml(config):
+    import yaml
+
+    from include.headroom.configfile import CONFIG_DIR
+    from include.headroom.exceptions import ConfigError
+    from include.headroom.scaling.settings import parse_scaling
+
+    assert policy_settings().saturated_cpu == 95.0
+    assert kernel_settings(config, config.service("orders-api"), policy_settings()).saturated_cpu == 95.0
+    raw = yaml.safe_load((CONFIG_DIR / "scaling.yaml").read_text())
+    del raw["target_tracking"]["saturated_cpu_utilization"]
+    assert parse_scaling(raw).saturated_cpu is None
+    raw["target_tracking"]["saturated_cpu_utilization"] = 120
+    with pytest.raises(ConfigError, match="saturated_cpu_utilization=120.0 must be in"):
+        parse_scaling(raw)

@@ -110,3 +110,20 @@ def test_stabilization_respected(current, desired, history):
     if out < current:  # a scale-down goes no lower than the highest recommendation of the down window
         assert out == max(down_window)
     assert min(current, min(up_window)) <= out or out <= max(down_window)
+
+
+@FAST
+@given(x=inputs, throughput=st.floats(0.0, 50_000.0))
+def test_the_measured_load_only_raises_a_saturated_answer(config, x, throughput):
+    svc, without = _decide(config, x)
+    history = [Recommendation(AS_OF.timestamp() - age, r) for age, r in x["history"]]
+    recent = _recent(svc.name, x["cpu"], x["memory"], x["error_rate"], x["replicas"])
+    recent = pd.concat([recent, recent[recent["metric"] == "replicas"].assign(metric="throughput", value=throughput)])
+    capacity, forecast = _forecast(svc.name, x["yhat"], x["trusted"])
+    with_load = plan_scaling(config, svc, recent, AS_OF, capacity=capacity, forecast=forecast, history=history)
+    if x["cpu"] < config.scaling.saturated_cpu or x["error_rate"] > config.scaling.alarm_error_rate:
+        assert (with_load.desired_replicas, with_load.rule) == (without.desired_replicas, without.rule)
+    else:
+        assert without.desired_replicas <= with_load.desired_replicas <= max(without.desired_replicas, config.replicas_for(svc, throughput))
+        if with_load.rule == "saturated_load":
+            assert with_load.recommendation == config.replicas_for(svc, throughput) > with_load.current_replicas

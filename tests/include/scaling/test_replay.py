@@ -126,6 +126,35 @@ def test_a_noisy_trace_is_trusted_by_the_coverage_of_its_upper_forecast(config):
     assert combined.slo_violation_minutes < 0.3 * reactive.slo_violation_minutes
 
 
+def test_a_flash_crowd_the_forecast_missed_is_sized_from_the_load(config):
+    """A 2.2x crowd for 2 hours a day that no forecast knows: the saturated CPU (capped near 97 %) makes the HPA
+    step 1.39x at a time, two steps of violation per crowd; the combined policy sizes the scale-out from the
+    measured load (``target_tracking.saturated_cpu_utilization``) and only the step before the new replicas
+    serve (the actuation delay) violates."""
+    from include.headroom.scaling.replay import ForecastTrack
+
+    svc = config.service("orders-api")
+    settings = policy_settings()
+    rs = ReplaySettings.from_settings(settings)
+    ds = pd.date_range("2026-01-05", periods=3 * 288, freq="5min", tz="UTC")
+    hour = ds.hour.to_numpy() + ds.minute.to_numpy() / 60
+    base = 400 * (1 + 0.5 * np.sin(2 * np.pi * (hour - 9) / 24))
+    step = np.arange(len(ds)) % 288
+    load = base * np.where((step >= 150) & (step < 174), 2.2, 1.0)
+    track = ForecastTrack(base, base * 1.1, 1, ("oracle",))  # a good forecast of everything but the crowd
+    sim, ks = simulated_service(config, svc, settings), kernel_settings(config, svc, settings)
+    kw = dict(cost_per_replica_hour=0.1, replicas_for=lambda v: config.replicas_for(svc, v), forecast=track)
+    reactive = simulate(ds, load, sim, ks, "reactive", rs, **kw)
+    predictive = simulate(ds, load, sim, ks, "predictive", rs, **kw)
+    combined = simulate(ds, load, sim, ks, "combined", rs, **kw)
+    assert max(combined.replicas) < svc.max_replicas  # every violation here is avoidable with enough replicas
+    assert reactive.slo_violation_minutes == predictive.slo_violation_minutes == 3 * 2 * 5.0
+    assert combined.slo_violation_minutes == 3 * 1 * 5.0
+    # the crowd's first decision goes to what the load needs (10 at 180 x 0.7 per replica), reactive to ceil(5 x 97 / 70) = 7
+    assert (reactive.replicas[150:153], combined.replicas[150:153]) == ([5, 7, 10], [5, 10, 10])
+    assert combined.replica_hours <= reactive.replica_hours * 1.05
+
+
 def test_a_floor_holds_the_forecast_load_at_the_configured_utilization():
     from include.headroom.scaling.policy import floor_replicas
 
