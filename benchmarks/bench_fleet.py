@@ -7,7 +7,8 @@ beside Airflow's metadata database), reached by the tasks through the ``postgres
 1. writes the fleet's configuration overlay (``scripts/big_fleet.py``: N services x 4 key metrics),
 2. starts the cluster (``scripts/cluster.py``: PostgreSQL, Redis, api-server, scheduler,
    dag-processor, two Celery workers) with only explicitly triggered runs,
-3. seeds ``--days`` - 1 days of history into the store (set-up, timed apart; ``--seed-cache`` is for the embedded store),
+3. seeds ``--days`` - 1 days of history into the store (set-up, timed apart; ``--seed-cache`` is for the embedded store;
+   PostgreSQL is seeded through the store's own ``upsert``, its ``COPY`` path: about 10 minutes for 1,000 services),
 4. triggers each stage of the daily pipeline for one day, one after the other: ingest ->
    validate -> forecast -> bottlenecks -> scaling (dry-run) -> report,
 5. prints per stage the wall time, task instances (and their states), how they spread over the

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 PG_TYPES = {TS: "TIMESTAMPTZ", STR: "TEXT", F64: "DOUBLE PRECISION", I64: "BIGINT", BOOL: "BOOLEAN"}
 # Postgres type OIDs -> how a result column is typed, so results look like the embedded store's.
 _OID_KIND = {1184: TS, 1114: TS, 701: F64, 700: F64, 1700: F64, 20: I64, 21: I64, 23: I64, 16: BOOL}
+COPY_CHUNK = 200_000  # rows per CSV block sent to COPY
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"])*\"|(\?)|(%)")
 
 
@@ -165,24 +166,36 @@ class PostgresStore(SqlReads):
     # -- writing -------------------------------------------------------------------------------
 
     def _copy_incoming(self, cur: Any, spec: TableSpec, df: pd.DataFrame) -> None:
-        """``COPY`` rows (as CSV) into a temporary ``_incoming`` table shaped like ``spec``, dropped at commit."""
-        import numpy as np
+        """``COPY`` rows into a temporary ``_incoming`` table shaped like ``spec``, dropped at commit.
 
-        frame = df[list(spec.columns)].copy()
-        for col, kind in spec.columns.items():
-            if kind == F64 and np.isinf(frame[col].to_numpy(dtype=float)).any():
-                frame[col] = frame[col].astype(object).replace({np.inf: "Infinity", -np.inf: "-Infinity"})
-        text = frame.to_csv(header=False, index=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S.%f+00:00")
+        The rows go as CSV written by Arrow (in C, ``COPY_CHUNK`` rows at a time, so a large frame is never
+        one string in memory): strings always quoted, so an empty string stays empty and a null (a NaN value,
+        a NaT time) is the unquoted empty field; times as UTC wall time; infinities as ``inf``.
+        """
+        import io
+
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+
+        cur.execute("SET LOCAL TIME ZONE 'UTC'")  # the times below are UTC wall time, even behind a pooler that resets sessions
         cur.execute(f"CREATE TEMP TABLE _incoming (LIKE {_q(self.schema)}.{_q(spec.name)}) ON COMMIT DROP")
+        rows = pa.Table.from_pandas(df[list(spec.columns)], schema=spec.arrow_schema(), preserve_index=False)
+        for i, (col, kind) in enumerate(spec.columns.items()):
+            if kind == TS:  # UTC wall time: Arrow writes it about 30x faster than with a "Z"
+                rows = rows.set_column(i, col, rows[col].cast(pa.timestamp("us")))
         columns = ", ".join(_q(c) for c in spec.columns)
-        with cur.copy(f"COPY _incoming ({columns}) FROM STDIN WITH (FORMAT csv, NULL '\\N')") as copy:
-            copy.write(text.encode())
+        options = pa_csv.WriteOptions(include_header=False, quoting_style="needed")
+        with cur.copy(f"COPY _incoming ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+            for offset in range(0, rows.num_rows, COPY_CHUNK):
+                buffer = io.BytesIO()
+                pa_csv.write_csv(rows.slice(offset, COPY_CHUNK), buffer, options)
+                copy.write(buffer.getbuffer())
 
     def _partition_count(self, spec: TableSpec, df: pd.DataFrame) -> int:
         if spec.partition_by is None:
             return 1 if len(df) else 0
         if spec.partition_by.startswith("date:"):
-            return int(df[spec.partition_by[5:]].dt.strftime("%Y-%m-%d").nunique())
+            return int(df[spec.partition_by[5:]].dt.floor("D").nunique())  # UTC dates (conformed times are UTC)
         return int(df[spec.partition_by].nunique())
 
     def upsert(self, name: str, rows: pd.DataFrame) -> UpsertResult:
@@ -197,20 +210,21 @@ class PostgresStore(SqlReads):
             return UpsertResult(table=name, inserted=0, updated=0, partitions=0)
         cols = ", ".join(_q(c) for c in spec.columns)
         others = [c for c in spec.columns if c not in spec.key] or [spec.key[0]]
+        # In key order, so the key's index is filled page by page; only the counts come back, not a flag per row.
         sql = (
-            f"INSERT INTO {_q(self.schema)}.{_q(name)} ({cols}) SELECT {cols} FROM _incoming "
+            f"WITH written AS (INSERT INTO {_q(self.schema)}.{_q(name)} ({cols}) "
+            f"SELECT {cols} FROM _incoming ORDER BY {', '.join(_q(c) for c in spec.key)} "
             f"ON CONFLICT ON CONSTRAINT {_q(name + '_key')} DO UPDATE SET {', '.join(f'{_q(c)} = EXCLUDED.{_q(c)}' for c in others)} "
-            "RETURNING (xmax = 0)"
+            "RETURNING (xmax = 0) AS new) SELECT count(*) FILTER (WHERE new), count(*) FROM written"
         )
 
-        def work(cur: Any) -> list[tuple[bool]]:
+        def work(cur: Any) -> tuple[int, int]:
             self._copy_incoming(cur, spec, df)
             cur.execute(sql)
-            return cur.fetchall()
+            return cur.fetchone()
 
-        flags = self._run(f"upsert into {name!r}", work)
-        inserted = sum(1 for (flag,) in flags if flag)
-        return UpsertResult(table=name, inserted=inserted, updated=len(flags) - inserted, partitions=self._partition_count(spec, df))
+        inserted, written = self._run(f"upsert into {name!r}", work)
+        return UpsertResult(table=name, inserted=inserted, updated=written - inserted, partitions=self._partition_count(spec, df))
 
     def replace_partition(self, name: str, partition_value: str, rows: pd.DataFrame) -> UpsertResult:
         """Replace one whole partition (e.g. a staging batch) with ``rows`` in one transaction; an empty frame removes it."""

@@ -234,6 +234,86 @@ def test_parquet_forecast_parts_leave_other_tasks_files_untouched(tmp_path):
     assert day2.groupby("service")["yhat"].first().to_dict() == {"a1": 9.0, "b1": 4.0} and len(day2) == 6
 
 
+def _fleet_frame(services: list[str], start: str, points: int, value: float) -> pd.DataFrame:
+    """``services`` x 4 metrics x ``points`` 5-minute points, time-major like a simulated fleet, with special values mixed in."""
+    import numpy as np
+
+    metrics = ["cpu_utilization", "response_time", "throughput", "error_rate"]
+    ts = pd.date_range(start, periods=points, freq="5min", tz="UTC")
+    frame = pd.DataFrame([(t, s, m) for t in ts for s in services for m in metrics], columns=["ts", "service", "metric"])
+    n = len(frame)
+    values = value + np.arange(n) / 7.0
+    values[::101], values[50::211], values[70::307] = float("nan"), float("inf"), float("-inf")
+    return frame.assign(tier="standard", value=values, unit="percent", source=np.where(np.arange(n) % 5, "sample", 'q"uote, comma'),
+                        labels=np.where(frame["metric"] == "response_time", "quantile=p99", ""), batch_id=f"b{value:g}")
+
+
+def _conform(frame: pd.DataFrame) -> pd.DataFrame:
+    from include.headroom.metrics.schema import table
+
+    return table("metrics").conform(frame)
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    key = ["service", "metric", "ts", "labels"]
+    out = frame.sort_values(key).reset_index(drop=True)
+    return out.assign(**{c: out[c].astype(object) for c in out.columns if c not in ("ts", "value")})
+
+
+def test_large_overlapping_upserts_give_the_table_last_write_wins_would(any_store, monkeypatch):
+    """Frames of many COPY blocks, the second overlapping the first in services and time: the stored table is the
+    union with the second frame's values where keys repeat, the same on both backends, and the counts say which were new."""
+    from include.headroom.store import postgres
+
+    monkeypatch.setattr(postgres, "COPY_CHUNK", 1_000)  # many blocks on PostgreSQL without a frame of millions of rows
+    names = ["svc-a", "svc,b", "svc'c", 'svc"d', "svc\ne", "svc-f", "svc-g", "svc-h"]
+    first = _fleet_frame(names[:6], "2026-11-01T00:00Z", 300, 1.0)  # 7,200 rows
+    second = _fleet_frame(names[3:], "2026-11-01T12:30Z", 300, 2.0)  # half the services and half the points overlap
+    assert any_store.upsert("metrics", first).inserted == len(first)
+    result = any_store.upsert("metrics", second)
+    overlap = 3 * 4 * 150
+    assert (result.inserted, result.updated) == (len(second) - overlap, overlap)
+    expected = _conform(pd.concat([first, second]).drop_duplicates(["service", "metric", "ts", "labels"], keep="last"))
+    stored = any_store.read("metrics")
+    assert len(stored) == len(first) + len(second) - overlap == any_store.count("metrics")
+    pd.testing.assert_frame_equal(_sorted(stored), _sorted(expected))
+
+
+def test_large_upsert_repeating_a_key_is_refused_and_writes_nothing(any_store):
+    before = _fleet_frame(["svc-a"], "2026-11-01T00:00Z", 100, 1.0)
+    any_store.upsert("metrics", before)
+    repeated = _fleet_frame(["svc-a", "svc-b"], "2026-11-01T00:00Z", 2_000, 3.0)
+    with pytest.raises(StoreError, match=r"table 'metrics': 2 rows repeat a key"):
+        any_store.upsert("metrics", pd.concat([repeated, repeated.iloc[[9_000]]]))
+    pd.testing.assert_frame_equal(_sorted(any_store.read("metrics")), _sorted(_conform(before)))
+
+
+def test_postgres_upsert_failing_midway_leaves_the_table_unchanged(postgres_server, monkeypatch):
+    """A value PostgreSQL refuses (a NUL character in text) in a late COPY block of a large upsert: the error names the
+    table and the value, and the rows already in the table are exactly as they were (one transaction)."""
+    from include.headroom.store import postgres
+
+    monkeypatch.setattr(postgres, "COPY_CHUNK", 1_000)
+    store = _pg(postgres_server.dsn, f"t_{uuid.uuid4().hex[:10]}")
+    try:
+        before = _fleet_frame(["svc-a", "svc-b"], "2026-11-01T00:00Z", 500, 1.0)  # 4,000 rows
+        store.upsert("metrics", before)
+        bad = _fleet_frame(["svc-a", "svc-b", "svc-c"], "2026-11-01T00:00Z", 1_000, 5.0)  # replaces them all and adds 8,000
+        bad.loc[10_500, "labels"] = "zone=a\x00b"
+        with pytest.raises(StoreError, match=r"upsert into 'metrics' failed: .*0x00"):
+            store.upsert("metrics", bad)
+        pd.testing.assert_frame_equal(_sorted(store.read("metrics")), _sorted(_conform(before)))
+        staged = _fleet_frame(["svc-a"], "2026-11-01T00:00Z", 500, 1.0).assign(batch_id="b1")
+        store.replace_partition("staging", "b1", staged)
+        with pytest.raises(StoreError, match=r"replace partition 'b1' of 'staging' failed"):
+            store.replace_partition("staging", "b1", bad.assign(batch_id="b1"))
+        kept = store.read("staging")
+        assert kept["ts_naive"].eq(False).all()
+        pd.testing.assert_frame_equal(_sorted(kept.drop(columns="ts_naive")), _sorted(_conform(staged)))
+    finally:
+        store.drop_schema()
+
+
 def test_parquet_rerun_reads_only_the_keys_of_a_part_it_replaces_whole(tmp_path, monkeypatch):
     store = ParquetStore(tmp_path)
     store.upsert("forecasts", _fc(["a1", "a2"], 1.0))
