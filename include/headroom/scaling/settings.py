@@ -97,22 +97,13 @@ class ScalingConfig:
             self.floor_quantile in ("upper", "median"),
             f"scaling.yaml predictive_floor.quantile={self.floor_quantile!r} must be upper or median",
         )
-        _require(
-            self.floor_utilization is None or 0 < self.floor_utilization <= 1,
-            f"scaling.yaml predictive_floor.utilization={self.floor_utilization!r} must be in (0, 1]",
-        )
-        _require(
-            self.trusted_cpu_target is None or 0 < self.trusted_cpu_target <= 100,
-            f"scaling.yaml predictive_floor.trusted_cpu_target={self.trusted_cpu_target!r} must be in (0, 100]",
-        )
-        _require(
-            self.trust_coverage is None or 0 < self.trust_coverage <= 1,
-            f"scaling.yaml predictive.trust_coverage={self.trust_coverage!r} must be in (0, 1]",
-        )
-        _require(
-            self.saturated_cpu is None or 0 < self.saturated_cpu <= 100,
-            f"scaling.yaml target_tracking.saturated_cpu_utilization={self.saturated_cpu!r} must be in (0, 100]",
-        )
+        for value, high, key in (
+            (self.floor_utilization, 1, "predictive_floor.utilization"),
+            (self.trusted_cpu_target, 100, "predictive_floor.trusted_cpu_target"),
+            (self.trust_coverage, 1, "predictive.trust_coverage"),
+            (self.saturated_cpu, 100, "target_tracking.saturated_cpu_utilization"),
+        ):  # optional settings: unset (None) or within (0, high]
+            _require(value is None or 0 < value <= high, f"scaling.yaml {key}={value!r} must be in (0, {high}]")
         _require(self.actuation_delay_s >= 0, f"scaling.yaml predictive.actuation_delay_s={self.actuation_delay_s!r} must be >= 0")
         missing = sorted(set(self.behaviors) - set(self.max_step_replicas))
         _require(not missing, f"scaling.yaml safety.max_step_replicas lacks profiles {missing}")

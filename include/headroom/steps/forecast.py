@@ -122,12 +122,13 @@ def daily_load(store: Store, names: Sequence[str], metric: str, history: pd.Data
     cut = now.floor("D") if since is None else min(since.ceil("D"), now.floor("D"))
     older = queries.daily_means(store, metric, cut, names)
     recent = history[(history["metric"] == metric) & history["service"].isin(list(names))] if len(history) else history
-    if len(recent):
-        ts = pd.to_datetime(recent["ts"], utc=True)
-        recent = recent[(ts >= cut) & (ts < now.floor("D"))]
+    ts = pd.to_datetime(recent["ts"], utc=True) if len(recent) else None
+    if ts is not None:
+        inside = (ts >= cut) & (ts < now.floor("D"))
+        recent, ts = recent[inside], ts[inside]
     if not len(recent):
         return older
-    weighted = pd.DataFrame({"service": recent["service"].to_numpy(), "ds": pd.to_datetime(recent["ts"], utc=True).dt.floor("D"),
+    weighted = pd.DataFrame({"service": recent["service"].to_numpy(), "ds": ts.dt.floor("D"),
                              "sum": (recent["value"] * recent["points"]).to_numpy(float), "points": recent["points"].to_numpy(float)})
     days = weighted.groupby(["service", "ds"], as_index=False)[["sum", "points"]].sum()
     days = pd.DataFrame({"service": days["service"], "ds": days["ds"], "y": days["sum"] / days["points"]})
